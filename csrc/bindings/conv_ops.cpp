@@ -1,0 +1,139 @@
+// Schemas of the convolution ops and their CPU implementations.
+// conv2d's backward is itself made of these ops (see fastconv/ops/conv.py), so any order of
+// derivative works: conv2d_backward_input is the adjoint of conv2d in its input, conv2d_backward_weight
+// the adjoint in its weight.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include "../cpu/conv_kernels.h"
+#include "conv_args.h"
+#include "tensor_checks.h"
+
+namespace fastconv {
+namespace {
+
+void check_activation(const at::Tensor& t, const char* op, const char* name) {
+  check_dim(t, 4, op, name);
+  check_floating(t, op, name);
+}
+
+at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                      at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+                      c10::string_view padding_mode) {
+  const char* op = "conv2d";
+  check_activation(input, op, "input");
+  check_dim(weight, 4, op, "weight");
+  check_same_dtype_device(input, "input", weight, "weight", op);
+  if (bias.has_value()) {
+    check_same_dtype_device(input, "input", *bias, "bias", op);
+    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == weight.size(0), "fastconv.", op,
+                      ": bias must have shape (", weight.size(0), ",) to match out_channels, got ", bias->sizes());
+  }
+  ConvParams p = make_conv_params(input.sizes(), weight.sizes(), stride, padding, dilation, groups, padding_mode,
+                                  -1, -1, op);
+  const auto fmt = activation_format(input, weight);
+  p.layout = fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW;
+  at::Tensor y = at::empty({p.N, p.K, p.OH, p.OW}, input.options().memory_format(fmt));
+  if (y.numel() == 0) return y;
+  const at::Tensor x = input.contiguous(fmt), w = weight.contiguous();
+  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastconv_conv2d", [&] {
+    cpu::conv_forward<scalar_t>(p, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+                                b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, y.mutable_data_ptr<scalar_t>());
+  });
+  return y;
+}
+
+at::Tensor conv2d_backward_input_cpu(const at::Tensor& grad_output, const at::Tensor& weight,
+                                     at::IntArrayRef input_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                     at::IntArrayRef dilation, int64_t groups, c10::string_view padding_mode) {
+  const char* op = "conv2d_backward_input";
+  check_activation(grad_output, op, "grad_output");
+  check_dim(weight, 4, op, "weight");
+  check_same_dtype_device(grad_output, "grad_output", weight, "weight", op);
+  ConvParams p = make_conv_params(input_size, weight.sizes(), stride, padding, dilation, groups, padding_mode,
+                                  grad_output.size(2), grad_output.size(3), op);
+  TORCH_CHECK_VALUE(grad_output.size(0) == p.N && grad_output.size(1) == p.K, "fastconv.", op,
+                    ": grad_output of shape ", grad_output.sizes(), " does not match batch ", p.N,
+                    " and out_channels ", p.K);
+  const auto fmt = activation_format(grad_output, weight);
+  p.layout = fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW;
+  at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
+  if (gx.numel() == 0) return gx;
+  const at::Tensor gy = grad_output.contiguous(fmt), w = weight.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "fastconv_conv2d_backward_input", [&] {
+    cpu::conv_backward_input<scalar_t>(p, gy.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+                                       gx.mutable_data_ptr<scalar_t>());
+  });
+  return gx;
+}
+
+at::Tensor conv2d_backward_weight_cpu(const at::Tensor& grad_output, const at::Tensor& input,
+                                      at::IntArrayRef weight_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                      at::IntArrayRef dilation, int64_t groups, c10::string_view padding_mode) {
+  const char* op = "conv2d_backward_weight";
+  check_activation(grad_output, op, "grad_output");
+  check_activation(input, op, "input");
+  check_same_dtype_device(grad_output, "grad_output", input, "input", op);
+  ConvParams p = make_conv_params(input.sizes(), weight_size, stride, padding, dilation, groups, padding_mode,
+                                  grad_output.size(2), grad_output.size(3), op);
+  TORCH_CHECK_VALUE(grad_output.size(0) == p.N && grad_output.size(1) == p.K, "fastconv.", op,
+                    ": grad_output of shape ", grad_output.sizes(), " does not match batch ", p.N,
+                    " and out_channels ", p.K);
+  const auto fmt = activation_format(input, grad_output);
+  p.layout = fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW;
+  at::Tensor gw = at::empty(weight_size, input.options());
+  if (gw.numel() == 0) return gw;
+  const at::Tensor x = input.contiguous(fmt), gy = grad_output.contiguous(fmt);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastconv_conv2d_backward_weight", [&] {
+    cpu::conv_backward_weight<scalar_t>(p, x.const_data_ptr<scalar_t>(), gy.const_data_ptr<scalar_t>(),
+                                        gw.mutable_data_ptr<scalar_t>());
+  });
+  return gw;
+}
+
+at::Tensor conv_backward_bias_cpu(const at::Tensor& grad_output) {
+  const char* op = "conv_backward_bias";
+  check_activation(grad_output, op, "grad_output");
+  ConvParams p;
+  p.N = grad_output.size(0);
+  p.K = grad_output.size(1);
+  p.OH = grad_output.size(2);
+  p.OW = grad_output.size(3);
+  p.num_threads = at::get_num_threads();
+  const auto fmt = activation_format(grad_output, grad_output);
+  p.layout = fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW;
+  at::Tensor gb = at::empty({p.K}, grad_output.options());
+  if (gb.numel() == 0) return gb;
+  const at::Tensor gy = grad_output.contiguous(fmt);
+  AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "fastconv_conv_backward_bias", [&] {
+    cpu::conv_backward_bias<scalar_t>(p, gy.const_data_ptr<scalar_t>(), gb.mutable_data_ptr<scalar_t>());
+  });
+  return gb;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(fastconv, m) {
+  m.def(
+      "conv2d(Tensor input, Tensor weight, Tensor? bias, int[2] stride, int[4] padding, int[2] dilation, "
+      "int groups, str padding_mode) -> Tensor");
+  m.def(
+      "conv2d_backward_input(Tensor grad_output, Tensor weight, SymInt[4] input_size, int[2] stride, "
+      "int[4] padding, int[2] dilation, int groups, str padding_mode) -> Tensor");
+  m.def(
+      "conv2d_backward_weight(Tensor grad_output, Tensor input, SymInt[4] weight_size, int[2] stride, "
+      "int[4] padding, int[2] dilation, int groups, str padding_mode) -> Tensor");
+  m.def("conv_backward_bias(Tensor grad_output) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(fastconv, CPU, m) {
+  m.impl("conv2d", &conv2d_cpu);
+  m.impl("conv2d_backward_input", &conv2d_backward_input_cpu);
+  m.impl("conv2d_backward_weight", &conv2d_backward_weight_cpu);
+  m.impl("conv_backward_bias", &conv_backward_bias_cpu);
+}
+
+}  // namespace fastconv

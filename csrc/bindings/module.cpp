@@ -1,0 +1,35 @@
+// The Python extension module fastconv._C. Importing it registers every op with the dispatcher
+// (the TORCH_LIBRARY_FRAGMENT blocks of the *_ops.cpp files); it also reports how it was built.
+#include <torch/extension.h>
+
+#include "../common/simd_level.h"
+
+namespace {
+
+pybind11::dict build_info() {
+  pybind11::dict d;
+  d["simd"] = fastconv::simd_level();
+#ifdef _OPENMP
+  d["openmp"] = true;
+#else
+  d["openmp"] = false;
+#endif
+#ifdef FASTCONV_WITH_CUDA
+  d["cuda"] = true;
+#else
+  d["cuda"] = false;
+#endif
+#ifdef FASTCONV_CUDA_ARCHS
+  d["cuda_archs"] = FASTCONV_CUDA_ARCHS;
+#else
+  d["cuda_archs"] = "";
+#endif
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "fastconv compiled kernels";
+  m.def("build_info", &build_info, "How the extension was compiled (SIMD level, OpenMP, CUDA).");
+}

@@ -1,0 +1,16 @@
+"""fastconv: hand-written CPU and CUDA kernels for convolution and pooling, a drop-in for torch.nn.
+
+    import fastconv
+    y = fastconv.nn.functional.conv2d(x, w, b, padding="same")
+    model = fastconv.nn.Conv2d(3, 64, 3, padding=1)
+"""
+import torch  # noqa: F401  (the extension links against torch's libraries)
+
+from . import _C  # noqa: F401  registers the ops with the dispatcher
+from . import ops  # noqa: F401  registers their autograd and fake implementations
+from . import nn
+from ._info import build_info
+
+__version__ = "0.1.0"
+
+__all__ = ["nn", "ops", "build_info", "__version__"]

@@ -1,0 +1,26 @@
+"""What was compiled in, for `python -m fastconv info` and bug reports."""
+import torch
+
+from . import _C
+
+
+def build_info():
+    """A dict: fastconv and torch versions, SIMD level, OpenMP and CUDA build facts, threads in use."""
+    from . import __version__
+
+    info = dict(_C.build_info())
+    return {
+        "fastconv": __version__,
+        "torch": torch.__version__,
+        "simd": info["simd"],
+        "openmp": info["openmp"],
+        "threads": torch.get_num_threads(),
+        "cuda_built": info["cuda"],
+        "cuda_archs": info["cuda_archs"],
+        "cuda_available": bool(info["cuda"]) and torch.cuda.is_available(),
+    }
+
+
+def format_info():
+    lines = [f"{k:>15}: {v}" for k, v in build_info().items()]
+    return "\n".join(lines)

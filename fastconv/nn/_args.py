@@ -1,0 +1,64 @@
+"""Argument normalisation and checks shared by the functional API (errors name the argument)."""
+import numbers
+
+import torch
+
+FLOAT_DTYPES_CPU = (torch.float32, torch.float64)
+FLOAT_DTYPES_CUDA = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def ntuple(value, n, op, name):
+    """An int or a length-n sequence of ints -> tuple of n Python ints."""
+    if isinstance(value, bool):
+        raise TypeError(f"fastconv.{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    if isinstance(value, numbers.Integral) or isinstance(value, torch.SymInt):
+        return (value,) * n
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"fastconv.{op}: {name} must be an int or a tuple of {n} ints, got {value!r}") from None
+    if len(items) == 1:
+        items = items * n
+    if len(items) != n or not all(isinstance(v, (numbers.Integral, torch.SymInt)) and not isinstance(v, bool)
+                                  for v in items):
+        raise ValueError(f"fastconv.{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    return tuple(items)
+
+
+def positive(values, op, name):
+    if any(v <= 0 for v in values):
+        raise ValueError(f"fastconv.{op}: {name} must be positive, got {tuple(values)}")
+    return values
+
+
+def non_negative(values, op, name):
+    if any(v < 0 for v in values):
+        raise ValueError(f"fastconv.{op}: {name} must be non-negative, got {tuple(values)}")
+    return values
+
+
+def check_tensor(t, op, name):
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"fastconv.{op}: {name} must be a Tensor, got {type(t).__name__}")
+
+
+def check_float(t, op, name):
+    allowed = FLOAT_DTYPES_CUDA if t.device.type == "cuda" else FLOAT_DTYPES_CPU
+    if t.dtype not in allowed:
+        names = ", ".join(str(d).replace("torch.", "") for d in allowed)
+        raise TypeError(f"fastconv.{op}: {name} must have a floating dtype ({names}) on {t.device.type}, "
+                        f"got {t.dtype}")
+
+
+def check_same(a, an, b, bn, op):
+    if a.dtype != b.dtype:
+        raise TypeError(f"fastconv.{op}: {an} and {bn} must have the same dtype, got {a.dtype} and {b.dtype}")
+    if a.device != b.device:
+        raise RuntimeError(f"fastconv.{op}: {an} and {bn} must be on the same device, got {a.device} and {b.device}")
+
+
+def check_rank(t, ranks, op, name, meaning):
+    if t.dim() not in ranks:
+        want = " or ".join(str(r) for r in ranks)
+        raise ValueError(f"fastconv.{op}: expected {name} with {want} dimensions {meaning}, got {t.dim()} "
+                         f"dimensions (shape {tuple(t.shape)})")

@@ -1,0 +1,4 @@
+"""fastconv.nn modules; each file adds its classes to __all__."""
+from .conv import Conv1d, Conv2d
+
+__all__ = ["Conv1d", "Conv2d"]

@@ -1,0 +1,43 @@
+"""Conv1d / Conv2d: subclasses of torch's modules (same constructor, init, attributes, state_dict keys),
+whose forward runs fastconv's kernels. Non-zero padding modes are applied inside the kernel."""
+import torch
+
+from .._functional_conv import conv_nd
+
+
+def _module_pads(module):
+    """torch stores (last-dim lo, last-dim hi, ..., first-dim lo, first-dim hi); -> [(lo, hi)] per axis."""
+    r = module._reversed_padding_repeated_twice
+    pairs = [(r[2 * i], r[2 * i + 1]) for i in range(len(r) // 2)]
+    return list(reversed(pairs))
+
+
+class Conv1d(torch.nn.Conv1d):
+    """torch.nn.Conv1d on fastconv kernels; also accepts padding='causal'."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        causal = isinstance(padding, str) and padding == "causal"
+        super().__init__(in_channels, out_channels, kernel_size, stride, 0 if causal else padding, dilation,
+                         groups, bias, padding_mode, device, dtype)
+        if causal:
+            self.padding = "causal"
+            self._reversed_padding_repeated_twice = [self.dilation[0] * (self.kernel_size[0] - 1), 0]
+
+    def _conv_forward(self, input, weight, bias):
+        if self.padding_mode != "zeros" or self.padding == "causal":
+            return conv_nd(input, weight, bias, self.stride, _module_pads(self), self.dilation, self.groups,
+                           self.padding_mode, 1, "conv1d")
+        return conv_nd(input, weight, bias, self.stride, self.padding, self.dilation, self.groups, "zeros", 1,
+                       "conv1d")
+
+
+class Conv2d(torch.nn.Conv2d):
+    """torch.nn.Conv2d on fastconv kernels."""
+
+    def _conv_forward(self, input, weight, bias):
+        if self.padding_mode != "zeros":
+            return conv_nd(input, weight, bias, self.stride, _module_pads(self), self.dilation, self.groups,
+                           self.padding_mode, 2, "conv2d")
+        return conv_nd(input, weight, bias, self.stride, self.padding, self.dilation, self.groups, "zeros", 2,
+                       "conv2d")

@@ -1,0 +1,83 @@
+"""Build of fastconv's compiled extension `fastconv._C`.
+
+Install with `pip install --no-build-isolation .` after torch: build isolation would install a second
+torch for the build and the extension would not match the one you run with.
+
+Environment:
+  FASTCONV_MARCH   -march value for the CPU kernels (default "native": the build machine's SIMD level).
+  FORCE_CUDA=1     build the CUDA kernels even if nvcc is not found on PATH / CUDA_HOME.
+  FASTCONV_NO_CUDA=1  never build the CUDA kernels.
+  TORCH_CUDA_ARCH_LIST  CUDA architectures (default "8.0;9.0").
+  MAX_JOBS         parallel compile jobs (ninja).
+"""
+import glob
+import os
+import shutil
+
+from setuptools import find_packages, setup
+
+try:
+    from torch.utils import cpp_extension
+except ImportError as exc:  # pip's isolated build environment has no torch
+    raise SystemExit(
+        "fastconv builds against the torch you already have: install torch first, then "
+        "`pip install --no-build-isolation .`") from exc
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+VERSION = "0.1.0"
+
+
+def sources(pattern):
+    return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern)))
+
+
+def torch_has_openmp():
+    import torch
+
+    return "OpenMP" in torch.__config__.parallel_info() and "not available" not in torch.__config__.parallel_info()
+
+
+def want_cuda():
+    """torch built with CUDA and nvcc found, or FORCE_CUDA=1 (a build machine needs no GPU)."""
+    if os.environ.get("FASTCONV_NO_CUDA") == "1":
+        return False
+    if os.environ.get("FORCE_CUDA") == "1":
+        return True
+    import torch
+
+    nvcc = cpp_extension.CUDA_HOME and os.path.exists(os.path.join(cpp_extension.CUDA_HOME, "bin", "nvcc"))
+    return torch.version.cuda is not None and bool(nvcc or shutil.which("nvcc"))
+
+
+def extension():
+    march = os.environ.get("FASTCONV_MARCH", "native")
+    cxx = ["-O3", "-std=c++20", f"-march={march}", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"]
+    link = []
+    if torch_has_openmp():
+        cxx.append("-fopenmp")
+        link.append("-fopenmp")
+    srcs = sources("csrc/cpu/*.cpp") + sources("csrc/bindings/*.cpp")
+    macros = [("FASTCONV_VERSION", f'"{VERSION}"')]
+    if want_cuda():
+        archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
+        os.environ["TORCH_CUDA_ARCH_LIST"] = archs
+        srcs += sources("csrc/cuda/*.cu") + sources("csrc/bindings/cuda/*.cpp")
+        macros += [("FASTCONV_WITH_CUDA", None), ("FASTCONV_CUDA_ARCHS", f'"{archs}"')]
+        nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]
+        return cpp_extension.CUDAExtension(
+            "fastconv._C", srcs, define_macros=macros,
+            extra_compile_args={"cxx": cxx, "nvcc": nvcc}, extra_link_args=link)
+    return cpp_extension.CppExtension(
+        "fastconv._C", srcs, define_macros=macros, extra_compile_args={"cxx": cxx}, extra_link_args=link)
+
+
+setup(
+    name="fastconv",
+    version=VERSION,
+    description="Hand-written CPU (OpenMP, SIMD) and CUDA kernels for convolution and pooling, a drop-in for torch.nn",
+    packages=find_packages(include=["fastconv", "fastconv.*"]),
+    python_requires=">=3.9",
+    install_requires=["torch>=2.4"],
+    ext_modules=[extension()],
+    cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},
+)
