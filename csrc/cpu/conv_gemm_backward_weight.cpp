@@ -1,0 +1,94 @@
+// Weight gradient as GEMM accumulated over images and bands: gw_g += gy_g x col^T (NCHW) or
+// gw'_g += gy_g^T x col (NHWC, gw' in (K, R, S, Cg) order, transposed back at the end). With threads over
+// images each thread accumulates into a private buffer; the buffers are then summed in thread order, so
+// the result is deterministic for a given thread count.
+#include <algorithm>
+#include <vector>
+
+#include "../common/denormal_guard.h"
+#include "../common/parallel.h"
+#include "conv_gemm.h"
+#include "gemm.h"
+#include "gemm_scratch.h"
+#include "im2col.h"
+
+namespace fastconv {
+namespace cpu {
+namespace {
+
+// acc (K x CRS, in the layout's order) = (first ? 0 : acc) + contribution of image n.
+template <typename T>
+void backward_weight_image(const ConvParams& p, const GemmConvPlan& pl, int64_t n, const T* x, const T* gy, T* acc,
+                           bool first, int gemm_threads) {
+  const bool nhwc = p.layout == Layout::NHWC;
+  T* col = pl.identity_col ? nullptr : thread_scratch<T>(kScratchCol, size_t(pl.band_rows * p.OW * pl.CRS));
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t oh0 = 0; oh0 < p.OH; oh0 += pl.band_rows) {
+      const int64_t oh1 = std::min(p.OH, oh0 + pl.band_rows), bp = (oh1 - oh0) * p.OW;
+      GemmArgs<T> a;
+      a.M = pl.Kg, a.N = pl.CRS, a.K = bp;
+      a.C = acc + g * pl.Kg * pl.CRS, a.rsC = pl.CRS, a.csC = 1;
+      a.beta = first && oh0 == 0 ? T(0) : T(1);
+      if (!nhwc) {
+        const T* xg = x + (n * p.C + g * pl.Cg) * pl.HW;
+        a.A = gy + (n * p.K + g * pl.Kg) * pl.npix + oh0 * p.OW, a.rsA = pl.npix, a.csA = 1;
+        if (pl.identity_col) {
+          a.B = xg + oh0 * p.OW, a.rsB = 1, a.csB = pl.HW;
+        } else {
+          im2col_nchw(p, xg, oh0, oh1, col);
+          a.B = col, a.rsB = 1, a.csB = bp;
+        }
+      } else {
+        const T* xg = x + n * pl.HW * p.C + g * pl.Cg;
+        a.A = gy + (n * pl.npix + oh0 * p.OW) * p.K + g * pl.Kg, a.rsA = 1, a.csA = p.K;
+        if (pl.identity_col) {
+          a.B = xg + oh0 * p.OW * p.C, a.rsB = p.C, a.csB = 1;
+        } else {
+          im2col_nhwc(p, xg, oh0, oh1, col);
+          a.B = col, a.rsB = pl.CRS, a.csB = 1;
+        }
+      }
+      gemm_parallel(a, gemm_threads);
+    }
+}
+
+}  // namespace
+
+template <typename T>
+void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* gw) {
+  const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
+  const int64_t total = p.K * pl.CRS;
+  const bool rsc = p.layout == Layout::NHWC && !(p.R == 1 && p.S == 1);
+  T* target = rsc ? thread_scratch<T>(kScratchWeight, size_t(total)) : gw;
+  if (pl.per_image) {
+    std::vector<T*> bufs(pl.nt, nullptr);
+#pragma omp parallel num_threads(pl.nt)
+    {
+      DenormalGuard guard;
+      const int tid = thread_id();
+      int64_t n0, n1;
+      split_range(p.N, pl.nt, tid, n0, n1);
+      T* acc = thread_scratch<T>(kScratchAcc, size_t(total));
+      bufs[tid] = acc;
+      for (int64_t n = n0; n < n1; ++n) backward_weight_image(p, pl, n, x, gy, acc, n == n0, 1);
+#pragma omp barrier
+      int64_t e0, e1;
+      split_range(total, pl.nt, tid, e0, e1);
+      for (int64_t e = e0; e < e1; ++e) {
+        T s = bufs[0][e];
+        for (int t = 1; t < pl.nt; ++t) s += bufs[t][e];
+        target[e] = s;
+      }
+    }
+  } else {
+    DenormalGuard guard;
+    for (int64_t n = 0; n < p.N; ++n) backward_weight_image(p, pl, n, x, gy, target, n == 0, pl.nt);
+  }
+  if (rsc) weight_from_rsc(p, target, gw);
+}
+
+template void conv_backward_weight_gemm<float>(const ConvParams&, const float*, const float*, float*);
+template void conv_backward_weight_gemm<double>(const ConvParams&, const double*, const double*, double*);
+
+}  // namespace cpu
+}  // namespace fastconv

@@ -1,0 +1,83 @@
+// Forward convolution as im2col + GEMM, band by band of output rows (see conv_gemm.h). The bias is
+// added in the GEMM's epilogue.
+#include <algorithm>
+
+#include "../common/denormal_guard.h"
+#include "../common/parallel.h"
+#include "conv_gemm.h"
+#include "gemm.h"
+#include "gemm_scratch.h"
+#include "im2col.h"
+
+namespace fastconv {
+namespace cpu {
+namespace {
+
+template <typename T>
+void forward_image(const ConvParams& p, const GemmConvPlan& pl, int64_t n, const T* x, const T* w,
+                   const T* bias, T* y, int gemm_threads) {
+  const bool nhwc = p.layout == Layout::NHWC;
+  T* col = pl.identity_col ? nullptr : thread_scratch<T>(kScratchCol, size_t(pl.band_rows * p.OW * pl.CRS));
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t oh0 = 0; oh0 < p.OH; oh0 += pl.band_rows) {
+      const int64_t oh1 = std::min(p.OH, oh0 + pl.band_rows), bp = (oh1 - oh0) * p.OW;
+      GemmArgs<T> a;
+      if (!nhwc) {
+        const T* xg = x + (n * p.C + g * pl.Cg) * pl.HW;
+        a.M = pl.Kg, a.N = bp, a.K = pl.CRS;
+        a.A = w + g * pl.Kg * pl.CRS, a.rsA = pl.CRS, a.csA = 1;
+        if (pl.identity_col) {
+          a.B = xg + oh0 * p.OW, a.rsB = pl.HW, a.csB = 1;
+        } else {
+          im2col_nchw(p, xg, oh0, oh1, col);
+          a.B = col, a.rsB = bp, a.csB = 1;
+        }
+        a.C = y + (n * p.K + g * pl.Kg) * pl.npix + oh0 * p.OW, a.rsC = pl.npix, a.csC = 1;
+        a.bias_row = bias ? bias + g * pl.Kg : nullptr;
+      } else {
+        const T* xg = x + n * pl.HW * p.C + g * pl.Cg;
+        a.M = bp, a.N = pl.Kg, a.K = pl.CRS;
+        if (pl.identity_col) {
+          a.A = xg + oh0 * p.OW * p.C, a.rsA = p.C, a.csA = 1;
+        } else {
+          im2col_nhwc(p, xg, oh0, oh1, col);
+          a.A = col, a.rsA = pl.CRS, a.csA = 1;
+        }
+        a.B = w + g * pl.Kg * pl.CRS, a.rsB = 1, a.csB = pl.CRS;
+        a.C = y + (n * pl.npix + oh0 * p.OW) * p.K + g * pl.Kg, a.rsC = p.K, a.csC = 1;
+        a.bias_col = bias ? bias + g * pl.Kg : nullptr;
+      }
+      gemm_parallel(a, gemm_threads);
+    }
+}
+
+}  // namespace
+
+template <typename T>
+void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+  const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
+  const T* wk = w;
+  if (p.layout == Layout::NHWC && !(p.R == 1 && p.S == 1)) {
+    T* wt = thread_scratch<T>(kScratchWeight, size_t(p.K * pl.CRS));
+    weight_to_rsc(p, w, wt);
+    wk = wt;
+  }
+  if (pl.per_image) {
+#pragma omp parallel num_threads(pl.nt)
+    {
+      DenormalGuard guard;
+      int64_t n0, n1;
+      split_range(p.N, pl.nt, thread_id(), n0, n1);
+      for (int64_t n = n0; n < n1; ++n) forward_image(p, pl, n, x, wk, bias, y, 1);
+    }
+  } else {
+    DenormalGuard guard;
+    for (int64_t n = 0; n < p.N; ++n) forward_image(p, pl, n, x, wk, bias, y, pl.nt);
+  }
+}
+
+template void conv_forward_gemm<float>(const ConvParams&, const float*, const float*, const float*, float*);
+template void conv_forward_gemm<double>(const ConvParams&, const double*, const double*, const double*, double*);
+
+}  // namespace cpu
+}  // namespace fastconv

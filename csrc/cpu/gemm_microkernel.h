@@ -1,0 +1,141 @@
+// GEMM micro-kernels: an MR x NR block of C from packed panels of A (MR values per k) and B (NR values
+// per k), with the epilogue C = alpha*acc + beta*C + biases. AVX-512: 14 rows x 2 vectors (28 zmm
+// accumulators + 2 for B + 1 broadcast of A = 31 of 32 registers): 14x32 for float, 14x16 for double.
+// Without AVX-512 a portable kernel (plain loops the compiler vectorises for AVX2/SSE/NEON).
+#pragma once
+
+#include <cstdint>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace fastconv {
+namespace cpu {
+
+struct MicroTileView {  // where the tile lands in C, and which part of it exists
+  int64_t rsC, csC;
+  int64_t mr, nr;
+};
+
+// Scalar epilogue for partial tiles or non-unit column stride. acc is MR x NR row-major.
+template <typename T, int MR, int NR>
+inline void store_tile_generic(const T* acc, T* C, const MicroTileView& v, T alpha, T beta, const T* brow,
+                               const T* bcol) {
+  for (int64_t i = 0; i < v.mr; ++i)
+    for (int64_t j = 0; j < v.nr; ++j) {
+      T val = alpha * acc[i * NR + j];
+      T* c = C + i * v.rsC + j * v.csC;
+      if (beta != T(0)) val += beta * *c;
+      if (brow) val += brow[i];
+      if (bcol) val += bcol[j];
+      *c = val;
+    }
+}
+
+#if defined(__AVX512F__)
+
+template <typename T>
+struct Zmm;
+template <>
+struct Zmm<float> {
+  using V = __m512;
+  static constexpr int L = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+};
+template <>
+struct Zmm<double> {
+  using V = __m512d;
+  static constexpr int L = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+  static V set1(double x) { return _mm512_set1_pd(x); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+};
+
+template <typename T>
+struct MicroKernel {
+  using Z = Zmm<T>;
+  using V = typename Z::V;
+  static constexpr int MR = 14;
+  static constexpr int NR = 2 * Z::L;
+
+  static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
+                  T alpha, T beta, const T* brow, const T* bcol) {
+    V c0[MR], c1[MR];
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; ++i) c0[i] = c1[i] = Z::zero();
+    for (int64_t p = 0; p < kc; ++p) {
+      const V b0 = Z::load(b), b1 = Z::load(b + Z::L);
+      __builtin_prefetch(b + 8 * NR);
+#pragma GCC unroll 14
+      for (int i = 0; i < MR; ++i) {
+        const V ai = Z::set1(a[i]);
+        c0[i] = Z::fma(ai, b0, c0[i]);
+        c1[i] = Z::fma(ai, b1, c1[i]);
+      }
+      a += MR;
+      b += NR;
+    }
+    if (v.mr == MR && v.nr == NR && v.csC == 1) {
+      const V va = Z::set1(alpha), vb = Z::set1(beta);
+      V bc0 = Z::zero(), bc1 = Z::zero();
+      if (bcol) bc0 = Z::load(bcol), bc1 = Z::load(bcol + Z::L);
+#pragma GCC unroll 14
+      for (int i = 0; i < MR; ++i) {
+        T* row = C + i * v.rsC;
+        V r0 = Z::mul(va, c0[i]), r1 = Z::mul(va, c1[i]);
+        if (beta != T(0)) r0 = Z::fma(vb, Z::load(row), r0), r1 = Z::fma(vb, Z::load(row + Z::L), r1);
+        if (brow) {
+          const V br = Z::set1(brow[i]);
+          r0 = Z::add(r0, br), r1 = Z::add(r1, br);
+        }
+        if (bcol) r0 = Z::add(r0, bc0), r1 = Z::add(r1, bc1);
+        Z::store(row, r0);
+        Z::store(row + Z::L, r1);
+      }
+      return;
+    }
+    alignas(64) T acc[MR * NR];
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; ++i) Z::store(acc + i * NR, c0[i]), Z::store(acc + i * NR + Z::L, c1[i]);
+    store_tile_generic<T, MR, NR>(acc, C, v, alpha, beta, brow, bcol);
+  }
+};
+
+#else  // portable kernel
+
+template <typename T>
+struct MicroKernel {
+  static constexpr int MR = 6;
+  static constexpr int NR = 64 / sizeof(T) * 2;
+
+  static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
+                  T alpha, T beta, const T* brow, const T* bcol) {
+    alignas(64) T acc[MR * NR] = {};
+    for (int64_t p = 0; p < kc; ++p) {
+      for (int i = 0; i < MR; ++i) {
+        const T ai = a[i];
+#pragma omp simd
+        for (int j = 0; j < NR; ++j) acc[i * NR + j] += ai * b[j];
+      }
+      a += MR;
+      b += NR;
+    }
+    store_tile_generic<T, MR, NR>(acc, C, v, alpha, beta, brow, bcol);
+  }
+};
+
+#endif
+
+}  // namespace cpu
+}  // namespace fastconv

@@ -1,0 +1,140 @@
+// im2col / col2im (see im2col.h). The interior of each row (no padding involved) is a plain strided copy
+// (contiguous for stride 1); only the few border columns go through remap_index.
+#include "im2col.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace fastconv {
+namespace cpu {
+namespace {
+
+inline int64_t ceil_div(int64_t a, int64_t b) {  // b > 0, any sign of a
+  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+}  // namespace
+
+InteriorRange interior_cols(const ConvParams& p, int64_t s) {
+  const int64_t off = s * p.dil_w - p.pad_l;  // input column of ow = 0
+  int64_t lo = std::clamp<int64_t>(ceil_div(-off, p.stride_w), 0, p.OW);
+  int64_t hi = std::clamp<int64_t>(ceil_div(p.W - off, p.stride_w), lo, p.OW);
+  return {lo, hi};
+}
+
+template <typename T>
+void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col) {
+  const int64_t Cg = p.C_per_group(), npix = (oh1 - oh0) * p.OW, HW = p.H * p.W;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t r = 0; r < p.R; ++r)
+      for (int64_t s = 0; s < p.S; ++s) {
+        T* dst_row = col + ((c * p.R + r) * p.S + s) * npix;
+        const InteriorRange in = interior_cols(p, s);
+        const int64_t off = s * p.dil_w - p.pad_l;
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          T* dst = dst_row + (oh - oh0) * p.OW;
+          const int64_t ih = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
+          if (ih < 0) {
+            std::memset(dst, 0, sizeof(T) * p.OW);
+            continue;
+          }
+          const T* src = x + c * HW + ih * p.W;
+          for (int64_t ow = 0; ow < in.lo; ++ow) {
+            const int64_t iw = remap_index(ow * p.stride_w + off, p.W, p.mode);
+            dst[ow] = iw < 0 ? T(0) : src[iw];
+          }
+          if (p.stride_w == 1) {
+            std::memcpy(dst + in.lo, src + in.lo + off, sizeof(T) * (in.hi - in.lo));
+          } else {
+            for (int64_t ow = in.lo; ow < in.hi; ++ow) dst[ow] = src[ow * p.stride_w + off];
+          }
+          for (int64_t ow = in.hi; ow < p.OW; ++ow) {
+            const int64_t iw = remap_index(ow * p.stride_w + off, p.W, p.mode);
+            dst[ow] = iw < 0 ? T(0) : src[iw];
+          }
+        }
+      }
+}
+
+template <typename T>
+void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, T* gx) {
+  const int64_t Cg = p.C_per_group(), npix = (oh1 - oh0) * p.OW, HW = p.H * p.W;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t r = 0; r < p.R; ++r)
+      for (int64_t s = 0; s < p.S; ++s) {
+        const T* src_row = col + ((c * p.R + r) * p.S + s) * npix;
+        const InteriorRange in = interior_cols(p, s);
+        const int64_t off = s * p.dil_w - p.pad_l;
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          const int64_t ih = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
+          if (ih < 0) continue;
+          const T* src = src_row + (oh - oh0) * p.OW;
+          T* dst = gx + c * HW + ih * p.W;
+          for (int64_t ow = 0; ow < in.lo; ++ow) {
+            const int64_t iw = remap_index(ow * p.stride_w + off, p.W, p.mode);
+            if (iw >= 0) dst[iw] += src[ow];
+          }
+          if (p.stride_w == 1) {
+            T* d = dst + off;
+#pragma omp simd
+            for (int64_t ow = in.lo; ow < in.hi; ++ow) d[ow] += src[ow];
+          } else {
+            for (int64_t ow = in.lo; ow < in.hi; ++ow) dst[ow * p.stride_w + off] += src[ow];
+          }
+          for (int64_t ow = in.hi; ow < p.OW; ++ow) {
+            const int64_t iw = remap_index(ow * p.stride_w + off, p.W, p.mode);
+            if (iw >= 0) dst[iw] += src[ow];
+          }
+        }
+      }
+}
+
+template <typename T>
+void im2col_nhwc(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col) {
+  const int64_t Cg = p.C_per_group(), ld = p.R * p.S * Cg;
+  for (int64_t oh = oh0; oh < oh1; ++oh)
+    for (int64_t r = 0; r < p.R; ++r) {
+      const int64_t ih = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        T* dst = col + ((oh - oh0) * p.OW + ow) * ld + r * p.S * Cg;
+        for (int64_t s = 0; s < p.S; ++s, dst += Cg) {
+          const int64_t iw = remap_index(ow * p.stride_w - p.pad_l + s * p.dil_w, p.W, p.mode);
+          if (ih < 0 || iw < 0)
+            std::memset(dst, 0, sizeof(T) * Cg);
+          else
+            std::memcpy(dst, x + (ih * p.W + iw) * p.C, sizeof(T) * Cg);
+        }
+      }
+    }
+}
+
+template <typename T>
+void col2im_nhwc(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, T* gx) {
+  const int64_t Cg = p.C_per_group(), ld = p.R * p.S * Cg;
+  for (int64_t oh = oh0; oh < oh1; ++oh)
+    for (int64_t r = 0; r < p.R; ++r) {
+      const int64_t ih = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
+      if (ih < 0) continue;
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        const T* src = col + ((oh - oh0) * p.OW + ow) * ld + r * p.S * Cg;
+        for (int64_t s = 0; s < p.S; ++s, src += Cg) {
+          const int64_t iw = remap_index(ow * p.stride_w - p.pad_l + s * p.dil_w, p.W, p.mode);
+          if (iw < 0) continue;
+          T* dst = gx + (ih * p.W + iw) * p.C;
+#pragma omp simd
+          for (int64_t c = 0; c < Cg; ++c) dst[c] += src[c];
+        }
+      }
+    }
+}
+
+#define FASTCONV_INSTANTIATE_IM2COL(T)                                                 \
+  template void im2col_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, T*);     \
+  template void col2im_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, T*);     \
+  template void im2col_nhwc<T>(const ConvParams&, const T*, int64_t, int64_t, T*);     \
+  template void col2im_nhwc<T>(const ConvParams&, const T*, int64_t, int64_t, T*);
+FASTCONV_INSTANTIATE_IM2COL(float)
+FASTCONV_INSTANTIATE_IM2COL(double)
+
+}  // namespace cpu
+}  // namespace fastconv
