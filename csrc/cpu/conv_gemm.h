@@ -51,11 +51,18 @@ inline GemmConvPlan make_gemm_plan(const ConvParams& p, int64_t elem_size) {
   return g;
 }
 
-// w (K, Cg, R, S) -> wt (K, R, S, Cg), and back.
+// Weight repacking. w is (K, Cg, R, S) = (groups, Kg, Cg, R, S).
+//   rsc:   (K, R, S, Cg)              rows match NHWC columns (bwd input B operand, bwd weight result)
+//   rsck:  (groups, R, S, Cg, Kg)     NHWC forward B operand with unit column stride
+//   crsk:  (groups, Cg, R, S, Kg)     NCHW bwd weight result, computed transposed
 template <typename T>
 void weight_to_rsc(const ConvParams& p, const T* w, T* wt);
 template <typename T>
 void weight_from_rsc(const ConvParams& p, const T* wt, T* w);
+template <typename T>
+void weight_to_rsck(const ConvParams& p, const T* w, T* wt);
+template <typename T>
+void weight_from_crsk(const ConvParams& p, const T* wt, T* w);
 
 }  // namespace cpu
 }  // namespace fastconv

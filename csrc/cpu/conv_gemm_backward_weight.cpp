@@ -1,5 +1,6 @@
-// Weight gradient as GEMM accumulated over images and bands: gw_g += gy_g x col^T (NCHW) or
-// gw'_g += gy_g^T x col (NHWC, gw' in (K, R, S, Cg) order, transposed back at the end). With threads over
+// Weight gradient as GEMM accumulated over images and bands: gw_g^T += col x gy_g^T (NCHW: the column
+// matrix is the large row-major operand, read in place by the GEMM; gw^T is transposed back at the end)
+// or gw'_g += gy_g^T x col (NHWC, gw' in (K, R, S, Cg) order, reordered at the end). With threads over
 // images each thread accumulates into a private buffer; the buffers are then summed in thread order, so
 // the result is deterministic for a given thread count.
 #include <algorithm>
@@ -26,19 +27,21 @@ void backward_weight_image(const ConvParams& p, const GemmConvPlan& pl, int64_t 
     for (int64_t oh0 = 0; oh0 < p.OH; oh0 += pl.band_rows) {
       const int64_t oh1 = std::min(p.OH, oh0 + pl.band_rows), bp = (oh1 - oh0) * p.OW;
       GemmArgs<T> a;
-      a.M = pl.Kg, a.N = pl.CRS, a.K = bp;
-      a.C = acc + g * pl.Kg * pl.CRS, a.rsC = pl.CRS, a.csC = 1;
       a.beta = first && oh0 == 0 ? T(0) : T(1);
-      if (!nhwc) {
+      if (!nhwc) {  // acc is (groups, CRS, Kg)
         const T* xg = x + (n * p.C + g * pl.Cg) * pl.HW;
-        a.A = gy + (n * p.K + g * pl.Kg) * pl.npix + oh0 * p.OW, a.rsA = pl.npix, a.csA = 1;
+        a.M = pl.CRS, a.N = pl.Kg, a.K = bp;
+        a.C = acc + g * pl.CRS * pl.Kg, a.rsC = pl.Kg, a.csC = 1;
+        a.B = gy + (n * p.K + g * pl.Kg) * pl.npix + oh0 * p.OW, a.rsB = 1, a.csB = pl.npix;
         if (pl.identity_col) {
-          a.B = xg + oh0 * p.OW, a.rsB = 1, a.csB = pl.HW;
+          a.A = xg + oh0 * p.OW, a.rsA = pl.HW, a.csA = 1;
         } else {
           im2col_nchw(p, xg, oh0, oh1, col);
-          a.B = col, a.rsB = 1, a.csB = bp;
+          a.A = col, a.rsA = bp, a.csA = 1;
         }
-      } else {
+      } else {  // acc is (K, R, S, Cg)
+        a.M = pl.Kg, a.N = pl.CRS, a.K = bp;
+        a.C = acc + g * pl.Kg * pl.CRS, a.rsC = pl.CRS, a.csC = 1;
         const T* xg = x + n * pl.HW * p.C + g * pl.Cg;
         a.A = gy + (n * pl.npix + oh0 * p.OW) * p.K + g * pl.Kg, a.rsA = 1, a.csA = p.K;
         if (pl.identity_col) {
@@ -58,8 +61,9 @@ template <typename T>
 void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* gw) {
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
   const int64_t total = p.K * pl.CRS;
-  const bool rsc = p.layout == Layout::NHWC && !(p.R == 1 && p.S == 1);
-  T* target = rsc ? thread_scratch<T>(kScratchWeight, size_t(total)) : gw;
+  const bool nhwc = p.layout == Layout::NHWC;
+  const bool reorder = !nhwc || !(p.R == 1 && p.S == 1);  // NHWC 1x1: (K, R, S, Cg) is gw's own order
+  T* target = reorder ? thread_scratch<T>(kScratchWeight, size_t(total)) : gw;
   if (pl.per_image) {
     std::vector<T*> bufs(pl.nt, nullptr);
 #pragma omp parallel num_threads(pl.nt)
@@ -84,7 +88,7 @@ void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* 
     DenormalGuard guard;
     for (int64_t n = 0; n < p.N; ++n) backward_weight_image(p, pl, n, x, gy, target, n == 0, pl.nt);
   }
-  if (rsc) weight_from_rsc(p, target, gw);
+  if (reorder) nhwc ? weight_from_rsc(p, target, gw) : weight_from_crsk(p, target, gw);
 }
 
 template void conv_backward_weight_gemm<float>(const ConvParams&, const float*, const float*, float*);

@@ -43,7 +43,7 @@ void forward_image(const ConvParams& p, const GemmConvPlan& pl, int64_t n, const
           im2col_nhwc(p, xg, oh0, oh1, col);
           a.A = col, a.rsA = pl.CRS, a.csA = 1;
         }
-        a.B = w + g * pl.Kg * pl.CRS, a.rsB = 1, a.csB = pl.CRS;
+        a.B = w + g * pl.CRS * pl.Kg, a.rsB = pl.Kg, a.csB = 1;  // w is (groups, R, S, Cg, Kg)
         a.C = y + (n * pl.npix + oh0 * p.OW) * p.K + g * pl.Kg, a.rsC = p.K, a.csC = 1;
         a.bias_col = bias ? bias + g * pl.Kg : nullptr;
       }
@@ -57,9 +57,9 @@ template <typename T>
 void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
   const T* wk = w;
-  if (p.layout == Layout::NHWC && !(p.R == 1 && p.S == 1)) {
+  if (p.layout == Layout::NHWC) {
     T* wt = thread_scratch<T>(kScratchWeight, size_t(p.K * pl.CRS));
-    weight_to_rsc(p, w, wt);
+    weight_to_rsck(p, w, wt);
     wk = wt;
   }
   if (pl.per_image) {

@@ -21,6 +21,28 @@ void weight_from_rsc(const ConvParams& p, const T* wt, T* w) {
       for (int64_t rs = 0; rs < RS; ++rs) w[(k * Cg + c) * RS + rs] = wt[(k * RS + rs) * Cg + c];
 }
 
+template <typename T>
+void weight_to_rsck(const ConvParams& p, const T* w, T* wt) {
+  const int64_t Cg = p.C_per_group(), Kg = p.K_per_group(), RS = p.R * p.S;
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t rs = 0; rs < RS; ++rs)
+          wt[((g * RS + rs) * Cg + c) * Kg + k] = w[((g * Kg + k) * Cg + c) * RS + rs];
+}
+
+template <typename T>
+void weight_from_crsk(const ConvParams& p, const T* wt, T* w) {
+  const int64_t Kg = p.K_per_group(), CRS = p.C_per_group() * p.R * p.S;
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t q = 0; q < CRS; ++q) w[(g * Kg + k) * CRS + q] = wt[(g * CRS + q) * Kg + k];
+}
+
+template void weight_to_rsck<float>(const ConvParams&, const float*, float*);
+template void weight_to_rsck<double>(const ConvParams&, const double*, double*);
+template void weight_from_crsk<float>(const ConvParams&, const float*, float*);
+template void weight_from_crsk<double>(const ConvParams&, const double*, double*);
 template void weight_to_rsc<float>(const ConvParams&, const float*, float*);
 template void weight_to_rsc<double>(const ConvParams&, const double*, double*);
 template void weight_from_rsc<float>(const ConvParams&, const float*, float*);

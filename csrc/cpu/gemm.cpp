@@ -109,6 +109,8 @@ void gemm_serial(const GemmArgs<T>& g) {
   const int64_t mcmax = std::min<int64_t>(Bk::MC, (g.M + MR - 1) / MR * MR);
   T* Bp = thread_scratch<T>(kScratchPackB, size_t(kcmax * ncmax));
   T* Ap = thread_scratch<T>(kScratchPackA, size_t(kcmax * mcmax));
+  // A row-major (unit column stride): the micro-kernel reads it in place, no packing.
+  const bool direct_a = g.csA == 1 && g.rsA != 1;
   for (int64_t jc = 0; jc < g.N; jc += Bk::NC) {
     const int64_t nc = std::min<int64_t>(Bk::NC, g.N - jc);
     for (int64_t pc = 0; pc < g.K; pc += Bk::KC) {
@@ -118,16 +120,24 @@ void gemm_serial(const GemmArgs<T>& g) {
       pack_b(g.B + pc * g.rsB + jc * g.csB, g.rsB, g.csB, kc, nc, Bp);
       for (int64_t ic = 0; ic < g.M; ic += Bk::MC) {
         const int64_t mc = std::min<int64_t>(Bk::MC, g.M - ic);
-        pack_a(g.A + ic * g.rsA + pc * g.csA, g.rsA, g.csA, mc, kc, Ap);
+        const T* Ablk = g.A + ic * g.rsA + pc * g.csA;
+        if (!direct_a) pack_a(Ablk, g.rsA, g.csA, mc, kc, Ap);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const T* bcol = first && g.bias_col ? g.bias_col + jc + jr : nullptr;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const MicroTileView v{g.rsC, g.csC, std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr)};
             const T* brow = first && g.bias_row ? g.bias_row + ic + ir : nullptr;
-            // A partial bias_col tile would read past the end in the vector epilogue: the kernel only
-            // uses the vector path for full tiles, so this is safe.
-            MK::run(kc, Ap + ir * kc, Bp + jr * kc, g.C + (ic + ir) * g.rsC + (jc + jr) * g.csC, v, g.alpha,
-                    beta, brow, bcol);
+            T* c = g.C + (ic + ir) * g.rsC + (jc + jr) * g.csC;
+            // The vector epilogue (bias_col included) only runs on full tiles, so partial tiles never
+            // read past the end of C or of the biases.
+            if (!direct_a) {
+              MK::run(kc, Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
+            } else if (v.mr == MR) {
+              MK::template run<true>(kc, Ablk + ir * g.rsA, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol, g.rsA);
+            } else {  // last, partial row panel of a row-major A: pack it (zero rows past M)
+              pack_a(Ablk + ir * g.rsA, g.rsA, g.csA, v.mr, kc, Ap);
+              MK::run(kc, Ap, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
+            }
           }
         }
       }

@@ -69,8 +69,11 @@ struct MicroKernel {
   static constexpr int MR = 14;
   static constexpr int NR = 2 * Z::L;
 
+  // kDirectA: a is row-major with leading dimension lda (a[i*lda + p]) instead of a packed panel
+  // (a[p*MR + i]); broadcasts from memory cost the same, and it saves packing a large row-major A.
+  template <bool kDirectA = false>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
-                  T alpha, T beta, const T* brow, const T* bcol) {
+                  T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0) {
     V c0[MR], c1[MR];
 #pragma GCC unroll 14
     for (int i = 0; i < MR; ++i) c0[i] = c1[i] = Z::zero();
@@ -79,11 +82,11 @@ struct MicroKernel {
       __builtin_prefetch(b + 8 * NR);
 #pragma GCC unroll 14
       for (int i = 0; i < MR; ++i) {
-        const V ai = Z::set1(a[i]);
+        const V ai = Z::set1(kDirectA ? a[i * lda] : a[i]);
         c0[i] = Z::fma(ai, b0, c0[i]);
         c1[i] = Z::fma(ai, b1, c1[i]);
       }
-      a += MR;
+      a += kDirectA ? 1 : MR;
       b += NR;
     }
     if (v.mr == MR && v.nr == NR && v.csC == 1) {
@@ -119,16 +122,17 @@ struct MicroKernel {
   static constexpr int MR = 6;
   static constexpr int NR = 64 / sizeof(T) * 2;
 
+  template <bool kDirectA = false>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
-                  T alpha, T beta, const T* brow, const T* bcol) {
+                  T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0) {
     alignas(64) T acc[MR * NR] = {};
     for (int64_t p = 0; p < kc; ++p) {
       for (int i = 0; i < MR; ++i) {
-        const T ai = a[i];
+        const T ai = kDirectA ? a[i * lda] : a[i];
 #pragma omp simd
         for (int j = 0; j < NR; ++j) acc[i * NR + j] += ai * b[j];
       }
-      a += MR;
+      a += kDirectA ? 1 : MR;
       b += NR;
     }
     store_tile_generic<T, MR, NR>(acc, C, v, alpha, beta, brow, bcol);
