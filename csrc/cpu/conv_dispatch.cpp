@@ -1,10 +1,8 @@
 // Chooses the CPU algorithm for each convolution pass:
-//   depthwise (groups == C, one input channel per group)  -> conv_depthwise*.cpp
+//   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
 //   everything else with a non-empty output               -> im2col + packed GEMM (conv_gemm*.cpp)
 //   empty outputs / empty gradients                       -> the direct reference kernels
-// FASTCONV_CPU_DIRECT=1 in the environment forces the direct kernels (used by tests as the reference).
-#include <cstdlib>
-
+#include "conv_depthwise.h"
 #include "conv_gemm.h"
 #include "conv_kernels.h"
 
@@ -12,33 +10,34 @@ namespace fastconv {
 namespace cpu {
 namespace {
 
-bool force_direct() {
-  static const bool v = [] {
-    const char* e = std::getenv("FASTCONV_CPU_DIRECT");
-    return e != nullptr && e[0] == '1';
-  }();
-  return v;
-}
-
-bool use_gemm(const ConvParams& p) { return !force_direct() && p.N > 0 && p.OH > 0 && p.OW > 0; }
+// The fast paths assume a non-empty output (an empty grad_output leaves nothing to multiply).
+bool use_fast(const ConvParams& p) { return p.N > 0 && p.OH > 0 && p.OW > 0; }
 
 }  // namespace
 
 template <typename T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
-  if (use_gemm(p)) return conv_forward_gemm(p, x, w, bias, y);
+  if (use_fast(p) && is_depthwise(p))
+    return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y) : depthwise_forward_nhwc(p, x, w, bias, y);
+  if (use_fast(p)) return conv_forward_gemm(p, x, w, bias, y);
   conv_forward_direct(p, x, w, bias, y);
 }
 
 template <typename T>
 void conv_backward_input(const ConvParams& p, const T* gy, const T* w, T* gx) {
-  if (use_gemm(p)) return conv_backward_input_gemm(p, gy, w, gx);
+  if (use_fast(p) && is_depthwise(p))
+    return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
+                                    : depthwise_backward_input_nhwc(p, gy, w, gx);
+  if (use_fast(p)) return conv_backward_input_gemm(p, gy, w, gx);
   conv_backward_input_direct(p, gy, w, gx);
 }
 
 template <typename T>
 void conv_backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw) {
-  if (use_gemm(p)) return conv_backward_weight_gemm(p, x, gy, gw);
+  if (use_fast(p) && is_depthwise(p))
+    return p.layout == Layout::NCHW ? depthwise_backward_weight_nchw(p, x, gy, gw)
+                                    : depthwise_backward_weight_nhwc(p, x, gy, gw);
+  if (use_fast(p)) return conv_backward_weight_gemm(p, x, gy, gw);
   conv_backward_weight_direct(p, x, gy, gw);
 }
 

@@ -1,0 +1,161 @@
+"""Targeted tests of the fast CPU convolution paths (csrc/cpu/conv_gemm*, conv_depthwise*, gemm*, im2col*):
+each case is chosen to exercise one path (packed GEMM with several cache blocks and bands, 1x1 without
+im2col, depthwise with and without channel multiplier, groups, strides, dilation, every padding mode,
+NCHW and NHWC, batch 1 and odd batches, 1 and 2 threads) and is compared with torch for the output and
+the input / weight / bias gradients. The last tests call the backward ops directly with a grad_output
+smaller than the formula's output size (transposed convolution with output_padding)."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import fastconv  # noqa: F401  (registers torch.ops.fastconv)
+
+ops = torch.ops.fastconv
+TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
+
+
+@pytest.fixture(params=[1, 2], ids=["t1", "t2"])
+def threads(request):
+    old = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(old)
+
+
+def assert_close(actual, expected, dtype, what):
+    scale = expected.abs().max().clamp_min(1e-30)
+    err = ((actual - expected).abs().max() / scale).item()
+    assert err <= TOL[dtype], f"{what}: relative error {err:.3g}"
+
+
+def reference(x, w, b, stride, pads, dilation, groups, mode):
+    """torch: explicit pad (any mode) then an unpadded conv. pads = (top, bottom, left, right)."""
+    t, bo, l, r = pads
+    if mode == "zeros":
+        xp = F.pad(x, (l, r, t, bo))
+    else:
+        xp = F.pad(x, (l, r, t, bo), mode=mode)
+    return F.conv2d(xp, w, b, stride, 0, dilation, groups)
+
+
+def run_case(shape, kshape, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), groups=1, mode="zeros",
+             channels_last=False, dtype=torch.float32, bias=True):
+    n, c, h, wd = shape
+    k, r, s = kshape
+    x = torch.randn(n, c, h, wd, dtype=dtype)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    w = torch.randn(k, c // groups, r, s, dtype=dtype)
+    b = torch.randn(k, dtype=dtype) if bias else None
+    leaves = [x.requires_grad_(), w.requires_grad_()] + ([b.requires_grad_()] if bias else [])
+    y = ops.conv2d(x, w, b, list(stride), list(pads), list(dilation), groups, mode)
+    y_ref = reference(x, w, b, stride, pads, dilation, groups, mode)
+    assert y.shape == y_ref.shape
+    if channels_last:
+        assert y.is_contiguous(memory_format=torch.channels_last)
+    assert_close(y, y_ref, dtype, "output")
+    g = torch.randn_like(y_ref)
+    grads = torch.autograd.grad(y, leaves, g)
+    grads_ref = torch.autograd.grad(y_ref, leaves, g)
+    for name, a, e in zip(("grad_input", "grad_weight", "grad_bias"), grads, grads_ref):
+        assert_close(a, e, dtype, name)
+
+
+# (shape, kernel (K, R, S), stride, pads, dilation, groups): every one goes through the GEMM path.
+GEMM_CASES = {
+    "3x3_pad1": ((2, 8, 10, 9), (6, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    "kc_blocks_odd_batch": ((3, 32, 12, 11), (40, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),  # C*R*S=288 > KC
+    "bands": ((1, 64, 40, 40), (24, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),  # several im2col bands
+    "groups_stride_dil": ((3, 6, 11, 13), (4, 3, 2), (2, 1), (1, 0, 2, 1), (2, 1), 2),
+    "1x1": ((2, 16, 7, 7), (32, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_wide": ((1, 4, 64, 64), (8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # N > NC of the GEMM
+    "1x1_stride2": ((2, 8, 9, 9), (5, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_groups": ((2, 12, 6, 5), (8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
+    "stem_7x7_s2": ((1, 3, 20, 20), (16, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),
+    "asym_pad_even_kernel": ((2, 5, 9, 8), (7, 4, 2), (1, 1), (1, 2, 0, 1), (1, 1), 1),
+}
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("case", list(GEMM_CASES))
+def test_gemm_path(case, channels_last, threads):
+    shape, kshape, stride, pads, dil, groups = GEMM_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, groups, channels_last=channels_last)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("case", ["3x3_pad1", "groups_stride_dil", "1x1", "stem_7x7_s2"])
+def test_gemm_path_float64(case, channels_last, threads):
+    shape, kshape, stride, pads, dil, groups = GEMM_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, groups, channels_last=channels_last, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_gemm_padding_modes(mode, channels_last, threads):
+    run_case((3, 6, 9, 10), (5, 3, 3), (1, 2), (2, 1, 1, 2), (1, 2), 1, mode, channels_last)
+
+
+# depthwise: groups == C, K = C * multiplier
+DW_CASES = {
+    "3x3": ((2, 32, 12, 13), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    "multiplier2_stride2": ((3, 5, 11, 9), 2, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    "5x5_dilated": ((1, 40, 14, 15), 1, (5, 5), (1, 1), (4, 4, 4, 4), (2, 2)),
+    "asym_multiplier3": ((2, 3, 8, 10), 3, (2, 3), (1, 2), (0, 1, 2, 0), (1, 1)),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("case", list(DW_CASES))
+def test_depthwise(case, channels_last, dtype, threads):
+    shape, mult, (r, s), stride, pads, dil = DW_CASES[case]
+    c = shape[1]
+    run_case(shape, (c * mult, r, s), stride, pads, dil, c, channels_last=channels_last, dtype=dtype)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_depthwise_padding_modes(mode, channels_last, threads):
+    run_case((2, 6, 7, 9), (12, 3, 3), (1, 1), (2, 1, 1, 2), (1, 1), 6, mode, channels_last)
+
+
+def test_no_bias_batch1():
+    run_case((1, 16, 9, 9), (16, 3, 3), pads=(1, 1, 1, 1), bias=False)
+    run_case((1, 16, 9, 9), (16, 3, 3), pads=(1, 1, 1, 1), groups=16, bias=False, channels_last=True)
+
+
+# Cropped grad_output: rows / columns beyond (OH, OW) are absent, i.e. contribute a zero gradient.
+CROP_CASES = {
+    "gemm": ((2, 6, 9, 10), (4, 3, 3), (2, 2), (1, 1, 1, 1), 1),
+    "1x1_identity": ((2, 8, 6, 7), (5, 1, 1), (1, 1), (0, 0, 0, 0), 1),
+    "depthwise": ((2, 4, 9, 10), (8, 3, 3), (2, 2), (1, 1, 1, 1), 4),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+@pytest.mark.parametrize("case", list(CROP_CASES))
+def test_backward_ops_cropped_grad_output(case, mode, channels_last, dtype, threads):
+    shape, (k, r, s), stride, pads, groups = CROP_CASES[case]
+    if mode != "zeros" and pads == (0, 0, 0, 0):
+        pytest.skip("no padding: the mode does not matter")
+    n, c, h, wd = shape
+    x = torch.randn(shape, dtype=dtype, requires_grad=True)
+    w = torch.randn(k, c // groups, r, s, dtype=dtype, requires_grad=True)
+    y_ref = reference(x, w, None, stride, pads, (1, 1), groups, mode)
+    oh, ow = y_ref.shape[2] - 1, y_ref.shape[3] - 1
+    g_small = torch.randn(n, k, oh, ow, dtype=dtype)
+    g_full = torch.zeros_like(y_ref)
+    g_full[:, :, :oh, :ow] = g_small
+    gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, w), g_full)
+    xd = x.detach()
+    if channels_last:
+        g_small = g_small.contiguous(memory_format=torch.channels_last)
+        xd = xd.contiguous(memory_format=torch.channels_last)
+    args = (list(stride), list(pads), [1, 1], groups, mode)
+    gx = ops.conv2d_backward_input(g_small, w.detach(), list(shape), *args)
+    gw = ops.conv2d_backward_weight(g_small, xd, list(w.shape), *args)
+    assert_close(gx, gx_ref, dtype, "grad_input")
+    assert_close(gw, gw_ref, dtype, "grad_weight")
