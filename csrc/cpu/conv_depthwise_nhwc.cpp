@@ -4,6 +4,7 @@
 // (race-free scatter through any padding mode, and deterministic).
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "../common/denormal_guard.h"
 #include "../common/parallel.h"
@@ -31,6 +32,33 @@ int64_t channel_block(const ConvParams& p, int64_t work_items_per_block) {
   return std::max<int64_t>(cb, 1);
 }
 
+// Forward for one output pixel: chunks of kLanes channels accumulate over all taps in registers.
+template <typename T>
+void forward_pixel(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih,
+                   const int64_t* iw, int64_t mult, T* __restrict out) {
+  constexpr int64_t kLanes = 64 / sizeof(T);
+  for (int64_t k0 = 0; k0 < p.K; k0 += kLanes) {
+    const int64_t nk = std::min(kLanes, p.K - k0);
+    alignas(64) T acc[kLanes];
+    for (int64_t j = 0; j < kLanes; ++j) acc[j] = (bias && j < nk) ? bias[k0 + j] : T(0);
+    for (int64_t r = 0; r < p.R; ++r) {
+      if (ih[r] < 0) continue;
+      for (int64_t s = 0; s < p.S; ++s) {
+        if (iw[s] < 0) continue;
+        const T* __restrict xp = x_img + (ih[r] * p.W + iw[s]) * p.C;
+        const T* __restrict wp = wt + (r * p.S + s) * p.K + k0;
+        if (mult == 1 && nk == kLanes) {
+#pragma omp simd
+          for (int64_t j = 0; j < kLanes; ++j) acc[j] += wp[j] * xp[k0 + j];
+        } else {
+          for (int64_t j = 0; j < nk; ++j) acc[j] += wp[j] * xp[(k0 + j) / mult];
+        }
+      }
+    }
+    for (int64_t j = 0; j < nk; ++j) out[k0 + j] = acc[j];
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -40,32 +68,15 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
+    std::vector<int64_t> ih(p.R), iw(p.S);
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t n = row / p.OH, oh = row % p.OH;
+      for (int64_t r = 0; r < p.R; ++r) ih[r] = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
       for (int64_t ow = 0; ow < p.OW; ++ow) {
-        T* __restrict acc = y + ((n * p.OH + oh) * p.OW + ow) * p.K;
-        if (bias)
-          std::memcpy(acc, bias, sizeof(T) * p.K);
-        else
-          std::fill(acc, acc + p.K, T(0));
-        for (int64_t r = 0; r < p.R; ++r) {
-          const int64_t ih = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
-          if (ih < 0) continue;
-          for (int64_t s = 0; s < p.S; ++s) {
-            const int64_t iw = remap_index(ow * p.stride_w - p.pad_l + s * p.dil_w, p.W, p.mode);
-            if (iw < 0) continue;
-            const T* __restrict xp = x + ((n * p.H + ih) * p.W + iw) * p.C;
-            const T* __restrict wp = wt + (r * p.S + s) * p.K;
-            if (mult == 1) {
-#pragma omp simd
-              for (int64_t k = 0; k < p.K; ++k) acc[k] += wp[k] * xp[k];
-            } else {
-              for (int64_t c = 0; c < p.C; ++c)
-                for (int64_t m = 0; m < mult; ++m) acc[c * mult + m] += wp[c * mult + m] * xp[c];
-            }
-          }
-        }
+        for (int64_t s = 0; s < p.S; ++s) iw[s] = remap_index(ow * p.stride_w - p.pad_l + s * p.dil_w, p.W, p.mode);
+        forward_pixel(p, x + n * p.H * p.W * p.C, wt, bias, ih.data(), iw.data(), mult,
+                      y + ((n * p.OH + oh) * p.OW + ow) * p.K);
       }
     }
   }

@@ -28,6 +28,7 @@ struct GemmConvPlan {
   int64_t Cg, Kg, CRS, npix, HW;
   bool identity_col;  // 1x1, stride 1, no padding, output == input size: col is the input itself
   int64_t band_rows;  // output rows per im2col band
+  int64_t bands;      // bands per image and group
   bool per_image;     // threads over images (each runs a single-threaded GEMM)
   int nt;
 };
@@ -45,6 +46,7 @@ inline GemmConvPlan make_gemm_plan(const ConvParams& p, int64_t elem_size) {
   const int64_t row_bytes = std::max<int64_t>(1, g.CRS * p.OW * elem_size);
   g.band_rows = g.identity_col ? std::max<int64_t>(p.OH, 1)
                                : std::clamp<int64_t>((512 << 10) / row_bytes, 1, std::max<int64_t>(p.OH, 1));
+  g.bands = p.OH > 0 ? (p.OH + g.band_rows - 1) / g.band_rows : 0;
   g.nt = std::max(1, p.num_threads);
   // Whole images per thread when that balances (or nearly): otherwise thread the GEMM.
   g.per_image = g.nt > 1 && p.N >= g.nt && (p.N % g.nt == 0 || p.N >= 4 * g.nt);

@@ -1,7 +1,7 @@
 // Weight gradient as GEMM accumulated over images and bands: gw_g^T += col x gy_g^T (NCHW: the column
 // matrix is the large row-major operand, read in place by the GEMM; gw^T is transposed back at the end)
-// or gw'_g += gy_g^T x col (NHWC, gw' in (K, R, S, Cg) order, reordered at the end). With threads over
-// images each thread accumulates into a private buffer; the buffers are then summed in thread order, so
+// or gw'_g += gy_g^T x col (NHWC, gw' in (K, R, S, Cg) order, reordered at the end). (image, group, band)
+// items are spread over the threads, each accumulating into a private buffer; the buffers are then summed in thread order, so
 // the result is deterministic for a given thread count.
 #include <algorithm>
 #include <vector>
@@ -17,42 +17,41 @@ namespace fastconv {
 namespace cpu {
 namespace {
 
-// acc (K x CRS, in the layout's order) = (first ? 0 : acc) + contribution of image n.
+// acc += contribution of one (image, group, band) item; acc is (groups, CRS, Kg) for NCHW and
+// (K, R, S, Cg) for NHWC.
 template <typename T>
-void backward_weight_image(const ConvParams& p, const GemmConvPlan& pl, int64_t n, const T* x, const T* gy, T* acc,
-                           bool first, int gemm_threads) {
+void backward_weight_item(const ConvParams& p, const GemmConvPlan& pl, int64_t item, const T* x, const T* gy, T* acc,
+                          T beta, int gemm_threads) {
   const bool nhwc = p.layout == Layout::NHWC;
+  const int64_t band = item % pl.bands, g = (item / pl.bands) % p.groups, n = item / (pl.bands * p.groups);
+  const int64_t oh0 = band * pl.band_rows, oh1 = std::min(p.OH, oh0 + pl.band_rows), bp = (oh1 - oh0) * p.OW;
   T* col = pl.identity_col ? nullptr : thread_scratch<T>(kScratchCol, size_t(pl.band_rows * p.OW * pl.CRS));
-  for (int64_t g = 0; g < p.groups; ++g)
-    for (int64_t oh0 = 0; oh0 < p.OH; oh0 += pl.band_rows) {
-      const int64_t oh1 = std::min(p.OH, oh0 + pl.band_rows), bp = (oh1 - oh0) * p.OW;
-      GemmArgs<T> a;
-      a.beta = first && oh0 == 0 ? T(0) : T(1);
-      if (!nhwc) {  // acc is (groups, CRS, Kg)
-        const T* xg = x + (n * p.C + g * pl.Cg) * pl.HW;
-        a.M = pl.CRS, a.N = pl.Kg, a.K = bp;
-        a.C = acc + g * pl.CRS * pl.Kg, a.rsC = pl.Kg, a.csC = 1;
-        a.B = gy + (n * p.K + g * pl.Kg) * pl.npix + oh0 * p.OW, a.rsB = 1, a.csB = pl.npix;
-        if (pl.identity_col) {
-          a.A = xg + oh0 * p.OW, a.rsA = pl.HW, a.csA = 1;
-        } else {
-          im2col_nchw(p, xg, oh0, oh1, col);
-          a.A = col, a.rsA = bp, a.csA = 1;
-        }
-      } else {  // acc is (K, R, S, Cg)
-        a.M = pl.Kg, a.N = pl.CRS, a.K = bp;
-        a.C = acc + g * pl.Kg * pl.CRS, a.rsC = pl.CRS, a.csC = 1;
-        const T* xg = x + n * pl.HW * p.C + g * pl.Cg;
-        a.A = gy + (n * pl.npix + oh0 * p.OW) * p.K + g * pl.Kg, a.rsA = 1, a.csA = p.K;
-        if (pl.identity_col) {
-          a.B = xg + oh0 * p.OW * p.C, a.rsB = p.C, a.csB = 1;
-        } else {
-          im2col_nhwc(p, xg, oh0, oh1, col);
-          a.B = col, a.rsB = pl.CRS, a.csB = 1;
-        }
-      }
-      gemm_parallel(a, gemm_threads);
+  GemmArgs<T> a;
+  a.beta = beta;
+  if (!nhwc) {
+    const T* xg = x + (n * p.C + g * pl.Cg) * pl.HW;
+    a.M = pl.CRS, a.N = pl.Kg, a.K = bp;
+    a.C = acc + g * pl.CRS * pl.Kg, a.rsC = pl.Kg, a.csC = 1;
+    a.B = gy + (n * p.K + g * pl.Kg) * pl.npix + oh0 * p.OW, a.rsB = 1, a.csB = pl.npix;
+    if (pl.identity_col) {
+      a.A = xg + oh0 * p.OW, a.rsA = pl.HW, a.csA = 1;
+    } else {
+      im2col_nchw(p, xg, oh0, oh1, col);
+      a.A = col, a.rsA = bp, a.csA = 1;
     }
+  } else {
+    const T* xg = x + n * pl.HW * p.C + g * pl.Cg;
+    a.M = pl.Kg, a.N = pl.CRS, a.K = bp;
+    a.C = acc + g * pl.Kg * pl.CRS, a.rsC = pl.CRS, a.csC = 1;
+    a.A = gy + (n * pl.npix + oh0 * p.OW) * p.K + g * pl.Kg, a.rsA = 1, a.csA = p.K;
+    if (pl.identity_col) {
+      a.B = xg + oh0 * p.OW * p.C, a.rsB = p.C, a.csB = 1;
+    } else {
+      im2col_nhwc(p, xg, oh0, oh1, col);
+      a.B = col, a.rsB = pl.CRS, a.csB = 1;
+    }
+  }
+  gemm_parallel(a, gemm_threads);
 }
 
 }  // namespace
@@ -64,17 +63,19 @@ void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* 
   const bool nhwc = p.layout == Layout::NHWC;
   const bool reorder = !nhwc || !(p.R == 1 && p.S == 1);  // NHWC 1x1: (K, R, S, Cg) is gw's own order
   T* target = reorder ? thread_scratch<T>(kScratchWeight, size_t(total)) : gw;
-  if (pl.per_image) {
+  const int64_t items = p.N * p.groups * pl.bands;
+  if (pl.nt > 1 && items >= 2 * pl.nt) {
     std::vector<T*> bufs(pl.nt, nullptr);
 #pragma omp parallel num_threads(pl.nt)
     {
       DenormalGuard guard;
       const int tid = thread_id();
-      int64_t n0, n1;
-      split_range(p.N, pl.nt, tid, n0, n1);
+      int64_t i0, i1;
+      split_range(items, pl.nt, tid, i0, i1);
       T* acc = thread_scratch<T>(kScratchAcc, size_t(total));
+      std::fill(acc, acc + total, T(0));
       bufs[tid] = acc;
-      for (int64_t n = n0; n < n1; ++n) backward_weight_image(p, pl, n, x, gy, acc, n == n0, 1);
+      for (int64_t i = i0; i < i1; ++i) backward_weight_item(p, pl, i, x, gy, acc, T(1), 1);
 #pragma omp barrier
       int64_t e0, e1;
       split_range(total, pl.nt, tid, e0, e1);
@@ -86,7 +87,8 @@ void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* 
     }
   } else {
     DenormalGuard guard;
-    for (int64_t n = 0; n < p.N; ++n) backward_weight_image(p, pl, n, x, gy, target, n == 0, pl.nt);
+    std::fill(target, target + total, T(0));
+    for (int64_t i = 0; i < items; ++i) backward_weight_item(p, pl, i, x, gy, target, T(1), pl.nt);
   }
   if (reorder) nhwc ? weight_from_rsc(p, target, gw) : weight_from_crsk(p, target, gw);
 }

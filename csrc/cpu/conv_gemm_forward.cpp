@@ -1,5 +1,5 @@
-// Forward convolution as im2col + GEMM, band by band of output rows (see conv_gemm.h). The bias is
-// added in the GEMM's epilogue.
+// Forward convolution as im2col + GEMM, band by band of output rows (see conv_gemm.h); (image, group,
+// band) items are spread over the threads. The bias is added in the GEMM's epilogue.
 #include <algorithm>
 
 #include "../common/denormal_guard.h"
@@ -13,42 +13,41 @@ namespace fastconv {
 namespace cpu {
 namespace {
 
+// One work item: output rows [band*band_rows, ...) of group g of image n.
 template <typename T>
-void forward_image(const ConvParams& p, const GemmConvPlan& pl, int64_t n, const T* x, const T* w,
-                   const T* bias, T* y, int gemm_threads) {
+void forward_item(const ConvParams& p, const GemmConvPlan& pl, int64_t item, const T* x, const T* w, const T* bias,
+                  T* y, int gemm_threads) {
   const bool nhwc = p.layout == Layout::NHWC;
+  const int64_t band = item % pl.bands, g = (item / pl.bands) % p.groups, n = item / (pl.bands * p.groups);
+  const int64_t oh0 = band * pl.band_rows, oh1 = std::min(p.OH, oh0 + pl.band_rows), bp = (oh1 - oh0) * p.OW;
   T* col = pl.identity_col ? nullptr : thread_scratch<T>(kScratchCol, size_t(pl.band_rows * p.OW * pl.CRS));
-  for (int64_t g = 0; g < p.groups; ++g)
-    for (int64_t oh0 = 0; oh0 < p.OH; oh0 += pl.band_rows) {
-      const int64_t oh1 = std::min(p.OH, oh0 + pl.band_rows), bp = (oh1 - oh0) * p.OW;
-      GemmArgs<T> a;
-      if (!nhwc) {
-        const T* xg = x + (n * p.C + g * pl.Cg) * pl.HW;
-        a.M = pl.Kg, a.N = bp, a.K = pl.CRS;
-        a.A = w + g * pl.Kg * pl.CRS, a.rsA = pl.CRS, a.csA = 1;
-        if (pl.identity_col) {
-          a.B = xg + oh0 * p.OW, a.rsB = pl.HW, a.csB = 1;
-        } else {
-          im2col_nchw(p, xg, oh0, oh1, col);
-          a.B = col, a.rsB = bp, a.csB = 1;
-        }
-        a.C = y + (n * p.K + g * pl.Kg) * pl.npix + oh0 * p.OW, a.rsC = pl.npix, a.csC = 1;
-        a.bias_row = bias ? bias + g * pl.Kg : nullptr;
-      } else {
-        const T* xg = x + n * pl.HW * p.C + g * pl.Cg;
-        a.M = bp, a.N = pl.Kg, a.K = pl.CRS;
-        if (pl.identity_col) {
-          a.A = xg + oh0 * p.OW * p.C, a.rsA = p.C, a.csA = 1;
-        } else {
-          im2col_nhwc(p, xg, oh0, oh1, col);
-          a.A = col, a.rsA = pl.CRS, a.csA = 1;
-        }
-        a.B = w + g * pl.CRS * pl.Kg, a.rsB = pl.Kg, a.csB = 1;  // w is (groups, R, S, Cg, Kg)
-        a.C = y + (n * pl.npix + oh0 * p.OW) * p.K + g * pl.Kg, a.rsC = p.K, a.csC = 1;
-        a.bias_col = bias ? bias + g * pl.Kg : nullptr;
-      }
-      gemm_parallel(a, gemm_threads);
+  GemmArgs<T> a;
+  if (!nhwc) {
+    const T* xg = x + (n * p.C + g * pl.Cg) * pl.HW;
+    a.M = pl.Kg, a.N = bp, a.K = pl.CRS;
+    a.A = w + g * pl.Kg * pl.CRS, a.rsA = pl.CRS, a.csA = 1;
+    if (pl.identity_col) {
+      a.B = xg + oh0 * p.OW, a.rsB = pl.HW, a.csB = 1;
+    } else {
+      im2col_nchw(p, xg, oh0, oh1, col);
+      a.B = col, a.rsB = bp, a.csB = 1;
     }
+    a.C = y + (n * p.K + g * pl.Kg) * pl.npix + oh0 * p.OW, a.rsC = pl.npix, a.csC = 1;
+    a.bias_row = bias ? bias + g * pl.Kg : nullptr;
+  } else {
+    const T* xg = x + n * pl.HW * p.C + g * pl.Cg;
+    a.M = bp, a.N = pl.Kg, a.K = pl.CRS;
+    if (pl.identity_col) {
+      a.A = xg + oh0 * p.OW * p.C, a.rsA = p.C, a.csA = 1;
+    } else {
+      im2col_nhwc(p, xg, oh0, oh1, col);
+      a.A = col, a.rsA = pl.CRS, a.csA = 1;
+    }
+    a.B = w + g * pl.CRS * pl.Kg, a.rsB = pl.Kg, a.csB = 1;  // w is (groups, R, S, Cg, Kg)
+    a.C = y + (n * pl.npix + oh0 * p.OW) * p.K + g * pl.Kg, a.rsC = p.K, a.csC = 1;
+    a.bias_col = bias ? bias + g * pl.Kg : nullptr;
+  }
+  gemm_parallel(a, gemm_threads);
 }
 
 }  // namespace
@@ -62,17 +61,19 @@ void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bia
     weight_to_rsck(p, w, wt);
     wk = wt;
   }
-  if (pl.per_image) {
+  // Items write disjoint outputs: one parallel region, contiguous runs of items per thread.
+  const int64_t items = p.N * p.groups * pl.bands;
+  if (pl.nt > 1 && items >= 2 * pl.nt) {
 #pragma omp parallel num_threads(pl.nt)
     {
       DenormalGuard guard;
-      int64_t n0, n1;
-      split_range(p.N, pl.nt, thread_id(), n0, n1);
-      for (int64_t n = n0; n < n1; ++n) forward_image(p, pl, n, x, wk, bias, y, 1);
+      int64_t i0, i1;
+      split_range(items, pl.nt, thread_id(), i0, i1);
+      for (int64_t i = i0; i < i1; ++i) forward_item(p, pl, i, x, wk, bias, y, 1);
     }
   } else {
     DenormalGuard guard;
-    for (int64_t n = 0; n < p.N; ++n) forward_image(p, pl, n, x, wk, bias, y, pl.nt);
+    for (int64_t i = 0; i < items; ++i) forward_item(p, pl, i, x, wk, bias, y, pl.nt);
   }
 }
 
