@@ -9,7 +9,9 @@
 #include "../common/denormal_guard.h"
 #include "../common/parallel.h"
 #include "conv_depthwise.h"
+#include "gemm_microkernel.h"  // Zmm<T> vector traits
 #include "gemm_scratch.h"
+#include "im2col.h"  // interior_cols
 
 namespace fastconv {
 namespace cpu {
@@ -32,31 +34,61 @@ int64_t channel_block(const ConvParams& p, int64_t work_items_per_block) {
   return std::max<int64_t>(cb, 1);
 }
 
-// Forward for one output pixel: chunks of kLanes channels accumulate over all taps in registers.
-template <typename T>
-void forward_pixel(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih,
-                   const int64_t* iw, int64_t mult, T* __restrict out) {
-  constexpr int64_t kLanes = 64 / sizeof(T);
-  for (int64_t k0 = 0; k0 < p.K; k0 += kLanes) {
-    const int64_t nk = std::min(kLanes, p.K - k0);
-    alignas(64) T acc[kLanes];
-    for (int64_t j = 0; j < kLanes; ++j) acc[j] = (bias && j < nk) ? bias[k0 + j] : T(0);
-    for (int64_t r = 0; r < p.R; ++r) {
-      if (ih[r] < 0) continue;
-      for (int64_t s = 0; s < p.S; ++s) {
-        if (iw[s] < 0) continue;
-        const T* __restrict xp = x_img + (ih[r] * p.W + iw[s]) * p.C;
-        const T* __restrict wp = wt + (r * p.S + s) * p.K + k0;
-        if (mult == 1 && nk == kLanes) {
-#pragma omp simd
-          for (int64_t j = 0; j < kLanes; ++j) acc[j] += wp[j] * xp[k0 + j];
-        } else {
-          for (int64_t j = 0; j < nk; ++j) acc[j] += wp[j] * xp[(k0 + j) / mult];
+constexpr int64_t kPixels = 8;  // output pixels computed together: 8 independent FMA chains
+
+// Forward for up to kPixels consecutive output pixels of one row (iw[q*S + s] < 0: tap absent; q >= np:
+// no such pixel). Each vector of channels accumulates over all taps in registers.
+// kInterior: all kPixels pixels exist and every tap column is inside the input, so pixel q's tap s reads
+// column iw[s] + q*stride_w (no per-tap lookups or tests).
+template <typename T, bool kInterior>
+void forward_pixels(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih,
+                    const int64_t* iw, int64_t np, int64_t mult, T* __restrict out) {
+  int64_t k0 = 0;
+#if defined(__AVX512F__)
+  if (mult == 1) {
+    const int64_t step = p.stride_w * p.C;
+    using Z = Zmm<T>;
+    for (; k0 + Z::L <= p.K; k0 += Z::L) {
+      typename Z::V acc[kPixels];
+      const typename Z::V b = bias ? Z::load(bias + k0) : Z::zero();
+#pragma GCC unroll 8
+      for (int q = 0; q < kPixels; ++q) acc[q] = b;
+      for (int64_t r = 0; r < p.R; ++r) {
+        if (ih[r] < 0) continue;
+        const T* xr = x_img + ih[r] * p.W * p.C + k0;
+        const T* wr = wt + r * p.S * p.K + k0;
+        for (int64_t s = 0; s < p.S; ++s) {
+          const typename Z::V wv = Z::load(wr + s * p.K);
+          if (kInterior) {
+            const T* xs = xr + iw[s] * p.C;
+#pragma GCC unroll 8
+            for (int q = 0; q < kPixels; ++q) acc[q] = Z::fma(wv, Z::load(xs + q * step), acc[q]);
+          } else {
+#pragma GCC unroll 8
+            for (int q = 0; q < kPixels; ++q) {
+              const int64_t c = iw[q * p.S + s];
+              if (c >= 0) acc[q] = Z::fma(wv, Z::load(xr + c * p.C), acc[q]);
+            }
+          }
         }
       }
+      for (int64_t q = 0; q < np; ++q) Z::store(out + q * p.K + k0, acc[q]);
     }
-    for (int64_t j = 0; j < nk; ++j) out[k0 + j] = acc[j];
   }
+#endif
+  for (int64_t q = 0; q < np; ++q)
+    for (int64_t k = k0; k < p.K; ++k) {  // remaining channels (and the channel multiplier case)
+      T acc = bias ? bias[k] : T(0);
+      const int64_t c = k / mult;
+      for (int64_t r = 0; r < p.R; ++r) {
+        if (ih[r] < 0) continue;
+        for (int64_t s = 0; s < p.S; ++s) {
+          const int64_t col = kInterior ? iw[s] + q * p.stride_w : iw[q * p.S + s];
+          if (col >= 0) acc += wt[(r * p.S + s) * p.K + k] * x_img[(ih[r] * p.W + col) * p.C + c];
+        }
+      }
+      out[q * p.K + k] = acc;
+    }
 }
 
 }  // namespace
@@ -65,18 +97,33 @@ template <typename T>
 void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
   const int64_t mult = p.K / p.C, rows = p.N * p.OH;
   const T* wt = transposed_weight(p, w);
+  // Output columns whose taps are all inside the input: [lo, hi).
+  int64_t lo = 0, hi = p.OW;
+  for (int64_t s = 0; s < p.S; ++s) {
+    const InteriorRange in = interior_cols(p, s);
+    lo = std::max(lo, in.lo), hi = std::min(hi, in.hi);
+  }
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
-    std::vector<int64_t> ih(p.R), iw(p.S);
+    std::vector<int64_t> ih(p.R), iw(kPixels * p.S);
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t n = row / p.OH, oh = row % p.OH;
       for (int64_t r = 0; r < p.R; ++r) ih[r] = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
-      for (int64_t ow = 0; ow < p.OW; ++ow) {
-        for (int64_t s = 0; s < p.S; ++s) iw[s] = remap_index(ow * p.stride_w - p.pad_l + s * p.dil_w, p.W, p.mode);
-        forward_pixel(p, x + n * p.H * p.W * p.C, wt, bias, ih.data(), iw.data(), mult,
-                      y + ((n * p.OH + oh) * p.OW + ow) * p.K);
+      for (int64_t ow0 = 0; ow0 < p.OW; ow0 += kPixels) {
+        const int64_t np = std::min(kPixels, p.OW - ow0);
+        const T* xn = x + n * p.H * p.W * p.C;
+        T* out = y + ((n * p.OH + oh) * p.OW + ow0) * p.K;
+        if (np == kPixels && ow0 >= lo && ow0 + kPixels <= hi) {
+          for (int64_t s = 0; s < p.S; ++s) iw[s] = ow0 * p.stride_w - p.pad_l + s * p.dil_w;
+          forward_pixels<T, true>(p, xn, wt, bias, ih.data(), iw.data(), np, mult, out);
+          continue;
+        }
+        for (int64_t q = 0; q < kPixels; ++q)
+          for (int64_t s = 0; s < p.S; ++s)
+            iw[q * p.S + s] = q < np ? remap_index((ow0 + q) * p.stride_w - p.pad_l + s * p.dil_w, p.W, p.mode) : -1;
+        forward_pixels<T, false>(p, xn, wt, bias, ih.data(), iw.data(), np, mult, out);
       }
     }
   }
