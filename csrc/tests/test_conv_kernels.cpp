@@ -1,5 +1,5 @@
 // Compares fastconv::cpu::conv_forward / conv_backward_input / conv_backward_weight / conv_backward_bias
-// with the naive reference (reference_conv.h) on random data, for float and double, NCHW and NHWC, and
+// (and the *_direct fallbacks) with the naive reference (reference_conv.h) on random data, for float and double, NCHW and NHWC, and
 // 1 and 2 OpenMP threads, over hand-picked edge cases plus a seeded random sample of the parameter grid.
 // Outputs are pre-filled with NaN, so a kernel that accumulates into (instead of writing) its output fails.
 // Exit code is non-zero on any mismatch.
@@ -132,6 +132,24 @@ void check_case(const RefConv& c, bool with_bias, uint64_t seed, Summary& sum) {
         sum.worst[ti][0] = std::max(sum.worst[ti][0], e);
         FC_CHECK(e <= tol, "conv_forward rel err %.3g: %s", e, what.c_str());
       }
+      if (formula_size) {  // the direct fallback, which the dispatcher may not pick for this shape
+        auto y = nan_vector<T>(y_ref.size());
+        fastconv::cpu::conv_forward_direct<T>(p, xl.data(), w.data(), bias, y.data());
+        const double e = fastconv_test::max_rel_error(nhwc ? to_nchw(y, c.N, c.K, OH, OW) : y, y_ref);
+        FC_CHECK(e <= tol, "conv_forward_direct rel err %.3g: %s", e, what.c_str());
+      }
+      {
+        auto gx = nan_vector<T>(gx_ref.size());
+        fastconv::cpu::conv_backward_input_direct<T>(p, gyl.data(), w.data(), gx.data());
+        const double e = fastconv_test::max_rel_error(nhwc ? to_nchw(gx, c.N, c.C, c.H, c.W) : gx, gx_ref);
+        FC_CHECK(e <= tol, "conv_backward_input_direct rel err %.3g: %s", e, what.c_str());
+      }
+      {
+        auto gw = nan_vector<T>(gw_ref.size());
+        fastconv::cpu::conv_backward_weight_direct<T>(p, xl.data(), gyl.data(), gw.data());
+        const double e = fastconv_test::max_rel_error(gw, gw_ref);
+        FC_CHECK(e <= tol, "conv_backward_weight_direct rel err %.3g: %s", e, what.c_str());
+      }
       {
         auto gx = nan_vector<T>(gx_ref.size());
         fastconv::cpu::conv_backward_input<T>(p, gyl.data(), w.data(), gx.data());
@@ -195,6 +213,15 @@ std::vector<RefConv> hand_picked_cases() {
     v.push_back(make(1, 2, 4, 4, 3, 5, 5, 1, 3, 1, 1, m));                 // padding close to the input size
     v.push_back(make(1, 4, 7, 8, 4, 3, 3, 1, 2, 2, 4, m));                 // depthwise dilated
   }
+  // Medium shapes, where fast paths (GEMM, Winograd, vectorised channel loops) are likely to be chosen.
+  v.push_back(make(2, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1));                  // ResNet-like 3x3
+  v.push_back(make(1, 64, 8, 8, 48, 1, 1, 1, 0, 1, 1));                    // pointwise, wide
+  v.push_back(make(2, 24, 15, 13, 40, 3, 3, 2, 1, 1, 1));                  // strided, odd sizes
+  v.push_back(make(2, 32, 14, 14, 32, 3, 3, 1, 1, 1, 32));                 // depthwise, wide
+  v.push_back(make(1, 16, 20, 20, 16, 5, 5, 1, 2, 1, 1));                  // 5x5
+  v.push_back(make(1, 3, 32, 32, 16, 7, 7, 2, 3, 1, 1));                   // stem
+  v.push_back(make(2, 33, 9, 11, 17, 3, 3, 1, 1, 1, 1, RefPad::Reflect));  // odd channels, reflect
+  v.push_back(make(1, 32, 12, 12, 64, 3, 3, 1, 1, 1, 4));                  // grouped, wide
   // Circular padding equal to the input size (allowed), and replicate with big pads.
   v.push_back(make(1, 2, 3, 3, 2, 3, 3, 1, 3, 1, 1, RefPad::Circular));
   v.push_back(make(1, 2, 2, 3, 2, 3, 3, 1, 4, 1, 1, RefPad::Replicate));
