@@ -344,3 +344,20 @@ def test_padding_modes_conv1d(mode, padding, kernel, dilation):
 def test_circular_padding_equal_to_input_size():
     fc, tm = _module_pair(2, 2, 3, 3, 3, "circular")
     check_modules(fc, tm, randn(1, 2, 3, 3))
+
+
+# ---------------------------------------------------------------- medium shapes (where fast paths kick in)
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("shape,kernel,kw", [
+    ((2, 32, 14, 14), (32, 32, 3, 3), dict(padding=1)),
+    ((1, 64, 8, 8), (48, 64, 1, 1), dict()),
+    ((2, 24, 15, 13), (40, 24, 3, 3), dict(stride=2, padding=1)),
+    ((2, 32, 14, 14), (64, 1, 3, 3), dict(padding=1, groups=32)),
+    ((1, 3, 32, 32), (16, 3, 7, 7), dict(stride=2, padding=3)),
+    ((1, 16, 20, 20), (16, 16, 5, 5), dict(padding="same")),
+], ids=["3x3", "1x1", "3x3-s2", "depthwise-x2", "stem-7x7", "5x5-same"])
+def test_medium_shapes(shape, kernel, kw, layout):
+    x = as_layout(randn(shape), layout)
+    check_conv(2, x, randn(kernel), randn(kernel[0]), kw.get("stride", 1), kw.get("padding", 0), 1,
+               kw.get("groups", 1))
