@@ -7,13 +7,14 @@ import torch
 
 import fastconv
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The subprocesses import the same fastconv as this process (an in-place build or an installed one).
+FASTCONV_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
 SIMD_LEVELS = {"AVX-512", "AVX2+FMA", "AVX", "SSE2", "NEON", "scalar"}
 
 
 def _run_info(*extra_env):
     env = dict(os.environ)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = FASTCONV_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra_env)
     res = subprocess.run([sys.executable, "-m", "fastconv", "info"], capture_output=True, text=True, env=env,
                          timeout=120)
@@ -37,13 +38,13 @@ def test_info_cli_threads_follow_environment():
 
 
 def test_info_cli_is_the_default_command():
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=FASTCONV_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run([sys.executable, "-m", "fastconv"], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0 and "simd" in res.stdout
 
 
 def test_info_cli_unknown_command():
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=FASTCONV_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run([sys.executable, "-m", "fastconv", "nonsense"], capture_output=True, text=True, env=env,
                          timeout=120)
     assert res.returncode == 2 and "usage" in res.stderr
