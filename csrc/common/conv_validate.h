@@ -12,6 +12,24 @@ namespace fastconv {
 inline std::string validate_conv(const ConvParams& p, const char* op) {
   std::ostringstream e;
   e << "fastconv." << op << ": ";
+  // Bounds first, so the arithmetic below (padded sizes, dilated kernel extents) cannot overflow int64.
+  constexpr int64_t kMax = (int64_t(1) << 31) - 1;
+  const struct { const char* name; int64_t value; } sizes[] = {
+      {"batch size", p.N}, {"in_channels", p.C}, {"input height", p.H}, {"input width", p.W},
+      {"out_channels", p.K}, {"kernel height", p.R}, {"kernel width", p.S},
+      {"stride", p.stride_h}, {"stride", p.stride_w}, {"padding", p.pad_t}, {"padding", p.pad_b},
+      {"padding", p.pad_l}, {"padding", p.pad_r}, {"dilation", p.dil_h}, {"dilation", p.dil_w}};
+  for (const auto& s : sizes) {
+    if (s.value > kMax) {
+      e << s.name << " must be smaller than 2^31, got " << s.value;
+      return e.str();
+    }
+  }
+  if (p.N < 0 || p.C < 0 || p.H < 0 || p.W < 0 || p.K < 0) {
+    e << "sizes must be non-negative, got input (" << p.N << ", " << p.C << ", " << p.H << ", " << p.W
+      << ") and out_channels " << p.K;
+    return e.str();
+  }
   if (p.stride_h <= 0 || p.stride_w <= 0) {
     e << "stride must be positive, got (" << p.stride_h << ", " << p.stride_w << ")";
     return e.str();

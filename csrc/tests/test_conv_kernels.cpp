@@ -1,0 +1,323 @@
+// Compares fastconv::cpu::conv_forward / conv_backward_input / conv_backward_weight / conv_backward_bias
+// (and the *_direct fallbacks) with the naive reference (reference_conv.h) on random data, for float and double, NCHW and NHWC, and
+// 1 and 2 OpenMP threads, over hand-picked edge cases plus a seeded random sample of the parameter grid.
+// Outputs are pre-filled with NaN, so a kernel that accumulates into (instead of writing) its output fails.
+// Exit code is non-zero on any mismatch.
+#include <cinttypes>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu/conv_kernels.h"
+#include "reference_conv.h"
+#include "test_util.h"
+
+using fastconv::ConvParams;
+using fastconv::Layout;
+using fastconv::PaddingMode;
+using fastconv_test::RefConv;
+using fastconv_test::RefPad;
+
+namespace {
+
+const char* pad_name(RefPad m) {
+  switch (m) {
+    case RefPad::Zeros: return "zeros";
+    case RefPad::Reflect: return "reflect";
+    case RefPad::Replicate: return "replicate";
+    case RefPad::Circular: return "circular";
+  }
+  return "?";
+}
+
+std::string describe(const RefConv& c) {
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "N=%" PRId64 " C=%" PRId64 " H=%" PRId64 " W=%" PRId64 " K=%" PRId64 " R=%" PRId64 " S=%" PRId64
+                " stride=(%" PRId64 ",%" PRId64 ") pad=(%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
+                ") dil=(%" PRId64 ",%" PRId64 ") groups=%" PRId64 " mode=%s out=(%" PRId64 ",%" PRId64 ")",
+                c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.sh, c.sw, c.pt, c.pb, c.pl, c.pr, c.dh, c.dw, c.groups,
+                pad_name(c.pad), c.oh(), c.ow());
+  return buf;
+}
+
+// Same validity rules as torch / fastconv's validate_conv.
+bool valid(const RefConv& c) {
+  if (c.C % c.groups || c.K % c.groups) return false;
+  if (c.Hp() < c.dh * (c.R - 1) + 1 || c.Wp() < c.dw * (c.S - 1) + 1) return false;
+  if (c.pad == RefPad::Reflect && (c.pt >= c.H || c.pb >= c.H || c.pl >= c.W || c.pr >= c.W)) return false;
+  if (c.pad == RefPad::Circular && (c.pt > c.H || c.pb > c.H || c.pl > c.W || c.pr > c.W)) return false;
+  return true;
+}
+
+ConvParams to_params(const RefConv& c, Layout layout, int threads) {
+  ConvParams p;
+  p.N = c.N; p.C = c.C; p.H = c.H; p.W = c.W; p.K = c.K; p.R = c.R; p.S = c.S;
+  p.OH = c.oh(); p.OW = c.ow();
+  p.stride_h = c.sh; p.stride_w = c.sw;
+  p.pad_t = c.pt; p.pad_b = c.pb; p.pad_l = c.pl; p.pad_r = c.pr;
+  p.dil_h = c.dh; p.dil_w = c.dw;
+  p.groups = c.groups;
+  p.mode = static_cast<PaddingMode>(static_cast<int>(c.pad));
+  p.layout = layout;
+  p.num_threads = threads;
+  return p;
+}
+
+// NCHW <-> NHWC copies of a dense activation.
+template <typename T>
+std::vector<T> to_nhwc(const std::vector<T>& a, int64_t N, int64_t C, int64_t H, int64_t W) {
+  std::vector<T> b(a.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) b[((n * H + h) * W + w) * C + c] = a[((n * C + c) * H + h) * W + w];
+  return b;
+}
+template <typename T>
+std::vector<T> to_nchw(const std::vector<T>& a, int64_t N, int64_t C, int64_t H, int64_t W) {
+  std::vector<T> b(a.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) b[((n * C + c) * H + h) * W + w] = a[((n * H + h) * W + w) * C + c];
+  return b;
+}
+
+template <typename T>
+std::vector<T> nan_vector(size_t n) {
+  return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
+}
+
+struct Summary {
+  int runs = 0;
+  double worst[2][4] = {{0}};  // [float, double][fwd, bwd_input, bwd_weight, bwd_bias]
+};
+
+template <typename T>
+void check_case(const RefConv& c, bool with_bias, uint64_t seed, Summary& sum) {
+  const int ti = sizeof(T) == 4 ? 0 : 1;
+  // Generous for float so algorithms with a different summation order (GEMM, Winograd) pass; an indexing
+  // bug gives errors of order 1.
+  const double tol = sizeof(T) == 4 ? 1e-4 : 1e-10;
+  const int64_t OH = c.oh(), OW = c.ow(), Cg = c.C / c.groups;
+  const auto x = fastconv_test::random_vector<T>(c.N * c.C * c.H * c.W, seed);
+  const auto w = fastconv_test::random_vector<T>(c.K * Cg * c.R * c.S, seed + 1);
+  const auto b = fastconv_test::random_vector<T>(c.K, seed + 2);
+  const auto gy = fastconv_test::random_vector<T>(c.N * c.K * OH * OW, seed + 3);
+  const T* bias = with_bias ? b.data() : nullptr;
+
+  // The forward is only defined for the formula's output size.
+  const bool formula_size = OH == c.formula_oh() && OW == c.formula_ow();
+  const auto y_ref = formula_size ? fastconv_test::ref_forward(c, x, w, bias) : std::vector<T>();
+  const auto gx_ref = fastconv_test::ref_backward_input(c, gy, w);
+  const auto gw_ref = fastconv_test::ref_backward_weight(c, x, gy);
+  const auto gb_ref = fastconv_test::ref_backward_bias(c, gy);
+
+  for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
+    const bool nhwc = layout == Layout::NHWC;
+    const auto xl = nhwc ? to_nhwc(x, c.N, c.C, c.H, c.W) : x;
+    const auto gyl = nhwc ? to_nhwc(gy, c.N, c.K, OH, OW) : gy;
+    for (int threads : {1, 2}) {
+      const ConvParams p = to_params(c, layout, threads);
+      const std::string what = describe(c) + (nhwc ? " NHWC" : " NCHW") + " threads=" + std::to_string(threads) +
+                               (sizeof(T) == 4 ? " float" : " double") + (with_bias ? " bias" : "");
+      ++sum.runs;
+      if (formula_size) {
+        auto y = nan_vector<T>(y_ref.size());
+        fastconv::cpu::conv_forward<T>(p, xl.data(), w.data(), bias, y.data());
+        const double e = fastconv_test::max_rel_error(nhwc ? to_nchw(y, c.N, c.K, OH, OW) : y, y_ref);
+        sum.worst[ti][0] = std::max(sum.worst[ti][0], e);
+        FC_CHECK(e <= tol, "conv_forward rel err %.3g: %s", e, what.c_str());
+      }
+      if (formula_size) {  // the direct fallback, which the dispatcher may not pick for this shape
+        auto y = nan_vector<T>(y_ref.size());
+        fastconv::cpu::conv_forward_direct<T>(p, xl.data(), w.data(), bias, y.data());
+        const double e = fastconv_test::max_rel_error(nhwc ? to_nchw(y, c.N, c.K, OH, OW) : y, y_ref);
+        FC_CHECK(e <= tol, "conv_forward_direct rel err %.3g: %s", e, what.c_str());
+      }
+      {
+        auto gx = nan_vector<T>(gx_ref.size());
+        fastconv::cpu::conv_backward_input_direct<T>(p, gyl.data(), w.data(), gx.data());
+        const double e = fastconv_test::max_rel_error(nhwc ? to_nchw(gx, c.N, c.C, c.H, c.W) : gx, gx_ref);
+        FC_CHECK(e <= tol, "conv_backward_input_direct rel err %.3g: %s", e, what.c_str());
+      }
+      {
+        auto gw = nan_vector<T>(gw_ref.size());
+        fastconv::cpu::conv_backward_weight_direct<T>(p, xl.data(), gyl.data(), gw.data());
+        const double e = fastconv_test::max_rel_error(gw, gw_ref);
+        FC_CHECK(e <= tol, "conv_backward_weight_direct rel err %.3g: %s", e, what.c_str());
+      }
+      {
+        auto gx = nan_vector<T>(gx_ref.size());
+        fastconv::cpu::conv_backward_input<T>(p, gyl.data(), w.data(), gx.data());
+        const double e = fastconv_test::max_rel_error(nhwc ? to_nchw(gx, c.N, c.C, c.H, c.W) : gx, gx_ref);
+        sum.worst[ti][1] = std::max(sum.worst[ti][1], e);
+        FC_CHECK(e <= tol, "conv_backward_input rel err %.3g: %s", e, what.c_str());
+      }
+      {
+        auto gw = nan_vector<T>(gw_ref.size());
+        fastconv::cpu::conv_backward_weight<T>(p, xl.data(), gyl.data(), gw.data());
+        const double e = fastconv_test::max_rel_error(gw, gw_ref);
+        sum.worst[ti][2] = std::max(sum.worst[ti][2], e);
+        FC_CHECK(e <= tol, "conv_backward_weight rel err %.3g: %s", e, what.c_str());
+      }
+      {
+        auto gb = nan_vector<T>(gb_ref.size());
+        fastconv::cpu::conv_backward_bias<T>(p, gyl.data(), gb.data());
+        const double e = fastconv_test::max_rel_error(gb, gb_ref);
+        sum.worst[ti][3] = std::max(sum.worst[ti][3], e);
+        FC_CHECK(e <= tol, "conv_backward_bias rel err %.3g: %s", e, what.c_str());
+      }
+    }
+  }
+}
+
+RefConv make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t stride,
+             int64_t pad, int64_t dil, int64_t groups, RefPad mode = RefPad::Zeros) {
+  RefConv c{N, C, H, W, K, R, S};
+  c.sh = c.sw = stride;
+  c.pt = c.pb = c.pl = c.pr = pad;
+  c.dh = c.dw = dil;
+  c.groups = groups;
+  c.pad = mode;
+  return c;
+}
+
+// Edge cases every kernel path must get right.
+std::vector<RefConv> hand_picked_cases() {
+  std::vector<RefConv> v;
+  v.push_back(make(2, 3, 7, 9, 4, 3, 3, 1, 1, 1, 1));                      // plain 3x3 'same'
+  v.push_back(make(1, 8, 8, 8, 16, 1, 1, 1, 0, 1, 1));                     // pointwise
+  v.push_back(make(3, 4, 9, 7, 8, 1, 1, 2, 0, 1, 1));                      // strided pointwise
+  v.push_back(make(2, 4, 10, 11, 6, 3, 3, 2, 1, 1, 1));                    // strided 3x3
+  v.push_back(make(1, 6, 11, 10, 6, 3, 3, 1, 1, 1, 6));                    // depthwise
+  v.push_back(make(2, 4, 9, 9, 8, 3, 3, 1, 1, 1, 4));                      // depthwise, multiplier 2
+  v.push_back(make(1, 4, 8, 8, 6, 3, 3, 1, 2, 2, 2));                      // groups + dilation
+  v.push_back(make(1, 3, 12, 12, 4, 5, 5, 1, 2, 1, 1));                    // 5x5
+  v.push_back(make(1, 3, 12, 12, 4, 7, 7, 2, 3, 1, 1));                    // 7x7 stride 2 (stem-like)
+  v.push_back(make(2, 16, 6, 6, 16, 3, 3, 1, 1, 1, 1));                    // more channels than SIMD lanes
+  v.push_back(make(1, 17, 5, 5, 19, 3, 3, 1, 1, 1, 1));                    // channel counts not multiple of 16
+  v.push_back(make(1, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1));                      // input smaller than the kernel
+  v.push_back(make(1, 2, 1, 1, 2, 3, 3, 1, 1, 1, 1));                      // 1x1 input, 3x3 kernel
+  v.push_back(make(0, 3, 5, 5, 2, 3, 3, 1, 1, 1, 1));                      // empty batch
+  v.push_back(make(2, 3, 1, 13, 4, 1, 5, 1, 2, 1, 1));                     // 1-d (H == 1)
+  v.push_back(make(2, 3, 1, 13, 4, 1, 3, 2, 0, 3, 1));                     // 1-d strided, dilated
+  v.push_back(make(1, 3, 6, 9, 2, 2, 4, 1, 0, 1, 1));                      // even, non-square kernel
+  v.push_back(make(1, 3, 9, 9, 2, 3, 3, 3, 0, 3, 1));                      // stride 3, dilation 3
+  for (RefPad m : {RefPad::Reflect, RefPad::Replicate, RefPad::Circular}) {
+    v.push_back(make(2, 3, 6, 7, 4, 3, 3, 1, 1, 1, 1, m));
+    v.push_back(make(1, 4, 5, 6, 4, 3, 3, 2, 2, 1, 2, m));
+    v.push_back(make(1, 2, 4, 4, 3, 5, 5, 1, 3, 1, 1, m));                 // padding close to the input size
+    v.push_back(make(1, 4, 7, 8, 4, 3, 3, 1, 2, 2, 4, m));                 // depthwise dilated
+  }
+  // Medium shapes, where fast paths (GEMM, Winograd, vectorised channel loops) are likely to be chosen.
+  v.push_back(make(2, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1));                  // ResNet-like 3x3
+  v.push_back(make(1, 64, 8, 8, 48, 1, 1, 1, 0, 1, 1));                    // pointwise, wide
+  v.push_back(make(2, 24, 15, 13, 40, 3, 3, 2, 1, 1, 1));                  // strided, odd sizes
+  v.push_back(make(2, 32, 14, 14, 32, 3, 3, 1, 1, 1, 32));                 // depthwise, wide
+  v.push_back(make(1, 16, 20, 20, 16, 5, 5, 1, 2, 1, 1));                  // 5x5
+  v.push_back(make(1, 3, 32, 32, 16, 7, 7, 2, 3, 1, 1));                   // stem
+  v.push_back(make(2, 33, 9, 11, 17, 3, 3, 1, 1, 1, 1, RefPad::Reflect));  // odd channels, reflect
+  v.push_back(make(1, 32, 12, 12, 64, 3, 3, 1, 1, 1, 4));                  // grouped, wide
+  // Circular padding equal to the input size (allowed), and replicate with big pads.
+  v.push_back(make(1, 2, 3, 3, 2, 3, 3, 1, 3, 1, 1, RefPad::Circular));
+  v.push_back(make(1, 2, 2, 3, 2, 3, 3, 1, 4, 1, 1, RefPad::Replicate));
+  // Asymmetric padding: 'same' with even kernels (extra element at the end), causal 1-d.
+  {
+    RefConv c = make(2, 3, 8, 7, 4, 2, 4, 1, 0, 1, 1);
+    c.pt = 0; c.pb = 1; c.pl = 1; c.pr = 2;
+    v.push_back(c);
+    c.pad = RefPad::Reflect;
+    v.push_back(c);
+    RefConv causal = make(2, 3, 1, 10, 4, 1, 3, 1, 0, 2, 1);
+    causal.pl = 4;
+    v.push_back(causal);
+    causal.pad = RefPad::Circular;
+    v.push_back(causal);
+  }
+  // Backward with an output smaller than the formula (transposed conv with output_padding < stride - 1).
+  {
+    RefConv c = make(2, 3, 9, 8, 4, 3, 3, 2, 1, 1, 1);
+    c.OH = c.formula_oh() - 1;
+    c.OW = c.formula_ow() - 2;
+    v.push_back(c);
+    c.pad = RefPad::Replicate;
+    v.push_back(c);
+    RefConv d = make(1, 4, 10, 10, 4, 3, 3, 3, 0, 1, 2);
+    d.OH = d.formula_oh() - 1;
+    v.push_back(d);
+  }
+  return v;
+}
+
+// A seeded random sample of the parameter grid (valid combinations only).
+std::vector<RefConv> random_cases(int count, uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  auto pick = [&](std::initializer_list<int64_t> values) {
+    std::uniform_int_distribution<size_t> d(0, values.size() - 1);
+    return *(values.begin() + d(gen));
+  };
+  std::vector<RefConv> v;
+  while (static_cast<int>(v.size()) < count) {
+    const int64_t groups = pick({1, 1, 2, 3, 4});
+    const bool depthwise = pick({0, 0, 1}) == 1;
+    RefConv c;
+    c.N = pick({0, 1, 2, 3});
+    c.C = depthwise ? groups : groups * pick({1, 2, 3});
+    c.K = depthwise ? groups * pick({1, 2}) : groups * pick({1, 2, 3});
+    c.H = pick({1, 2, 3, 5, 7, 8, 11});
+    c.W = pick({1, 2, 4, 6, 9, 12});
+    c.R = pick({1, 2, 3, 5});
+    c.S = pick({1, 2, 3, 4, 7});
+    c.sh = pick({1, 2, 3});
+    c.sw = pick({1, 1, 2, 3});
+    c.dh = pick({1, 1, 2, 3});
+    c.dw = pick({1, 2});
+    c.pt = pick({0, 1, 2, 3});
+    c.pb = pick({0, 1, 2});
+    c.pl = pick({0, 1, 2});
+    c.pr = pick({0, 1, 3});
+    c.groups = groups;
+    c.pad = static_cast<RefPad>(pick({0, 0, 1, 2, 3}));
+    if (!valid(c)) continue;
+    if (pick({0, 0, 0, 1}) == 1) {  // sometimes a smaller output (backward only)
+      c.OH = std::max<int64_t>(0, c.formula_oh() - pick({0, 1}));
+      c.OW = std::max<int64_t>(0, c.formula_ow() - pick({0, 1, 2}));
+    }
+    v.push_back(c);
+  }
+  return v;
+}
+
+}  // namespace
+
+int main() {
+  Summary sum;
+  auto cases = hand_picked_cases();
+  const auto sampled = random_cases(120, 20261122);
+  cases.insert(cases.end(), sampled.begin(), sampled.end());
+  uint64_t seed = 1;
+  int invalid = 0;
+  for (const RefConv& c : cases) {
+    if (!valid(c)) {  // a hand-picked case that breaks the rules is a bug in this test
+      std::fprintf(stderr, "invalid test case: %s\n", describe(c).c_str());
+      ++invalid;
+      continue;
+    }
+    for (bool with_bias : {true, false}) {
+      check_case<float>(c, with_bias, seed, sum);
+      check_case<double>(c, with_bias, seed, sum);
+      seed += 10;
+    }
+  }
+  FC_CHECK(invalid == 0, "%d invalid hand-picked cases", invalid);
+  std::printf("test_conv_kernels: %zu shapes, %d kernel runs per pass\n", cases.size(), sum.runs);
+  const char* names[4] = {"forward", "backward_input", "backward_weight", "backward_bias"};
+  for (int t = 0; t < 2; ++t)
+    for (int k = 0; k < 4; ++k)
+      std::printf("  %-7s %-16s max rel error %.3g\n", t == 0 ? "float" : "double", names[k], sum.worst[t][k]);
+  return fastconv_test::report("test_conv_kernels");
+}

@@ -1,0 +1,72 @@
+"""Shared helpers for fastconv's tests (imported by the test files as `from conftest import ...`).
+
+Tolerances are relative to the reference's magnitude: max|got - ref| <= tol * max(max|ref|, 1e-6).
+float32 is generous enough for fast algorithms with a different summation order (GEMM, Winograd) but
+an indexing bug gives errors of order 1; float64 is tight.
+"""
+import random
+
+import pytest
+import torch
+
+import fastconv  # noqa: F401  (registers torch.ops.fastconv)
+
+TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
+
+
+def assert_close_scaled(got, ref, dtype=None, what=""):
+    """Shape, dtype and values of `got` match `ref` within TOL relative to max|ref|."""
+    dtype = dtype or ref.dtype
+    assert got.shape == ref.shape, f"{what}: shape {tuple(got.shape)} != {tuple(ref.shape)}"
+    assert got.dtype == ref.dtype, f"{what}: dtype {got.dtype} != {ref.dtype}"
+    if ref.numel() == 0:
+        return
+    scale = max(ref.abs().max().item(), 1e-6)
+    err = (got.double() - ref.double()).abs().max().item()
+    assert err <= TOL[dtype] * scale, f"{what}: max abs error {err:.3g} > {TOL[dtype]:.0e} * {scale:.3g}"
+
+
+def randn(*shape, dtype=torch.float32, generator=None):
+    """Random normal values (never zeros); shape may be a single tuple."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
+        shape = tuple(shape[0])
+    return torch.randn(*shape, dtype=dtype, generator=generator)
+
+
+def as_layout(t, layout):
+    """The same values as `t` in another memory layout:
+    'contiguous', 'channels_last' (4-d only; 3-d tensors stay contiguous) or 'noncontig'
+    (a strided slice of a bigger tensor for batched inputs, else a transpose-back view)."""
+    if layout == "contiguous":
+        return t.contiguous()
+    if layout == "channels_last":
+        return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t.contiguous()
+    if layout == "noncontig":
+        # Every second element of the last dimension of a twice-as-wide tensor: not dense at all.
+        big = torch.empty(*t.shape[:-1], 2 * t.shape[-1], dtype=t.dtype)
+        big.normal_()
+        big[..., ::2] = t
+        view = big[..., ::2]
+        if t.numel() > 1 and t.shape[-1] > 1:
+            assert not view.is_contiguous()
+        return view
+    if layout == "transposed":
+        view = t.transpose(0, -1).contiguous().transpose(0, -1)
+        return view
+    raise ValueError(layout)
+
+
+def grads(out, inputs, grad_output):
+    """torch.autograd.grad of `out` for the inputs that exist (None entries stay None)."""
+    present = [t for t in inputs if t is not None]
+    got = torch.autograd.grad(out, present, grad_output, allow_unused=False)
+    it = iter(got)
+    return [next(it) if t is not None else None for t in inputs]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same random state (reproducible failures)."""
+    torch.manual_seed(1234)
+    random.seed(1234)
+    yield
