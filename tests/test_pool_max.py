@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as TF
 
 import fastconv.nn.functional as FF
-from pool_helpers import make_input
+from test_pool_helpers import make_input
 
 LAYOUTS = ["contiguous", "channels_last", "noncontig"]
 
