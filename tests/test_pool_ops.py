@@ -55,7 +55,7 @@ def test_compile_fullgraph_forward_backward():
     x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
     eager = net(x1)
     eager.backward()
-    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")(x2)
+    compiled = torch.compile(net, fullgraph=True)(x2)
     compiled.backward()
     torch.testing.assert_close(compiled, eager)
     torch.testing.assert_close(x2.grad, x1.grad)
