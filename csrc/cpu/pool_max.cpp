@@ -110,6 +110,38 @@ void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
   }
 }
 
+#if defined(__AVX512F__)
+// NB blocks of 16 float channels [c, c + 16 NB): maxima and indices stay in registers across the taps.
+template <int NB>
+inline void max_block_f32(const PoolParams& p, const float* xn, const Span& hs, const Span& ws, int64_t i0,
+                          int64_t c, float* yc, int64_t* ic) {
+  const int64_t C = p.C;
+  __m512 m[NB];
+  __m512i lo[NB], hi[NB];
+  for (int b = 0; b < NB; ++b) {
+    m[b] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    lo[b] = hi[b] = _mm512_set1_epi64(i0);
+  }
+  for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh)
+    for (int64_t iw = ws.begin; iw < ws.end; iw += p.dw) {
+      const float* src = xn + (ih * p.W + iw) * C + c;
+      const __m512i idx = _mm512_set1_epi64(ih * p.W + iw);
+      for (int b = 0; b < NB; ++b) {
+        const __m512 v = _mm512_loadu_ps(src + 16 * b);
+        const __mmask16 take = _mm512_cmp_ps_mask(v, m[b], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        m[b] = _mm512_mask_mov_ps(m[b], take, v);
+        lo[b] = _mm512_mask_mov_epi64(lo[b], static_cast<__mmask8>(take), idx);
+        hi[b] = _mm512_mask_mov_epi64(hi[b], static_cast<__mmask8>(take >> 8), idx);
+      }
+    }
+  for (int b = 0; b < NB; ++b) {
+    _mm512_storeu_ps(yc + c + 16 * b, m[b]);
+    _mm512_storeu_si512(ic + c + 16 * b, lo[b]);
+    _mm512_storeu_si512(ic + c + 16 * b + 8, hi[b]);
+  }
+}
+#endif
+
 // NHWC: the max and index of a block of channels live in registers across the window's taps.
 // Returns how many leading channels it handled (a multiple of the vector width; 0 without AVX-512).
 template <typename T>
@@ -119,22 +151,8 @@ int64_t max_channels_blocked(const PoolParams& p, const T* xn, const Span& hs, c
   const int64_t C = p.C;
   if constexpr (std::is_same_v<T, float>) {
     int64_t c = 0;
-    for (; c + 16 <= C; c += 16) {
-      __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-      __m512i lo = _mm512_set1_epi64(i0), hi = lo;
-      for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh)
-        for (int64_t iw = ws.begin; iw < ws.end; iw += p.dw) {
-          const __m512 v = _mm512_loadu_ps(xn + (ih * p.W + iw) * C + c);
-          const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-          m = _mm512_mask_mov_ps(m, take, v);
-          const __m512i idx = _mm512_set1_epi64(ih * p.W + iw);
-          lo = _mm512_mask_mov_epi64(lo, static_cast<__mmask8>(take), idx);
-          hi = _mm512_mask_mov_epi64(hi, static_cast<__mmask8>(take >> 8), idx);
-        }
-      _mm512_storeu_ps(yc + c, m);
-      _mm512_storeu_si512(ic + c, lo);
-      _mm512_storeu_si512(ic + c + 8, hi);
-    }
+    // One block at a time: measured faster than 2 or 4 blocks per pass over the taps (N=8, C=64, 112x112).
+    for (; c + 16 <= C; c += 16) max_block_f32<1>(p, xn, hs, ws, i0, c, yc, ic);
     return c;
   } else {
     int64_t c = 0;
