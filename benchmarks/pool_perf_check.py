@@ -1,6 +1,6 @@
 """fastconv vs torch pooling on CPU, interleaved in one process (the machine is shared: compare ratios).
 
-    PYTHONPATH=$PWD python benchmarks/pool_perf_check.py [--repeats 15] [--dtype float32]
+    PYTHONPATH=$PWD python benchmarks/pool_perf_check.py [--repeats 15] [--dtype float32] [--threads N]
 
 Shape: N=8, C=64, 112x112 (ResNet stem). Prints op, layout, pass, torch ms, fastconv ms, ratio (fastconv /
 torch, < 1 is faster), medians over repeats. Backward times only the backward (the graph is built once and
@@ -34,7 +34,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--shape", default="8,64,112,112")
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     shape = tuple(int(s) for s in args.shape.split(","))
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, shape {shape}, {args.dtype}, "
