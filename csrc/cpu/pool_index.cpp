@@ -20,10 +20,8 @@ inline void merge(IndexCheck& shared, const IndexCheck& local) {
   if (shared.ok) shared = local;
 }
 
-}  // namespace
-
-template <typename T>
-IndexCheck pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, bool accumulate) {
+template <typename T, bool accumulate>
+IndexCheck scatter_impl(const PoolParams& p, const T* gy, const int64_t* ind, T* gx) {
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW, C = p.C;
   IndexCheck result;
   if (p.layout == Layout::NCHW) {
@@ -44,7 +42,10 @@ IndexCheck pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T*
             if (local.ok) local = {false, i};
             continue;
           }
-          gp[i] = accumulate ? gp[i] + g[o] : g[o];
+          if constexpr (accumulate)
+            gp[i] += g[o];
+          else
+            gp[i] = g[o];
         }
       }
       merge(result, local);
@@ -74,14 +75,23 @@ IndexCheck pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T*
             if (local.ok) local = {false, i};
             continue;
           }
-          T& dst = gn[i * C + c];
-          dst = accumulate ? dst + g[c] : g[c];
+          if constexpr (accumulate)
+            gn[i * C + c] += g[c];
+          else
+            gn[i * C + c] = g[c];
         }
       }
     }
     merge(result, local);
   }
   return result;
+}
+
+}  // namespace
+
+template <typename T>
+IndexCheck pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, bool accumulate) {
+  return accumulate ? scatter_impl<T, true>(p, gy, ind, gx) : scatter_impl<T, false>(p, gy, ind, gx);
 }
 
 template <typename T>
