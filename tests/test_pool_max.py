@@ -66,13 +66,18 @@ def test_max_pool1d_grid(kernel, stride, dilation, ceil_mode):
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
-def test_ties_nan_and_inf_match_torch(layout):
-    # small integers: many ties inside each window; NaNs and -inf windows
-    x = torch.randint(0, 3, (2, 16, 9, 9)).double()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("width", [9, 40])
+def test_ties_nan_and_inf_match_torch(layout, dtype, width):
+    # small integers: many ties inside each window; NaNs and -inf windows. 37 channels / width 40 reach
+    # both the vector blocks and the scalar tails of each layout.
+    x = torch.randint(0, 3, (2, 37, 9, width)).to(dtype)
     x[0, 0, 1, 1] = float("nan")
     x[0, 0, 2, 2] = float("nan")  # two NaNs in one window: torch keeps the last
     x[1, 3, :4, :4] = float("-inf")
     x[1, 4, 5, :] = float("nan")
+    x[1, 36, 3, :] = float("nan")
+    x[0, 20, :, 1::3] = float("nan")
     x = x.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else x
     for kw in [dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=2), dict(kernel_size=3, stride=2, dilation=2)]:
         yt, it = TF.max_pool2d(x, return_indices=True, **kw)

@@ -115,25 +115,29 @@ void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
 template <int NB>
 inline void max_block_f32(const PoolParams& p, const float* xn, const Span& hs, const Span& ws, int64_t i0,
                           int64_t c, float* yc, int64_t* ic) {
-  const int64_t C = p.C;
+  const int64_t C = p.C, W = p.W, dh = p.dh, dw = p.dw;
   __m512 m[NB];
   __m512i lo[NB], hi[NB];
   for (int b = 0; b < NB; ++b) {
     m[b] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     lo[b] = hi[b] = _mm512_set1_epi64(i0);
   }
-  for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh)
-    for (int64_t iw = ws.begin; iw < ws.end; iw += p.dw) {
-      const float* src = xn + (ih * p.W + iw) * C + c;
-      const __m512i idx = _mm512_set1_epi64(ih * p.W + iw);
+  for (int64_t ih = hs.begin; ih < hs.end; ih += dh) {
+    const float* src = xn + (ih * W + ws.begin) * C + c;
+    for (int64_t iw = ws.begin; iw < ws.end; iw += dw, src += dw * C) {
+      const __m512i idx = _mm512_set1_epi64(ih * W + iw);
       for (int b = 0; b < NB; ++b) {
         const __m512 v = _mm512_loadu_ps(src + 16 * b);
-        const __mmask16 take = _mm512_cmp_ps_mask(v, m[b], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        m[b] = _mm512_mask_mov_ps(m[b], take, v);
-        lo[b] = _mm512_mask_mov_epi64(lo[b], static_cast<__mmask8>(take), idx);
-        hi[b] = _mm512_mask_mov_epi64(hi[b], static_cast<__mmask8>(take >> 8), idx);
+        const __mmask16 take = _mm512_cmp_ps_mask(v, m[b], _CMP_NLE_UQ);  // v > m, or either is NaN
+        const __mmask16 keep_nan = _mm512_cmp_ps_mask(m[b], m[b], _CMP_UNORD_Q) &
+                                   ~_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        const __mmask16 t = take & ~keep_nan;  // a NaN max stays unless v is NaN too (torch: last NaN)
+        m[b] = _mm512_mask_mov_ps(m[b], t, v);
+        lo[b] = _mm512_mask_mov_epi64(lo[b], static_cast<__mmask8>(t), idx);
+        hi[b] = _mm512_mask_mov_epi64(hi[b], static_cast<__mmask8>(t >> 8), idx);
       }
     }
+  }
   for (int b = 0; b < NB; ++b) {
     _mm512_storeu_ps(yc + c + 16 * b, m[b]);
     _mm512_storeu_si512(ic + c + 16 * b, lo[b]);
