@@ -1,0 +1,90 @@
+// Shape and parameter description of one 2-d pooling (1-d is H == 1), output-size arithmetic (incl.
+// ceil_mode) and validation. Torch-free: shared by the CPU kernels, the CUDA kernels and the bindings.
+#pragma once
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+
+#include "conv_params.h"  // Layout
+
+namespace fastconv {
+
+struct PoolParams {
+  int64_t N = 0, C = 0;
+  int64_t H = 0, W = 0;    // the un-pooled side: pooling input, max_pool backward / unpool output
+  int64_t OH = 0, OW = 0;  // the pooled side: pooling output, unpool input
+  int64_t kh = 1, kw = 1;
+  int64_t sh = 1, sw = 1;
+  int64_t ph = 0, pw = 0;
+  int64_t dh = 1, dw = 1;
+  bool ceil_mode = false;
+  bool count_include_pad = true;   // avg pool
+  int64_t divisor_override = 0;    // avg pool: 0 = none
+  Layout layout = Layout::NCHW;
+  int num_threads = 1;
+};
+
+// torch's pooling_output_shape: floor (or ceil) of (in + 2 pad - dil (k - 1) - 1) / stride + 1, and in
+// ceil mode the last window must start inside the input or the left padding. May return <= 0.
+inline int64_t pool_out_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {
+  const int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+  // num / stride rounded toward -infinity (num may be negative)
+  int64_t q = num / stride;
+  if ((num % stride != 0) && ((num < 0) != (stride < 0))) --q;
+  int64_t out = q + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+inline void set_pool_output_size(PoolParams& p) {
+  p.OH = pool_out_size(p.H, p.kh, p.ph, p.sh, p.dh, p.ceil_mode);
+  p.OW = pool_out_size(p.W, p.kw, p.pw, p.sw, p.dw, p.ceil_mode);
+}
+
+// Checks kernel/stride/padding/dilation and the input size of a pooling whose output size is p.OH, p.OW
+// (call set_pool_output_size first). Returns "" when valid, else a message naming the argument.
+// is_max: max pooling also checks padding against the dilated ("effective") kernel, like torch.
+inline std::string validate_pool(const PoolParams& p, const char* op, bool is_max) {
+  std::ostringstream e;
+  e << "fastconv." << op << ": ";
+  if (p.kh <= 0 || p.kw <= 0) {
+    e << "kernel_size must be positive, got (" << p.kh << ", " << p.kw << ")";
+    return e.str();
+  }
+  if (p.sh <= 0 || p.sw <= 0) {
+    e << "stride must be positive, got (" << p.sh << ", " << p.sw << ")";
+    return e.str();
+  }
+  if (p.dh <= 0 || p.dw <= 0) {
+    e << "dilation must be positive, got (" << p.dh << ", " << p.dw << ")";
+    return e.str();
+  }
+  if (p.ph < 0 || p.pw < 0) {
+    e << "padding must be non-negative, got (" << p.ph << ", " << p.pw << ")";
+    return e.str();
+  }
+  if (is_max && (p.ph > ((p.kh - 1) * p.dh + 1) / 2 || p.pw > ((p.kw - 1) * p.dw + 1) / 2)) {
+    e << "padding: pad should be at most half of effective kernel size, got padding=(" << p.ph << ", " << p.pw
+      << "), kernel_size=(" << p.kh << ", " << p.kw << ") and dilation=(" << p.dh << ", " << p.dw << ")";
+    return e.str();
+  }
+  if (p.ph > p.kh / 2 || p.pw > p.kw / 2) {
+    e << "padding: pad should be smaller than or equal to half of kernel size, got padding=(" << p.ph << ", "
+      << p.pw << ") and kernel_size=(" << p.kh << ", " << p.kw << ")";
+    return e.str();
+  }
+  if (p.C <= 0 || p.H <= 0 || p.W <= 0) {
+    e << "input must have non-zero channels and spatial size, got (C, H, W) = (" << p.C << ", " << p.H << ", "
+      << p.W << ")";
+    return e.str();
+  }
+  if (p.OH < 1 || p.OW < 1) {
+    e << "Given input size (" << p.H << ", " << p.W << "), the calculated output size (" << p.OH << ", " << p.OW
+      << ") is too small";
+    return e.str();
+  }
+  return std::string();
+}
+
+}  // namespace fastconv

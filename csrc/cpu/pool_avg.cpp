@@ -1,0 +1,213 @@
+// Average pooling forward and backward. Same threading and loop order as pool_max.cpp; sums run in the
+// scalar type in torch's order (rows, then columns) and are divided, not multiplied by a reciprocal, so
+// results match torch's to the last bit for non-overlapping windows.
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "../common/denormal_guard.h"
+#include "../common/parallel.h"
+#include "pool_kernels.h"
+#include "pool_window.h"
+
+namespace fastconv {
+namespace cpu {
+namespace {
+
+template <typename T, int SW>
+void add_taps(const T* row, int64_t off, int64_t s, int64_t lo, int64_t hi, T* acc) {
+  const int64_t st = SW > 0 ? SW : s;
+  for (int64_t o = lo; o < hi; ++o) acc[o] += row[o * st + off];
+}
+
+// Adjoint of add_taps: row[o * s + off] += g[o].
+template <typename T, int SW>
+void spread_taps(const T* g, int64_t off, int64_t s, int64_t lo, int64_t hi, T* row) {
+  const int64_t st = SW > 0 ? SW : s;
+  for (int64_t o = lo; o < hi; ++o) row[o * st + off] += g[o];
+}
+
+template <typename T>
+void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
+  const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
+#pragma omp parallel num_threads(p.num_threads)
+  {
+    DenormalGuard guard;
+#pragma omp for schedule(static)
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const T* xp = x + plane * HW;
+      for (int64_t oh = 0; oh < p.OH; ++oh) {
+        T* yr = y + plane * OHW + oh * p.OW;
+        const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
+        std::fill(yr, yr + p.OW, T(0));
+        for (int64_t ih = hs.begin; ih < hs.end; ++ih)
+          for (int64_t j = 0; j < p.kw; ++j) {
+            const int64_t off = j - p.pw;
+            int64_t lo, hi;
+            tap_range(off, p.sw, p.W, p.OW, lo, hi);
+            const T* row = xp + ih * p.W;
+            if (p.sw == 1)
+              add_taps<T, 1>(row, off, 1, lo, hi, yr);
+            else if (p.sw == 2)
+              add_taps<T, 2>(row, off, 2, lo, hi, yr);
+            else
+              add_taps<T, 0>(row, off, p.sw, lo, hi, yr);
+          }
+        for (int64_t ow = 0; ow < p.OW; ++ow) {
+          const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
+          const bool empty = hs.begin >= hs.end || ws.begin >= ws.end;
+          yr[ow] = empty ? T(0) : yr[ow] / T(avg_divisor(p, hs, ws));
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void avg_forward_nhwc(const PoolParams& p, const T* x, T* y) {
+  const int64_t rows = p.N * p.OH, C = p.C;
+#pragma omp parallel num_threads(p.num_threads)
+  {
+    DenormalGuard guard;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t n = r / p.OH, oh = r % p.OH;
+      const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
+        T* __restrict yc = y + (r * p.OW + ow) * C;
+        if (hs.begin >= hs.end || ws.begin >= ws.end) {
+          std::fill(yc, yc + C, T(0));
+          continue;
+        }
+        const T div = T(avg_divisor(p, hs, ws));
+        int64_t c0 = 0;
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {
+          // 16 channels per register; the sum stays in a register across the taps.
+          const float* xn = x + n * p.H * p.W * C;
+          for (; c0 + 16 <= C; c0 += 16) {
+            __m512 acc = _mm512_setzero_ps();
+            for (int64_t ih = hs.begin; ih < hs.end; ++ih)
+              for (int64_t iw = ws.begin; iw < ws.end; ++iw)
+                acc = _mm512_add_ps(acc, _mm512_loadu_ps(xn + (ih * p.W + iw) * C + c0));
+            _mm512_storeu_ps(yc + c0, _mm512_div_ps(acc, _mm512_set1_ps(div)));
+          }
+        }
+#endif
+        if (c0 == C) continue;
+        std::fill(yc + c0, yc + C, T(0));
+        for (int64_t ih = hs.begin; ih < hs.end; ++ih)
+          for (int64_t iw = ws.begin; iw < ws.end; ++iw) {
+            const T* __restrict xc = x + ((n * p.H + ih) * p.W + iw) * C;
+            for (int64_t c = c0; c < C; ++c) yc[c] += xc[c];
+          }
+        for (int64_t c = c0; c < C; ++c) yc[c] /= div;
+      }
+    }
+  }
+}
+
+template <typename T>
+void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
+  const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
+#pragma omp parallel num_threads(p.num_threads)
+  {
+    DenormalGuard guard;
+    std::vector<T> g(p.OW);
+#pragma omp for schedule(static)
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      T* gp = gx + plane * HW;
+      std::fill(gp, gp + HW, T(0));
+      for (int64_t oh = 0; oh < p.OH; ++oh) {
+        const T* gr = gy + plane * OHW + oh * p.OW;
+        const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
+        if (hs.begin >= hs.end) continue;
+        for (int64_t ow = 0; ow < p.OW; ++ow) {
+          const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
+          g[ow] = ws.begin >= ws.end ? T(0) : gr[ow] / T(avg_divisor(p, hs, ws));
+        }
+        for (int64_t ih = hs.begin; ih < hs.end; ++ih)
+          for (int64_t j = 0; j < p.kw; ++j) {
+            const int64_t off = j - p.pw;
+            int64_t lo, hi;
+            tap_range(off, p.sw, p.W, p.OW, lo, hi);
+            T* row = gp + ih * p.W;
+            if (p.sw == 1)
+              spread_taps<T, 1>(g.data(), off, 1, lo, hi, row);
+            else if (p.sw == 2)
+              spread_taps<T, 2>(g.data(), off, 2, lo, hi, row);
+            else
+              spread_taps<T, 0>(g.data(), off, p.sw, lo, hi, row);
+          }
+      }
+    }
+  }
+}
+
+template <typename T>
+void avg_backward_nhwc(const PoolParams& p, const T* gy, T* gx) {
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW, C = p.C;
+  const int64_t chunk = channel_chunk(p.N, C, p.num_threads), chunks = (C + chunk - 1) / chunk;
+#pragma omp parallel num_threads(p.num_threads)
+  {
+    DenormalGuard guard;
+    std::vector<T> g(chunk);
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < p.N * chunks; ++item) {
+      const int64_t n = item / chunks, c0 = (item % chunks) * chunk, c1 = std::min(C, c0 + chunk);
+      const int64_t len = c1 - c0;
+      T* gn = gx + n * HW * C;
+      if (len == C)
+        std::fill(gn, gn + HW * C, T(0));
+      else
+        for (int64_t s = 0; s < HW; ++s) std::fill(gn + s * C + c0, gn + s * C + c1, T(0));
+      for (int64_t oh = 0; oh < p.OH; ++oh) {
+        const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
+        for (int64_t ow = 0; ow < p.OW; ++ow) {
+          const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
+          if (hs.begin >= hs.end || ws.begin >= ws.end) continue;
+          const T div = T(avg_divisor(p, hs, ws));
+          const T* __restrict gc = gy + (n * OHW + oh * p.OW + ow) * C + c0;
+          T* __restrict gl = g.data();
+          for (int64_t c = 0; c < len; ++c) gl[c] = gc[c] / div;
+          for (int64_t ih = hs.begin; ih < hs.end; ++ih)
+            for (int64_t iw = ws.begin; iw < ws.end; ++iw) {
+              T* __restrict dst = gn + (ih * p.W + iw) * C + c0;
+              for (int64_t c = 0; c < len; ++c) dst[c] += gl[c];
+            }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void avg_pool_forward(const PoolParams& p, const T* x, T* y) {
+  if (p.layout == Layout::NHWC)
+    avg_forward_nhwc(p, x, y);
+  else
+    avg_forward_nchw(p, x, y);
+}
+
+template <typename T>
+void avg_pool_backward(const PoolParams& p, const T* gy, T* gx) {
+  if (p.layout == Layout::NHWC)
+    avg_backward_nhwc(p, gy, gx);
+  else
+    avg_backward_nchw(p, gy, gx);
+}
+
+template void avg_pool_forward<float>(const PoolParams&, const float*, float*);
+template void avg_pool_forward<double>(const PoolParams&, const double*, double*);
+template void avg_pool_backward<float>(const PoolParams&, const float*, float*);
+template void avg_pool_backward<double>(const PoolParams&, const double*, double*);
+
+}  // namespace cpu
+}  // namespace fastconv

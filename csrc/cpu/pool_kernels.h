@@ -1,0 +1,44 @@
+// CPU pooling kernels (torch-free). Activations are dense in p.layout (NCHW or NHWC); indices are int64
+// with the activations' shape and layout, each the flat position ih * W + iw inside its (n, c) plane of
+// the un-pooled (H, W) side. Every entry point writes (never accumulates into) its output.
+#pragma once
+
+#include <cstdint>
+
+#include "../common/pool_params.h"
+
+namespace fastconv {
+namespace cpu {
+
+// First index found outside [0, H*W) by an index-consuming kernel (ok == false): nothing was read or
+// written through it, and the caller raises.
+struct IndexCheck {
+  bool ok = true;
+  int64_t value = 0;
+};
+
+// y, ind: (N, C, OH, OW). Max over each (dilated) window, torch's tie rule: the first maximum in scan
+// order (rows, then columns) wins, and any NaN counts as the maximum (the last NaN wins).
+template <typename T>
+void max_pool_forward(const PoolParams& p, const T* x, T* y, int64_t* ind);
+
+// gx (N, C, H, W) = scatter-add of gy (N, C, OH, OW) at ind: max pooling's backward (the adjoint of
+// pool_gather). With accumulate == false the scatter assigns instead (max_unpool's forward).
+template <typename T>
+IndexCheck pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, bool accumulate);
+
+// y (N, C, OH, OW) = x (N, C, H, W) gathered at ind: max unpool's backward, max pool's double backward.
+template <typename T>
+IndexCheck pool_gather(const PoolParams& p, const T* x, const int64_t* ind, T* y);
+
+// Average over each window; divisor as torch: divisor_override, else the window clipped to the padded
+// input (count_include_pad) or to the input.
+template <typename T>
+void avg_pool_forward(const PoolParams& p, const T* x, T* y);
+
+// gx (N, C, H, W): the adjoint of avg_pool_forward applied to gy (N, C, OH, OW).
+template <typename T>
+void avg_pool_backward(const PoolParams& p, const T* gy, T* gx);
+
+}  // namespace cpu
+}  // namespace fastconv

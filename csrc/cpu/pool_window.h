@@ -1,0 +1,61 @@
+// Window arithmetic shared by the pooling kernels (torch's conventions).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "../common/pool_params.h"
+
+namespace fastconv {
+namespace cpu {
+
+// In-bounds taps of one window along an axis: first coordinate, one-past-last bound and step.
+struct Span {
+  int64_t begin, end;
+};
+
+// Max pooling window (dilated): taps begin, begin + d, ... < end, all inside [0, n).
+inline Span max_span(int64_t o, int64_t n, int64_t k, int64_t s, int64_t pad, int64_t d) {
+  int64_t b = o * s - pad;
+  const int64_t e = std::min(b + (k - 1) * d + 1, n);
+  if (b < 0) b += ((-b + d - 1) / d) * d;
+  return {b, e};
+}
+
+// Avg pooling window: taps [begin, end) inside [0, n); padded_len is the window clipped to the padded
+// input (count_include_pad's divisor factor).
+struct AvgSpan {
+  int64_t begin, end, padded_len;
+};
+
+inline AvgSpan avg_span(int64_t o, int64_t n, int64_t k, int64_t s, int64_t pad) {
+  const int64_t b = o * s - pad;
+  const int64_t e = std::min(b + k, n + pad);
+  return {std::max<int64_t>(b, 0), std::min(e, n), e - b};
+}
+
+// Range [lo, hi) of outputs o in [0, out) whose tap o * s + off lies inside [0, n).
+inline void tap_range(int64_t off, int64_t s, int64_t n, int64_t out, int64_t& lo, int64_t& hi) {
+  lo = off < 0 ? (-off + s - 1) / s : 0;
+  hi = (n - 1 - off) < 0 ? 0 : std::min(out, (n - 1 - off) / s + 1);
+  if (hi < lo) hi = lo;
+}
+
+// Channel chunks for NHWC kernels that scatter into a whole image: work items (n, chunk) own disjoint
+// outputs; chunks are multiples of 16 channels (a cache line of float32) so threads never share a line.
+inline int64_t channel_chunk(int64_t N, int64_t C, int nthreads) {
+  if (N >= nthreads || C <= 16) return C;
+  const int64_t want = (nthreads + N - 1) / N;
+  int64_t chunk = (C + want - 1) / want;
+  chunk = (chunk + 15) / 16 * 16;
+  return std::min(chunk, C);
+}
+
+inline int64_t avg_divisor(const PoolParams& p, const AvgSpan& h, const AvgSpan& w) {
+  if (p.divisor_override != 0) return p.divisor_override;
+  if (p.count_include_pad) return h.padded_len * w.padded_len;
+  return (h.end - h.begin) * (w.end - w.begin);
+}
+
+}  // namespace cpu
+}  // namespace fastconv

@@ -1,0 +1,199 @@
+"""Pooling with torch.nn.functional's signatures, on fastconv's kernels.
+
+1-d runs as 2-d with H == 1 and unbatched inputs get a batch dimension (views only). lp_pool is composed
+from fastconv's avg_pool / max_pool exactly as torch composes it.
+"""
+import numbers
+
+import torch
+
+from ..ops.pool import pool_out_size
+from ._args import check_float, check_rank, check_tensor, non_negative, ntuple, positive
+
+_ops = torch.ops.fastconv
+
+
+def _as_batched_2d(input, spatial, op, name="input"):
+    """-> (4-d view, unbatched flag). Checks type, rank and dtype."""
+    check_tensor(input, op, name)
+    check_rank(input, (spatial + 1, spatial + 2), op, name, f"(unbatched or batched {spatial}-d input)")
+    check_float(input, op, name)
+    unbatched = input.dim() == spatial + 1
+    x = input.unsqueeze(0) if unbatched else input
+    if spatial == 1:
+        x = x.unsqueeze(2)
+    return x, unbatched
+
+
+def _restore(y, spatial, unbatched):
+    if spatial == 1:
+        y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def _window_args(kernel_size, stride, padding, dilation, spatial, op):
+    kernel = positive(ntuple(kernel_size, spatial, op, "kernel_size"), op, "kernel_size")
+    if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
+        stride = kernel
+    stride = positive(ntuple(stride, spatial, op, "stride"), op, "stride")
+    padding = non_negative(ntuple(padding, spatial, op, "padding"), op, "padding")
+    dilation = positive(ntuple(dilation, spatial, op, "dilation"), op, "dilation")
+    return kernel, stride, padding, dilation
+
+
+def _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max):
+    """torch's pool shape checks; raises ValueError naming the argument."""
+    for k, p, d in zip(kernel, padding, dilation):
+        if is_max and p > ((k - 1) * d + 1) // 2:
+            raise ValueError(f"fastconv.{op}: padding: pad should be at most half of effective kernel size, got "
+                             f"padding={padding}, kernel_size={kernel} and dilation={dilation}")
+        if p > k // 2:
+            raise ValueError(f"fastconv.{op}: padding: pad should be smaller than or equal to half of kernel "
+                             f"size, got padding={padding} and kernel_size={kernel}")
+    in_sizes = tuple(x.shape[-spatial:])
+    if x.shape[1] == 0 or any(s == 0 for s in in_sizes):
+        raise ValueError(f"fastconv.{op}: input must have non-zero channels and spatial size, got shape "
+                         f"{tuple(x.shape)}")
+    out = tuple(pool_out_size(s, k, p, st, d, ceil_mode)
+                for s, k, p, st, d in zip(in_sizes, kernel, padding, stride, dilation))
+    if any(o < 1 for o in out):
+        raise ValueError(f"fastconv.{op}: given input size {in_sizes}, the calculated output size {out} is too "
+                         f"small (kernel_size={kernel}, padding={padding}, dilation={dilation})")
+
+
+def _lift(spatial, kernel, stride, padding, dilation):
+    """1-d window arguments -> 2-d ones with a trivial H axis."""
+    if spatial == 2:
+        return list(kernel), list(stride), list(padding), list(dilation)
+    return [1, kernel[0]], [1, stride[0]], [0, padding[0]], [1, dilation[0]]
+
+
+def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, spatial, op):
+    x, unbatched = _as_batched_2d(input, spatial, op)
+    kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, dilation, spatial, op)
+    _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=True)
+    y, ind = _ops.max_pool2d_with_indices(x, *_lift(spatial, kernel, stride, padding, dilation), bool(ceil_mode))
+    y = _restore(y, spatial, unbatched)
+    return (y, _restore(ind, spatial, unbatched)) if return_indices else y
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """torch.nn.functional.max_pool1d."""
+    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """torch.nn.functional.max_pool2d."""
+    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
+
+
+def avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, spatial, op):
+    x, unbatched = _as_batched_2d(input, spatial, op)
+    kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, 1, spatial, op)
+    _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=False)
+    if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
+            raise TypeError(f"fastconv.{op}: divisor_override must be an int or None, got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError(f"fastconv.{op}: divisor_override must be non-zero")
+    k, s, p, _ = _lift(spatial, kernel, stride, padding, dilation)
+    y = _ops.avg_pool2d(x, k, s, p, bool(ceil_mode), bool(count_include_pad), divisor_override)
+    return _restore(y, spatial, unbatched)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """torch.nn.functional.avg_pool1d (which has no divisor_override)."""
+    return avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """torch.nn.functional.avg_pool2d."""
+    return avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
+                       "avg_pool2d")
+
+
+def _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, spatial, op):
+    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
+        raise TypeError(f"fastconv.{op}: norm_type must be a number, got {norm_type!r}")
+    max_pool = max_pool1d if spatial == 1 else max_pool2d
+    avg_pool = avg_pool1d if spatial == 1 else avg_pool2d
+    if norm_type == float("inf"):
+        return max_pool(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -float("inf"):
+        return -max_pool(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    check_tensor(input, op, "input")
+    kernel = ntuple(kernel_size, spatial, op, "kernel_size")
+    out = avg_pool(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    elems = kernel[0] if spatial == 1 else kernel[0] * kernel[1]
+    return (torch.sign(out) * torch.relu(torch.abs(out))).mul(elems).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """torch.nn.functional.lp_pool1d."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 1, "lp_pool1d")
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """torch.nn.functional.lp_pool2d."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2, "lp_pool2d")
+
+
+def _unpool_output_size(in_sizes, kernel, stride, padding, output_size, spatial, op):
+    """torch's _unpool_output_size: output_size may give (H, W) or (N, C, H, W); each value must lie
+    strictly between default - stride and default + stride."""
+    default = [(i - 1) * s + k - 2 * p for i, s, k, p in zip(in_sizes, stride, kernel, padding)]
+    if output_size is None:
+        out = default
+    else:
+        if isinstance(output_size, numbers.Integral) or isinstance(output_size, torch.SymInt):
+            output_size = [output_size]
+        output_size = list(output_size)
+        if len(output_size) == spatial + 2:
+            output_size = output_size[2:]
+        if len(output_size) != spatial:
+            raise ValueError(f"fastconv.{op}: output_size must have {spatial} or {spatial + 2} elements, got "
+                             f"{len(output_size)}")
+        for d in range(spatial):
+            lo, hi = default[d] - stride[d], default[d] + stride[d]
+            if not lo < output_size[d] < hi:
+                raise ValueError(f"fastconv.{op}: invalid output_size {tuple(output_size)} (dim {d} must be "
+                                 f"between {lo} and {hi}, exclusive)")
+        out = output_size
+    if any(o < 0 for o in out):
+        raise ValueError(f"fastconv.{op}: output_size must be non-negative, got {tuple(out)}")
+    return list(out)
+
+
+def max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, spatial, op):
+    x, unbatched = _as_batched_2d(input, spatial, op)
+    check_tensor(indices, op, "indices")
+    if indices.dtype != torch.int64:
+        raise TypeError(f"fastconv.{op}: indices must be int64, got {indices.dtype}")
+    if indices.shape != input.shape:
+        raise ValueError(f"fastconv.{op}: indices of shape {tuple(indices.shape)} must have the shape of input "
+                         f"{tuple(input.shape)}")
+    if indices.device != input.device:
+        raise RuntimeError(f"fastconv.{op}: indices and input must be on the same device, got {indices.device} "
+                           f"and {input.device}")
+    kernel, stride, padding, _ = _window_args(kernel_size, stride, padding, 1, spatial, op)
+    out = _unpool_output_size(tuple(input.shape[-spatial:]), kernel, stride, padding, output_size, spatial, op)
+    ind = indices.unsqueeze(0) if unbatched else indices
+    if spatial == 1:
+        ind, out = ind.unsqueeze(2), [1] + out
+    y = _ops.max_unpool2d(x, ind, out)
+    return _restore(y, spatial, unbatched)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """torch.nn.functional.max_unpool1d."""
+    return max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """torch.nn.functional.max_unpool2d."""
+    return max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
+
+
+__all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "lp_pool1d", "lp_pool2d", "max_unpool1d",
+           "max_unpool2d"]
