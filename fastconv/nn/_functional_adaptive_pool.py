@@ -20,6 +20,8 @@ def _output_size(output_size, in_sizes, op):
         sizes = [output_size] * n
     else:
         try:
+            if isinstance(output_size, (str, bytes)):
+                raise TypeError
             items = list(output_size)
         except TypeError:
             raise TypeError(f"fastconv.{op}: output_size must be an int or a tuple of {n} ints or None, "
