@@ -1,8 +1,7 @@
 // Adaptive average pooling, forward and backward. NCHW: one (n, c) plane per work item. NHWC: one
 // (n, row, channel block) per work item, the innermost loop running over contiguous channels (SIMD).
 // The backward is written as a gather (each input element sums the scaled gradients of the windows
-// that hold it, in torch's accumulation order), so every element is written once and threads never
-// share an output element.
+// that hold it), so every element is written once and threads never share an output element.
 #include <algorithm>
 #include <vector>
 
@@ -15,6 +14,22 @@ namespace cpu {
 
 namespace {
 
+// Sum of n contiguous values with kLanes independent partial sums (one SIMD register), so the compiler
+// emits plain vector adds and a single horizontal reduction; global pooling of 7x7 planes is 3 adds.
+template <typename T>
+inline T plane_sum(const T* __restrict v, int64_t n) {
+  constexpr int64_t kLanes = 64 / sizeof(T);
+  T acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] += v[i + l];
+  for (int64_t l = 0; i + l < n; ++l) acc[l] += v[i + l];
+  for (int64_t half = kLanes / 2; half > 0; half /= 2)  // tree: log2(kLanes) shuffle + add steps
+    for (int64_t l = 0; l < half; ++l) acc[l] += acc[l + half];
+  return acc[0];
+}
+
 template <typename T>
 void avg_forward_nchw(const AdaptivePoolParams& p, const T* x, T* y) {
   const AxisWindows wh(p.H, p.OH), ww(p.W, p.OW);
@@ -22,24 +37,31 @@ void avg_forward_nchw(const AdaptivePoolParams& p, const T* x, T* y) {
 #pragma omp parallel num_threads(pool_threads(p, planes * HW))
   {
     DenormalGuard guard;
+    std::vector<T> colsum(p.W);
 #pragma omp for schedule(static)
     for (int64_t plane = 0; plane < planes; ++plane) {
       const T* xp = x + plane * HW;
       T* yp = y + plane * OHW;
       if (p.is_global()) {  // the network-head case: one contiguous reduction
-        T s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < HW; ++i) s += xp[i];
-        yp[0] = s / T(HW);
+        yp[0] = plane_sum(xp, HW) / T(HW);
         continue;
       }
       for (int64_t oh = 0; oh < p.OH; ++oh) {
+        // Column sums over the window's rows (contiguous, SIMD over iw), then short sums along each window.
         const int64_t hs = wh.start[oh], he = wh.end[oh];
+        T* __restrict cs = colsum.data();
+        const T* __restrict r0 = xp + hs * p.W;
+#pragma omp simd
+        for (int64_t iw = 0; iw < p.W; ++iw) cs[iw] = r0[iw];
+        for (int64_t ih = hs + 1; ih < he; ++ih) {
+          const T* __restrict r = xp + ih * p.W;
+#pragma omp simd
+          for (int64_t iw = 0; iw < p.W; ++iw) cs[iw] += r[iw];
+        }
         for (int64_t ow = 0; ow < p.OW; ++ow) {
           const int64_t ws = ww.start[ow], we = ww.end[ow];
           T s = 0;
-          for (int64_t ih = hs; ih < he; ++ih)
-            for (int64_t iw = ws; iw < we; ++iw) s += xp[ih * p.W + iw];
+          for (int64_t iw = ws; iw < we; ++iw) s += cs[iw];
           yp[oh * p.OW + ow] = s / T(he - hs) / T(we - ws);
         }
       }
@@ -105,7 +127,7 @@ void avg_backward_nchw(const AdaptivePoolParams& p, const T* gy, T* gx) {
 #pragma omp parallel num_threads(pool_threads(p, planes * HW))
   {
     DenormalGuard guard;
-    std::vector<T> s(OHW);
+    std::vector<T> s(OHW), colv(p.OW);
 #pragma omp for schedule(static)
     for (int64_t plane = 0; plane < planes; ++plane) {
       const T* gp = gy + plane * OHW;
@@ -119,13 +141,33 @@ void avg_backward_nchw(const AdaptivePoolParams& p, const T* gy, T* gx) {
       for (int64_t oh = 0; oh < p.OH; ++oh)
         for (int64_t ow = 0; ow < p.OW; ++ow) s[oh * p.OW + ow] = scaled(gp[oh * p.OW + ow], p, wh, ww, oh, ow);
       for (int64_t ih = 0; ih < p.H; ++ih) {
+        T* __restrict row = xp + ih * p.W;
         const int64_t oh0 = wh.first[ih], oh1 = wh.last[ih];
-        for (int64_t iw = 0; iw < p.W; ++iw) {
-          const int64_t ow0 = ww.first[iw], ow1 = ww.last[iw];
-          T acc = s[oh0 * p.OW + ow0];
-          for (int64_t oh = oh0; oh <= oh1; ++oh)
-            for (int64_t ow = (oh == oh0 ? ow0 + 1 : ow0); ow <= ow1; ++ow) acc += s[oh * p.OW + ow];
-          xp[ih * p.W + iw] = acc;
+        if (ih > 0 && oh0 == wh.first[ih - 1] && oh1 == wh.last[ih - 1]) {  // same windows as the row above
+          const T* __restrict above = row - p.W;
+#pragma omp simd
+          for (int64_t iw = 0; iw < p.W; ++iw) row[iw] = above[iw];
+          continue;
+        }
+        // colv[ow]: what every input of this row inside window column ow receives from the rows' windows.
+        T* __restrict cv = colv.data();
+        const T* __restrict s0 = s.data() + oh0 * p.OW;
+#pragma omp simd
+        for (int64_t ow = 0; ow < p.OW; ++ow) cv[ow] = s0[ow];
+        for (int64_t oh = oh0 + 1; oh <= oh1; ++oh) {
+          const T* __restrict sr = s.data() + oh * p.OW;
+#pragma omp simd
+          for (int64_t ow = 0; ow < p.OW; ++ow) cv[ow] += sr[ow];
+        }
+        // Spread along the row: the part of a window already covered by the previous one (overlap) adds,
+        // the rest is assigned (windows start at 0 and cover the row, so every element is written).
+        int64_t covered = 0;
+        for (int64_t ow = 0; ow < p.OW; ++ow) {
+          const int64_t ws = ww.start[ow], we = ww.end[ow], mid = std::max(ws, std::min(covered, we));
+          const T v = cv[ow];
+          for (int64_t iw = ws; iw < mid; ++iw) row[iw] += v;
+          for (int64_t iw = mid; iw < we; ++iw) row[iw] = v;
+          covered = std::max(covered, we);
         }
       }
     }
