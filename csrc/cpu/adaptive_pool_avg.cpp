@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "../common/denormal_guard.h"
 #include "adaptive_pool_kernels.h"
 #include "adaptive_pool_windows.h"
@@ -14,21 +18,35 @@ namespace cpu {
 
 namespace {
 
-// Sum of n contiguous values with kLanes independent partial sums (one SIMD register), so the compiler
-// emits plain vector adds and a single horizontal reduction; global pooling of 7x7 planes is 3 adds.
+// Sum of n contiguous values (a whole plane, global pooling). Small planes (7x7 at a network head) make
+// the loop overhead and the horizontal reduction the cost, so AVX-512 gets a masked-tail version.
 template <typename T>
 inline T plane_sum(const T* __restrict v, int64_t n) {
-  constexpr int64_t kLanes = 64 / sizeof(T);
-  T acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-#pragma omp simd
-    for (int64_t l = 0; l < kLanes; ++l) acc[l] += v[i + l];
-  for (int64_t l = 0; i + l < n; ++l) acc[l] += v[i + l];
-  for (int64_t half = kLanes / 2; half > 0; half /= 2)  // tree: log2(kLanes) shuffle + add steps
-    for (int64_t l = 0; l < half; ++l) acc[l] += acc[l + half];
-  return acc[0];
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += v[i];
+  return s;
 }
+
+#if defined(__AVX512F__)
+template <>
+inline float plane_sum<float>(const float* __restrict v, int64_t n) {
+  __m512 a = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) a = _mm512_add_ps(a, _mm512_loadu_ps(v + i));
+  if (i < n) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (n - i)) - 1), v + i));
+  return _mm512_reduce_add_ps(a);
+}
+
+template <>
+inline double plane_sum<double>(const double* __restrict v, int64_t n) {
+  __m512d a = _mm512_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) a = _mm512_add_pd(a, _mm512_loadu_pd(v + i));
+  if (i < n) a = _mm512_add_pd(a, _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << (n - i)) - 1), v + i));
+  return _mm512_reduce_add_pd(a);
+}
+#endif
 
 template <typename T>
 void avg_forward_nchw(const AdaptivePoolParams& p, const T* x, T* y) {
