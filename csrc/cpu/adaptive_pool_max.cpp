@@ -3,6 +3,7 @@
 // window row by row, take v when v > max or v is NaN, so NaN propagates and ties keep the first.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "../common/denormal_guard.h"
@@ -51,13 +52,16 @@ void max_forward_nchw(const AdaptivePoolParams& p, const T* x, T* y, int64_t* id
   }
 }
 
-template <typename T>
+// The running index is kept as I (int32 when the plane fits, so value and index vectors have the same
+// lane count and the select below vectorizes), widened to int64 when the window is done.
+template <typename T, typename I>
 void max_forward_nhwc(const AdaptivePoolParams& p, const T* x, T* y, int64_t* idx) {
   const AxisWindows wh(p.H, p.OH), ww(p.W, p.OW);
   const int64_t C = p.C, nb = channel_blocks(C), items = p.N * p.OH * nb;
 #pragma omp parallel num_threads(pool_threads(p, p.N * p.in_plane() * C))
   {
     DenormalGuard guard;
+    I ibuf[kChannelBlock];
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t b = item % nb, oh = (item / nb) % p.OH, n = item / (nb * p.OH);
@@ -66,28 +70,32 @@ void max_forward_nhwc(const AdaptivePoolParams& p, const T* x, T* y, int64_t* id
       for (int64_t ow = 0; ow < p.OW; ++ow) {
         const int64_t ws = ww.start[ow], we = ww.end[ow];
         const int64_t o = ((n * p.OH + oh) * p.OW + ow) * C + c0;
-        T* __restrict yr = y + o;  // running max and its index live in the output rows (L1)
-        int64_t* __restrict ir = idx + o;
-        const int64_t first = hs * p.W + ws;
-#pragma omp simd
-        for (int64_t c = 0; c < cl; ++c) {
-          yr[c] = x[((n * p.H + hs) * p.W + ws) * C + c0 + c];
-          ir[c] = first;
-        }
+        T* __restrict yr = y + o;  // the running max lives in the output row (L1)
+        I* __restrict ib = ibuf;
+        const I first = static_cast<I>(hs * p.W + ws);
         // The first element is taken whatever its value (it beats the -inf start or is NaN, or equals -inf
         // and keeps index `first` either way), so the scan starts from the second.
+        const T* __restrict x0 = x + ((n * p.H + hs) * p.W + ws) * C + c0;
+#pragma omp simd
+        for (int64_t c = 0; c < cl; ++c) {
+          yr[c] = x0[c];
+          ib[c] = first;
+        }
         for (int64_t ih = hs; ih < he; ++ih)
           for (int64_t iw = (ih == hs ? ws + 1 : ws); iw < we; ++iw) {
             const T* __restrict xr = x + ((n * p.H + ih) * p.W + iw) * C + c0;
-            const int64_t pos = ih * p.W + iw;
+            const I pos = static_cast<I>(ih * p.W + iw);
 #pragma omp simd
             for (int64_t c = 0; c < cl; ++c) {
               const T v = xr[c];
               const bool t = takes(v, yr[c]);
               yr[c] = t ? v : yr[c];
-              ir[c] = t ? pos : ir[c];
+              ib[c] = t ? pos : ib[c];
             }
           }
+        int64_t* __restrict ir = idx + o;
+#pragma omp simd
+        for (int64_t c = 0; c < cl; ++c) ir[c] = ib[c];
       }
     }
   }
@@ -179,8 +187,10 @@ bool max_gather(const AdaptivePoolParams& p, const T* x, const int64_t* idx, T* 
 
 template <typename T>
 void adaptive_max_pool_forward(const AdaptivePoolParams& p, const T* x, T* y, int64_t* idx) {
-  if (p.layout == Layout::NHWC)
-    max_forward_nhwc(p, x, y, idx);
+  if (p.layout == Layout::NHWC && p.in_plane() <= INT32_MAX)
+    max_forward_nhwc<T, int32_t>(p, x, y, idx);
+  else if (p.layout == Layout::NHWC)
+    max_forward_nhwc<T, int64_t>(p, x, y, idx);
   else
     max_forward_nchw(p, x, y, idx);
 }
