@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "../common/denormal_guard.h"
 #include "adaptive_pool_kernels.h"
@@ -20,16 +21,69 @@ inline bool takes(T v, T m) {
   return v > m || v != v;  // v != v: NaN
 }
 
+// (a, ia) beats (b, ib) in torch's scan order: a NaN beats any number and a later NaN an earlier one;
+// otherwise the larger value wins and, on a tie, the earlier position.
+template <typename T>
+inline bool beats(T a, int64_t ia, T b, int64_t ib) {
+  if (a != a) return b == b || ia > ib;
+  if (b != b) return false;
+  return a > b || (a == b && ia < ib);
+}
+
+// Max and argmax of a whole contiguous plane (global pooling, NCHW): kLanes interleaved scans with the
+// per-element rule (each lane sees its elements in order), then a merge of the lanes with beats().
+// Lane indices are int32 for float (16 lanes of each, one register) and int64 for double (8 and 8).
+template <typename T>
+inline void plane_argmax(const T* __restrict v, int64_t n, T& max_out, int64_t& idx_out) {
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  constexpr int64_t kLanes = 64 / sizeof(T);
+  T m[kLanes];
+  I id[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) {
+    m[l] = -std::numeric_limits<T>::infinity();
+    id[l] = static_cast<I>(l);  // a lane left at -inf ties with the others; the smallest index wins
+  }
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const T x = v[i + l];
+      const bool t = takes(x, m[l]);
+      m[l] = t ? x : m[l];
+      id[l] = t ? static_cast<I>(i + l) : id[l];
+    }
+  }
+  for (int64_t l = 0; i + l < n; ++l)
+    if (takes(v[i + l], m[l])) {
+      m[l] = v[i + l];
+      id[l] = static_cast<I>(i + l);
+    }
+  T best = m[0];
+  int64_t bi = id[0];
+  for (int64_t l = 1; l < kLanes; ++l)
+    if (beats(m[l], static_cast<int64_t>(id[l]), best, bi)) {
+      best = m[l];
+      bi = id[l];
+    }
+  max_out = best;
+  idx_out = bi;
+}
+
 template <typename T>
 void max_forward_nchw(const AdaptivePoolParams& p, const T* x, T* y, int64_t* idx) {
   const AxisWindows wh(p.H, p.OH), ww(p.W, p.OW);
   const int64_t planes = p.N * p.C, HW = p.in_plane(), OHW = p.out_plane();
+  const bool global_lanes = p.is_global() && HW <= INT32_MAX;
 #pragma omp parallel num_threads(pool_threads(p, planes * HW))
   {
     DenormalGuard guard;
 #pragma omp for schedule(static)
     for (int64_t plane = 0; plane < planes; ++plane) {
       const T* xp = x + plane * HW;
+      if (global_lanes) {
+        plane_argmax(xp, HW, y[plane], idx[plane]);
+        continue;
+      }
       for (int64_t oh = 0; oh < p.OH; ++oh) {
         const int64_t hs = wh.start[oh], he = wh.end[oh];
         for (int64_t ow = 0; ow < p.OW; ++ow) {
