@@ -1,0 +1,92 @@
+"""adaptive_{avg,max}_pool{1,2}d with torch.nn.functional's signatures, on fastconv's kernels.
+1-d runs as 2-d with H == 1; unbatched inputs get a batch dimension of 1 (views only)."""
+import numbers
+
+import torch
+
+from ._args import check_float, check_rank, check_tensor
+
+_ops = torch.ops.fastconv
+
+
+def _is_int(v):
+    return isinstance(v, (numbers.Integral, torch.SymInt)) and not isinstance(v, bool)
+
+
+def _output_size(output_size, in_sizes, op):
+    """int, or a sequence of len(in_sizes) ints / None (None keeps that input size) -> list of ints."""
+    n = len(in_sizes)
+    if _is_int(output_size):
+        sizes = [output_size] * n
+    else:
+        try:
+            if isinstance(output_size, (str, bytes)):
+                raise TypeError
+            items = list(output_size)
+        except TypeError:
+            raise TypeError(f"fastconv.{op}: output_size must be an int or a tuple of {n} ints or None, "
+                            f"got {output_size!r}") from None
+        if len(items) != n or not all(v is None or _is_int(v) for v in items):
+            raise ValueError(f"fastconv.{op}: output_size must be an int or a tuple of {n} ints or None, "
+                             f"got {output_size!r}")
+        sizes = [s if v is None else v for v, s in zip(items, in_sizes)]
+    if any(v <= 0 for v in sizes):
+        raise ValueError(f"fastconv.{op}: output_size must be positive, got {tuple(sizes)}")
+    return sizes
+
+
+def _prepare(input, output_size, spatial, op):
+    """Checks input; -> (4-d input view, [OH, OW], unbatched)."""
+    check_tensor(input, op, "input")
+    check_rank(input, (spatial + 1, spatial + 2), op, "input", f"(unbatched or batched {spatial}-d input)")
+    check_float(input, op, "input")
+    unbatched = input.dim() == spatial + 1
+    x = input.unsqueeze(0) if unbatched else input
+    if any(s == 0 for s in x.shape[1:]):
+        raise ValueError(f"fastconv.{op}: input must have non-zero size in its non-batch dimensions, "
+                         f"got shape {tuple(input.shape)}")
+    sizes = _output_size(output_size, tuple(x.shape[2:]), op)
+    if spatial == 1:
+        x, sizes = x.unsqueeze(2), [1] + sizes
+    return x, sizes, unbatched
+
+
+def _finish(y, spatial, unbatched):
+    if spatial == 1:
+        y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def _adaptive_avg(input, output_size, spatial, op):
+    x, sizes, unbatched = _prepare(input, output_size, spatial, op)
+    return _finish(_ops.adaptive_avg_pool2d(x, sizes), spatial, unbatched)
+
+
+def _adaptive_max(input, output_size, return_indices, spatial, op):
+    x, sizes, unbatched = _prepare(input, output_size, spatial, op)
+    y, indices = _ops.adaptive_max_pool2d(x, sizes)
+    y = _finish(y, spatial, unbatched)
+    return (y, _finish(indices, spatial, unbatched)) if return_indices else y
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """torch.nn.functional.adaptive_avg_pool1d."""
+    return _adaptive_avg(input, output_size, 1, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """torch.nn.functional.adaptive_avg_pool2d (output_size entries may be None: keep that input size)."""
+    return _adaptive_avg(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """torch.nn.functional.adaptive_max_pool1d; indices are positions along the input length."""
+    return _adaptive_max(input, output_size, return_indices, 1, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """torch.nn.functional.adaptive_max_pool2d; indices are flattened positions ih * W + iw per plane."""
+    return _adaptive_max(input, output_size, return_indices, 2, "adaptive_max_pool2d")
+
+
+__all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"]
