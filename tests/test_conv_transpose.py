@@ -170,6 +170,10 @@ def test_module_output_size(stride):
         ours(x, output_size=[lo_h + stride, lo_w])
     with pytest.raises(ValueError, match="requested an output size"):
         ours(x, output_size=[lo_h - 1, lo_w])
+    # unbatched input: output_size of 2 (spatial) or 3 (C, H, W) values
+    size = [lo_h + stride - 1, lo_w]
+    torch.testing.assert_close(ours(x[1], output_size=size), ref(x[1], output_size=size), atol=1e-5, rtol=1e-5)
+    assert ours(x[1], output_size=[2] + size).shape == (2, *size)
 
 
 def test_module1d_output_size():
