@@ -1,0 +1,83 @@
+"""conv_transpose1d / conv_transpose2d with torch.nn.functional's signatures, on fastconv's kernels."""
+import torch
+
+from ..ops.conv_transpose import transposed_out_size
+from ._args import check_float, check_rank, check_same, check_tensor, non_negative, ntuple, positive
+
+_ops = torch.ops.fastconv
+
+
+def _check_tensors(input, weight, bias, groups, spatial, op):
+    for t, name in ((input, "input"), (weight, "weight")):
+        check_tensor(t, op, name)
+    check_rank(input, (spatial + 1, spatial + 2), op, "input", f"(unbatched or batched {spatial}-d input)")
+    check_rank(weight, (spatial + 2,), op, "weight", "(in_channels, out_channels/groups, *kernel_size)")
+    check_float(input, op, "input")
+    check_same(input, "input", weight, "weight", op)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
+        raise ValueError(f"fastconv.{op}: groups must be a positive int, got {groups!r}")
+    in_channels = input.shape[-spatial - 1]
+    if in_channels != weight.shape[0]:
+        raise ValueError(f"fastconv.{op}: input has {in_channels} channels but weight of shape "
+                         f"{tuple(weight.shape)} expects in_channels={weight.shape[0]} (transposed convolution "
+                         f"weight is (in_channels, out_channels/groups, *kernel_size))")
+    if in_channels % groups != 0:
+        raise ValueError(f"fastconv.{op}: groups={groups} does not divide in_channels={in_channels}")
+    if any(k <= 0 for k in weight.shape[2:]):
+        raise ValueError(f"fastconv.{op}: kernel_size must be positive, got weight of shape {tuple(weight.shape)}")
+    if bias is not None:
+        check_tensor(bias, op, "bias")
+        check_same(input, "input", bias, "bias", op)
+        out_channels = weight.shape[1] * groups
+        if bias.dim() != 1 or bias.shape[0] != out_channels:
+            raise ValueError(f"fastconv.{op}: bias must have shape ({out_channels},) to match out_channels, "
+                             f"got {tuple(bias.shape)}")
+
+
+def conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, spatial, op):
+    """Shared body of conv_transpose1d/2d: checks, unbatched and 1-d inputs as views of the 2-d op."""
+    _check_tensors(input, weight, bias, groups, spatial, op)
+    stride = positive(ntuple(stride, spatial, op, "stride"), op, "stride")
+    dilation = positive(ntuple(dilation, spatial, op, "dilation"), op, "dilation")
+    padding = non_negative(ntuple(padding, spatial, op, "padding"), op, "padding")
+    output_padding = non_negative(ntuple(output_padding, spatial, op, "output_padding"), op, "output_padding")
+    for op_, s, d in zip(output_padding, stride, dilation):
+        if op_ >= s and op_ >= d:
+            raise ValueError(f"fastconv.{op}: output_padding must be smaller than either stride or dilation, "
+                             f"got output_padding={output_padding}, stride={stride}, dilation={dilation}")
+    unbatched = input.dim() == spatial + 1
+    x = input.unsqueeze(0) if unbatched else input
+    in_sizes = tuple(x.shape[2:])
+    if any(size <= 0 for size in in_sizes):
+        raise ValueError(f"fastconv.{op}: input spatial size must be positive, got input of shape "
+                         f"{tuple(input.shape)}")
+    out_sizes = tuple(transposed_out_size(size, s, p, k, d, o) for size, s, p, k, d, o in
+                      zip(in_sizes, stride, padding, weight.shape[2:], dilation, output_padding))
+    if any(size <= 0 for size in out_sizes):
+        raise ValueError(f"fastconv.{op}: output size {out_sizes} is not positive for input size {in_sizes}, "
+                         f"padding={padding}, kernel_size={tuple(weight.shape[2:])}, dilation={dilation}")
+    w = weight
+    if spatial == 1:  # run 1-d as 2-d with H == 1 (views only)
+        x, w = x.unsqueeze(2), w.unsqueeze(2)
+        stride, dilation = (1,) + stride, (1,) + dilation
+        padding, output_padding = (0,) + padding, (0,) + output_padding
+    y = _ops.conv_transpose2d(x, w, bias, list(stride), list(padding), list(output_padding), groups,
+                              list(dilation))
+    if spatial == 1:
+        y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """torch.nn.functional.conv_transpose1d."""
+    return conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, 1,
+                             "conv_transpose1d")
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """torch.nn.functional.conv_transpose2d."""
+    return conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
+                             "conv_transpose2d")
+
+
+__all__ = ["conv_transpose1d", "conv_transpose2d"]
