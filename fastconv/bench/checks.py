@@ -1,0 +1,41 @@
+"""Correctness check before timing: fastconv against torch on one fresh random data set, outputs (indices
+exactly) and every gradient, with a tolerance relative to the magnitude of torch's result."""
+import torch
+
+# max |fastconv - torch| / max |torch| allowed, by dtype (accumulation order differs between the libraries).
+RTOL = {torch.float64: 1e-10, torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}
+
+
+def rel_error(got, ref):
+    """max |got - ref| / max |ref| (computed in float64); exact comparison for integer tensors (0 or inf)."""
+    if got.shape != ref.shape:
+        return float("inf")
+    if not ref.is_floating_point():
+        return 0.0 if torch.equal(got, ref) else float("inf")
+    if ref.numel() == 0:
+        return 0.0
+    ref64, got64 = ref.double(), got.double()
+    scale = ref64.abs().max().item()
+    err = (got64 - ref64).abs().max().item()
+    return err / scale if scale > 0 else err
+
+
+def check(workload, fastconv_impl, torch_impl, data):
+    """-> dict: passed, tolerance, and the relative error of each output and gradient (by name)."""
+    tol = RTOL[workload.dtype]
+    errors = {}
+    out_t = workload.call(torch_impl, data)
+    out_f = workload.call(fastconv_impl, data)
+    if len(out_t) != len(out_f):
+        return {"passed": False, "tolerance": tol, "errors": {}, "message":
+                f"fastconv returned {len(out_f)} outputs, torch {len(out_t)}"}
+    for i, (f, t) in enumerate(zip(out_f, out_t)):
+        errors["output" if i == 0 else f"output{i}"] = rel_error(f.detach(), t.detach())
+    names = ("grad_input", "grad_weight", "grad_bias")
+    grads_t = torch.autograd.grad(workload.primary(out_t), data.diff, data.grad_out)
+    grads_f = torch.autograd.grad(workload.primary(out_f), data.diff, data.grad_out)
+    for name, f, t in zip(names, grads_f, grads_t):
+        errors[name] = rel_error(f, t)
+    worst = max(errors.values())
+    return {"passed": bool(worst <= tol), "tolerance": tol, "errors": errors,
+            "message": "" if worst <= tol else f"max relative error {worst:.3g} > {tol:g}"}
