@@ -1,5 +1,7 @@
 """Correctness check before timing: fastconv against torch on one fresh random data set, outputs (indices
 exactly) and every gradient, with a tolerance relative to the magnitude of torch's result."""
+import time
+
 import torch
 
 # max |fastconv - torch| / max |torch| allowed, by dtype (accumulation order differs between the libraries).
@@ -20,22 +22,42 @@ def rel_error(got, ref):
     return err / scale if scale > 0 else err
 
 
+class _Stopwatch:
+    """Wall seconds of each step (synchronising a GPU), so the timing phase knows what the check warmed up."""
+
+    def __init__(self, device):
+        self.cuda = device.type == "cuda"
+        self.seconds = {}
+
+    def __call__(self, name, fn, *args):
+        if self.cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = fn(*args)
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.seconds[name] = time.perf_counter() - t0
+        return out
+
+
 def check(workload, fastconv_impl, torch_impl, data):
-    """-> dict: passed, tolerance, and the relative error of each output and gradient (by name)."""
+    """-> dict: passed, tolerance, the relative error of each output and gradient (by name), and the wall
+    seconds of each call it made (first calls: they include one-time costs)."""
     tol = RTOL[workload.dtype]
     errors = {}
-    out_t = workload.call(torch_impl, data)
-    out_f = workload.call(fastconv_impl, data)
+    watch = _Stopwatch(workload.device)
+    out_t = watch("torch_fwd", workload.call, torch_impl, data)
+    out_f = watch("fastconv_fwd", workload.call, fastconv_impl, data)
     if len(out_t) != len(out_f):
-        return {"passed": False, "tolerance": tol, "errors": {}, "message":
+        return {"passed": False, "tolerance": tol, "errors": {}, "seconds": watch.seconds, "message":
                 f"fastconv returned {len(out_f)} outputs, torch {len(out_t)}"}
     for i, (f, t) in enumerate(zip(out_f, out_t)):
         errors["output" if i == 0 else f"output{i}"] = rel_error(f.detach(), t.detach())
     names = ("grad_input", "grad_weight", "grad_bias")
-    grads_t = torch.autograd.grad(workload.primary(out_t), data.diff, data.grad_out)
-    grads_f = torch.autograd.grad(workload.primary(out_f), data.diff, data.grad_out)
+    grads_t = watch("torch_bwd", torch.autograd.grad, workload.primary(out_t), data.diff, data.grad_out)
+    grads_f = watch("fastconv_bwd", torch.autograd.grad, workload.primary(out_f), data.diff, data.grad_out)
     for name, f, t in zip(names, grads_f, grads_t):
         errors[name] = rel_error(f, t)
     worst = max(errors.values())
-    return {"passed": bool(worst <= tol), "tolerance": tol, "errors": errors,
+    return {"passed": bool(worst <= tol), "tolerance": tol, "errors": errors, "seconds": watch.seconds,
             "message": "" if worst <= tol else f"max relative error {worst:.3g} > {tol:g}"}

@@ -71,9 +71,13 @@ def run_case(case, device, dtype, layout, policy, peaks):
     rec["data_sets"] = n_sets
     timer = make_timer(wl.device)
     peak = probes_mod.peak_for(peaks, wl.kind, dtype)
+    sec = rec["check"]["seconds"]
+    prior = {"fwd": (sec["torch_fwd"], sec["fastconv_fwd"]),
+             "fwdbwd": (sec["torch_fwd"] + sec["torch_bwd"], sec["fastconv_fwd"] + sec["fastconv_bwd"])}
     for mode in MODES:
         call = wl.forward if mode == "fwd" else wl.forward_backward
-        st, sf = time_pair(lambda i: call(TF, sets[i]), lambda i: call(ff, sets[i]), n_sets, timer, policy)
+        st, sf = time_pair(lambda i: call(TF, sets[i]), lambda i: call(ff, sets[i]), n_sets, timer, policy,
+                           prior[mode])
         rec["modes"][mode] = _mode_record(st, sf, rec["work"][mode], wl.kind, peak)
     del sets
     gc.collect()
