@@ -13,8 +13,31 @@ from .runner import make_timer, time_pair
 from .workloads import Workload
 
 MODES = ("fwd", "fwdbwd")
-ROTATION_BYTES = 8 << 20  # rotate enough data sets that consecutive calls do not find their data in L2
-MAX_SETS = 6
+MAX_SETS = {"cpu": 16, "cuda": 64}
+
+
+def rotation_bytes(device):
+    """How much data to rotate through so a call does not find its inputs in the cache the previous calls
+    left warm: the last-level cache (CPU: from sysfs, 32 MiB if unknown; GPU: twice its L2)."""
+    if device.type == "cuda":
+        return 2 * getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 50 << 20)
+    return _cpu_llc_bytes()
+
+
+def _cpu_llc_bytes(default=32 << 20):
+    import glob
+
+    sizes = []
+    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
+        try:
+            text = open(path).read().strip()
+        except OSError:
+            continue
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * mult)
+    return max(sizes) if sizes else default
 
 
 def _fastconv_functional():
@@ -52,7 +75,8 @@ def run_case(case, device, dtype, layout, policy, peaks):
     except Exception as exc:  # noqa: BLE001 - a bad zoo entry or an op torch rejects: report, keep going
         rec.update(status="error", message=f"torch/data setup: {type(exc).__name__}: {exc}")
         return rec
-    n_sets = max(2, min(MAX_SETS, math.ceil(ROTATION_BYTES / max(1, _tensor_bytes(first)))))
+    target = rotation_bytes(wl.device)
+    n_sets = max(2, min(MAX_SETS[wl.device.type], math.ceil(target / max(1, _tensor_bytes(first)))))
     sets = [first] + [wl.make_data(gen) for _ in range(n_sets - 1)]
     check_set = wl.make_data(gen)  # its own fresh data, not one of the timed sets
     try:
