@@ -4,6 +4,7 @@ Runs the zoo's cases with fastconv and torch side by side, prints a table, optio
 Exit code: 0 all run cases passed their correctness check, 1 some FAIL/error, 2 bad arguments."""
 import argparse
 import datetime
+import os
 import sys
 import time
 
@@ -40,6 +41,14 @@ def build_parser():
                    help="cuda float32: let cuDNN use TF32 (off by default: an fp32 comparison)")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     return p
+
+
+def _loadavg():
+    """(1, 5, 15)-minute load averages, or None where the OS has none: a busy machine explains noisy times."""
+    try:
+        return list(os.getloadavg())
+    except (OSError, AttributeError):
+        return None
 
 
 def _split(s):
@@ -94,6 +103,10 @@ def run(args, cases):
     from .suite import run_case
 
     t0 = time.perf_counter()
+    load_start = _loadavg()
+    if load_start and load_start[0] > (os.cpu_count() or 1):
+        print(f"fastconv.bench: warning: the machine is busy (1-min load average {load_start[0]:.1f} on "
+              f"{os.cpu_count()} CPUs); absolute times will suffer, the interleaved ratios less", file=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
@@ -131,7 +144,7 @@ def run(args, cases):
               "threads": threads, "budget_s": policy.budget_s, "min_repeats": policy.min_repeats,
               "max_repeats": policy.max_repeats, "warmup_calls": policy.warmup_calls,
               "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "argv": sys.argv}
+              "argv": sys.argv, "loadavg_start": load_start, "loadavg_end": _loadavg()}
     if device.type == "cuda":
         config.update(cudnn_benchmark=True, allow_tf32=args.allow_tf32)
     print(report.table(results, config))
