@@ -37,6 +37,15 @@ double seconds_since(Clock::time_point t0) {
 // the register file (AVX2: 16 ymm registers, the multiplier lives in memory-operand form).
 constexpr int kChains = 16;
 
+// Fully unrolled chain loops keep every accumulator in a register whatever the optimisation level.
+#if defined(__clang__)
+#define FASTCONV_UNROLL_CHAINS _Pragma("unroll")
+#elif defined(__GNUC__)
+#define FASTCONV_UNROLL_CHAINS _Pragma("GCC unroll 16")
+#else
+#define FASTCONV_UNROLL_CHAINS
+#endif
+
 // Runs `iters` rounds of kChains FMAs on registers; returns the number of flops done. The accumulators
 // are folded into `sink` so the compiler cannot drop the loop.
 template <typename T>
@@ -47,6 +56,7 @@ int64_t fma_loop(int64_t iters, T* sink) {
     for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(0.001f * (c + 1));
     const __m512 mul = _mm512_set1_ps(0.999999f), add = _mm512_set1_ps(1e-7f);
     for (int64_t i = 0; i < iters; ++i)
+      FASTCONV_UNROLL_CHAINS
       for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], mul, add);
     __m512 s = acc[0];
     for (int c = 1; c < kChains; ++c) s = _mm512_add_ps(s, acc[c]);
@@ -59,6 +69,7 @@ int64_t fma_loop(int64_t iters, T* sink) {
     for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_pd(0.001 * (c + 1));
     const __m512d mul = _mm512_set1_pd(0.999999), add = _mm512_set1_pd(1e-7);
     for (int64_t i = 0; i < iters; ++i)
+      FASTCONV_UNROLL_CHAINS
       for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_pd(acc[c], mul, add);
     __m512d s = acc[0];
     for (int c = 1; c < kChains; ++c) s = _mm512_add_pd(s, acc[c]);
@@ -74,6 +85,7 @@ int64_t fma_loop(int64_t iters, T* sink) {
     for (int c = 0; c < kAvx2Chains; ++c) acc[c] = _mm256_set1_ps(0.001f * (c + 1));
     const __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-7f);
     for (int64_t i = 0; i < iters; ++i)
+      FASTCONV_UNROLL_CHAINS
       for (int c = 0; c < kAvx2Chains; ++c) acc[c] = _mm256_fmadd_ps(acc[c], mul, add);
     alignas(32) float lanes[8];
     __m256 s = acc[0];
@@ -86,6 +98,7 @@ int64_t fma_loop(int64_t iters, T* sink) {
     for (int c = 0; c < kAvx2Chains; ++c) acc[c] = _mm256_set1_pd(0.001 * (c + 1));
     const __m256d mul = _mm256_set1_pd(0.999999), add = _mm256_set1_pd(1e-7);
     for (int64_t i = 0; i < iters; ++i)
+      FASTCONV_UNROLL_CHAINS
       for (int c = 0; c < kAvx2Chains; ++c) acc[c] = _mm256_fmadd_pd(acc[c], mul, add);
     alignas(32) double lanes[4];
     __m256d s = acc[0];
@@ -100,6 +113,7 @@ int64_t fma_loop(int64_t iters, T* sink) {
   for (int c = 0; c < kChains; ++c) acc[c] = T(0.001) * T(c + 1);
   const T mul = T(0.999999), add = T(1e-7);
   for (int64_t i = 0; i < iters; ++i)
+    FASTCONV_UNROLL_CHAINS
     for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * mul + add;
   for (int c = 0; c < kChains; ++c) *sink += acc[c];
   return iters * kChains * 2;
