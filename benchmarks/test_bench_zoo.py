@@ -1,5 +1,5 @@
 """pytest-benchmark view of the layer zoo (not part of CI: `pip install pytest-benchmark`, then
-    PYTHONPATH=$PWD python -m pytest benchmarks/test_bench_zoo.py -k "quick and conv2d" --benchmark-group-by=param:case
+    PYTHONPATH=$PWD python -m pytest benchmarks/test_bench_zoo.py -k "quick and conv2d" --benchmark-columns=min,median,max
 ). Each zoo case x implementation (torch, fastconv) x mode (fwd, fwdbwd) is one benchmark, on the same
 rotating random data the CLI uses. The CLI (`python -m fastconv.bench`) is the reference tool: it interleaves
 the two implementations and checks correctness first; this file gives pytest-benchmark's statistics and its
