@@ -22,6 +22,14 @@ def rel_error(got, ref):
     return err / scale if scale > 0 else err
 
 
+class StepError(Exception):
+    """An exception raised by one step of the check; `step` names it (e.g. "fastconv_fwd", "torch_bwd")."""
+
+    def __init__(self, step, exc):
+        super().__init__(f"{step}: {type(exc).__name__}: {exc}")
+        self.step = step
+
+
 class _Stopwatch:
     """Wall seconds of each step (synchronising a GPU), so the timing phase knows what the check warmed up."""
 
@@ -33,7 +41,10 @@ class _Stopwatch:
         if self.cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        out = fn(*args)
+        try:
+            out = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the step's name
+            raise StepError(name, exc) from exc
         if self.cuda:
             torch.cuda.synchronize()
         self.seconds[name] = time.perf_counter() - t0

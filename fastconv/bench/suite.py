@@ -81,9 +81,8 @@ def run_case(case, device, dtype, layout, policy, peaks):
     check_set = wl.make_data(gen)  # its own fresh data, not one of the timed sets
     try:
         rec["check"] = checks.check(wl, ff, TF, check_set)
-    except Exception as exc:  # noqa: BLE001 - fastconv raising on a supported signature is a result
-        rec.update(status="error", message=f"fastconv: {type(exc).__name__}: {exc}",
-                   traceback=traceback.format_exc(limit=3))
+    except checks.StepError as exc:  # fastconv raising on a signature torch accepts is a result
+        rec.update(status="error", message=f"check, {exc}", traceback=traceback.format_exc(limit=4))
         return rec
     del check_set
     rec["status"] = "ok" if rec["check"]["passed"] else "FAIL"
@@ -98,11 +97,16 @@ def run_case(case, device, dtype, layout, policy, peaks):
     sec = rec["check"]["seconds"]
     prior = {"fwd": (sec["torch_fwd"], sec["fastconv_fwd"]),
              "fwdbwd": (sec["torch_fwd"] + sec["torch_bwd"], sec["fastconv_fwd"] + sec["fastconv_bwd"])}
-    for mode in MODES:
-        call = wl.forward if mode == "fwd" else wl.forward_backward
-        st, sf = time_pair(lambda i: call(TF, sets[i]), lambda i: call(ff, sets[i]), n_sets, timer, policy,
-                           prior[mode])
-        rec["modes"][mode] = _mode_record(st, sf, rec["work"][mode], wl.kind, peak)
+    try:
+        for mode in MODES:
+            call = wl.forward if mode == "fwd" else wl.forward_backward
+            st, sf = time_pair(lambda i: call(TF, sets[i]), lambda i: call(ff, sets[i]), n_sets, timer, policy,
+                               prior[mode])
+            rec["modes"][mode] = _mode_record(st, sf, rec["work"][mode], wl.kind, peak)
+    except Exception as exc:  # noqa: BLE001 - e.g. out of memory: report the case, run the others
+        rec.update(status="error", message=f"timing {mode}: {type(exc).__name__}: {exc}",
+                   traceback=traceback.format_exc(limit=4))
+        rec["modes"] = {}
     del sets
     gc.collect()
     return rec
