@@ -8,6 +8,10 @@ import torch
 RTOL = {torch.float64: 1e-10, torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}
 
 
+def _channels_last(t):
+    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
 def rel_error(got, ref):
     """max |got - ref| / max |ref| (computed in float64); exact comparison for integer tensors (0 or inf)."""
     if got.shape != ref.shape:
@@ -64,6 +68,8 @@ def check(workload, fastconv_impl, torch_impl, data):
                 f"fastconv returned {len(out_f)} outputs, torch {len(out_t)}"}
     for i, (f, t) in enumerate(zip(out_f, out_t)):
         errors["output" if i == 0 else f"output{i}"] = rel_error(f.detach(), t.detach())
+    # Informational: a different output memory format would make the next layer pay for a conversion.
+    same_format = _channels_last(out_f[0]) == _channels_last(out_t[0])
     names = ("grad_input", "grad_weight", "grad_bias")
     grads_t = watch("torch_bwd", torch.autograd.grad, workload.primary(out_t), data.diff, data.grad_out)
     grads_f = watch("fastconv_bwd", torch.autograd.grad, workload.primary(out_f), data.diff, data.grad_out)
@@ -71,4 +77,5 @@ def check(workload, fastconv_impl, torch_impl, data):
         errors[name] = rel_error(f, t)
     worst = max(errors.values())
     return {"passed": bool(worst <= tol), "tolerance": tol, "errors": errors, "seconds": watch.seconds,
+            "output_memory_format_matches_torch": same_format,
             "message": "" if worst <= tol else f"max relative error {worst:.3g} > {tol:g}"}
