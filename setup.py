@@ -76,6 +76,8 @@ setup(
     version=VERSION,
     description="Hand-written CPU (OpenMP, SIMD) and CUDA kernels for convolution and pooling, a drop-in for torch.nn",
     packages=find_packages(include=["fastconv", "fastconv.*"]),
+    package_data={"fastconv.bench": ["*.json"]},
+    include_package_data=True,
     python_requires=">=3.9",
     install_requires=["torch>=2.4"],
     ext_modules=[extension()],

@@ -3,6 +3,7 @@
 #include <torch/extension.h>
 
 #include "../common/simd_level.h"
+#include "../cpu/peak_probe.h"
 
 namespace {
 
@@ -32,4 +33,8 @@ pybind11::dict build_info() {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "fastconv compiled kernels";
   m.def("build_info", &build_info, "How the extension was compiled (SIMD level, OpenMP, CUDA).");
+  m.def("peak_fma_gflops", &fastconv::peak_fma_gflops, "Measured FMA peak, GFLOP/s (benchmark probe).",
+        pybind11::arg("threads"), pybind11::arg("seconds"), pybind11::arg("double_precision"));
+  m.def("stream_bandwidth_gbs", &fastconv::stream_bandwidth_gbs, "Measured read+write bandwidth, GB/s (probe).",
+        pybind11::arg("threads"), pybind11::arg("bytes_per_buffer"), pybind11::arg("repeats"));
 }

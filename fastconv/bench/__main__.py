@@ -1,0 +1,164 @@
+"""Command line: `python -m fastconv.bench [options]` (also `python -m fastconv bench [options]`).
+
+Runs the zoo's cases with fastconv and torch side by side, prints a table, optionally writes JSON and a plot.
+Exit code: 0 all run cases passed their correctness check, 1 some FAIL/error, 2 bad arguments."""
+import argparse
+import datetime
+import os
+import sys
+import time
+
+import torch
+
+from . import zoo
+from .runner import TimingPolicy
+
+CPU_DTYPES = ("float32", "float64")
+CUDA_DTYPES = ("float16", "bfloat16", "float32")
+DEFAULT_BUDGET_S = {"quick": 1.5, "full": 3.0}  # per case and mode, torch + fastconv together
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m fastconv.bench",
+                                description="fastconv vs PyTorch on the layers of classic CNNs.")
+    p.add_argument("--suite", choices=zoo.SUITES, default="quick", help="quick (representative cases) or full")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--dtype", choices=("float32", "float64", "float16", "bfloat16"), default="float32",
+                   help="cpu: float32|float64; cuda: float16|bfloat16|float32")
+    p.add_argument("--layout", choices=("nchw", "nhwc", "both"), default="nchw",
+                   help="memory format of 2-d activations (nhwc = torch.channels_last); 1-d cases run once")
+    p.add_argument("--ops", default="", help="comma-separated op filter, e.g. conv2d,max_pool2d")
+    p.add_argument("--case", default="", help="comma-separated case names (or prefixes ending in *), any suite")
+    p.add_argument("--max-cases", type=int, default=None, help="run at most this many of the selected cases")
+    p.add_argument("--json", metavar="PATH", help="write every raw figure and the machine description here")
+    p.add_argument("--plot", metavar="PATH", help="write a PNG of the speed-ups here")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's current)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds per case and mode (default: quick 1.5, full 3.0)")
+    p.add_argument("--min-repeats", type=int, default=5)
+    p.add_argument("--no-probes", action="store_true", help="skip the peak probes (no %% of peak)")
+    p.add_argument("--allow-tf32", action="store_true",
+                   help="cuda float32: let cuDNN use TF32 (off by default: an fp32 comparison)")
+    p.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    return p
+
+
+def _loadavg():
+    """(1, 5, 15)-minute load averages, or None where the OS has none: a busy machine explains noisy times."""
+    try:
+        return list(os.getloadavg())
+    except (OSError, AttributeError):
+        return None
+
+
+def _split(s):
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def _check_device(args):
+    """-> error message or None."""
+    if args.device == "cpu":
+        if args.dtype not in CPU_DTYPES:
+            return f"--dtype {args.dtype} is not benchmarked on the CPU (use {' or '.join(CPU_DTYPES)})"
+        return None
+    if args.dtype not in CUDA_DTYPES:
+        return f"--dtype {args.dtype} is not benchmarked on CUDA (use {', '.join(CUDA_DTYPES)})"
+    if not torch.cuda.is_available():
+        return (f"--device cuda: no CUDA device is available (torch {torch.__version__}, "
+                f"built with CUDA {torch.version.cuda}); run with --device cpu")
+    import fastconv
+
+    if not fastconv.build_info()["cuda_built"]:
+        return ("--device cuda: this fastconv was built without its CUDA kernels "
+                "(rebuild where nvcc is found, or with FORCE_CUDA=1)")
+    return None
+
+
+def main(argv=None):
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    err = _check_device(args)
+    if err:
+        print(f"fastconv.bench: {err}", file=sys.stderr)
+        return 2
+    try:
+        cases = zoo.select(zoo.load(), args.suite, _split(args.ops), _split(args.case), args.max_cases)
+    except ValueError as exc:
+        print(f"fastconv.bench: {exc}", file=sys.stderr)
+        return 2
+    if args.list:
+        for c in cases:
+            print(f"{c.name:36s} {c.op:22s} {c.network:24s} {c.input_shape(args.device)} {c.params}")
+        return 0
+    if not cases:
+        print("fastconv.bench: no case matches the selection", file=sys.stderr)
+        return 2
+    return run(args, cases)
+
+
+def run(args, cases):
+    import fastconv  # noqa: F401  (imports the extension and registers the ops)
+
+    from . import machine, plot, probes, report
+    from .progress import Progress
+    from .suite import run_case
+
+    t0 = time.perf_counter()
+    load_start = _loadavg()
+    if load_start and load_start[0] > (os.cpu_count() or 1):
+        print(f"fastconv.bench: warning: the machine is busy (1-min load average {load_start[0]:.1f} on "
+              f"{os.cpu_count()} CPUs); absolute times will suffer, the interleaved ratios less", file=sys.stderr)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    dtype = getattr(torch, args.dtype)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # torch at its best: cuDNN picks its fastest algorithm
+        torch.backends.cudnn.allow_tf32 = args.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
+    policy = TimingPolicy(budget_s=args.budget or DEFAULT_BUDGET_S[args.suite], min_repeats=args.min_repeats)
+    layouts = ["nchw", "nhwc"] if args.layout == "both" else [args.layout]
+    jobs = []
+    for case in cases:
+        seen = set()
+        for layout in layouts:
+            effective = layout if case.spatial_dims == 2 else "ncl"
+            if effective not in seen:
+                seen.add(effective)
+                jobs.append((case, layout))
+    peaks = None
+    if not args.no_probes:
+        print("fastconv.bench: measuring this machine's peak (FMA, memory bandwidth)...", file=sys.stderr)
+        peaks = probes.cpu_probes(threads) if device.type == "cpu" else probes.cuda_probes(device)
+    progress = Progress(len(jobs))
+    results = []
+    for case, layout in jobs:
+        progress.start(f"{case.name} [{layout}]")
+        rec = run_case(case, device, dtype, layout, policy, peaks)
+        results.append(rec)
+        progress.step(f"{case.name} [{rec['layout']}] {rec['status']}")
+    progress.close()
+    elapsed = time.perf_counter() - t0
+    config = {"suite": args.suite, "device": args.device, "dtype": args.dtype, "layout": args.layout,
+              "ops": _split(args.ops), "cases": _split(args.case), "max_cases": args.max_cases,
+              "threads": threads, "budget_s": policy.budget_s, "min_repeats": policy.min_repeats,
+              "max_repeats": policy.max_repeats, "warmup_calls": policy.warmup_calls,
+              "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "argv": sys.argv, "loadavg_start": load_start, "loadavg_end": _loadavg()}
+    if device.type == "cuda":
+        config.update(cudnn_benchmark=True, allow_tf32=args.allow_tf32)
+    print(report.table(results, config))
+    print(f"total {elapsed:.1f} s", file=sys.stderr)
+    if args.json:
+        doc = report.document(results, config, machine.describe(device, threads), peaks, elapsed)
+        report.write_json(args.json, doc)
+        print(f"fastconv.bench: wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        plot.plot(results, args.plot, f"fastconv vs torch, {args.suite} suite, {args.device} {args.dtype}, "
+                                      f"{threads} threads")
+        print(f"fastconv.bench: wrote {args.plot}", file=sys.stderr)
+    return 1 if any(r["status"] in ("FAIL", "error") for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Smoke test of the benchmark command line (`python -m fastconv.bench`): one tiny conv2d case end to end,
+JSON structure and the correctness check. Timings themselves are not asserted (the CI machine is shared)."""
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, timeout=120):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "fastconv.bench", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_quick_conv2d_case_writes_json_and_passes(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = _run(["--suite", "quick", "--ops", "conv2d", "--case", "mnist.conv1", "--max-cases", "1",
+                 "--budget", "0.3", "--min-repeats", "3", "--threads", "1", "--json", str(out)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "mnist.conv1" in proc.stdout and "geometric mean" in proc.stdout
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == 1
+    assert doc["config"]["suite"] == "quick" and doc["config"]["ops"] == ["conv2d"]
+    machine = doc["machine"]
+    for key in ("cpu_model", "logical_cpus", "isa_flags", "torch", "fastconv", "threads"):
+        assert key in machine
+    probes = doc["probes"]
+    assert probes["fma_gflops"]["float32"] > 0 and probes["fma_gflops"]["float64"] > 0
+    assert probes["stream_gbs"] > 0
+    [rec] = doc["results"]
+    assert rec["name"] == "mnist.conv1" and rec["op"] == "conv2d" and rec["status"] == "ok"
+    check = rec["check"]
+    assert check["passed"] and set(check["errors"]) == {"output", "grad_input", "grad_weight", "grad_bias"}
+    assert max(check["errors"].values()) <= check["tolerance"]
+    for mode in ("fwd", "fwdbwd"):
+        m = rec["modes"][mode]
+        for impl in ("torch", "fastconv"):
+            stats = m[impl]
+            assert stats["repeats"] == len(stats["times_ms"]) >= 3
+            assert stats["min_ms"] <= stats["median_ms"] <= stats["max_ms"]
+        assert m["speedup"] > 0 and m["unit"] == "GFLOP/s" and m["fastconv_rate"] > 0
+    assert rec["work"]["fwdbwd"]["flops"] == 3 * rec["work"]["fwd"]["flops"]
+    assert doc["summary"]["geomean_speedup"]["fwd_cases"] == 1
+
+
+def test_bad_arguments_exit_2_with_a_message():
+    proc = _run(["--ops", "conv9d", "--list"])
+    assert proc.returncode == 2 and "unknown op" in proc.stderr
+    proc = _run(["--device", "cpu", "--dtype", "float16", "--list"])
+    assert proc.returncode == 2 and "float16" in proc.stderr
+    import torch
+
+    if not torch.cuda.is_available():
+        proc = _run(["--device", "cuda", "--dtype", "float16"])
+        assert proc.returncode == 2 and "no CUDA device" in proc.stderr
+
+
+def test_zoo_is_valid_and_covers_every_op():
+    from fastconv.bench import zoo
+
+    cases = zoo.load()  # validates ops, suites, ranks, unique names
+    assert {c.op for c in cases} == set(zoo.ALL_OPS)
+    assert 12 <= len(zoo.select(cases, "quick")) <= 18
+    assert len(zoo.select(cases, "full")) == len(cases)
