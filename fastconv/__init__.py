@@ -10,7 +10,10 @@ from . import _C  # noqa: F401  registers the ops with the dispatcher
 from . import ops  # noqa: F401  registers their autograd and fake implementations
 from . import nn
 from ._info import build_info
+from . import _autocast  # noqa: F401  autocast rules for the fastconv ops (run in float32 on the CPU)
+from .convert import ConvertReport, convert
+from . import models
 
 __version__ = "0.1.0"
 
-__all__ = ["nn", "ops", "build_info", "__version__"]
+__all__ = ["nn", "ops", "build_info", "__version__", "convert", "ConvertReport", "models"]

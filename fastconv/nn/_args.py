@@ -42,7 +42,28 @@ def check_tensor(t, op, name):
         raise TypeError(f"fastconv.{op}: {name} must be a Tensor, got {type(t).__name__}")
 
 
+# Under torch.autocast the fastconv ops cast float16/bfloat16 arguments to float32 (fastconv/_autocast.py).
+_AUTOCAST_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+_autocast_warned = False
+
+
+def autocast_casts(t):
+    """True if an autocast region for t's device is active and will cast t to float32 for a fastconv op."""
+    global _autocast_warned
+    if t.dtype not in _AUTOCAST_DTYPES or not torch.is_autocast_enabled(t.device.type):
+        return False
+    if not _autocast_warned and t.dtype != torch.float32:
+        import warnings
+
+        warnings.warn("fastconv: under torch.autocast, fastconv ops compute in float32 (their CPU kernels are "
+                      f"float32/float64 only); {t.dtype} arguments are cast to float32", stacklevel=3)
+        _autocast_warned = True
+    return True
+
+
 def check_float(t, op, name):
+    if autocast_casts(t):
+        return
     allowed = FLOAT_DTYPES_CUDA if t.device.type == "cuda" else FLOAT_DTYPES_CPU
     if t.dtype not in allowed:
         names = ", ".join(str(d).replace("torch.", "") for d in allowed)
@@ -51,7 +72,7 @@ def check_float(t, op, name):
 
 
 def check_same(a, an, b, bn, op):
-    if a.dtype != b.dtype:
+    if a.dtype != b.dtype and not (autocast_casts(a) and autocast_casts(b)):
         raise TypeError(f"fastconv.{op}: {an} and {bn} must have the same dtype, got {a.dtype} and {b.dtype}")
     if a.device != b.device:
         raise RuntimeError(f"fastconv.{op}: {an} and {bn} must be on the same device, got {a.device} and {b.device}")

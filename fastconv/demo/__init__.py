@@ -1,0 +1,1 @@
+"""Demos: `python -m fastconv.demo digits [--transfer]` (or `python -m fastconv demo digits ...`)."""
