@@ -3,12 +3,15 @@ each case is chosen to exercise one path (packed GEMM with several cache blocks 
 im2col, depthwise with and without channel multiplier, groups, strides, dilation, every padding mode,
 NCHW and NHWC, batch 1 and odd batches, 1 and 2 threads) and is compared with torch for the output and
 the input / weight / bias gradients. The last tests call the backward ops directly with a grad_output
-smaller than the formula's output size (transposed convolution with output_padding)."""
+smaller than the formula's output size (transposed convolution with output_padding).
+The 2-thread runs lower fastconv's serial-below-this-much-work threshold to 0, so these small shapes take
+the threaded code paths; test_small_problems_default_threshold checks the default (serial) dispatch."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 import fastconv  # noqa: F401  (registers torch.ops.fastconv)
+from fastconv import _C
 
 ops = torch.ops.fastconv
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
@@ -18,7 +21,9 @@ TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
 def threads(request):
     old = torch.get_num_threads()
     torch.set_num_threads(request.param)
+    old_min_work = _C.set_min_parallel_work(0 if request.param > 1 else 1 << 16)
     yield request.param
+    _C.set_min_parallel_work(old_min_work)
     torch.set_num_threads(old)
 
 
@@ -73,6 +78,9 @@ GEMM_CASES = {
     "1x1_groups": ((2, 12, 6, 5), (8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
     "stem_7x7_s2": ((1, 3, 20, 20), (16, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),
     "asym_pad_even_kernel": ((2, 5, 9, 8), (7, 4, 2), (1, 1), (1, 2, 0, 1), (1, 1), 1),
+    # batch < threads: the input gradient splits each group's channels over the threads (uneven slices)
+    "batch1_channel_slices": ((1, 5, 10, 11), (6, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    "batch3_groups_slices": ((3, 10, 7, 9), (6, 3, 3), (1, 2), (0, 1, 1, 0), (1, 1), 2),
 }
 
 
@@ -81,6 +89,13 @@ GEMM_CASES = {
 def test_gemm_path(case, channels_last, threads):
     shape, kshape, stride, pads, dil, groups = GEMM_CASES[case]
     run_case(shape, kshape, stride, pads, dil, groups, channels_last=channels_last)
+
+
+def test_gemm_single_input_channel(threads):
+    """C == 1 (LeNet's first layer): no channel slices to share, the input gradient threads its GEMMs.
+    (A single-channel tensor is never channels_last by torch's rule, so NCHW only.)"""
+    run_case((1, 1, 12, 12), (6, 5, 5))
+    run_case((1, 1, 12, 12), (6, 3, 3), pads=(1, 1, 1, 1), mode="reflect")
 
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
@@ -161,3 +176,37 @@ def test_backward_ops_cropped_grad_output(case, mode, channels_last, dtype, thre
     gw = ops.conv2d_backward_weight(g_small, xd, list(w.shape), *args)
     assert_close(gx, gx_ref, dtype, "grad_input")
     assert_close(gw, gw_ref, dtype, "grad_weight")
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_small_problems_default_threshold(channels_last):
+    """With the default threshold, tiny problems run on one thread even when two are available; results
+    match torch either way, and the threshold setter returns the previous value."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    previous = _C.set_min_parallel_work(1 << 16)
+    try:
+        assert _C.set_min_parallel_work(1 << 16) == 1 << 16
+        run_case((1, 6, 14, 14), (16, 5, 5), channels_last=channels_last)  # below the threshold
+        run_case((1, 6, 14, 14), (6, 3, 3), pads=(1, 1, 1, 1), groups=6, channels_last=channels_last)
+        run_case((2, 16, 24, 24), (16, 3, 3), pads=(1, 1, 1, 1), channels_last=channels_last)  # above it
+    finally:
+        _C.set_min_parallel_work(previous)
+        torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("threads_n", [1, 2])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_bias_grad_wide(channels_last, threads_n):
+    """conv_backward_bias: many pixels (NHWC sums 256-pixel chunks), channels not a multiple of 16."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads_n)
+    try:
+        g = torch.randn(3, 40, 23, 19, dtype=torch.float64)
+        if channels_last:
+            g = g.contiguous(memory_format=torch.channels_last)
+        assert_close(ops.conv_backward_bias(g), g.sum((0, 2, 3)), torch.float64, "grad_bias")
+        g32 = g.float()
+        assert_close(ops.conv_backward_bias(g32), g.sum((0, 2, 3)).float(), torch.float32, "grad_bias f32")
+    finally:
+        torch.set_num_threads(old)

@@ -2,6 +2,7 @@
 // (the TORCH_LIBRARY_FRAGMENT blocks of the *_ops.cpp files); it also reports how it was built.
 #include <torch/extension.h>
 
+#include "../common/parallel.h"
 #include "../common/simd_level.h"
 #include "../cpu/peak_probe.h"
 
@@ -37,4 +38,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         pybind11::arg("threads"), pybind11::arg("seconds"), pybind11::arg("double_precision"));
   m.def("stream_bandwidth_gbs", &fastconv::stream_bandwidth_gbs, "Measured read+write bandwidth, GB/s (probe).",
         pybind11::arg("threads"), pybind11::arg("bytes_per_buffer"), pybind11::arg("repeats"));
+  m.def("set_min_parallel_work", &fastconv::set_min_parallel_work,
+        "Work (multiply-adds or elements) below which kernels run on one thread; returns the previous value.",
+        pybind11::arg("work"));
 }

@@ -1,6 +1,7 @@
 // Thin OpenMP helpers so kernels compile (serially) without OpenMP too.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #ifdef _OPENMP
@@ -8,6 +9,23 @@
 #endif
 
 namespace fastconv {
+
+// Below this much work a kernel runs on the calling thread. Waking an OpenMP team costs a few
+// microseconds on idle cores, and a whole scheduler time slice (milliseconds) when the cores are shared
+// with other processes and a team member is not running: for small problems one thread wins either way.
+// The unit is "multiply-adds or elements touched" (kernels count their own). The default, 64K, is about
+// 10-30 us of single-core work. Settable at run time (fastconv._C.set_min_parallel_work) so tests can
+// force the threaded code paths on small shapes.
+constexpr int64_t kDefaultMinParallelWork = int64_t(1) << 16;
+inline std::atomic<int64_t> g_min_parallel_work{kDefaultMinParallelWork};
+
+// Threads to use for `work` units of work when `requested` are available.
+inline int threads_for_work(int64_t work, int requested) {
+  return requested < 1 || work < g_min_parallel_work.load(std::memory_order_relaxed) ? 1 : requested;
+}
+
+// Sets the threshold; returns the previous one.
+inline int64_t set_min_parallel_work(int64_t work) { return g_min_parallel_work.exchange(work); }
 
 inline int thread_id() {
 #ifdef _OPENMP

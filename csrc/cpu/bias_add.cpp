@@ -1,12 +1,14 @@
 #include "bias_add.h"
 
 #include "../common/denormal_guard.h"
+#include "../common/parallel.h"
 
 namespace fastconv {
 namespace cpu {
 
 template <typename T>
-void bias_add(int64_t N, int64_t C, int64_t hw, Layout layout, const T* bias, T* y, int num_threads) {
+void bias_add(int64_t N, int64_t C, int64_t hw, Layout layout, const T* bias, T* y, int requested_threads) {
+  const int num_threads = threads_for_work(N * C * hw, requested_threads);
   if (layout == Layout::NCHW) {
     // One (n, c) plane per iteration: a contiguous run of hw elements sharing one bias value.
     const int64_t planes = N * C;

@@ -1,5 +1,6 @@
 // Direct loop-nest convolution: the general fallback. Covers every stride, padding (all four modes),
 // dilation, group and layout combination; the GEMM paths handle the large common shapes faster.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -114,16 +115,57 @@ void conv_backward_weight_direct(const ConvParams& p, const T* x, const T* gy, T
   }
 }
 
+// Bandwidth-bound: NCHW sums contiguous planes (vector lanes of partial sums); NHWC adds each pixel's
+// contiguous channel vector into per-chunk partial sums (256 pixels) that are then added up, threads
+// owning channel ranges. Either way every gb[k] is summed in a fixed order (deterministic) and more
+// accurately than by one running sum.
 template <typename T>
 void conv_backward_bias(const ConvParams& p, const T* gy, T* gb) {
-  const ActIndex yi = output_index(p);
-#pragma omp parallel for num_threads(p.num_threads) schedule(static)
-  for (int64_t k = 0; k < p.K; ++k) {
-    T acc = T(0);
-    for (int64_t n = 0; n < p.N; ++n)
-      for (int64_t oh = 0; oh < p.OH; ++oh)
-        for (int64_t ow = 0; ow < p.OW; ++ow) acc += gy[yi(n, k, oh, ow)];
-    gb[k] = acc;
+  const int64_t hw = p.OH * p.OW;
+  const int nt = threads_for_work(p.N * p.K * hw, p.num_threads);
+  if (p.layout == Layout::NCHW) {
+#pragma omp parallel num_threads(nt)
+    {
+      DenormalGuard guard;
+#pragma omp for schedule(static)
+      for (int64_t k = 0; k < p.K; ++k) {
+        T acc = T(0);
+        for (int64_t n = 0; n < p.N; ++n) {
+          const T* plane = gy + (n * p.K + k) * hw;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t i = 0; i < hw; ++i) acc += plane[i];
+        }
+        gb[k] = acc;
+      }
+    }
+    return;
+  }
+  const int64_t pixels = p.N * hw;
+#pragma omp parallel num_threads(nt)
+  {
+    DenormalGuard guard;
+    // Channel ranges in whole cache lines (16 floats) so the threads do not share lines of gb.
+    const int64_t blocks = (p.K + 15) / 16;
+    int64_t b0, b1;
+    split_range(blocks, nt, thread_id(), b0, b1);
+    const int64_t k0 = b0 * 16, k1 = std::min(p.K, b1 * 16);
+    const int64_t kn = k1 - k0;
+    if (kn > 0) {
+      constexpr int64_t kChunk = 256;
+      std::vector<T> part(kn);
+      T* acc = gb + k0;
+      std::fill(acc, acc + kn, T(0));
+      for (int64_t px0 = 0; px0 < pixels; px0 += kChunk) {
+        std::fill(part.begin(), part.end(), T(0));
+        T* __restrict pa = part.data();
+        for (int64_t px = px0; px < std::min(pixels, px0 + kChunk); ++px) {
+          const T* __restrict row = gy + px * p.K + k0;
+#pragma omp simd
+          for (int64_t k = 0; k < kn; ++k) pa[k] += row[k];
+        }
+        for (int64_t k = 0; k < kn; ++k) acc[k] += pa[k];
+      }
+    }
   }
 }
 

@@ -2,9 +2,13 @@
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
 //   everything else with a non-empty output               -> im2col + packed GEMM (conv_gemm*.cpp)
 //   empty outputs / empty gradients                       -> the direct reference kernels
+// Every pass runs on one thread when its work is below kMinParallelWork (see parallel.h).
+#include "../common/parallel.h"
 #include "conv_depthwise.h"
 #include "conv_gemm.h"
 #include "conv_kernels.h"
+
+#include <algorithm>
 
 namespace fastconv {
 namespace cpu {
@@ -13,10 +17,22 @@ namespace {
 // The fast paths assume a non-empty output (an empty grad_output leaves nothing to multiply).
 bool use_fast(const ConvParams& p) { return p.N > 0 && p.OH > 0 && p.OW > 0; }
 
+// The same problem with num_threads lowered to 1 when it is too small to share. The work is the number
+// of multiply-adds (all three passes have the same count), or of input elements touched when larger
+// (a strided or dilated convolution can read far more than it multiplies).
+ConvParams sized_threads(const ConvParams& p) {
+  ConvParams q = p;
+  const int64_t macs = p.N * p.K * p.OH * p.OW * p.C_per_group() * p.R * p.S;
+  const int64_t elems = p.N * (p.C * p.H * p.W + p.K * p.OH * p.OW);
+  q.num_threads = threads_for_work(std::max(macs, elems), p.num_threads);
+  return q;
+}
+
 }  // namespace
 
 template <typename T>
-void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y) {
+  const ConvParams p = sized_threads(params);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y) : depthwise_forward_nhwc(p, x, w, bias, y);
   if (use_fast(p)) return conv_forward_gemm(p, x, w, bias, y);
@@ -24,7 +40,8 @@ void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T*
 }
 
 template <typename T>
-void conv_backward_input(const ConvParams& p, const T* gy, const T* w, T* gx) {
+void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* gx) {
+  const ConvParams p = sized_threads(params);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
                                     : depthwise_backward_input_nhwc(p, gy, w, gx);
@@ -33,7 +50,8 @@ void conv_backward_input(const ConvParams& p, const T* gy, const T* w, T* gx) {
 }
 
 template <typename T>
-void conv_backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw) {
+void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* gw) {
+  const ConvParams p = sized_threads(params);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_backward_weight_nchw(p, x, gy, gw)
                                     : depthwise_backward_weight_nhwc(p, x, gy, gw);

@@ -54,11 +54,13 @@ inline GemmConvPlan make_gemm_plan(const ConvParams& p, int64_t elem_size) {
 }
 
 // Weight repacking. w is (K, Cg, R, S) = (groups, Kg, Cg, R, S).
-//   rsc:   (K, R, S, Cg)              rows match NHWC columns (bwd input B operand, bwd weight result)
+//   rsc:   (K, R, S, Cg)              rows match NHWC columns (bwd input B operand, bwd weight result);
+//          with slices > 1 each row is split_range(Cg, slices) channel slices one after the other, each
+//          (R, S, slice) (bwd input when threads own channel slices; slices == 1 is plain (R, S, Cg))
 //   rsck:  (groups, R, S, Cg, Kg)     NHWC forward B operand with unit column stride
 //   crsk:  (groups, Cg, R, S, Kg)     NCHW bwd weight result, computed transposed
 template <typename T>
-void weight_to_rsc(const ConvParams& p, const T* w, T* wt);
+void weight_to_rsc(const ConvParams& p, const T* w, T* wt, int slices = 1);
 template <typename T>
 void weight_from_rsc(const ConvParams& p, const T* wt, T* w);
 template <typename T>

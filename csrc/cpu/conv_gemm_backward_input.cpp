@@ -1,5 +1,9 @@
 // Input gradient as GEMM (W^T x gy -> columns) then col2im scatter-add, band by band of output rows
 // (see conv_gemm.h). Output rows past p.OH (a cropped grad_output) simply contribute nothing.
+// Threads either take whole images, or (too few images) each take a slice of every group's input
+// channels: a slice's columns come from its own rows of W^T and scatter only into its own channels, so
+// no two threads write the same element and the whole pass is one parallel region (one fork/join,
+// however many bands: each join can cost a scheduler time slice on shared cores).
 #include <algorithm>
 #include <cstring>
 
@@ -14,43 +18,53 @@ namespace fastconv {
 namespace cpu {
 namespace {
 
+// Input channels [c0, c1) of every group of image n. w is (K, Cg, R, S) for NCHW; for NHWC it is the
+// (K, R, S, Cg) repack cut into `slices` channel slices (weight_to_rsc), this call's slice at column
+// R*S*c0 of each row. NHWC 1x1 uses the weight as is (all layouts coincide).
 template <typename T>
-void backward_input_image(const ConvParams& p, const GemmConvPlan& pl, int64_t n, const T* gy, const T* w, T* gx,
-                          int gemm_threads) {
+void backward_input_slice(const ConvParams& p, const GemmConvPlan& pl, int64_t n, int64_t c0, int64_t c1,
+                          const T* gy, const T* w, T* gx, int gemm_threads) {
   const bool nhwc = p.layout == Layout::NHWC;
+  const int64_t RS = p.R * p.S, cn = c1 - c0, rows = cn * RS;  // rows: this slice's share of CRS
   T* gxn = gx + n * p.C * pl.HW;
   T* col = nullptr;
   if (!pl.identity_col) {
-    col = thread_scratch<T>(kScratchCol, size_t(pl.band_rows * p.OW * pl.CRS));
-    std::memset(gxn, 0, sizeof(T) * p.C * pl.HW);
+    col = thread_scratch<T>(kScratchCol, size_t(pl.band_rows * p.OW * rows));
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const int64_t cg0 = g * pl.Cg + c0;
+      if (!nhwc)
+        std::memset(gxn + cg0 * pl.HW, 0, sizeof(T) * cn * pl.HW);
+      else
+        for (int64_t i = 0; i < pl.HW; ++i) std::fill(gxn + i * p.C + cg0, gxn + i * p.C + cg0 + cn, T(0));
+    }
   }
   for (int64_t g = 0; g < p.groups; ++g)
     for (int64_t oh0 = 0; oh0 < p.OH; oh0 += pl.band_rows) {
       const int64_t oh1 = std::min(p.OH, oh0 + pl.band_rows), bp = (oh1 - oh0) * p.OW;
       GemmArgs<T> a;
       if (!nhwc) {
-        a.M = pl.CRS, a.N = bp, a.K = pl.Kg;
-        a.A = w + g * pl.Kg * pl.CRS, a.rsA = 1, a.csA = pl.CRS;
+        a.M = rows, a.N = bp, a.K = pl.Kg;
+        a.A = w + g * pl.Kg * pl.CRS + c0 * RS, a.rsA = 1, a.csA = pl.CRS;
         a.B = gy + (n * p.K + g * pl.Kg) * pl.npix + oh0 * p.OW, a.rsB = pl.npix, a.csB = 1;
         if (pl.identity_col)
-          a.C = gxn + g * pl.Cg * pl.HW + oh0 * p.OW, a.rsC = pl.HW, a.csC = 1;
+          a.C = gxn + (g * pl.Cg + c0) * pl.HW + oh0 * p.OW, a.rsC = pl.HW, a.csC = 1;
         else
           a.C = col, a.rsC = bp, a.csC = 1;
       } else {
-        a.M = bp, a.N = pl.CRS, a.K = pl.Kg;
+        a.M = bp, a.N = rows, a.K = pl.Kg;
         a.A = gy + (n * pl.npix + oh0 * p.OW) * p.K + g * pl.Kg, a.rsA = p.K, a.csA = 1;
-        a.B = w + g * pl.Kg * pl.CRS, a.rsB = pl.CRS, a.csB = 1;
+        a.B = w + g * pl.Kg * pl.CRS + c0 * RS, a.rsB = pl.CRS, a.csB = 1;
         if (pl.identity_col)
-          a.C = gxn + oh0 * p.OW * p.C + g * pl.Cg, a.rsC = p.C, a.csC = 1;
+          a.C = gxn + oh0 * p.OW * p.C + g * pl.Cg + c0, a.rsC = p.C, a.csC = 1;
         else
-          a.C = col, a.rsC = pl.CRS, a.csC = 1;
+          a.C = col, a.rsC = rows, a.csC = 1;
       }
       gemm_parallel(a, gemm_threads);
       if (pl.identity_col) continue;
       if (!nhwc)
-        col2im_nchw(p, col, oh0, oh1, gxn + g * pl.Cg * pl.HW);
+        col2im_nchw(p, col, oh0, oh1, cn, gxn + (g * pl.Cg + c0) * pl.HW);
       else
-        col2im_nhwc(p, col, oh0, oh1, gxn + g * pl.Cg);
+        col2im_nhwc(p, col, oh0, oh1, cn, gxn + g * pl.Cg + c0);
     }
 }
 
@@ -59,10 +73,12 @@ void backward_input_image(const ConvParams& p, const GemmConvPlan& pl, int64_t n
 template <typename T>
 void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* gx) {
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
+  // Channel slices per group: one per thread when the images alone do not balance the threads.
+  const int slices = pl.per_image || pl.nt <= 1 ? 1 : static_cast<int>(std::min<int64_t>(pl.nt, pl.Cg));
   const T* wk = w;
   if (p.layout == Layout::NHWC && !(p.R == 1 && p.S == 1)) {
     T* wt = thread_scratch<T>(kScratchWeight, size_t(p.K * pl.CRS));
-    weight_to_rsc(p, w, wt);
+    weight_to_rsc(p, w, wt, slices);
     wk = wt;
   }
   if (pl.per_image) {
@@ -71,11 +87,19 @@ void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* g
       DenormalGuard guard;
       int64_t n0, n1;
       split_range(p.N, pl.nt, thread_id(), n0, n1);
-      for (int64_t n = n0; n < n1; ++n) backward_input_image(p, pl, n, gy, wk, gx, 1);
+      for (int64_t n = n0; n < n1; ++n) backward_input_slice(p, pl, n, 0, pl.Cg, gy, wk, gx, 1);
     }
-  } else {
+  } else if (slices > 1) {
+#pragma omp parallel num_threads(slices)
+    {
+      DenormalGuard guard;
+      int64_t c0, c1;
+      split_range(pl.Cg, slices, thread_id(), c0, c1);
+      for (int64_t n = 0; n < p.N; ++n) backward_input_slice(p, pl, n, c0, c1, gy, wk, gx, 1);
+    }
+  } else {  // one thread, or a single input channel per group: thread the GEMMs
     DenormalGuard guard;
-    for (int64_t n = 0; n < p.N; ++n) backward_input_image(p, pl, n, gy, wk, gx, pl.nt);
+    for (int64_t n = 0; n < p.N; ++n) backward_input_slice(p, pl, n, 0, pl.Cg, gy, wk, gx, pl.nt);
   }
 }
 

@@ -57,8 +57,8 @@ void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* c
 }
 
 template <typename T>
-void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, T* gx) {
-  const int64_t Cg = p.C_per_group(), npix = (oh1 - oh0) * p.OW, HW = p.H * p.W;
+void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, int64_t channels, T* gx) {
+  const int64_t Cg = channels, npix = (oh1 - oh0) * p.OW, HW = p.H * p.W;
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < p.R; ++r)
       for (int64_t s = 0; s < p.S; ++s) {
@@ -89,17 +89,42 @@ void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, T*
       }
 }
 
+namespace {
+
+// NHWC rows of columns whose S taps are S*Cg consecutive input values (dilation 1, one group, every tap
+// inside the row): [lo, hi) of output columns; the taps of such a pixel are copied / added as one run.
+InteriorRange nhwc_run_cols(const ConvParams& p, int64_t channels) {
+  if (p.dil_w != 1 || channels != p.C) return {0, 0};
+  int64_t lo = 0, hi = p.OW;
+  for (int64_t s = 0; s < p.S; ++s) {
+    const InteriorRange in = interior_cols(p, s);
+    lo = std::max(lo, in.lo), hi = std::min(hi, in.hi);
+  }
+  return {lo, std::max(lo, hi)};
+}
+
+}  // namespace
+
 template <typename T>
 void im2col_nhwc(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col) {
-  const int64_t Cg = p.C_per_group(), ld = p.R * p.S * Cg;
+  const int64_t Cg = p.C_per_group(), ld = p.R * p.S * Cg, run = p.S * Cg;
+  const InteriorRange runs = nhwc_run_cols(p, Cg);
   for (int64_t oh = oh0; oh < oh1; ++oh)
     for (int64_t r = 0; r < p.R; ++r) {
       const int64_t ih = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
       for (int64_t ow = 0; ow < p.OW; ++ow) {
-        T* dst = col + ((oh - oh0) * p.OW + ow) * ld + r * p.S * Cg;
+        T* dst = col + ((oh - oh0) * p.OW + ow) * ld + r * run;
+        if (ih < 0) {
+          std::memset(dst, 0, sizeof(T) * run);
+          continue;
+        }
+        if (ow >= runs.lo && ow < runs.hi) {
+          std::memcpy(dst, x + (ih * p.W + ow * p.stride_w - p.pad_l) * p.C, sizeof(T) * run);
+          continue;
+        }
         for (int64_t s = 0; s < p.S; ++s, dst += Cg) {
           const int64_t iw = remap_index(ow * p.stride_w - p.pad_l + s * p.dil_w, p.W, p.mode);
-          if (ih < 0 || iw < 0)
+          if (iw < 0)
             std::memset(dst, 0, sizeof(T) * Cg);
           else
             std::memcpy(dst, x + (ih * p.W + iw) * p.C, sizeof(T) * Cg);
@@ -109,14 +134,21 @@ void im2col_nhwc(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* c
 }
 
 template <typename T>
-void col2im_nhwc(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, T* gx) {
-  const int64_t Cg = p.C_per_group(), ld = p.R * p.S * Cg;
+void col2im_nhwc(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, int64_t channels, T* gx) {
+  const int64_t Cg = channels, ld = p.R * p.S * Cg, run = p.S * Cg;
+  const InteriorRange runs = nhwc_run_cols(p, Cg);
   for (int64_t oh = oh0; oh < oh1; ++oh)
     for (int64_t r = 0; r < p.R; ++r) {
       const int64_t ih = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
       if (ih < 0) continue;
       for (int64_t ow = 0; ow < p.OW; ++ow) {
-        const T* src = col + ((oh - oh0) * p.OW + ow) * ld + r * p.S * Cg;
+        const T* src = col + ((oh - oh0) * p.OW + ow) * ld + r * run;
+        if (ow >= runs.lo && ow < runs.hi) {
+          T* __restrict dst = gx + (ih * p.W + ow * p.stride_w - p.pad_l) * p.C;
+#pragma omp simd
+          for (int64_t i = 0; i < run; ++i) dst[i] += src[i];
+          continue;
+        }
         for (int64_t s = 0; s < p.S; ++s, src += Cg) {
           const int64_t iw = remap_index(ow * p.stride_w - p.pad_l + s * p.dil_w, p.W, p.mode);
           if (iw < 0) continue;
@@ -130,9 +162,9 @@ void col2im_nhwc(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, T*
 
 #define FASTCONV_INSTANTIATE_IM2COL(T)                                                 \
   template void im2col_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, T*);     \
-  template void col2im_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, T*);     \
+  template void col2im_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, int64_t, T*);     \
   template void im2col_nhwc<T>(const ConvParams&, const T*, int64_t, int64_t, T*);     \
-  template void col2im_nhwc<T>(const ConvParams&, const T*, int64_t, int64_t, T*);
+  template void col2im_nhwc<T>(const ConvParams&, const T*, int64_t, int64_t, int64_t, T*);
 FASTCONV_INSTANTIATE_IM2COL(float)
 FASTCONV_INSTANTIATE_IM2COL(double)
 

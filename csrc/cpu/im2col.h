@@ -6,7 +6,9 @@
 //   NHWC: col is npix x (R*S*Cg), column (r, s, c); x points at channel g*Cg of one image (pixel
 //         stride C).
 // col2im is the adjoint: it ADDS each column entry into the input element it was gathered from (zero-
-// padding taps are dropped), so bands and groups can be accumulated into a zeroed gradient.
+// padding taps are dropped), so bands and groups can be accumulated into a zeroed gradient. It covers
+// `channels` channels starting at gx (the whole group, Cg, or a thread's slice of it); the column matrix
+// then has channels*R*S rows (NCHW) or columns (NHWC).
 #pragma once
 
 #include <cstdint>
@@ -19,11 +21,11 @@ namespace cpu {
 template <typename T>
 void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col);
 template <typename T>
-void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, T* gx);
+void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, int64_t channels, T* gx);
 template <typename T>
 void im2col_nhwc(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col);
 template <typename T>
-void col2im_nhwc(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, T* gx);
+void col2im_nhwc(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, int64_t channels, T* gx);
 
 // Output columns ow whose input column ow*stride_w - pad_l + s*dil_w lies inside [0, W): [lo, hi).
 struct InteriorRange {
