@@ -21,7 +21,10 @@ TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
 def threads(request):
     old = torch.get_num_threads()
     torch.set_num_threads(request.param)
-    old_min_work = _C.set_min_parallel_work(0 if request.param > 1 else 1 << 16)
+    # With 2 threads, thread even these small shapes (threshold 0); 1 thread: leave the default.
+    old_min_work = _C.set_min_parallel_work(0)
+    if request.param == 1:
+        _C.set_min_parallel_work(old_min_work)
     yield request.param
     _C.set_min_parallel_work(old_min_work)
     torch.set_num_threads(old)
@@ -184,14 +187,15 @@ def test_small_problems_default_threshold(channels_last):
     match torch either way, and the threshold setter returns the previous value."""
     old = torch.get_num_threads()
     torch.set_num_threads(2)
-    previous = _C.set_min_parallel_work(1 << 16)
+    default = _C.set_min_parallel_work(0)
     try:
-        assert _C.set_min_parallel_work(1 << 16) == 1 << 16
-        run_case((1, 6, 14, 14), (16, 5, 5), channels_last=channels_last)  # below the threshold
+        assert _C.set_min_parallel_work(default) == 0
+        assert default > 1 * 16 * 10 * 10 * 6 * 5 * 5  # the first case below is under the threshold
+        run_case((1, 6, 14, 14), (16, 5, 5), channels_last=channels_last)
         run_case((1, 6, 14, 14), (6, 3, 3), pads=(1, 1, 1, 1), groups=6, channels_last=channels_last)
         run_case((2, 16, 24, 24), (16, 3, 3), pads=(1, 1, 1, 1), channels_last=channels_last)  # above it
     finally:
-        _C.set_min_parallel_work(previous)
+        _C.set_min_parallel_work(default)
         torch.set_num_threads(old)
 
 

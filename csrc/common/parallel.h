@@ -13,10 +13,11 @@ namespace fastconv {
 // Below this much work a kernel runs on the calling thread. Waking an OpenMP team costs a few
 // microseconds on idle cores, and a whole scheduler time slice (milliseconds) when the cores are shared
 // with other processes and a team member is not running: for small problems one thread wins either way.
-// The unit is "multiply-adds or elements touched" (kernels count their own). The default, 64K, is about
-// 10-30 us of single-core work. Settable at run time (fastconv._C.set_min_parallel_work) so tests can
+// The unit is "multiply-adds or elements touched" (kernels count their own). The default, 256K, is
+// roughly 10-50 us of single-core work (measured with benchmarks/tiny_conv_threads.py: LeNet's batch-1
+// layers, 117K and 240K multiply-adds, were as fast or faster on one thread; 590K was faster on two). Settable at run time (fastconv._C.set_min_parallel_work) so tests can
 // force the threaded code paths on small shapes.
-constexpr int64_t kDefaultMinParallelWork = int64_t(1) << 16;
+constexpr int64_t kDefaultMinParallelWork = int64_t(1) << 18;
 inline std::atomic<int64_t> g_min_parallel_work{kDefaultMinParallelWork};
 
 // Threads to use for `work` units of work when `requested` are available.

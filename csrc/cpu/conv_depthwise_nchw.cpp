@@ -2,6 +2,8 @@
 // padding (any mode, resolved by remap_index) into a per-thread buffer so the inner loops are branch-free
 // and run along W (vectorised for stride 1). Planes are independent, so threads split them; the weight
 // gradient is split by channel instead (each thread owns its channels' taps: no reduction needed).
+// Work is handed out dynamically (every item owns its outputs, so results do not depend on which
+// thread runs it): on shared cores a descheduled thread then delays only the item it holds.
 #include <algorithm>
 #include <cstring>
 
@@ -70,7 +72,7 @@ void depthwise_forward_nchw(const ConvParams& p, const T* x, const T* w, const T
   {
     DenormalGuard guard;
     T* P = thread_scratch<T>(kScratchCol, size_t(pp.Hp * pp.Wp));
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t plane = 0; plane < planes; ++plane) {
       const int64_t n = plane / p.C, c = plane % p.C;
       fill_padded(p, pp, x + plane * p.H * p.W, P);
@@ -108,7 +110,7 @@ void depthwise_backward_input_nchw(const ConvParams& p, const T* gy, const T* w,
   {
     DenormalGuard guard;
     T* G = thread_scratch<T>(kScratchCol, size_t(pp.Hp * pp.Wp));
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t plane = 0; plane < planes; ++plane) {
       const int64_t n = plane / p.C, c = plane % p.C;
       std::memset(G, 0, sizeof(T) * pp.Hp * pp.Wp);
@@ -145,7 +147,7 @@ void depthwise_backward_weight_nchw(const ConvParams& p, const T* x, const T* gy
   {
     DenormalGuard guard;
     T* P = thread_scratch<T>(kScratchCol, size_t(pp.Hp * pp.Wp));
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t c = 0; c < p.C; ++c) {
       T* gwc = gw + c * mult * RS;  // taps of k = c*mult .. c*mult + mult - 1
       std::fill(gwc, gwc + mult * RS, T(0));

@@ -2,6 +2,8 @@
 // weight transposed to (R, S, K). Forward: threads split output rows. Input and weight gradients: threads
 // split (image, channel block) / channel blocks, so every thread owns the elements it accumulates into
 // (race-free scatter through any padding mode, and deterministic).
+// Work is handed out dynamically (every item owns its outputs, so results do not depend on which
+// thread runs it): on shared cores a descheduled thread then delays only the item it holds.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -107,7 +109,7 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
   {
     DenormalGuard guard;
     std::vector<int64_t> ih(p.R), iw(kPixels * p.S);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t n = row / p.OH, oh = row % p.OH;
       for (int64_t r = 0; r < p.R; ++r) ih[r] = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
@@ -137,7 +139,7 @@ void depthwise_backward_input_nhwc(const ConvParams& p, const T* gy, const T* w,
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t n = item / nblk, c0 = (item % nblk) * cb, c1 = std::min(p.C, c0 + cb);
       T* gxn = gx + n * p.H * p.W * p.C;
@@ -178,7 +180,7 @@ void depthwise_backward_weight_nhwc(const ConvParams& p, const T* x, const T* gy
   {
     DenormalGuard guard;
     T* acc = thread_scratch<T>(kScratchAcc, size_t(RS * cb * mult));  // (r, s, k - c0*mult)
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t blk = 0; blk < nblk; ++blk) {
       const int64_t c0 = blk * cb, c1 = std::min(p.C, c0 + cb), kb = (c1 - c0) * mult, k0 = c0 * mult;
       std::fill(acc, acc + RS * kb, T(0));

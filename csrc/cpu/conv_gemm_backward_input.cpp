@@ -85,9 +85,8 @@ void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* g
 #pragma omp parallel num_threads(pl.nt)
     {
       DenormalGuard guard;
-      int64_t n0, n1;
-      split_range(p.N, pl.nt, thread_id(), n0, n1);
-      for (int64_t n = n0; n < n1; ++n) backward_input_slice(p, pl, n, 0, pl.Cg, gy, wk, gx, 1);
+#pragma omp for schedule(dynamic)  // images own their gx: any thread may take any image
+      for (int64_t n = 0; n < p.N; ++n) backward_input_slice(p, pl, n, 0, pl.Cg, gy, wk, gx, 1);
     }
   } else if (slices > 1) {
 #pragma omp parallel num_threads(slices)

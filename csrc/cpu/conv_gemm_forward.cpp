@@ -61,15 +61,15 @@ void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bia
     weight_to_rsck(p, w, wt);
     wk = wt;
   }
-  // Items write disjoint outputs: one parallel region, contiguous runs of items per thread.
+  // Items write disjoint outputs: one parallel region, items handed out dynamically (on shared cores a
+  // descheduled thread then holds up only its current item, not a fixed share of the work).
   const int64_t items = p.N * p.groups * pl.bands;
   if (pl.nt > 1 && items >= 2 * pl.nt) {
 #pragma omp parallel num_threads(pl.nt)
     {
       DenormalGuard guard;
-      int64_t i0, i1;
-      split_range(items, pl.nt, thread_id(), i0, i1);
-      for (int64_t i = i0; i < i1; ++i) forward_item(p, pl, i, x, wk, bias, y, 1);
+#pragma omp for schedule(dynamic)
+      for (int64_t i = 0; i < items; ++i) forward_item(p, pl, i, x, wk, bias, y, 1);
     }
   } else {
     DenormalGuard guard;
