@@ -55,9 +55,9 @@ __global__ void scatter_atomic_kernel(PoolParams p, const T* __restrict__ src, c
     }
     D* d = dst + plane_offset(p, o.n, o.c, idx);
     if (accumulate)
-      atomicAdd(d, static_cast<D>(to_acc(src[i])));
+      atomicAdd(d, from_acc<D>(to_acc(src[i])));
     else
-      *d = static_cast<D>(src[i]);
+      *d = from_acc<D>(to_acc(src[i]));
   }
 }
 
@@ -78,9 +78,9 @@ __global__ void scatter_plane_kernel(PoolParams p, const T* __restrict__ src, co
         }
         D* d = dst + plane_offset(p, n, c, idx);
         if (accumulate)
-          *d = static_cast<D>(to_acc(*d) + to_acc(src[s]));
+          *d = from_acc<D>(to_acc(*d) + to_acc(src[s]));
         else
-          *d = static_cast<D>(src[s]);
+          *d = from_acc<D>(to_acc(src[s]));
       }
   }
 }
@@ -192,18 +192,19 @@ size_t pool_scatter_workspace_bytes(const PoolParams& p, bool accumulate) {
 template <typename T>
 void pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, bool accumulate, bool deterministic,
                   void* workspace, int64_t* bad, cudaStream_t stream) {
+  // With an empty plane (H*W == 0) the scatter still runs: every index is out of range and gets reported.
   const int64_t out = p.N * p.C * p.H * p.W;
-  if (out == 0) return;
-  if (needs_float_workspace<T>() && accumulate) {
+  const bool has_src = p.N * p.C * p.OH * p.OW > 0;
+  if (needs_float_workspace<T>() && accumulate && out > 0) {
     float* ws = static_cast<float*>(workspace);
     check_cuda(cudaMemsetAsync(ws, 0, static_cast<size_t>(out) * sizeof(float), stream), "pool_scatter memset");
-    if (p.N * p.C * p.OH * p.OW > 0) launch_scatter<T, float>(p, gy, ind, ws, true, deterministic, bad, stream);
+    if (has_src) launch_scatter<T, float>(p, gy, ind, ws, true, deterministic, bad, stream);
     float_to_kernel<T><<<grid_for(out), kThreads, 0, stream>>>(ws, gx, out);
     FASTCONV_CHECK_LAUNCH("pool_scatter convert");
     return;
   }
-  check_cuda(cudaMemsetAsync(gx, 0, static_cast<size_t>(out) * sizeof(T), stream), "pool_scatter memset");
-  if (p.N * p.C * p.OH * p.OW > 0) launch_scatter<T, T>(p, gy, ind, gx, accumulate, deterministic, bad, stream);
+  if (out > 0) check_cuda(cudaMemsetAsync(gx, 0, static_cast<size_t>(out) * sizeof(T), stream), "pool_scatter memset");
+  if (has_src) launch_scatter<T, T>(p, gy, ind, gx, accumulate, deterministic, bad, stream);
 }
 
 template <typename T>
