@@ -89,7 +89,9 @@ CONV_CASES = [  # (N, C, H, W, K, kernel, stride, padding, dilation, groups)
     (2, 3, 9, 8, 4, 3, 1, 1, 1, 1),
     (2, 4, 10, 9, 6, (3, 2), (2, 1), (1, 0), (1, 2), 2),
     (1, 8, 7, 7, 8, 3, 1, 1, 1, 8),       # depthwise
-    (2, 16, 8, 8, 32, 3, 1, 1, 1, 1),     # tensor-core shaped (fp16/bf16 NHWC)
+    (2, 16, 8, 8, 32, 3, 1, 1, 1, 1),     # tensor-core path (fp16/bf16 NHWC)
+    (3, 32, 9, 7, 96, 3, 2, 1, 1, 2),     # tensor-core path: groups, partial M and N tiles
+    (2, 24, 13, 11, 80, (2, 3), 1, (1, 2), (2, 1), 1),
     (2, 32, 6, 6, 16, 1, 2, 0, 1, 1),     # 1x1 stride 2
     (0, 3, 5, 5, 2, 3, 1, 1, 1, 1),       # empty batch
 ]

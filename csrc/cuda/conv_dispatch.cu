@@ -1,4 +1,6 @@
-// Entry points of the CUDA convolution: the direct kernels (conv_direct.cu).
+// Entry points of the CUDA convolution: the tensor-core implicit GEMM (conv_implicit_gemm.cu) where it
+// applies (forward, float16 / bfloat16, NHWC), else the direct kernels (conv_direct.cu).
+#include "conv_implicit_gemm.cuh"
 #include "conv_kernels.cuh"
 #include "cuda_common.cuh"
 
@@ -8,7 +10,7 @@ namespace cuda {
 template <typename T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y, const ConvOptions& opt,
                   cudaStream_t stream) {
-  (void)opt;
+  if (implicit_gemm_forward<T>(p, x, w, bias, y, opt, stream)) return;
   conv_forward_direct<T>(p, x, w, bias, y, stream);
 }
 

@@ -167,6 +167,9 @@ void conv_tests() {
         conv(0, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, PaddingMode::Zeros, l),      // empty batch
         conv(2, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, PaddingMode::Zeros, l),
         conv(2, 32, 10, 10, 16, 1, 1, 2, 0, 0, 0, 0, 1, 1, PaddingMode::Zeros, l),
+        // tensor-core path (float16/bfloat16 NHWC): groups, reflect padding, partial M and N tiles
+        conv(2, 32, 9, 7, 96, 3, 3, 2, 1, 1, 1, 1, 1, 2, PaddingMode::Reflect, l),
+        conv(3, 24, 13, 11, 80, 2, 3, 1, 1, 0, 2, 1, 2, 1, PaddingMode::Zeros, l),
     };
     for (const auto& p : cases) {
       check_conv_exact_type<float>(p, 2e-5);
