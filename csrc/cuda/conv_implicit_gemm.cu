@@ -18,7 +18,8 @@ struct Tile {
   static constexpr int BM = 64, BN = 64, BK = 16, Threads = 128;
   static constexpr int PadA = 8, PadB = 8, PadC = 4;  // WMMA leading dimensions stay multiples of 16 bytes
 };
-static_assert(Tile::BM == 64 && Tile::BN == 64 && Tile::BK == 16 && Tile::Threads == 128,
+static_assert(Tile::BM == 64 && Tile::BN == 64 && Tile::BK == 16 && Tile::Threads == 128 &&
+                  Tile::PadA % 8 == 0 && Tile::PadB % 8 == 0 && Tile::PadC % 4 == 0,
               "the kernel assumes 4 warps, each owning 32 x 32 outputs, and one WMMA k-step per tile");
 
 template <typename T>

@@ -59,10 +59,8 @@ struct Dev {
 
 // Host conversions for the 16-bit types (round to nearest even, as the device does).
 template <typename T> T from_float(float v);
-template <> float from_float<float>(float v) { return v; }
 template <> __half from_float<__half>(float v) { return __float2half_rn(v); }
 template <> __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-float as_float(float v) { return v; }
 float as_float(__half v) { return __half2float(v); }
 float as_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 
