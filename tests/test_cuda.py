@@ -303,7 +303,7 @@ def _opcheck_samples():
         s.append(("max_pool2d_gather", (x, i)))
         s.append(("max_unpool2d", (y.clone().requires_grad_(), i, [6, 5])))
         s.append(("avg_pool2d", (x, [3, 3], [2, 2], [1, 1], True, False, None)))
-        s.append(("avg_pool2d_backward", (_r(2, 4, 3, 3, cl=cl), [6, 5], [3, 3], [2, 2], [1, 1], True, False, 2)))
+        s.append(("avg_pool2d_backward", (_r(2, 4, 4, 3, cl=cl), [6, 5], [3, 3], [2, 2], [1, 1], True, False, 2)))
         ya, ia = F.adaptive_max_pool2d(x.detach(), (4, 3), return_indices=True)
         s.append(("adaptive_avg_pool2d", (x, [4, 3])))
         s.append(("adaptive_avg_pool2d_backward", (_r(2, 4, 4, 3, cl=cl), [2, 4, 6, 5], cl)))
