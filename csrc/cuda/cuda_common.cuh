@@ -1,0 +1,102 @@
+// Helpers shared by every CUDA kernel file (torch-free): launch checking, the accumulation type of each
+// storage type, conversions, and 64-bit grid-stride loops.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "../common/conv_params.h"
+
+namespace fastconv {
+namespace cuda {
+
+// Thrown by the launchers when a launch (or an async error before it) fails; the binding layer turns it
+// into a Python RuntimeError.
+struct CudaError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+inline void check_cuda(cudaError_t err, const char* what) {
+  if (err != cudaSuccess)
+    throw CudaError(std::string("fastconv CUDA error in ") + what + ": " + cudaGetErrorString(err));
+}
+
+// Checks the launch just made (configuration errors; asynchronous faults surface at the next sync).
+#define FASTCONV_CHECK_LAUNCH(what) ::fastconv::cuda::check_cuda(cudaGetLastError(), what)
+
+// Accumulation type: float for float/half/bfloat16, double for double.
+template <typename T> struct Acc { using type = float; };
+template <> struct Acc<double> { using type = double; };
+template <typename T> using acc_t = typename Acc<T>::type;
+
+__device__ __forceinline__ float to_acc(float v) { return v; }
+__device__ __forceinline__ double to_acc(double v) { return v; }
+__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> __device__ __forceinline__ T from_acc(acc_t<T> v);
+template <> __device__ __forceinline__ float from_acc<float>(float v) { return v; }
+template <> __device__ __forceinline__ double from_acc<double>(double v) { return v; }
+template <> __device__ __forceinline__ __half from_acc<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Blocks for a 1-thread-per-element launch over `total` elements, capped: kernels loop grid-stride, so
+// every element is covered with 64-bit indices whatever the cap.
+constexpr int kThreads = 256;
+inline unsigned int grid_for(int64_t total, int threads = kThreads) {
+  const int64_t blocks = (total + threads - 1) / threads;
+  const int64_t cap = int64_t(1) << 20;
+  return static_cast<unsigned int>(blocks < 1 ? 1 : (blocks > cap ? cap : blocks));
+}
+
+#define FASTCONV_GRID_STRIDE(i, total)                                                                 \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (total);                       \
+       i += int64_t(blockDim.x) * gridDim.x)
+
+// Device copy of remap_index (conv_params.h): padded coordinate -> input coordinate, or -1 for a zero.
+__device__ __forceinline__ int64_t remap_index_dev(int64_t i, int64_t n, PaddingMode mode) {
+  if (i >= 0 && i < n) return i;
+  switch (mode) {
+    case PaddingMode::Zeros: return -1;
+    case PaddingMode::Reflect: return i < 0 ? -i : 2 * (n - 1) - i;
+    case PaddingMode::Replicate: return i < 0 ? 0 : n - 1;
+    case PaddingMode::Circular: return i < 0 ? i + n : i - n;
+  }
+  return -1;
+}
+
+// Decodes a linear offset of a dense (N, C, H, W) tensor stored in `layout` into (n, c, h, w).
+struct Coord4 {
+  int64_t n, c, h, w;
+};
+__device__ __forceinline__ Coord4 decode(int64_t i, int64_t C, int64_t H, int64_t W, Layout layout) {
+  Coord4 r;
+  if (layout == Layout::NCHW) {
+    r.w = i % W; i /= W;
+    r.h = i % H; i /= H;
+    r.c = i % C; r.n = i / C;
+  } else {
+    r.c = i % C; i /= C;
+    r.w = i % W; i /= W;
+    r.h = i % H; r.n = i / H;
+  }
+  return r;
+}
+
+__host__ __device__ __forceinline__ int64_t offset4(int64_t n, int64_t c, int64_t h, int64_t w, int64_t C,
+                                                    int64_t H, int64_t W, Layout layout) {
+  return layout == Layout::NCHW ? ((n * C + c) * H + h) * W + w : ((n * H + h) * W + w) * C + c;
+}
+
+// Stride between consecutive channels of one pixel, and base offset of pixel (n, h, w) channel 0.
+__device__ __forceinline__ int64_t channel_stride(int64_t H, int64_t W, Layout layout) {
+  return layout == Layout::NCHW ? H * W : 1;
+}
+
+}  // namespace cuda
+}  // namespace fastconv

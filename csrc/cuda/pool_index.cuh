@@ -1,0 +1,54 @@
+// Device helpers of the pooling kernels: window arithmetic (ports of csrc/cpu/pool_window.h, torch's
+// conventions), NaN-aware max selection and the bad-index report.
+#pragma once
+
+#include <cstdint>
+
+#include "../common/pool_params.h"
+#include "cuda_common.cuh"
+
+namespace fastconv {
+namespace cuda {
+
+// Max pooling taps along one axis: begin, begin + d, ... < end, all inside [0, n).
+struct Span {
+  int64_t begin, end;
+};
+__device__ __forceinline__ Span max_span(int64_t o, int64_t n, int64_t k, int64_t s, int64_t pad, int64_t d) {
+  int64_t b = o * s - pad;
+  int64_t e = b + (k - 1) * d + 1;
+  e = e < n ? e : n;
+  if (b < 0) b += ((-b + d - 1) / d) * d;
+  return {b, e};
+}
+
+// Avg pooling taps [begin, end) inside [0, n); padded_len: the window clipped to the padded input.
+struct AvgSpan {
+  int64_t begin, end, padded_len;
+};
+__device__ __forceinline__ AvgSpan avg_span(int64_t o, int64_t n, int64_t k, int64_t s, int64_t pad) {
+  const int64_t b = o * s - pad;
+  const int64_t e = (b + k) < (n + pad) ? (b + k) : (n + pad);
+  return {b > 0 ? b : 0, e < n ? e : n, e - b};
+}
+
+__device__ __forceinline__ int64_t avg_divisor(const PoolParams& p, const AvgSpan& h, const AvgSpan& w) {
+  if (p.divisor_override != 0) return p.divisor_override;
+  if (p.count_include_pad) return h.padded_len * w.padded_len;
+  return (h.end - h.begin) * (w.end - w.begin);
+}
+
+// torch's max rule: v replaces the running max when v > max or v is NaN (NaN propagates, the last NaN
+// and the first of equal maxima win).
+template <typename A>
+__device__ __forceinline__ bool takes_max(A v, A m) {
+  return v > m || v != v;
+}
+
+// Records the first out-of-range index a kernel met (bad: device int64[2], zero-filled by the caller).
+__device__ __forceinline__ void record_bad_index(int64_t* bad, int64_t value) {
+  if (atomicCAS(reinterpret_cast<unsigned long long*>(bad), 0ull, 1ull) == 0ull) bad[1] = value;
+}
+
+}  // namespace cuda
+}  // namespace fastconv
