@@ -13,6 +13,7 @@
 
 #include "../common/pool_params.h"
 #include "../cpu/pool_kernels.h"
+#include "../cpu/pool_window.h"
 #include "tensor_checks.h"
 
 namespace fastconv {
@@ -38,9 +39,8 @@ void raise_bad_index(const cpu::IndexCheck& r, const PoolParams& p, const char* 
                     " outside the plane of size ", p.H, "x", p.W, " (valid range [0, ", p.H * p.W, "))");
 }
 
-// Threads for a kernel touching `elements` values: one for small tensors, where waking the OpenMP team
-// costs more than the work.
-int pool_threads(int64_t elements) { return elements < (1 << 15) ? 1 : at::get_num_threads(); }
+// Threads for a kernel touching `elements` values (see cpu::pool_thread_count: serial for small work).
+int pool_threads(int64_t elements) { return cpu::pool_thread_count(elements, at::get_num_threads()); }
 
 Layout to_layout(at::MemoryFormat fmt) { return fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW; }
 
@@ -59,10 +59,10 @@ PoolParams make_pool_params(int64_t N, int64_t C, int64_t H, int64_t W, at::IntA
   p.ph = padding[0], p.pw = padding[1];
   p.dh = dilation[0], p.dw = dilation[1];
   p.ceil_mode = ceil_mode;
-  p.num_threads = pool_threads(N * C * H * W);
   if (p.sh > 0 && p.sw > 0) set_pool_output_size(p);
   const std::string err = validate_pool(p, op, is_max);
   TORCH_CHECK_VALUE(err.empty(), err);
+  p.num_threads = pool_threads(N * C * (H * W + p.OH * p.OW));
   return p;
 }
 
@@ -135,7 +135,7 @@ at::Tensor max_pool2d_gather_cpu(const at::Tensor& input, const at::Tensor& indi
   PoolParams p;
   p.N = input.size(0), p.C = input.size(1), p.H = input.size(2), p.W = input.size(3);
   p.OH = indices.size(2), p.OW = indices.size(3);
-  p.num_threads = pool_threads(indices.numel());
+  p.num_threads = pool_threads(2 * indices.numel());
   const auto fmt = activation_format(input, indices);
   p.layout = to_layout(fmt);
   at::Tensor y = at::empty({p.N, p.C, p.OH, p.OW}, input.options().memory_format(fmt));

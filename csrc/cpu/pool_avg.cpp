@@ -9,8 +9,6 @@
 #include <immintrin.h>
 #endif
 
-#include "../common/denormal_guard.h"
-#include "../common/parallel.h"
 #include "pool_kernels.h"
 #include "pool_window.h"
 
@@ -34,11 +32,7 @@ void spread_taps(const T* g, int64_t off, int64_t s, int64_t lo, int64_t hi, T* 
 template <typename T>
 void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
-#pragma omp parallel num_threads(p.num_threads)
-  {
-    DenormalGuard guard;
-#pragma omp for schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
+  parallel_items(p.num_threads, planes, [&](int64_t plane) {
       const T* xp = x + plane * HW;
       for (int64_t oh = 0; oh < p.OH; ++oh) {
         T* yr = y + plane * OHW + oh * p.OW;
@@ -63,18 +57,13 @@ void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
           yr[ow] = empty ? T(0) : yr[ow] / T(avg_divisor(p, hs, ws));
         }
       }
-    }
-  }
+  });
 }
 
 template <typename T>
 void avg_forward_nhwc(const PoolParams& p, const T* x, T* y) {
   const int64_t rows = p.N * p.OH, C = p.C;
-#pragma omp parallel num_threads(p.num_threads)
-  {
-    DenormalGuard guard;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+  parallel_items(p.num_threads, rows, [&](int64_t r) {
       const int64_t n = r / p.OH, oh = r % p.OH;
       const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
       for (int64_t ow = 0; ow < p.OW; ++ow) {
@@ -108,19 +97,14 @@ void avg_forward_nhwc(const PoolParams& p, const T* x, T* y) {
           }
         for (int64_t c = c0; c < C; ++c) yc[c] /= div;
       }
-    }
-  }
+  });
 }
 
 template <typename T>
 void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
-#pragma omp parallel num_threads(p.num_threads)
-  {
-    DenormalGuard guard;
-    std::vector<T> g(p.OW);
-#pragma omp for schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
+  parallel_items(p.num_threads, planes, [&](int64_t plane) {
+      std::vector<T> g(p.OW);
       T* gp = gx + plane * HW;
       std::fill(gp, gp + HW, T(0));
       for (int64_t oh = 0; oh < p.OH; ++oh) {
@@ -145,20 +129,15 @@ void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
               spread_taps<T, 0>(g.data(), off, p.sw, lo, hi, row);
           }
       }
-    }
-  }
+  });
 }
 
 template <typename T>
 void avg_backward_nhwc(const PoolParams& p, const T* gy, T* gx) {
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW, C = p.C;
   const int64_t chunk = channel_chunk(p.N, C, p.num_threads), chunks = (C + chunk - 1) / chunk;
-#pragma omp parallel num_threads(p.num_threads)
-  {
-    DenormalGuard guard;
-    std::vector<T> g(chunk);
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < p.N * chunks; ++item) {
+  parallel_items(p.num_threads, p.N * chunks, [&](int64_t item) {
+      std::vector<T> g(chunk);
       const int64_t n = item / chunks, c0 = (item % chunks) * chunk, c1 = std::min(C, c0 + chunk);
       const int64_t len = c1 - c0;
       T* gn = gx + n * HW * C;
@@ -182,8 +161,7 @@ void avg_backward_nhwc(const PoolParams& p, const T* gy, T* gx) {
             }
         }
       }
-    }
-  }
+  });
 }
 
 }  // namespace

@@ -2,8 +2,6 @@
 // (their adjoint). Every index is range-checked; an out-of-range one is skipped and reported.
 #include <algorithm>
 
-#include "../common/denormal_guard.h"
-#include "../common/parallel.h"
 #include "pool_kernels.h"
 #include "pool_window.h"
 
@@ -13,7 +11,7 @@ namespace {
 
 inline bool in_range(int64_t i, int64_t n) { return static_cast<uint64_t>(i) < static_cast<uint64_t>(n); }
 
-// Records the first bad index each thread saw into the shared result.
+// Records the first bad index a work item saw into the shared result.
 inline void merge(IndexCheck& shared, const IndexCheck& local) {
   if (local.ok) return;
 #pragma omp critical(fastconv_pool_index_check)
@@ -26,12 +24,8 @@ IndexCheck scatter_impl(const PoolParams& p, const T* gy, const int64_t* ind, T*
   IndexCheck result;
   if (p.layout == Layout::NCHW) {
     const int64_t planes = p.N * p.C;
-#pragma omp parallel num_threads(p.num_threads)
-    {
-      DenormalGuard guard;
-      IndexCheck local;
-#pragma omp for schedule(static)
-      for (int64_t plane = 0; plane < planes; ++plane) {
+    parallel_items(p.num_threads, planes, [&](int64_t plane) {
+        IndexCheck local;
         T* gp = gx + plane * HW;
         const T* g = gy + plane * OHW;
         const int64_t* ip = ind + plane * OHW;
@@ -47,19 +41,14 @@ IndexCheck scatter_impl(const PoolParams& p, const T* gy, const int64_t* ind, T*
           else
             gp[i] = g[o];
         }
-      }
-      merge(result, local);
-    }
+        merge(result, local);
+    });
     return result;
   }
   // NHWC: work items (n, channel chunk) own disjoint parts of gx.
   const int64_t chunk = channel_chunk(p.N, C, p.num_threads), chunks = (C + chunk - 1) / chunk;
-#pragma omp parallel num_threads(p.num_threads)
-  {
-    DenormalGuard guard;
-    IndexCheck local;
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < p.N * chunks; ++item) {
+  parallel_items(p.num_threads, p.N * chunks, [&](int64_t item) {
+      IndexCheck local;
       const int64_t n = item / chunks, c0 = (item % chunks) * chunk, c1 = std::min(C, c0 + chunk);
       T* gn = gx + n * HW * C;
       if (c1 - c0 == C)
@@ -81,9 +70,8 @@ IndexCheck scatter_impl(const PoolParams& p, const T* gy, const int64_t* ind, T*
             gn[i * C + c] = g[c];
         }
       }
-    }
-    merge(result, local);
-  }
+      merge(result, local);
+  });
   return result;
 }
 
@@ -100,12 +88,8 @@ IndexCheck pool_gather(const PoolParams& p, const T* x, const int64_t* ind, T* y
   IndexCheck result;
   const bool nchw = p.layout == Layout::NCHW;
   const int64_t items = nchw ? p.N * p.C : p.N * p.OH;
-#pragma omp parallel num_threads(p.num_threads)
-  {
-    DenormalGuard guard;
-    IndexCheck local;
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < items; ++item) {
+  parallel_items(p.num_threads, items, [&](int64_t item) {
+      IndexCheck local;
       if (nchw) {
         const T* xp = x + item * HW;
         for (int64_t o = item * OHW; o < (item + 1) * OHW; ++o) {
@@ -124,9 +108,8 @@ IndexCheck pool_gather(const PoolParams& p, const T* x, const int64_t* ind, T* y
           y[e] = ok ? xn[i * C + c] : T(0);
         }
       }
-    }
-    merge(result, local);
-  }
+      merge(result, local);
+  });
   return result;
 }
 

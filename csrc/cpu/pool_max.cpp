@@ -1,15 +1,16 @@
 // Max pooling forward (values and indices). NCHW: threads over (n, c) planes; per output row the kernel
 // taps are the outer loops and the output columns the inner (vectorisable) loop. NHWC: threads over
 // (n, oh) rows, the inner loop runs over the contiguous channels.
+#include <algorithm>
+#include <cstdint>
 #include <limits>
+#include <vector>
 #include <type_traits>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
-#include "../common/denormal_guard.h"
-#include "../common/parallel.h"
 #include "pool_kernels.h"
 #include "pool_window.h"
 
@@ -79,86 +80,212 @@ void fold_taps(const T* row, int64_t row_index, int64_t off, int64_t s, int64_t 
     fold_max_taps<T, 0>(row, row_index, off, s, lo, hi, ym, im);
 }
 
-template <typename T>
-void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
-  const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
-#pragma omp parallel num_threads(p.num_threads)
-  {
-    DenormalGuard guard;
-#pragma omp for schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const T* xp = x + plane * HW;
-      for (int64_t oh = 0; oh < p.OH; ++oh) {
-        T* yr = y + plane * OHW + oh * p.OW;
-        int64_t* ir = ind + plane * OHW + oh * p.OW;
-        const Span hs = max_span(oh, p.H, p.kh, p.sh, p.ph, p.dh);
-        for (int64_t ow = 0; ow < p.OW; ++ow) {
-          const Span ws = max_span(ow, p.W, p.kw, p.sw, p.pw, p.dw);
-          yr[ow] = -std::numeric_limits<T>::infinity();
-          ir[ow] = hs.begin * p.W + ws.begin;
+#if defined(__AVX512F__)
+// Lanes e of a 16-wide load starting at column c whose column c + e lies in [0, W).
+inline __mmask16 in_row_mask(int64_t c, int64_t W) {
+  const int64_t lo = std::clamp<int64_t>(-c, 0, 16), hi = std::clamp<int64_t>(W - c, 0, 16);
+  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+// NCHW float, stride SW (1 or 2) along W: outputs [ow0, ow0 + 16) of a row (the `live` lanes), their running
+// maxima and (int32) indices kept in registers across all taps of the window. kEdge: some tap of the block
+// leaves the row (padding or the row's end); those taps load -inf (a masked load touches no memory in
+// masked-off lanes), which never wins, so the first in-bounds tap keeps its initial index.
+template <int SW, bool kEdge>
+inline void max_block_nchw_f32(const PoolParams& p, const float* xp, const Span& hs, int64_t ow0, __mmask16 live,
+                               const int32_t* first_col, float* yr, int64_t* ir) {
+  const int64_t W = p.W;
+  const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i lane_col = _mm512_setr_epi32(0, SW, 2 * SW, 3 * SW, 4 * SW, 5 * SW, 6 * SW, 7 * SW, 8 * SW, 9 * SW,
+                                             10 * SW, 11 * SW, 12 * SW, 13 * SW, 14 * SW, 15 * SW);
+  __m512 m = neg_inf;
+  __m512i idx = _mm512_add_epi32(_mm512_maskz_loadu_epi32(live, first_col + ow0),
+                                 _mm512_set1_epi32(static_cast<int32_t>(hs.begin * W)));
+  for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh) {
+    const float* row = xp + ih * W;
+    for (int64_t j = 0; j < p.kw; ++j) {
+      const int64_t c = ow0 * SW + j * p.dw - p.pw;  // column of lane 0's tap
+      __m512 v;
+      if constexpr (kEdge) {
+        // Address arithmetic in integers: c may be negative (left padding); masked-off lanes are not read.
+        const float* src = reinterpret_cast<const float*>(reinterpret_cast<intptr_t>(row) + c * 4);
+        if constexpr (SW == 1) {
+          v = _mm512_mask_loadu_ps(neg_inf, in_row_mask(c, W), src);
+        } else {
+          const __m512 lo = _mm512_mask_loadu_ps(neg_inf, in_row_mask(c, W), src);
+          const __m512 hi = _mm512_mask_loadu_ps(neg_inf, in_row_mask(c + 16, W), src + 16);
+          v = _mm512_permutex2var_ps(lo, even, hi);
         }
-        for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh) {
-          for (int64_t j = 0; j < p.kw; ++j) {
-            const int64_t off = j * p.dw - p.pw;
-            int64_t lo, hi;
-            tap_range(off, p.sw, p.W, p.OW, lo, hi);
-            fold_taps<T>(xp + ih * p.W, ih * p.W, off, p.sw, lo, hi, yr, ir, p.W);
-          }
-        }
+      } else if constexpr (SW == 1) {
+        v = _mm512_loadu_ps(row + c);
+      } else {
+        v = _mm512_permutex2var_ps(_mm512_loadu_ps(row + c), even, _mm512_loadu_ps(row + c + 16));
       }
+      // torch's rule: v > max, or v is NaN (the last NaN wins)
+      const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      m = _mm512_mask_mov_ps(m, take, v);
+      idx = _mm512_mask_mov_epi32(idx, take,
+                                  _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(ih * W + c)), lane_col));
     }
+  }
+  const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(idx));
+  const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(idx, 1));
+  if (kEdge) {
+    _mm512_mask_storeu_ps(yr + ow0, live, m);
+    _mm512_mask_storeu_epi64(ir + ow0, static_cast<__mmask8>(live), lo);
+    _mm512_mask_storeu_epi64(ir + ow0 + 8, static_cast<__mmask8>(live >> 8), hi);
+  } else {
+    _mm512_storeu_ps(yr + ow0, m);
+    _mm512_storeu_si512(ir + ow0, lo);
+    _mm512_storeu_si512(ir + ow0 + 8, hi);
   }
 }
 
-#if defined(__AVX512F__)
-// NB blocks of 16 float channels [c, c + 16 NB): maxima and indices stay in registers across the taps.
-template <int NB>
-inline void max_block_f32(const PoolParams& p, const float* xn, const Span& hs, const Span& ws, int64_t i0,
-                          int64_t c, float* yc, int64_t* ic) {
-  const int64_t C = p.C, W = p.W, dh = p.dh, dw = p.dw;
-  __m512 m[NB];
-  __m512i lo[NB], hi[NB];
-  for (int b = 0; b < NB; ++b) {
-    m[b] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    lo[b] = hi[b] = _mm512_set1_epi64(i0);
-  }
-  for (int64_t ih = hs.begin; ih < hs.end; ih += dh) {
-    const float* src = xn + (ih * W + ws.begin) * C + c;
-    for (int64_t iw = ws.begin; iw < ws.end; iw += dw, src += dw * C) {
-      const __m512i idx = _mm512_set1_epi64(ih * W + iw);
-      for (int b = 0; b < NB; ++b) {
-        const __m512 v = _mm512_loadu_ps(src + 16 * b);
-        const __mmask16 take = _mm512_cmp_ps_mask(v, m[b], _CMP_NLE_UQ);  // v > m, or either is NaN
-        const __mmask16 keep_nan = _mm512_cmp_ps_mask(m[b], m[b], _CMP_UNORD_Q) &
-                                   ~_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        const __mmask16 t = take & ~keep_nan;  // a NaN max stays unless v is NaN too (torch: last NaN)
-        m[b] = _mm512_mask_mov_ps(m[b], t, v);
-        lo[b] = _mm512_mask_mov_epi64(lo[b], static_cast<__mmask8>(t), idx);
-        hi[b] = _mm512_mask_mov_epi64(hi[b], static_cast<__mmask8>(t >> 8), idx);
-      }
-    }
-  }
-  for (int b = 0; b < NB; ++b) {
-    _mm512_storeu_ps(yc + c + 16 * b, m[b]);
-    _mm512_storeu_si512(ic + c + 16 * b, lo[b]);
-    _mm512_storeu_si512(ic + c + 16 * b + 8, hi[b]);
+// One output row: blocks whose every tap stays inside the row take the unmasked path.
+template <int SW>
+void max_row_nchw_f32(const PoolParams& p, const float* xp, const Span& hs, const int32_t* first_col, float* yr,
+                      int64_t* ir) {
+  const int64_t reach = (p.kw - 1) * p.dw - p.pw + 16 * SW;  // one past the last column a block reads
+  for (int64_t ow0 = 0; ow0 < p.OW; ow0 += 16) {
+    const int64_t lanes = std::min<int64_t>(16, p.OW - ow0);
+    const __mmask16 live = static_cast<__mmask16>((1u << lanes) - 1u);
+    const bool inside = lanes == 16 && ow0 * SW - p.pw >= 0 && ow0 * SW + reach <= p.W;
+    if (inside)
+      max_block_nchw_f32<SW, false>(p, xp, hs, ow0, live, first_col, yr, ir);
+    else
+      max_block_nchw_f32<SW, true>(p, xp, hs, ow0, live, first_col, yr, ir);
   }
 }
 #endif
 
-// NHWC: the max and index of a block of channels live in registers across the window's taps.
-// Returns how many leading channels it handled (a multiple of the vector width; 0 without AVX-512).
+// Whether the float32 register kernels apply: stride 1 or 2 along W and flat indices that fit int32.
+inline bool use_f32_registers(const PoolParams& p) {
+#if defined(__AVX512F__)
+  return p.H * p.W < (int64_t(1) << 31) && p.W + 64 < (int64_t(1) << 31);
+#else
+  (void)p;
+  return false;
+#endif
+}
+
+template <typename T>
+void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
+  const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if ((p.sw == 1 || p.sw == 2) && use_f32_registers(p)) {
+      std::vector<int32_t> first_col(p.OW);
+      for (int64_t ow = 0; ow < p.OW; ++ow)
+        first_col[ow] = static_cast<int32_t>(max_span(ow, p.W, p.kw, p.sw, p.pw, p.dw).begin);
+      parallel_items(p.num_threads, planes, [&](int64_t plane) {
+        for (int64_t oh = 0; oh < p.OH; ++oh) {
+          const Span hs = max_span(oh, p.H, p.kh, p.sh, p.ph, p.dh);
+          float* yr = y + plane * OHW + oh * p.OW;
+          int64_t* ir = ind + plane * OHW + oh * p.OW;
+          if (p.sw == 1)
+            max_row_nchw_f32<1>(p, x + plane * HW, hs, first_col.data(), yr, ir);
+          else
+            max_row_nchw_f32<2>(p, x + plane * HW, hs, first_col.data(), yr, ir);
+        }
+      });
+      return;
+    }
+  }
+#endif
+  parallel_items(p.num_threads, planes, [&](int64_t plane) {
+    const T* xp = x + plane * HW;
+    for (int64_t oh = 0; oh < p.OH; ++oh) {
+      T* yr = y + plane * OHW + oh * p.OW;
+      int64_t* ir = ind + plane * OHW + oh * p.OW;
+      const Span hs = max_span(oh, p.H, p.kh, p.sh, p.ph, p.dh);
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        const Span ws = max_span(ow, p.W, p.kw, p.sw, p.pw, p.dw);
+        yr[ow] = -std::numeric_limits<T>::infinity();
+        ir[ow] = hs.begin * p.W + ws.begin;
+      }
+      for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh) {
+        for (int64_t j = 0; j < p.kw; ++j) {
+          const int64_t off = j * p.dw - p.pw;
+          int64_t lo, hi;
+          tap_range(off, p.sw, p.W, p.OW, lo, hi);
+          fold_taps<T>(xp + ih * p.W, ih * p.W, off, p.sw, lo, hi, yr, ir, p.W);
+        }
+      }
+    }
+  });
+}
+
+#if defined(__AVX512F__)
+// NHWC float: NB blocks of 16 channels [c, c + 16 NB) of one output pixel; their maxima and (int32) indices
+// stay in registers across the window's taps, the NB independent compare chains interleaved. `last`
+// masks the channels of the final block (a partial block at the end of C).
+template <int NB, bool kTail>
+inline void max_block_f32(const PoolParams& p, const float* xn, const Span& hs, const Span& ws, int32_t i0,
+                          int64_t c, __mmask16 last, float* yc, int64_t* ic) {
+  const int64_t C = p.C, W = p.W;
+  __m512 m[NB];
+  __m512i id[NB];
+  for (int b = 0; b < NB; ++b) {
+    m[b] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    id[b] = _mm512_set1_epi32(i0);
+  }
+  for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh) {
+    for (int64_t iw = ws.begin; iw < ws.end; iw += p.dw) {
+      const float* src = xn + (ih * W + iw) * C + c;
+      const __m512i tap = _mm512_set1_epi32(static_cast<int32_t>(ih * W + iw));
+      for (int b = 0; b < NB; ++b) {
+        const __m512 v = (kTail && b == NB - 1) ? _mm512_maskz_loadu_ps(last, src + 16 * b)
+                                                : _mm512_loadu_ps(src + 16 * b);
+        // torch's rule: v > max, or v is NaN (the last NaN wins)
+        const __mmask16 take = _mm512_cmp_ps_mask(v, m[b], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        m[b] = _mm512_mask_mov_ps(m[b], take, v);
+        id[b] = _mm512_mask_mov_epi32(id[b], take, tap);
+      }
+    }
+  }
+  for (int b = 0; b < NB; ++b) {
+    const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(id[b]));
+    const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(id[b], 1));
+    if (kTail && b == NB - 1) {
+      _mm512_mask_storeu_ps(yc + c + 16 * b, last, m[b]);
+      _mm512_mask_storeu_epi64(ic + c + 16 * b, static_cast<__mmask8>(last), lo);
+      _mm512_mask_storeu_epi64(ic + c + 16 * b + 8, static_cast<__mmask8>(last >> 8), hi);
+    } else {
+      _mm512_storeu_ps(yc + c + 16 * b, m[b]);
+      _mm512_storeu_si512(ic + c + 16 * b, lo);
+      _mm512_storeu_si512(ic + c + 16 * b + 8, hi);
+    }
+  }
+}
+
+// All C channels of one output pixel: 64 at a time, then one call for the remaining 1..63.
+inline void max_pixel_f32(const PoolParams& p, const float* xn, const Span& hs, const Span& ws, int32_t i0,
+                          float* yc, int64_t* ic) {
+  const int64_t C = p.C;
+  int64_t c = 0;
+  for (; c + 64 <= C; c += 64) max_block_f32<4, false>(p, xn, hs, ws, i0, c, 0xFFFF, yc, ic);
+  const int64_t rem = C - c;
+  if (rem == 0) return;
+  const int64_t tail = rem % 16;
+  const __mmask16 last = tail == 0 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << tail) - 1u);
+  switch ((rem + 15) / 16) {
+    case 1: max_block_f32<1, true>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    case 2: max_block_f32<2, true>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    case 3: max_block_f32<3, true>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    default: max_block_f32<4, true>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+  }
+}
+#endif
+
+// NHWC double (and float without int32-sized planes): 8 channels per register, scalar tail.
+// Returns how many leading channels it handled (a multiple of 8; 0 without AVX-512).
 template <typename T>
 int64_t max_channels_blocked(const PoolParams& p, const T* xn, const Span& hs, const Span& ws, int64_t i0, T* yc,
                              int64_t* ic) {
 #if defined(__AVX512F__)
   const int64_t C = p.C;
-  if constexpr (std::is_same_v<T, float>) {
-    int64_t c = 0;
-    // One block at a time: measured faster than 2 or 4 blocks per pass over the taps (N=8, C=64, 112x112).
-    for (; c + 16 <= C; c += 16) max_block_f32<1>(p, xn, hs, ws, i0, c, yc, ic);
-    return c;
-  } else {
+  if constexpr (std::is_same_v<T, double>) {
     int64_t c = 0;
     for (; c + 8 <= C; c += 8) {
       __m512d m = _mm512_set1_pd(-std::numeric_limits<double>::infinity());
@@ -175,49 +302,51 @@ int64_t max_channels_blocked(const PoolParams& p, const T* xn, const Span& hs, c
     }
     return c;
   }
-#else
+#endif
   (void)p, (void)xn, (void)hs, (void)ws, (void)i0, (void)yc, (void)ic;
   return 0;
-#endif
 }
 
 template <typename T>
 void max_forward_nhwc(const PoolParams& p, const T* x, T* y, int64_t* ind) {
-  const int64_t rows = p.N * p.OH, C = p.C;
-#pragma omp parallel num_threads(p.num_threads)
-  {
-    DenormalGuard guard;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t n = r / p.OH, oh = r % p.OH;
-      const Span hs = max_span(oh, p.H, p.kh, p.sh, p.ph, p.dh);
-      for (int64_t ow = 0; ow < p.OW; ++ow) {
-        const Span ws = max_span(ow, p.W, p.kw, p.sw, p.pw, p.dw);
-        T* __restrict yc = y + (r * p.OW + ow) * C;
-        int64_t* __restrict ic = ind + (r * p.OW + ow) * C;
-        const int64_t i0 = hs.begin * p.W + ws.begin;
-        const T* xn = x + n * p.H * p.W * C;
-        const int64_t c_done = max_channels_blocked(p, xn, hs, ws, i0, yc, ic);
-        if (c_done == C) continue;
-        for (int64_t c = c_done; c < C; ++c) {
-          yc[c] = -std::numeric_limits<T>::infinity();
-          ic[c] = i0;
+  const int64_t C = p.C;
+  parallel_items(p.num_threads, p.N * p.OH, [&](int64_t r) {
+    const int64_t n = r / p.OH, oh = r % p.OH;
+    const Span hs = max_span(oh, p.H, p.kh, p.sh, p.ph, p.dh);
+    const T* xn = x + n * p.H * p.W * C;
+    for (int64_t ow = 0; ow < p.OW; ++ow) {
+      const Span ws = max_span(ow, p.W, p.kw, p.sw, p.pw, p.dw);
+      T* __restrict yc = y + (r * p.OW + ow) * C;
+      int64_t* __restrict ic = ind + (r * p.OW + ow) * C;
+      const int64_t i0 = hs.begin * p.W + ws.begin;
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) {
+        if (use_f32_registers(p)) {
+          max_pixel_f32(p, xn, hs, ws, static_cast<int32_t>(i0), yc, ic);
+          continue;
         }
-        for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh)
-          for (int64_t iw = ws.begin; iw < ws.end; iw += p.dw) {
-            const T* __restrict xc = x + ((n * p.H + ih) * p.W + iw) * C;
-            const int64_t idx = ih * p.W + iw;
-            for (int64_t c = c_done; c < C; ++c) {
-              const T v = xc[c];
-              const T m = yc[c];
-              const bool take = (v > m) || (v != v);
-              yc[c] = take ? v : m;
-              ic[c] = take ? idx : ic[c];
-            }
-          }
       }
+#endif
+      const int64_t c_done = max_channels_blocked(p, xn, hs, ws, i0, yc, ic);
+      if (c_done == C) continue;
+      for (int64_t c = c_done; c < C; ++c) {
+        yc[c] = -std::numeric_limits<T>::infinity();
+        ic[c] = i0;
+      }
+      for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh)
+        for (int64_t iw = ws.begin; iw < ws.end; iw += p.dw) {
+          const T* __restrict xc = xn + (ih * p.W + iw) * C;
+          const int64_t idx = ih * p.W + iw;
+          for (int64_t c = c_done; c < C; ++c) {
+            const T v = xc[c];
+            const T m = yc[c];
+            const bool take = (v > m) || (v != v);
+            yc[c] = take ? v : m;
+            ic[c] = take ? idx : ic[c];
+          }
+        }
     }
-  }
+  });
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "../common/denormal_guard.h"
 #include "../common/pool_params.h"
 
 namespace fastconv {
@@ -49,6 +50,34 @@ inline int64_t channel_chunk(int64_t N, int64_t C, int nthreads) {
   int64_t chunk = (C + want - 1) / want;
   chunk = (chunk + 15) / 16 * 16;
   return std::min(chunk, C);
+}
+
+// Threads for a pooling kernel that touches `elements` values (inputs plus outputs): one below
+// kSerialElements, where starting the OpenMP team costs more than the work (and, on a loaded machine, a
+// descheduled team member makes a microsecond kernel wait milliseconds).
+constexpr int64_t kSerialElements = int64_t(1) << 17;
+inline int pool_thread_count(int64_t elements, int max_threads) {
+  return elements < kSerialElements ? 1 : std::max(max_threads, 1);
+}
+
+// fn(item) for every item in [0, items) on up to nthreads OpenMP threads, each under a DenormalGuard.
+// Items are handed out in dynamic chunks (about 8 per thread): on a shared machine a thread that gets
+// descheduled leaves its remaining chunks to the others, where a static split would wait for it.
+// Items must write disjoint outputs.
+template <typename F>
+void parallel_items(int nthreads, int64_t items, const F& fn) {
+  if (nthreads <= 1 || items <= 1) {
+    DenormalGuard guard;
+    for (int64_t i = 0; i < items; ++i) fn(i);
+    return;
+  }
+  const int64_t chunk = std::max<int64_t>(1, items / (int64_t(nthreads) * 8));
+#pragma omp parallel num_threads(nthreads)
+  {
+    DenormalGuard guard;
+#pragma omp for schedule(dynamic, chunk)
+    for (int64_t i = 0; i < items; ++i) fn(i);
+  }
 }
 
 inline int64_t avg_divisor(const PoolParams& p, const AvgSpan& h, const AvgSpan& w) {
