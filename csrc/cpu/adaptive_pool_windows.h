@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../common/adaptive_pool_params.h"
+#include "../common/parallel.h"
 
 namespace fastconv {
 namespace cpu {
@@ -26,9 +27,10 @@ struct AxisWindows {
   }
 };
 
-// Below this many touched elements an OpenMP region costs more than it saves.
+// Serial below the shared threshold of touched elements (parallel.h, an element counting two work units
+// as in pool_window.h): there an OpenMP region costs more than it saves.
 inline int pool_threads(const AdaptivePoolParams& p, int64_t elements) {
-  return elements < (int64_t(1) << 15) ? 1 : p.num_threads;
+  return threads_for_work(2 * elements, p.num_threads);
 }
 
 // Channel block of the NHWC kernels: bounds the rows a work item touches and gives enough items

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "../common/denormal_guard.h"
+#include "../common/parallel.h"
 #include "../common/pool_params.h"
 
 namespace fastconv {
@@ -52,12 +53,13 @@ inline int64_t channel_chunk(int64_t N, int64_t C, int nthreads) {
   return std::min(chunk, C);
 }
 
-// Threads for a pooling kernel that touches `elements` values (inputs plus outputs): one below
-// kSerialElements, where starting the OpenMP team costs more than the work (and, on a loaded machine, a
-// descheduled team member makes a microsecond kernel wait milliseconds).
-constexpr int64_t kSerialElements = int64_t(1) << 17;
+// Threads for a pooling kernel that touches `elements` values (inputs plus outputs): one below the shared
+// serial threshold (parallel.h; an element touched counts as two work units, so the default puts the cut at
+// 128K elements, measured with benchmarks/pool_perf_check.py), where starting the OpenMP team costs more
+// than the work (and, on a loaded machine, a descheduled team member makes a microsecond kernel wait
+// milliseconds). Tests set the threshold to 0 to reach the threaded paths on small shapes.
 inline int pool_thread_count(int64_t elements, int max_threads) {
-  return elements < kSerialElements ? 1 : std::max(max_threads, 1);
+  return threads_for_work(2 * elements, std::max(max_threads, 1));
 }
 
 // fn(item) for every item in [0, items) on up to nthreads OpenMP threads, each under a DenormalGuard.
