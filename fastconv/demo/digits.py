@@ -2,9 +2,9 @@
 
 `python -m fastconv.demo digits`: trains LeNet-5 (tanh, average-pool subsampling; see
 fastconv.models.LeNet5) on the 8x8 digits upsampled to 32x32 (see fastconv.demo.data), with a fixed
-seed and a stratified 25% held-out test split; prints per-epoch loss / test accuracy, writes a PNG of the
-curves, then repeats the identical run (same initial weights, same batches) with torch.nn layers and
-prints both training times side by side.
+seed and a stratified 25% held-out test split, and trains the same network built from torch.nn layers
+(same initial weights, same batches) interleaved with it; prints per-epoch loss / test accuracy of both,
+writes a PNG of the curves, and prints both training times side by side.
 
 `--transfer`: pretrain on digits 0-4, then learn digits 5-9 with a freshly initialised head (F6 + output),
 once with the convolutional base frozen and once fine-tuning everything, and compare test accuracies.
@@ -23,48 +23,48 @@ def build(seed, num_classes=10, layers=None):
     return models.LeNet5(num_classes=num_classes, layers=layers)
 
 
-def run_digits(epochs=12, seed=0, compare_torch=True, plot="digits_training.png", lr=2e-3, batch_size=32,
-               out=print):
+def run_digits(epochs=12, seed=0, compare_torch=True, plot="digits_training.png", lr=3e-3, batch_size=32,
+               out=print, progress=True):
     data = load_digits_32(seed)
     out(f"digits: {len(data['x_train'])} training / {len(data['x_test'])} test images, LeNet-5 on 32x32, "
         f"{epochs} epochs, seed {seed}, {torch.get_num_threads()} threads")
-    model = build(seed)
-    init = copy.deepcopy(model.state_dict())
-    runs = {"fastconv": fit(model, data, epochs, lr, batch_size, seed, label="fastconv")}
+    builds = {"fastconv": build(seed)}
     if compare_torch:
-        ref = build(seed, layers=torch.nn)
-        ref.load_state_dict(init)
-        runs["torch"] = fit(ref, data, epochs, lr, batch_size, seed, label="torch   ")
+        builds["torch"] = build(seed, layers=torch.nn)
+        builds["torch"].load_state_dict(builds["fastconv"].state_dict())  # same initial weights
+        out("training the fastconv and the torch build interleaved, step by step on the same batches")
+    runs = fit(builds, data, epochs, lr, batch_size, seed, label="digits", out=out, progress=progress)
     for name, h in runs.items():
         out(f"{name + ' layers:':16s} test accuracy {100 * h['accuracy'][-1]:.2f}%  final train loss "
             f"{h['loss'][-1]:.4f}  training time {h['time']:.2f} s")
     if compare_torch:
-        out(f"time ratio torch / fastconv: {runs['torch']['time'] / runs['fastconv']['time']:.2f}")
+        out(f"time ratio torch / fastconv: {runs['torch']['time'] / runs['fastconv']['time']:.2f} "
+            "(> 1: fastconv faster)")
     if plot:
         plot_curves(runs, plot, "LeNet-5 on sklearn digits")
         out(f"wrote {plot}")
     return runs
 
 
-def run_transfer(epochs=8, seed=0, plot="digits_transfer.png", lr=2e-3, batch_size=32, out=print):
+def run_transfer(epochs=8, seed=0, plot="digits_transfer.png", lr=3e-3, batch_size=32, out=print, progress=True):
     data = load_digits_32(seed)
     first, second = select_classes(data, range(5)), select_classes(data, range(5, 10))
     out(f"transfer: pretrain on digits 0-4 ({len(first['x_train'])} images), then learn 5-9 "
         f"({len(second['x_train'])} images) with a new head")
     base = build(seed, num_classes=5)
-    pre = fit(base, first, epochs, lr, batch_size, seed, label="pretrain 0-4")
+    pre = fit({"pretrain": base}, first, epochs, lr, batch_size, seed, label="pretrain 0-4", out=out,
+              progress=progress)["pretrain"]
     out(f"pretrained on 0-4: test accuracy {100 * pre['accuracy'][-1]:.2f}%")
     runs = {}
     for mode in ("frozen base", "fine-tune all"):
         model = copy.deepcopy(base)
-        torch.manual_seed(seed + 1)  # same new head in both modes
-        head = build(seed + 1, num_classes=5).classifier
-        model.classifier = head
+        model.classifier = build(seed + 1, num_classes=5).classifier  # the same new head in both modes
         if mode == "frozen base":
             for p in model.features.parameters():
                 p.requires_grad_(False)
-        runs[mode] = fit(model, second, epochs, lr, batch_size, seed, label=f"{mode:13s}")
-        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        runs[mode] = fit({mode: model}, second, epochs, lr, batch_size, seed, label=mode, out=out,
+                         progress=progress)[mode]
+        n_train = runs[mode]["trained_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         out(f"{mode:13s}: test accuracy on 5-9 {100 * runs[mode]['accuracy'][-1]:.2f}% "
             f"({n_train} trained parameters, {runs[mode]['time']:.2f} s)")
     if plot:

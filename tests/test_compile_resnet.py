@@ -1,0 +1,79 @@
+"""torch.compile(fullgraph=True) of a converted ResNet-18: no graph breaks (fullgraph raises on one), the
+graph calls fastconv's ops (not torch's convolution), and compiled outputs, gradients and batch-norm
+statistics match eager, in eval and in train mode.
+
+The default backend here is aot_eager (dynamo + AOT autograd with fastconv's fake kernels, the parts a
+fastconv op can break); inductor's C++ code generation takes minutes on a busy 2-core machine, so its run
+is opt-in: FASTCONV_TEST_INDUCTOR=1.
+"""
+import copy
+import os
+
+import pytest
+import torch
+from torch._dynamo.backends.debugging import aot_eager
+
+import fastconv
+from fastconv import models
+from conftest import assert_close_scaled
+
+BACKENDS = ["aot_eager", pytest.param("inductor", marks=pytest.mark.skipif(
+    os.environ.get("FASTCONV_TEST_INDUCTOR") != "1", reason="slow: set FASTCONV_TEST_INDUCTOR=1"))]
+
+
+def _converted_resnet18():
+    torch.manual_seed(0)
+    model, report = fastconv.convert(models.resnet18(num_classes=5, width=0.125, layers=torch.nn), strict=True)
+    assert len(report.swapped) == 22  # 20 convs (incl. 3 projections), the max pool and the adaptive avg pool
+    return model
+
+
+def _recording(backend, graphs):
+    """A dynamo backend that keeps the FX graphs it is given, then compiles them with `backend`."""
+    def compile_fn(gm, example_inputs):
+        graphs.append(gm)
+        if backend == "aot_eager":
+            return aot_eager(gm, example_inputs)
+        from torch._inductor.compile_fx import compile_fx
+
+        return compile_fx(gm, example_inputs)
+    return compile_fn
+
+
+def _op_names(graphs):
+    return {str(node.target) for gm in graphs for node in gm.graph.nodes if node.op == "call_function"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compiled_converted_resnet18_matches_eager(backend):
+    torch._dynamo.reset()
+    eager = _converted_resnet18()
+    compiled_model = copy.deepcopy(eager)
+    graphs = []
+    compiled = torch.compile(compiled_model, fullgraph=True, backend=_recording(backend, graphs))
+    x = torch.randn(2, 3, 32, 32)
+
+    eager.eval()
+    compiled_model.eval()
+    with torch.no_grad():
+        assert_close_scaled(compiled(x), eager(x), what="eval output")
+    assert len(graphs) == 1  # fullgraph: one graph for the whole forward
+    names = _op_names(graphs)
+    assert any("fastconv.conv2d" in n for n in names), names
+    assert any("fastconv" in n and "max_pool2d" in n for n in names), names
+    assert not any(n.endswith("conv2d") and "fastconv" not in n for n in names), names
+
+    eager.train()
+    compiled_model.train()
+    for model, fn in ((eager, eager), (compiled_model, compiled)):
+        xi = x.clone().requires_grad_(True)
+        y = fn(xi)
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        model.result = (y.detach(), xi.grad)
+    assert_close_scaled(compiled_model.result[0], eager.result[0], what="train output")
+    assert_close_scaled(compiled_model.result[1], eager.result[1], what="input gradient")
+    for (name, p), q in zip(eager.named_parameters(), compiled_model.parameters()):
+        assert_close_scaled(q.grad, p.grad, what=f"gradient of {name}")
+    for (name, b), c in zip(eager.named_buffers(), compiled_model.buffers()):
+        if b.is_floating_point():
+            assert_close_scaled(c, b, what=f"buffer {name}")
