@@ -2,6 +2,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <vector>
+
 #include "../common/conv_validate.h"
 #include "tensor_checks.h"
 
@@ -58,6 +60,149 @@ ConvParams make_conv_params(at::IntArrayRef input_size, at::IntArrayRef weight_s
   err = validate_conv(p, op);
   TORCH_CHECK_VALUE(err.empty(), err);
   return p;
+}
+
+namespace {
+
+void check_bias(const at::Tensor& input, const std::optional<at::Tensor>& bias, int64_t out_channels,
+                const char* op) {
+  if (!bias.has_value()) return;
+  check_same_dtype_device(input, "input", *bias, "bias", op);
+  TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == out_channels, "fastconv.", op, ": bias must have shape (",
+                    out_channels, ",) to match out_channels, got ", bias->sizes());
+}
+
+void check_grad_output_matches(const at::Tensor& grad_output, const ConvParams& p, const char* op) {
+  TORCH_CHECK_VALUE(grad_output.size(0) == p.N && grad_output.size(1) == p.K, "fastconv.", op,
+                    ": grad_output of shape ", grad_output.sizes(), " does not match batch ", p.N,
+                    " and out_channels ", p.K);
+}
+
+Layout to_layout(at::MemoryFormat fmt) { return fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW; }
+
+ConvPlan with_format(ConvParams p, at::MemoryFormat fmt) {
+  p.layout = to_layout(fmt);
+  return {p, fmt};
+}
+
+// Output size of a transposed convolution along one axis (torch's formula).
+int64_t transposed_out_size(int64_t in, int64_t stride, int64_t pad, int64_t k, int64_t dil, int64_t out_pad) {
+  return (in - 1) * stride - 2 * pad + dil * (k - 1) + out_pad + 1;
+}
+
+void check_transpose_args(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                          at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
+                          int64_t groups, at::IntArrayRef dilation, DtypeCheck check_dtype, const char* op) {
+  check_dim(input, 4, op, "input");
+  check_dtype(input, op, "input");
+  check_dim(weight, 4, op, "weight");
+  check_same_dtype_device(input, "input", weight, "weight", op);
+  check_list_size(stride, 2, op, "stride");
+  check_list_size(padding, 2, op, "padding");
+  check_list_size(output_padding, 2, op, "output_padding");
+  check_list_size(dilation, 2, op, "dilation");
+  for (int i = 0; i < 2; ++i) {
+    TORCH_CHECK_VALUE(stride[i] > 0, "fastconv.", op, ": stride must be positive, got ", stride);
+    TORCH_CHECK_VALUE(dilation[i] > 0, "fastconv.", op, ": dilation must be positive, got ", dilation);
+    TORCH_CHECK_VALUE(padding[i] >= 0, "fastconv.", op, ": padding must be non-negative, got ", padding);
+    TORCH_CHECK_VALUE(output_padding[i] >= 0, "fastconv.", op, ": output_padding must be non-negative, got ",
+                      output_padding);
+    TORCH_CHECK_VALUE(output_padding[i] < stride[i] || output_padding[i] < dilation[i], "fastconv.", op,
+                      ": output_padding must be smaller than either stride or dilation, got output_padding ",
+                      output_padding, ", stride ", stride, ", dilation ", dilation);
+  }
+  TORCH_CHECK_VALUE(groups > 0, "fastconv.", op, ": groups must be positive, got ", groups);
+  const int64_t cin = weight.size(0);
+  TORCH_CHECK_VALUE(input.size(1) == cin, "fastconv.", op, ": input has ", input.size(1),
+                    " channels but weight of shape ", weight.sizes(), " expects in_channels=", cin,
+                    " (transposed convolution weight is (in_channels, out_channels/groups, kH, kW))");
+  TORCH_CHECK_VALUE(cin % groups == 0, "fastconv.", op, ": groups=", groups, " does not divide in_channels=", cin);
+  TORCH_CHECK_VALUE(weight.size(2) > 0 && weight.size(3) > 0, "fastconv.", op,
+                    ": kernel_size must be positive, got weight of shape ", weight.sizes());
+  TORCH_CHECK_VALUE(input.size(2) > 0 && input.size(3) > 0, "fastconv.", op,
+                    ": input spatial size must be positive, got input of shape ", input.sizes());
+  check_bias(input, bias, weight.size(1) * groups, op);
+}
+
+}  // namespace
+
+ConvPlan plan_conv2d(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+                     c10::string_view padding_mode, DtypeCheck check_dtype) {
+  const char* op = "conv2d";
+  check_dim(input, 4, op, "input");
+  check_dtype(input, op, "input");
+  check_dim(weight, 4, op, "weight");
+  check_same_dtype_device(input, "input", weight, "weight", op);
+  check_bias(input, bias, weight.size(0), op);
+  const ConvParams p = make_conv_params(input.sizes(), weight.sizes(), stride, padding, dilation, groups,
+                                        padding_mode, -1, -1, op);
+  return with_format(p, activation_format(input, weight));
+}
+
+ConvPlan plan_conv2d_backward_input(const at::Tensor& grad_output, const at::Tensor& weight,
+                                    at::IntArrayRef input_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                    at::IntArrayRef dilation, int64_t groups, c10::string_view padding_mode,
+                                    DtypeCheck check_dtype) {
+  const char* op = "conv2d_backward_input";
+  check_dim(grad_output, 4, op, "grad_output");
+  check_dtype(grad_output, op, "grad_output");
+  check_dim(weight, 4, op, "weight");
+  check_same_dtype_device(grad_output, "grad_output", weight, "weight", op);
+  const ConvParams p = make_conv_params(input_size, weight.sizes(), stride, padding, dilation, groups, padding_mode,
+                                        grad_output.size(2), grad_output.size(3), op);
+  check_grad_output_matches(grad_output, p, op);
+  return with_format(p, activation_format(grad_output, weight));
+}
+
+ConvPlan plan_conv2d_backward_weight(const at::Tensor& grad_output, const at::Tensor& input,
+                                     at::IntArrayRef weight_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                     at::IntArrayRef dilation, int64_t groups, c10::string_view padding_mode,
+                                     DtypeCheck check_dtype) {
+  const char* op = "conv2d_backward_weight";
+  check_dim(grad_output, 4, op, "grad_output");
+  check_dtype(grad_output, op, "grad_output");
+  check_dim(input, 4, op, "input");
+  check_dtype(input, op, "input");
+  check_same_dtype_device(grad_output, "grad_output", input, "input", op);
+  const ConvParams p = make_conv_params(input.sizes(), weight_size, stride, padding, dilation, groups, padding_mode,
+                                        grad_output.size(2), grad_output.size(3), op);
+  check_grad_output_matches(grad_output, p, op);
+  return with_format(p, activation_format(input, grad_output));
+}
+
+ConvPlan plan_conv_backward_bias(const at::Tensor& grad_output, DtypeCheck check_dtype) {
+  const char* op = "conv_backward_bias";
+  check_dim(grad_output, 4, op, "grad_output");
+  check_dtype(grad_output, op, "grad_output");
+  ConvParams p;
+  p.N = grad_output.size(0);
+  p.K = grad_output.size(1);
+  p.OH = grad_output.size(2);
+  p.OW = grad_output.size(3);
+  p.num_threads = at::get_num_threads();
+  return with_format(p, activation_format(grad_output, grad_output));
+}
+
+ConvPlan plan_conv_transpose2d(const at::Tensor& input, const at::Tensor& weight,
+                               const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                               at::IntArrayRef padding, at::IntArrayRef output_padding, int64_t groups,
+                               at::IntArrayRef dilation, DtypeCheck check_dtype) {
+  const char* op = "conv_transpose2d";
+  check_transpose_args(input, weight, bias, stride, padding, output_padding, groups, dilation, check_dtype, op);
+  const int64_t N = input.size(0), H = input.size(2), W = input.size(3);
+  const int64_t cout = weight.size(1) * groups;
+  const int64_t oh = transposed_out_size(H, stride[0], padding[0], weight.size(2), dilation[0], output_padding[0]);
+  const int64_t ow = transposed_out_size(W, stride[1], padding[1], weight.size(3), dilation[1], output_padding[1]);
+  TORCH_CHECK_VALUE(oh > 0 && ow > 0, "fastconv.", op, ": output size (", oh, ", ", ow,
+                    ") is not positive for input spatial size (", H, ", ", W, "), padding ", padding,
+                    " and kernel (", weight.size(2), ", ", weight.size(3), ")");
+  // The convolution whose input-gradient is computed: input (N, Cout, oh, ow), output (N, Cin, H, W).
+  const std::vector<int64_t> conv_input{N, cout, oh, ow};
+  const std::vector<int64_t> pad4{padding[0], padding[0], padding[1], padding[1]};
+  const ConvParams p =
+      make_conv_params(conv_input, weight.sizes(), stride, pad4, dilation, groups, "zeros", H, W, op);
+  return with_format(p, activation_format(input, weight));
 }
 
 }  // namespace fastconv

@@ -14,27 +14,13 @@
 namespace fastconv {
 namespace {
 
-void check_activation(const at::Tensor& t, const char* op, const char* name) {
-  check_dim(t, 4, op, name);
-  check_floating(t, op, name);
-}
+// Argument checks live in conv_args.cpp (shared with the CUDA bindings); here: allocate and run the kernel.
 
 at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                       at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
                       c10::string_view padding_mode) {
-  const char* op = "conv2d";
-  check_activation(input, op, "input");
-  check_dim(weight, 4, op, "weight");
-  check_same_dtype_device(input, "input", weight, "weight", op);
-  if (bias.has_value()) {
-    check_same_dtype_device(input, "input", *bias, "bias", op);
-    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == weight.size(0), "fastconv.", op,
-                      ": bias must have shape (", weight.size(0), ",) to match out_channels, got ", bias->sizes());
-  }
-  ConvParams p = make_conv_params(input.sizes(), weight.sizes(), stride, padding, dilation, groups, padding_mode,
-                                  -1, -1, op);
-  const auto fmt = activation_format(input, weight);
-  p.layout = fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW;
+  const auto [p, fmt] = plan_conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                                    check_floating);
   at::Tensor y = at::empty({p.N, p.K, p.OH, p.OW}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
   const at::Tensor x = input.contiguous(fmt), w = weight.contiguous();
@@ -49,17 +35,8 @@ at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight, const s
 at::Tensor conv2d_backward_input_cpu(const at::Tensor& grad_output, const at::Tensor& weight,
                                      at::IntArrayRef input_size, at::IntArrayRef stride, at::IntArrayRef padding,
                                      at::IntArrayRef dilation, int64_t groups, c10::string_view padding_mode) {
-  const char* op = "conv2d_backward_input";
-  check_activation(grad_output, op, "grad_output");
-  check_dim(weight, 4, op, "weight");
-  check_same_dtype_device(grad_output, "grad_output", weight, "weight", op);
-  ConvParams p = make_conv_params(input_size, weight.sizes(), stride, padding, dilation, groups, padding_mode,
-                                  grad_output.size(2), grad_output.size(3), op);
-  TORCH_CHECK_VALUE(grad_output.size(0) == p.N && grad_output.size(1) == p.K, "fastconv.", op,
-                    ": grad_output of shape ", grad_output.sizes(), " does not match batch ", p.N,
-                    " and out_channels ", p.K);
-  const auto fmt = activation_format(grad_output, weight);
-  p.layout = fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW;
+  const auto [p, fmt] = plan_conv2d_backward_input(grad_output, weight, input_size, stride, padding, dilation, groups,
+                                                   padding_mode, check_floating);
   at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
   const at::Tensor gy = grad_output.contiguous(fmt), w = weight.contiguous();
@@ -73,17 +50,8 @@ at::Tensor conv2d_backward_input_cpu(const at::Tensor& grad_output, const at::Te
 at::Tensor conv2d_backward_weight_cpu(const at::Tensor& grad_output, const at::Tensor& input,
                                       at::IntArrayRef weight_size, at::IntArrayRef stride, at::IntArrayRef padding,
                                       at::IntArrayRef dilation, int64_t groups, c10::string_view padding_mode) {
-  const char* op = "conv2d_backward_weight";
-  check_activation(grad_output, op, "grad_output");
-  check_activation(input, op, "input");
-  check_same_dtype_device(grad_output, "grad_output", input, "input", op);
-  ConvParams p = make_conv_params(input.sizes(), weight_size, stride, padding, dilation, groups, padding_mode,
-                                  grad_output.size(2), grad_output.size(3), op);
-  TORCH_CHECK_VALUE(grad_output.size(0) == p.N && grad_output.size(1) == p.K, "fastconv.", op,
-                    ": grad_output of shape ", grad_output.sizes(), " does not match batch ", p.N,
-                    " and out_channels ", p.K);
-  const auto fmt = activation_format(input, grad_output);
-  p.layout = fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW;
+  const auto [p, fmt] = plan_conv2d_backward_weight(grad_output, input, weight_size, stride, padding, dilation,
+                                                    groups, padding_mode, check_floating);
   at::Tensor gw = at::empty(weight_size, input.options());
   if (gw.numel() == 0) return gw;
   const at::Tensor x = input.contiguous(fmt), gy = grad_output.contiguous(fmt);
@@ -95,16 +63,7 @@ at::Tensor conv2d_backward_weight_cpu(const at::Tensor& grad_output, const at::T
 }
 
 at::Tensor conv_backward_bias_cpu(const at::Tensor& grad_output) {
-  const char* op = "conv_backward_bias";
-  check_activation(grad_output, op, "grad_output");
-  ConvParams p;
-  p.N = grad_output.size(0);
-  p.K = grad_output.size(1);
-  p.OH = grad_output.size(2);
-  p.OW = grad_output.size(3);
-  p.num_threads = at::get_num_threads();
-  const auto fmt = activation_format(grad_output, grad_output);
-  p.layout = fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW;
+  const auto [p, fmt] = plan_conv_backward_bias(grad_output, check_floating);
   at::Tensor gb = at::empty({p.K}, grad_output.options());
   if (gb.numel() == 0) return gb;
   const at::Tensor gy = grad_output.contiguous(fmt);

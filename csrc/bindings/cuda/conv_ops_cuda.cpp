@@ -22,22 +22,14 @@ cuda::ConvOptions conv_options() {
   return o;
 }
 
+// Argument checks live in ../conv_args.cpp (shared with the CPU bindings); here: allocate and launch.
+
 at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                        at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
                        c10::string_view padding_mode) {
   const char* op = "conv2d";
-  check_activation_cuda(input, op, "input");
-  check_dim(weight, 4, op, "weight");
-  check_same_dtype_device(input, "input", weight, "weight", op);
-  if (bias.has_value()) {
-    check_same_dtype_device(input, "input", *bias, "bias", op);
-    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == weight.size(0), "fastconv.", op,
-                      ": bias must have shape (", weight.size(0), ",) to match out_channels, got ", bias->sizes());
-  }
-  ConvParams p = make_conv_params(input.sizes(), weight.sizes(), stride, padding, dilation, groups, padding_mode,
-                                  -1, -1, op);
-  const auto fmt = activation_format(input, weight);
-  p.layout = to_layout(fmt);
+  const auto [p, fmt] = plan_conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                                    check_floating_cuda);
   const c10::cuda::CUDAGuard guard(input.device());
   at::Tensor y = at::empty({p.N, p.K, p.OH, p.OW}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
@@ -54,16 +46,8 @@ at::Tensor conv2d_backward_input_cuda(const at::Tensor& grad_output, const at::T
                                       at::IntArrayRef input_size, at::IntArrayRef stride, at::IntArrayRef padding,
                                       at::IntArrayRef dilation, int64_t groups, c10::string_view padding_mode) {
   const char* op = "conv2d_backward_input";
-  check_activation_cuda(grad_output, op, "grad_output");
-  check_dim(weight, 4, op, "weight");
-  check_same_dtype_device(grad_output, "grad_output", weight, "weight", op);
-  ConvParams p = make_conv_params(input_size, weight.sizes(), stride, padding, dilation, groups, padding_mode,
-                                  grad_output.size(2), grad_output.size(3), op);
-  TORCH_CHECK_VALUE(grad_output.size(0) == p.N && grad_output.size(1) == p.K, "fastconv.", op,
-                    ": grad_output of shape ", grad_output.sizes(), " does not match batch ", p.N,
-                    " and out_channels ", p.K);
-  const auto fmt = activation_format(grad_output, weight);
-  p.layout = to_layout(fmt);
+  const auto [p, fmt] = plan_conv2d_backward_input(grad_output, weight, input_size, stride, padding, dilation, groups,
+                                                   padding_mode, check_floating_cuda);
   const c10::cuda::CUDAGuard guard(grad_output.device());
   at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
@@ -79,16 +63,8 @@ at::Tensor conv2d_backward_weight_cuda(const at::Tensor& grad_output, const at::
                                        at::IntArrayRef weight_size, at::IntArrayRef stride, at::IntArrayRef padding,
                                        at::IntArrayRef dilation, int64_t groups, c10::string_view padding_mode) {
   const char* op = "conv2d_backward_weight";
-  check_activation_cuda(grad_output, op, "grad_output");
-  check_activation_cuda(input, op, "input");
-  check_same_dtype_device(grad_output, "grad_output", input, "input", op);
-  ConvParams p = make_conv_params(input.sizes(), weight_size, stride, padding, dilation, groups, padding_mode,
-                                  grad_output.size(2), grad_output.size(3), op);
-  TORCH_CHECK_VALUE(grad_output.size(0) == p.N && grad_output.size(1) == p.K, "fastconv.", op,
-                    ": grad_output of shape ", grad_output.sizes(), " does not match batch ", p.N,
-                    " and out_channels ", p.K);
-  const auto fmt = activation_format(input, grad_output);
-  p.layout = to_layout(fmt);
+  const auto [p, fmt] = plan_conv2d_backward_weight(grad_output, input, weight_size, stride, padding, dilation,
+                                                    groups, padding_mode, check_floating_cuda);
   const c10::cuda::CUDAGuard guard(input.device());
   at::Tensor gw = at::empty(weight_size, input.options());
   if (gw.numel() == 0) return gw;
@@ -103,14 +79,7 @@ at::Tensor conv2d_backward_weight_cuda(const at::Tensor& grad_output, const at::
 
 at::Tensor conv_backward_bias_cuda(const at::Tensor& grad_output) {
   const char* op = "conv_backward_bias";
-  check_activation_cuda(grad_output, op, "grad_output");
-  ConvParams p;
-  p.N = grad_output.size(0);
-  p.K = grad_output.size(1);
-  p.OH = grad_output.size(2);
-  p.OW = grad_output.size(3);
-  const auto fmt = activation_format(grad_output, grad_output);
-  p.layout = to_layout(fmt);
+  const auto [p, fmt] = plan_conv_backward_bias(grad_output, check_floating_cuda);
   const c10::cuda::CUDAGuard guard(grad_output.device());
   at::Tensor gb = at::empty({p.K}, grad_output.options());
   if (gb.numel() == 0) return gb;
@@ -121,70 +90,16 @@ at::Tensor conv_backward_bias_cuda(const at::Tensor& grad_output) {
   return gb;
 }
 
-// ---- transposed convolution (argument checks mirror ../conv_transpose_ops.cpp, with the CUDA dtypes) ----
-
-int64_t transposed_out_size(int64_t in, int64_t stride, int64_t pad, int64_t k, int64_t dil, int64_t out_pad) {
-  return (in - 1) * stride - 2 * pad + dil * (k - 1) + out_pad + 1;
-}
-
-void check_transpose_args(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                          at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
-                          int64_t groups, at::IntArrayRef dilation, const char* op) {
-  check_activation_cuda(input, op, "input");
-  check_dim(weight, 4, op, "weight");
-  check_same_dtype_device(input, "input", weight, "weight", op);
-  check_list_size(stride, 2, op, "stride");
-  check_list_size(padding, 2, op, "padding");
-  check_list_size(output_padding, 2, op, "output_padding");
-  check_list_size(dilation, 2, op, "dilation");
-  for (int i = 0; i < 2; ++i) {
-    TORCH_CHECK_VALUE(stride[i] > 0, "fastconv.", op, ": stride must be positive, got ", stride);
-    TORCH_CHECK_VALUE(dilation[i] > 0, "fastconv.", op, ": dilation must be positive, got ", dilation);
-    TORCH_CHECK_VALUE(padding[i] >= 0, "fastconv.", op, ": padding must be non-negative, got ", padding);
-    TORCH_CHECK_VALUE(output_padding[i] >= 0, "fastconv.", op, ": output_padding must be non-negative, got ",
-                      output_padding);
-    TORCH_CHECK_VALUE(output_padding[i] < stride[i] || output_padding[i] < dilation[i], "fastconv.", op,
-                      ": output_padding must be smaller than either stride or dilation, got output_padding ",
-                      output_padding, ", stride ", stride, ", dilation ", dilation);
-  }
-  TORCH_CHECK_VALUE(groups > 0, "fastconv.", op, ": groups must be positive, got ", groups);
-  const int64_t cin = weight.size(0);
-  TORCH_CHECK_VALUE(input.size(1) == cin, "fastconv.", op, ": input has ", input.size(1),
-                    " channels but weight of shape ", weight.sizes(), " expects in_channels=", cin,
-                    " (transposed convolution weight is (in_channels, out_channels/groups, kH, kW))");
-  TORCH_CHECK_VALUE(cin % groups == 0, "fastconv.", op, ": groups=", groups, " does not divide in_channels=", cin);
-  TORCH_CHECK_VALUE(weight.size(2) > 0 && weight.size(3) > 0, "fastconv.", op,
-                    ": kernel_size must be positive, got weight of shape ", weight.sizes());
-  TORCH_CHECK_VALUE(input.size(2) > 0 && input.size(3) > 0, "fastconv.", op,
-                    ": input spatial size must be positive, got input of shape ", input.sizes());
-  if (bias.has_value()) {
-    check_same_dtype_device(input, "input", *bias, "bias", op);
-    const int64_t cout = weight.size(1) * groups;
-    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == cout, "fastconv.", op, ": bias must have shape (", cout,
-                      ",) to match out_channels, got ", bias->sizes());
-  }
-}
-
+// conv_transpose2d: the input-gradient of the Cout -> Cin convolution, plus the bias (../conv_transpose_ops.cpp).
 at::Tensor conv_transpose2d_cuda(const at::Tensor& input, const at::Tensor& weight,
                                  const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                                  at::IntArrayRef padding, at::IntArrayRef output_padding, int64_t groups,
                                  at::IntArrayRef dilation) {
   const char* op = "conv_transpose2d";
-  check_transpose_args(input, weight, bias, stride, padding, output_padding, groups, dilation, op);
-  const int64_t N = input.size(0), H = input.size(2), W = input.size(3);
-  const int64_t cout = weight.size(1) * groups;
-  const int64_t oh = transposed_out_size(H, stride[0], padding[0], weight.size(2), dilation[0], output_padding[0]);
-  const int64_t ow = transposed_out_size(W, stride[1], padding[1], weight.size(3), dilation[1], output_padding[1]);
-  TORCH_CHECK_VALUE(oh > 0 && ow > 0, "fastconv.", op, ": output size (", oh, ", ", ow,
-                    ") is not positive for input spatial size (", H, ", ", W, "), padding ", padding,
-                    " and kernel (", weight.size(2), ", ", weight.size(3), ")");
-  const std::vector<int64_t> conv_input{N, cout, oh, ow};
-  const std::vector<int64_t> pad4{padding[0], padding[0], padding[1], padding[1]};
-  ConvParams p = make_conv_params(conv_input, weight.sizes(), stride, pad4, dilation, groups, "zeros", H, W, op);
-  const auto fmt = activation_format(input, weight);
-  p.layout = to_layout(fmt);
+  const auto [p, fmt] = plan_conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation,
+                                              check_floating_cuda);
   const c10::cuda::CUDAGuard guard(input.device());
-  at::Tensor y = at::empty({N, cout, oh, ow}, input.options().memory_format(fmt));
+  at::Tensor y = at::empty({p.N, p.C, p.H, p.W}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
   const at::Tensor x = input.contiguous(fmt), w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
@@ -193,7 +108,7 @@ at::Tensor conv_transpose2d_cuda(const at::Tensor& input, const at::Tensor& weig
     launch(op, [&] {
       const cudaStream_t stream = current_stream();
       cuda::conv_backward_input<T>(p, cptr<T>(x), cptr<T>(w), mptr<T>(y), opt, stream);
-      if (b.defined()) cuda::bias_add<T>(N, cout, oh * ow, p.layout, cptr<T>(b), mptr<T>(y), stream);
+      if (b.defined()) cuda::bias_add<T>(p.N, p.C, p.H * p.W, p.layout, cptr<T>(b), mptr<T>(y), stream);
     });
   });
   return y;
