@@ -10,52 +10,17 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include "../common/adaptive_pool_params.h"
 #include "../cpu/adaptive_pool_kernels.h"
-#include "tensor_checks.h"
+#include "adaptive_pool_args.h"
 
 namespace fastconv {
 namespace {
 
-void check_activation(const at::Tensor& t, const char* op, const char* name) {
-  check_dim(t, 4, op, name);
-  check_floating(t, op, name);
-}
-
-void check_indices(const at::Tensor& indices, const at::Tensor& like, const char* like_name, const char* op) {
-  check_dim(indices, 4, op, "indices");
-  TORCH_CHECK_TYPE(indices.scalar_type() == at::kLong, "fastconv.", op, ": indices must be int64, got ",
-                   indices.scalar_type());
-  TORCH_CHECK(indices.device() == like.device(), "fastconv.", op, ": indices and ", like_name,
-              " must be on the same device, got ", indices.device(), " and ", like.device());
-}
-
-AdaptivePoolParams make_params(at::IntArrayRef input_size, int64_t oh, int64_t ow, at::MemoryFormat fmt,
-                               const char* op) {
-  AdaptivePoolParams p;
-  p.N = input_size[0];
-  p.C = input_size[1];
-  p.H = input_size[2];
-  p.W = input_size[3];
-  p.OH = oh;
-  p.OW = ow;
-  p.layout = fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW;
-  p.num_threads = at::get_num_threads();
-  const std::string err = validate_adaptive_pool(p, op);
-  TORCH_CHECK_VALUE(err.empty(), err);
-  return p;
-}
-
-at::MemoryFormat backward_format(bool channels_last, const at::Tensor& a, const at::Tensor& b) {
-  return channels_last ? at::MemoryFormat::ChannelsLast : activation_format(a, b);
-}
+// Argument checks: adaptive_pool_args.cpp (shared with the CUDA bindings). Here: allocate and run the kernel.
 
 at::Tensor adaptive_avg_pool2d_cpu(const at::Tensor& input, at::IntArrayRef output_size) {
   const char* op = "adaptive_avg_pool2d";
-  check_activation(input, op, "input");
-  check_list_size(output_size, 2, op, "output_size");
-  const auto fmt = activation_format(input, input);
-  const AdaptivePoolParams p = make_params(input.sizes(), output_size[0], output_size[1], fmt, op);
+  const auto [p, fmt] = plan_adaptive_pool2d(input, output_size, check_floating, op);
   at::Tensor y = at::empty({p.N, p.C, p.OH, p.OW}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
   const at::Tensor x = input.contiguous(fmt);
@@ -67,13 +32,7 @@ at::Tensor adaptive_avg_pool2d_cpu(const at::Tensor& input, at::IntArrayRef outp
 
 at::Tensor adaptive_avg_pool2d_backward_cpu(const at::Tensor& grad_output, at::IntArrayRef input_size,
                                             bool channels_last) {
-  const char* op = "adaptive_avg_pool2d_backward";
-  check_activation(grad_output, op, "grad_output");
-  check_list_size(input_size, 4, op, "input_size");
-  const auto fmt = backward_format(channels_last, grad_output, grad_output);
-  const AdaptivePoolParams p = make_params(input_size, grad_output.size(2), grad_output.size(3), fmt, op);
-  TORCH_CHECK_VALUE(grad_output.size(0) == p.N && grad_output.size(1) == p.C, "fastconv.", op,
-                    ": grad_output of shape ", grad_output.sizes(), " does not match input_size ", input_size);
+  const auto [p, fmt] = plan_adaptive_avg_pool2d_backward(grad_output, input_size, channels_last, check_floating);
   at::Tensor gx = at::empty(input_size, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
   const at::Tensor gy = grad_output.contiguous(fmt);
@@ -85,10 +44,7 @@ at::Tensor adaptive_avg_pool2d_backward_cpu(const at::Tensor& grad_output, at::I
 
 std::tuple<at::Tensor, at::Tensor> adaptive_max_pool2d_cpu(const at::Tensor& input, at::IntArrayRef output_size) {
   const char* op = "adaptive_max_pool2d";
-  check_activation(input, op, "input");
-  check_list_size(output_size, 2, op, "output_size");
-  const auto fmt = activation_format(input, input);
-  const AdaptivePoolParams p = make_params(input.sizes(), output_size[0], output_size[1], fmt, op);
+  const auto [p, fmt] = plan_adaptive_pool2d(input, output_size, check_floating, op);
   at::Tensor y = at::empty({p.N, p.C, p.OH, p.OW}, input.options().memory_format(fmt));
   at::Tensor idx = at::empty({p.N, p.C, p.OH, p.OW}, input.options().dtype(at::kLong).memory_format(fmt));
   if (y.numel() == 0) return {y, idx};
@@ -103,15 +59,8 @@ std::tuple<at::Tensor, at::Tensor> adaptive_max_pool2d_cpu(const at::Tensor& inp
 at::Tensor adaptive_max_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tensor& indices,
                                             at::IntArrayRef input_size, bool channels_last) {
   const char* op = "adaptive_max_pool2d_backward";
-  check_activation(grad_output, op, "grad_output");
-  check_indices(indices, grad_output, "grad_output", op);
-  check_list_size(input_size, 4, op, "input_size");
-  TORCH_CHECK_VALUE(indices.sizes() == grad_output.sizes(), "fastconv.", op, ": indices of shape ",
-                    indices.sizes(), " must match grad_output of shape ", grad_output.sizes());
-  const auto fmt = backward_format(channels_last, grad_output, indices);
-  const AdaptivePoolParams p = make_params(input_size, grad_output.size(2), grad_output.size(3), fmt, op);
-  TORCH_CHECK_VALUE(grad_output.size(0) == p.N && grad_output.size(1) == p.C, "fastconv.", op,
-                    ": grad_output of shape ", grad_output.sizes(), " does not match input_size ", input_size);
+  const auto [p, fmt] =
+      plan_adaptive_max_pool2d_backward(grad_output, indices, input_size, channels_last, check_floating);
   at::Tensor gx = at::empty(input_size, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
   const at::Tensor gy = grad_output.contiguous(fmt), idx = indices.contiguous(fmt);
@@ -127,13 +76,7 @@ at::Tensor adaptive_max_pool2d_backward_cpu(const at::Tensor& grad_output, const
 
 at::Tensor adaptive_max_pool2d_gather_cpu(const at::Tensor& input, const at::Tensor& indices) {
   const char* op = "adaptive_max_pool2d_gather";
-  check_activation(input, op, "input");
-  check_indices(indices, input, "input", op);
-  TORCH_CHECK_VALUE(indices.size(0) == input.size(0) && indices.size(1) == input.size(1), "fastconv.", op,
-                    ": indices of shape ", indices.sizes(), " do not match input of shape ", input.sizes(),
-                    " in batch and channels");
-  const auto fmt = activation_format(input, indices);
-  const AdaptivePoolParams p = make_params(input.sizes(), indices.size(2), indices.size(3), fmt, op);
+  const auto [p, fmt] = plan_adaptive_max_pool2d_gather(input, indices, check_floating);
   at::Tensor y = at::empty(indices.sizes(), input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
   const at::Tensor x = input.contiguous(fmt), idx = indices.contiguous(fmt);

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "../common/conv_params.h"
+#include "tensor_checks.h"
 
 namespace fastconv {
 
@@ -19,9 +20,6 @@ PaddingMode parse_padding_mode(c10::string_view mode, const char* op);
 ConvParams make_conv_params(at::IntArrayRef input_size, at::IntArrayRef weight_size, at::IntArrayRef stride,
                             at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
                             c10::string_view padding_mode, int64_t out_h, int64_t out_w, const char* op);
-
-// A backend's dtype rule for a floating tensor argument, e.g. check_floating (tensor_checks.h).
-using DtypeCheck = void (*)(const at::Tensor& t, const char* op, const char* name);
 
 // A validated call: the kernel's parameters (layout set) and the memory format of the result.
 struct ConvPlan {

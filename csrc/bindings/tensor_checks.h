@@ -20,6 +20,10 @@ inline at::MemoryFormat activation_format(const at::Tensor& a, const at::Tensor&
                                                      : at::MemoryFormat::Contiguous;
 }
 
+// A backend's dtype rule for a floating tensor argument: check_floating here (CPU: float32/float64),
+// cuda_ops::check_floating_cuda (also float16/bfloat16). Shared argument checks take one.
+using DtypeCheck = void (*)(const at::Tensor& t, const char* op, const char* name);
+
 inline void check_floating(const at::Tensor& t, const char* op, const char* name) {
   TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, "fastconv.", op, ": ",
                    name, " must be float32 or float64, got ", t.scalar_type());
