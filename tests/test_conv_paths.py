@@ -214,3 +214,45 @@ def test_bias_grad_wide(channels_last, threads_n):
         assert_close(ops.conv_backward_bias(g32), g.sum((0, 2, 3)).float(), torch.float32, "grad_bias f32")
     finally:
         torch.set_num_threads(old)
+
+
+# NHWC depthwise without multiplier: input gradient as a gather (zero padding; pixel blocks inside and
+# across the borders, strides that skip input rows / columns, dilation, cropped grad_output) and weight
+# gradient by rows (every padding mode; more rows than its 32 chunks, channel tails).
+DW_GATHER_CASES = {
+    "stride2_dil2": ((2, 20, 13, 27), (3, 3), (2, 2), (2, 1, 0, 3), (2, 2)),
+    "asym_kernel_tail": ((3, 19, 9, 30), (2, 5), (1, 1), (0, 1, 2, 2), (1, 1)),
+    "many_rows": ((5, 16, 11, 12), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(DW_GATHER_CASES))
+def test_depthwise_nhwc_gather(case, dtype, threads):
+    shape, (r, s), stride, pads, dil = DW_GATHER_CASES[case]
+    c = shape[1]
+    run_case(shape, (c, r, s), stride, pads, dil, c, channels_last=True, dtype=dtype)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_depthwise_nhwc_padding_modes_no_multiplier(mode, threads):
+    run_case((2, 18, 7, 9), (18, 3, 3), (1, 2), (2, 1, 1, 2), (1, 1), 18, mode, channels_last=True)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_depthwise_nhwc_cropped_grad_output(mode, threads):
+    n, c, h, wd = shape = (2, 17, 9, 10)
+    stride, pads = (2, 1), (1, 1, 1, 1)
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(c, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    y_ref = reference(x, w, None, stride, pads, (1, 1), c, mode)
+    oh, ow = y_ref.shape[2] - 1, y_ref.shape[3] - 1
+    g_small = torch.randn(n, c, oh, ow, dtype=torch.float64)
+    g_full = torch.zeros_like(y_ref)
+    g_full[:, :, :oh, :ow] = g_small
+    gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, w), g_full)
+    g_small = g_small.contiguous(memory_format=torch.channels_last)
+    xd = x.detach().contiguous(memory_format=torch.channels_last)
+    args = (list(stride), list(pads), [1, 1], c, mode)
+    assert_close(ops.conv2d_backward_input(g_small, w.detach(), list(shape), *args), gx_ref, torch.float64, "gx")
+    assert_close(ops.conv2d_backward_weight(g_small, xd, list(w.shape), *args), gw_ref, torch.float64, "gw")
