@@ -256,3 +256,38 @@ def test_depthwise_nhwc_cropped_grad_output(mode, threads):
     args = (list(stride), list(pads), [1, 1], c, mode)
     assert_close(ops.conv2d_backward_input(g_small, w.detach(), list(shape), *args), gx_ref, torch.float64, "gx")
     assert_close(ops.conv2d_backward_weight(g_small, xd, list(w.shape), *args), gw_ref, torch.float64, "gw")
+
+
+# NHWC input gradient without a column matrix (conv_implicit_nhwc.cpp): one group, stride 1, zero
+# padding within the kernel's reach, rows of at least 14 pixels. Partial pixel tiles (W % 14), channel
+# panel tails (C % 32), more than 256 output channels (split inner dimension), dilation, asymmetric and
+# zero padding.
+IMPLICIT_CASES = {
+    "3x3_pad1_tails": ((2, 40, 5, 17), (24, 3, 3), (1, 1, 1, 1), (1, 1)),
+    "k300_asym": ((1, 8, 4, 15), (300, 2, 3), (0, 1, 2, 0), (1, 1)),
+    "dilated_5x3": ((2, 33, 9, 29), (16, 5, 3), (3, 0, 1, 2), (2, 2)),
+    "unpadded": ((1, 16, 6, 14), (8, 3, 3), (0, 0, 0, 0), (1, 1)),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(IMPLICIT_CASES))
+def test_implicit_backward_input_nhwc(case, dtype, threads):
+    shape, kshape, pads, dil = IMPLICIT_CASES[case]
+    run_case(shape, kshape, (1, 1), pads, dil, 1, channels_last=True, dtype=dtype)
+
+
+def test_implicit_backward_input_nhwc_cropped(threads):
+    """grad_output one row and column short of the formula's size (rows / columns past it are zero)."""
+    shape, pads = (2, 20, 7, 16), (1, 1, 1, 1)
+    x = torch.randn(shape, dtype=torch.float64)
+    w = torch.randn(12, 20, 3, 3, dtype=torch.float64, requires_grad=True)
+    xr = x.clone().requires_grad_()
+    y_ref = reference(xr, w, None, (1, 1), pads, (1, 1), 1, "zeros")
+    g_small = torch.randn(2, 12, y_ref.shape[2] - 1, y_ref.shape[3] - 1, dtype=torch.float64)
+    g_full = torch.zeros_like(y_ref)
+    g_full[:, :, : g_small.shape[2], : g_small.shape[3]] = g_small
+    (gx_ref,) = torch.autograd.grad(y_ref, (xr,), g_full)
+    g_small = g_small.contiguous(memory_format=torch.channels_last)
+    gx = ops.conv2d_backward_input(g_small, w.detach(), list(shape), [1, 1], list(pads), [1, 1], 1, "zeros")
+    assert_close(gx, gx_ref, torch.float64, "grad_input")
