@@ -291,3 +291,36 @@ def test_implicit_backward_input_nhwc_cropped(threads):
     g_small = g_small.contiguous(memory_format=torch.channels_last)
     gx = ops.conv2d_backward_input(g_small, w.detach(), list(shape), [1, 1], list(pads), [1, 1], 1, "zeros")
     assert_close(gx, gx_ref, torch.float64, "grad_input")
+
+
+# NHWC weight gradient without im2col (conv_implicit_nhwc_weight.cpp): one group, stride 1, zero padding,
+# input channels a multiple of 32. Output-channel tails (K % 14), dilation, asymmetric / zero / wide
+# padding, more rows than the 16 chunks (chunks across images, several 8-row segments), batch 1.
+IMPLICIT_WEIGHT_CASES = {
+    "3x3_pad1_k17": ((2, 32, 11, 9), (17, 3, 3), (1, 1, 1, 1), (1, 1)),
+    "dilated_asym": ((3, 64, 7, 12), (30, 3, 2), (2, 0, 1, 3), (2, 2)),
+    "unpadded_b1": ((1, 32, 6, 8), (5, 2, 3), (0, 0, 0, 0), (1, 1)),
+    "tall_segments": ((2, 32, 80, 5), (3, 3, 3), (1, 1, 1, 1), (1, 1)),  # 10 rows per chunk: 8 + 2
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(IMPLICIT_WEIGHT_CASES))
+def test_implicit_backward_weight_nhwc(case, dtype, threads):
+    shape, kshape, pads, dil = IMPLICIT_WEIGHT_CASES[case]
+    run_case(shape, kshape, (1, 1), pads, dil, 1, channels_last=True, dtype=dtype)
+
+
+def test_implicit_backward_weight_nhwc_cropped(threads):
+    shape, pads = (2, 32, 8, 9), (1, 1, 1, 1)
+    x = torch.randn(shape, dtype=torch.float64)
+    w = torch.randn(6, 32, 3, 3, dtype=torch.float64, requires_grad=True)
+    y_ref = reference(x, w, None, (1, 1), pads, (1, 1), 1, "zeros")
+    g_small = torch.randn(2, 6, y_ref.shape[2] - 1, y_ref.shape[3] - 2, dtype=torch.float64)
+    g_full = torch.zeros_like(y_ref)
+    g_full[:, :, : g_small.shape[2], : g_small.shape[3]] = g_small
+    (gw_ref,) = torch.autograd.grad(y_ref, (w,), g_full)
+    g_small = g_small.contiguous(memory_format=torch.channels_last)
+    xd = x.contiguous(memory_format=torch.channels_last)
+    gw = ops.conv2d_backward_weight(g_small, xd, list(w.shape), [1, 1], list(pads), [1, 1], 1, "zeros")
+    assert_close(gw, gw_ref, torch.float64, "grad_weight")
