@@ -78,21 +78,42 @@ void tile_rows(int m, int64_t kc, const T* a, int64_t lda, const T* b, int64_t l
   tile<T, M>(kc, a, lda, b, ldb, acc, ldc);
 }
 
+// acc[(rs*K + k)*C + c] += sum_{q < npix} gq[q*K + k] * xq[(q + r*dh*Wq + s*dw)*C + c], in pixel blocks
+// (the block's gq rows and xq rows stay in L2 while every tap and tile uses them).
+template <typename T>
+void accumulate_taps(const ConvParams& p, int64_t npix, const T* gq, const T* xq, int64_t Wq, T* acc) {
+  const int64_t K = p.K, C = p.C, NR = kCols<T>;
+  for (int64_t q0 = 0; q0 < npix; q0 += kPixelBlock) {
+    const int64_t kc = std::min(kPixelBlock, npix - q0);
+    const T* a = gq + q0 * K;
+    for (int64_t rr = 0; rr < p.R; ++rr)
+      for (int64_t s = 0; s < p.S; ++s) {
+        const T* b = xq + (q0 + rr * p.dil_h * Wq + s * p.dil_w) * C;
+        T* at = acc + (rr * p.S + s) * K * C;
+        for (int64_t k0 = 0; k0 < K; k0 += kRows)
+          for (int64_t c0 = 0; c0 < C; c0 += NR)
+            tile_rows<T>(int(std::min<int64_t>(kRows, K - k0)), kc, a + k0, K, b + c0, C, at + k0 * C + c0, C);
+      }
+  }
+}
+
 }  // namespace
 
 template <typename T>
 bool implicit_backward_weight_applies(const ConvParams& p) {
-  return p.layout == Layout::NHWC && p.groups == 1 && p.R * p.S > 1 && p.stride_h == 1 && p.stride_w == 1 &&
+  return p.layout == Layout::NHWC && p.groups == 1 && p.stride_h == 1 && p.stride_w == 1 &&
          p.mode == PaddingMode::Zeros && p.C % kCols<T> == 0 && p.OW + (p.S - 1) * p.dil_w <= p.W + p.pad_l + p.pad_r &&
          p.OH + (p.R - 1) * p.dil_h <= p.H + p.pad_t + p.pad_b;
 }
 
 template <typename T>
 void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T* gy, T* gw) {
-  const int64_t K = p.K, C = p.C, RS = p.R * p.S, NR = kCols<T>;
+  const int64_t K = p.K, C = p.C, RS = p.R * p.S;
   const int64_t Wq = p.W + p.pad_l + p.pad_r, halo = (p.R - 1) * p.dil_h;
   const int64_t slack = (p.S - 1) * p.dil_w + 1;  // pixels the last row's taps read past it
   const int64_t seg = 8;                            // output rows padded and processed together
+  const bool identity = p.R == 1 && p.S == 1 && p.pad_t == 0 && p.pad_b == 0 && p.pad_l == 0 && p.pad_r == 0 &&
+                        p.OH == p.H && p.OW == p.W;
   const int64_t rows = p.N * p.OH, chunks = std::min<int64_t>(rows, 16), per = RS * K * C;
   std::vector<T> bufs(size_t(chunks * per), T(0));
 #pragma omp parallel num_threads(p.num_threads)
@@ -109,6 +130,11 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
         // halo)) and gq (rows widened to Wq).
         const int64_t n = r / p.OH, oh0 = r % p.OH, oh1 = std::min({p.OH, oh0 + (r1 - r), oh0 + seg});
         r += oh1 - oh0;
+        const int64_t npix = (oh1 - oh0) * Wq;
+        if (identity) {  // 1x1 without padding: x and gy rows are already the operands
+          accumulate_taps(p, npix, gy + (n * p.OH + oh0) * p.OW * K, x + (n * p.H + oh0) * p.W * C, Wq, acc);
+          continue;
+        }
         for (int64_t a = 0; a < oh1 - oh0 + halo; ++a) {
           const int64_t ih = oh0 + a - p.pad_t;
           T* dst = xq + a * Wq * C;
@@ -127,19 +153,7 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
           std::memcpy(dst, gy + (n * p.OH + oh) * p.OW * K, sizeof(T) * size_t(p.OW * K));
           std::fill(dst + p.OW * K, dst + Wq * K, T(0));
         }
-        const int64_t npix = (oh1 - oh0) * Wq;
-        for (int64_t q0 = 0; q0 < npix; q0 += kPixelBlock) {
-          const int64_t kc = std::min(kPixelBlock, npix - q0);
-          const T* a = gq + q0 * K;
-          for (int64_t rr = 0; rr < p.R; ++rr)
-            for (int64_t s = 0; s < p.S; ++s) {
-              const T* b = xq + (q0 + rr * p.dil_h * Wq + s * p.dil_w) * C;
-              T* at = acc + (rr * p.S + s) * K * C;
-              for (int64_t k0 = 0; k0 < K; k0 += kRows)
-                for (int64_t c0 = 0; c0 < C; c0 += NR)
-                  tile_rows<T>(int(std::min<int64_t>(kRows, K - k0)), kc, a + k0, K, b + c0, C, at + k0 * C + c0, C);
-            }
-        }
+        accumulate_taps(p, npix, gq, xq, Wq, acc);
       }
     }
     // gw[k, c, r, s] = sum over chunks of acc[(rs*K + k)*C + c], in chunk order
