@@ -156,14 +156,20 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
         accumulate_taps(p, npix, gq, xq, Wq, acc);
       }
     }
-    // gw[k, c, r, s] = sum over chunks of acc[(rs*K + k)*C + c], in chunk order
+    // gw[k, c, r, s] = sum over chunks of acc[(rs*K + k)*C + c], in chunk order: rows of C channels are
+    // summed contiguously (vectorised over c), then scattered into gw's (K, C, R, S) order.
+    std::vector<T> sum(static_cast<size_t>(C));
 #pragma omp for schedule(static)
-    for (int64_t kc = 0; kc < K * C; ++kc)
-      for (int64_t rs = 0; rs < RS; ++rs) {
-        T sum = T(0);
-        for (int64_t ch = 0; ch < chunks; ++ch) sum += bufs[size_t(ch * per + rs * K * C + kc)];
-        gw[kc * RS + rs] = sum;
+    for (int64_t e = 0; e < RS * K; ++e) {
+      const int64_t rs = e / K, k = e % K;
+      std::fill(sum.begin(), sum.end(), T(0));
+      for (int64_t ch = 0; ch < chunks; ++ch) {
+        const T* src = bufs.data() + ch * per + e * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) sum[c] += src[c];
       }
+      for (int64_t c = 0; c < C; ++c) gw[(k * C + c) * RS + rs] = sum[c];
+    }
   }
 }
 
