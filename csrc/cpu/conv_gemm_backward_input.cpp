@@ -73,6 +73,7 @@ void backward_input_slice(const ConvParams& p, const GemmConvPlan& pl, int64_t n
 
 template <typename T>
 void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* gx) {
+  // NHWC, one group, stride 1, zero padding: no column matrix at all (conv_implicit_nhwc*.cpp).
   if (implicit_backward_input_applies(p, sizeof(T))) return conv_backward_input_implicit_nhwc(p, gy, w, gx);
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
   // Channel slices per group: one per thread when the images alone do not balance the threads.

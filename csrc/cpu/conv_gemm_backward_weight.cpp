@@ -59,6 +59,7 @@ void backward_weight_item(const ConvParams& p, const GemmConvPlan& pl, int64_t i
 
 template <typename T>
 void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* gw) {
+  // NHWC, one group, stride 1, zero padding: no column matrix at all (conv_implicit_nhwc*.cpp).
   if (implicit_backward_weight_applies<T>(p)) return conv_backward_weight_implicit_nhwc(p, x, gy, gw);
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
   const int64_t total = p.K * pl.CRS;

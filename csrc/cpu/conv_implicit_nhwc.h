@@ -1,5 +1,9 @@
 // NHWC input and weight gradients without a column matrix ("implicit GEMM"), for the common case of
-// one group and stride 1 with zero padding (e.g. 3x3 pad 1). See conv_implicit_nhwc*.cpp.
+// one group and stride 1 with zero padding (e.g. 3x3 pad 1). See conv_implicit_nhwc*.cpp. The GEMM
+// backward entry points (conv_gemm_backward_*.cpp) call these when *_applies says so.
+
+// Input gradient: also needs padding within the kernel's reach, rows of at least 14 pixels, and one
+// channel panel of the weight (all taps) small enough for L2.
 #pragma once
 
 #include "../common/conv_params.h"

@@ -2,9 +2,10 @@
 //   gw_rs[k, c] = sum_p gyq[p, k] * xq[p + off_rs, c],     off_rs = r*dh*Wq + s*dw
 // where p runs over the pixels of rows Wq = W + pad_l + pad_r wide: gyq is gy with its rows widened to
 // Wq by zero columns, xq is x zero-padded on all sides (both built per segment of 8 output rows in the
-// thread's scratch). In that layout every tap is a constant pixel
-// offset, so both operands are read in place (gyq broadcast along k, xq loaded as vectors along c) by a
-// register-tiled kernel: MR output channels x NR input channels per tile, no im2col and no packing.
+// thread's scratch; a 1x1 without padding uses x and gy as they are). In that layout every tap is a
+// constant pixel offset, so both operands are read in place (gyq broadcast along k, xq loaded as vectors
+// along c) by a register-tiled kernel: MR output channels x NR input channels per tile, no im2col and no
+// packing.
 // Rows of the batch are cut into a fixed number of chunks (independent of the thread count) taken
 // dynamically, each summing into its own (R*S, K, C) buffer; the buffers are added in chunk order, so the
 // result does not depend on the threads or the schedule.
