@@ -303,6 +303,7 @@ IMPLICIT_WEIGHT_CASES = {
     "tall_segments": ((2, 32, 80, 5), (3, 3, 3), (1, 1, 1, 1), (1, 1)),  # 10 rows per chunk: 8 + 2
     "1x1_in_place": ((3, 64, 9, 7), (20, 1, 1), (0, 0, 0, 0), (1, 1)),  # x and gy read without copies
     "1x1_padded": ((2, 32, 5, 6), (7, 1, 1), (1, 0, 2, 1), (1, 1)),
+    "big_weight_fewer_chunks": ((1, 256, 16, 4), (512, 3, 3), (1, 1, 1, 1), (1, 1)),  # 13 (f32) / 6 (f64) chunks
 }
 
 

@@ -46,7 +46,10 @@ void conv_backward_input_implicit_nhwc(const ConvParams& p, const T* gy, const T
       }
   // Items: bands of gx rows of one image. Each pads the gy rows its band reads (band + (R-1)*dh rows) into
   // its thread's scratch, so the pass is one parallel region with no barrier.
-  const int64_t band = std::min<int64_t>(p.H, 8), bands = (p.H + band - 1) / band, items = p.N * bands;
+  // Bands of up to 8 rows, fewer when that leaves under 4 items per thread (the result does not depend on
+  // the banding: every gx element sums the same terms in the same order).
+  const int64_t band = std::clamp<int64_t>(p.N * p.H / (4 * int64_t(p.num_threads)), 1, std::min<int64_t>(p.H, 8));
+  const int64_t bands = (p.H + band - 1) / band, items = p.N * bands;
   const int64_t halo = (p.R - 1) * p.dil_h;
 #pragma omp parallel num_threads(p.num_threads)
   {

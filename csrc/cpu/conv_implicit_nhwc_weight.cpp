@@ -115,8 +115,13 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
   const int64_t seg = 8;                            // output rows padded and processed together
   const bool identity = p.R == 1 && p.S == 1 && p.pad_t == 0 && p.pad_b == 0 && p.pad_l == 0 && p.pad_r == 0 &&
                         p.OH == p.H && p.OW == p.W;
-  const int64_t rows = p.N * p.OH, chunks = std::min<int64_t>(rows, 16), per = RS * K * C;
-  std::vector<T> bufs(size_t(chunks * per), T(0));
+  // 16 chunks, fewer for weights so large that the chunk buffers would pass ~64 MB (at least 2).
+  const int64_t rows = p.N * p.OH, per = RS * K * C;
+  const int64_t chunks = std::min<int64_t>(
+      rows, std::clamp<int64_t>((64 << 20) / std::max<int64_t>(1, per * int64_t(sizeof(T))), 2, 16));
+  // Chunk buffers in the calling thread's reusable scratch (no page faults on every call).
+  T* const bufs = thread_scratch<T>(kScratchAcc, size_t(chunks * per));
+  std::fill(bufs, bufs + chunks * per, T(0));
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
@@ -124,7 +129,7 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
     T* gq = thread_scratch<T>(kScratchWeight, size_t(seg * Wq * K));
 #pragma omp for schedule(dynamic)
     for (int64_t ch = 0; ch < chunks; ++ch) {
-      T* acc = bufs.data() + ch * per;  // acc[(rs*K + k)*C + c]
+      T* acc = bufs + ch * per;  // acc[(rs*K + k)*C + c]
       const int64_t r0 = rows * ch / chunks, r1 = rows * (ch + 1) / chunks;
       for (int64_t r = r0; r < r1;) {
         // Segment: output rows [oh0, oh1) of image n, zero-padded into xq (rows oh0 - pad_t + [0, oh1 - oh0 +
@@ -165,7 +170,7 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
       const int64_t rs = e / K, k = e % K;
       std::fill(sum.begin(), sum.end(), T(0));
       for (int64_t ch = 0; ch < chunks; ++ch) {
-        const T* src = bufs.data() + ch * per + e * C;
+        const T* src = bufs + ch * per + e * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) sum[c] += src[c];
       }
