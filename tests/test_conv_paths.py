@@ -214,3 +214,116 @@ def test_bias_grad_wide(channels_last, threads_n):
         assert_close(ops.conv_backward_bias(g32), g.sum((0, 2, 3)).float(), torch.float32, "grad_bias f32")
     finally:
         torch.set_num_threads(old)
+
+
+# NHWC depthwise without multiplier: input gradient as a gather (zero padding; pixel blocks inside and
+# across the borders, strides that skip input rows / columns, dilation, cropped grad_output) and weight
+# gradient by rows (every padding mode; more rows than its 32 chunks, channel tails).
+DW_GATHER_CASES = {
+    "stride2_dil2": ((2, 20, 13, 27), (3, 3), (2, 2), (2, 1, 0, 3), (2, 2)),
+    "asym_kernel_tail": ((3, 19, 9, 30), (2, 5), (1, 1), (0, 1, 2, 2), (1, 1)),
+    "many_rows": ((5, 16, 11, 12), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(DW_GATHER_CASES))
+def test_depthwise_nhwc_gather(case, dtype, threads):
+    shape, (r, s), stride, pads, dil = DW_GATHER_CASES[case]
+    c = shape[1]
+    run_case(shape, (c, r, s), stride, pads, dil, c, channels_last=True, dtype=dtype)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_depthwise_nhwc_padding_modes_no_multiplier(mode, threads):
+    run_case((2, 18, 7, 9), (18, 3, 3), (1, 2), (2, 1, 1, 2), (1, 1), 18, mode, channels_last=True)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_depthwise_nhwc_cropped_grad_output(mode, threads):
+    n, c, h, wd = shape = (2, 17, 9, 10)
+    stride, pads = (2, 1), (1, 1, 1, 1)
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(c, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    y_ref = reference(x, w, None, stride, pads, (1, 1), c, mode)
+    oh, ow = y_ref.shape[2] - 1, y_ref.shape[3] - 1
+    g_small = torch.randn(n, c, oh, ow, dtype=torch.float64)
+    g_full = torch.zeros_like(y_ref)
+    g_full[:, :, :oh, :ow] = g_small
+    gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, w), g_full)
+    g_small = g_small.contiguous(memory_format=torch.channels_last)
+    xd = x.detach().contiguous(memory_format=torch.channels_last)
+    args = (list(stride), list(pads), [1, 1], c, mode)
+    assert_close(ops.conv2d_backward_input(g_small, w.detach(), list(shape), *args), gx_ref, torch.float64, "gx")
+    assert_close(ops.conv2d_backward_weight(g_small, xd, list(w.shape), *args), gw_ref, torch.float64, "gw")
+
+
+# NHWC input gradient without a column matrix (conv_implicit_nhwc.cpp): one group, stride 1, zero
+# padding within the kernel's reach, rows of at least 14 pixels. Partial pixel tiles (W % 14), channel
+# panel tails (C % 32), more than 256 output channels (split inner dimension), dilation, asymmetric and
+# zero padding.
+IMPLICIT_CASES = {
+    "3x3_pad1_tails": ((2, 40, 5, 17), (24, 3, 3), (1, 1, 1, 1), (1, 1)),
+    "k300_asym": ((1, 8, 4, 15), (300, 2, 3), (0, 1, 2, 0), (1, 1)),
+    "dilated_5x3": ((2, 33, 9, 29), (16, 5, 3), (3, 0, 1, 2), (2, 2)),
+    "unpadded": ((1, 16, 6, 14), (8, 3, 3), (0, 0, 0, 0), (1, 1)),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(IMPLICIT_CASES))
+def test_implicit_backward_input_nhwc(case, dtype, threads):
+    shape, kshape, pads, dil = IMPLICIT_CASES[case]
+    run_case(shape, kshape, (1, 1), pads, dil, 1, channels_last=True, dtype=dtype)
+
+
+def test_implicit_backward_input_nhwc_cropped(threads):
+    """grad_output one row and column short of the formula's size (rows / columns past it are zero)."""
+    shape, pads = (2, 20, 7, 16), (1, 1, 1, 1)
+    x = torch.randn(shape, dtype=torch.float64)
+    w = torch.randn(12, 20, 3, 3, dtype=torch.float64, requires_grad=True)
+    xr = x.clone().requires_grad_()
+    y_ref = reference(xr, w, None, (1, 1), pads, (1, 1), 1, "zeros")
+    g_small = torch.randn(2, 12, y_ref.shape[2] - 1, y_ref.shape[3] - 1, dtype=torch.float64)
+    g_full = torch.zeros_like(y_ref)
+    g_full[:, :, : g_small.shape[2], : g_small.shape[3]] = g_small
+    (gx_ref,) = torch.autograd.grad(y_ref, (xr,), g_full)
+    g_small = g_small.contiguous(memory_format=torch.channels_last)
+    gx = ops.conv2d_backward_input(g_small, w.detach(), list(shape), [1, 1], list(pads), [1, 1], 1, "zeros")
+    assert_close(gx, gx_ref, torch.float64, "grad_input")
+
+
+# NHWC weight gradient without im2col (conv_implicit_nhwc_weight.cpp): one group, stride 1, zero padding,
+# input channels a multiple of 32. Output-channel tails (K % 14), dilation, asymmetric / zero / wide
+# padding, more rows than the 16 chunks (chunks across images, several 8-row segments), batch 1.
+IMPLICIT_WEIGHT_CASES = {
+    "3x3_pad1_k17": ((2, 32, 11, 9), (17, 3, 3), (1, 1, 1, 1), (1, 1)),
+    "dilated_asym": ((3, 64, 7, 12), (30, 3, 2), (2, 0, 1, 3), (2, 2)),
+    "unpadded_b1": ((1, 32, 6, 8), (5, 2, 3), (0, 0, 0, 0), (1, 1)),
+    "tall_segments": ((2, 32, 80, 5), (3, 3, 3), (1, 1, 1, 1), (1, 1)),  # 10 rows per chunk: 8 + 2
+    "1x1_in_place": ((3, 64, 9, 7), (20, 1, 1), (0, 0, 0, 0), (1, 1)),  # x and gy read without copies
+    "1x1_padded": ((2, 32, 5, 6), (7, 1, 1), (1, 0, 2, 1), (1, 1)),
+    "big_weight_fewer_chunks": ((1, 256, 16, 4), (512, 3, 3), (1, 1, 1, 1), (1, 1)),  # 13 (f32) / 6 (f64) chunks
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(IMPLICIT_WEIGHT_CASES))
+def test_implicit_backward_weight_nhwc(case, dtype, threads):
+    shape, kshape, pads, dil = IMPLICIT_WEIGHT_CASES[case]
+    run_case(shape, kshape, (1, 1), pads, dil, 1, channels_last=True, dtype=dtype)
+
+
+def test_implicit_backward_weight_nhwc_cropped(threads):
+    shape, pads = (2, 32, 8, 9), (1, 1, 1, 1)
+    x = torch.randn(shape, dtype=torch.float64)
+    w = torch.randn(6, 32, 3, 3, dtype=torch.float64, requires_grad=True)
+    y_ref = reference(x, w, None, (1, 1), pads, (1, 1), 1, "zeros")
+    g_small = torch.randn(2, 6, y_ref.shape[2] - 1, y_ref.shape[3] - 2, dtype=torch.float64)
+    g_full = torch.zeros_like(y_ref)
+    g_full[:, :, : g_small.shape[2], : g_small.shape[3]] = g_small
+    (gw_ref,) = torch.autograd.grad(y_ref, (w,), g_full)
+    g_small = g_small.contiguous(memory_format=torch.channels_last)
+    xd = x.contiguous(memory_format=torch.channels_last)
+    gw = ops.conv2d_backward_weight(g_small, xd, list(w.shape), [1, 1], list(pads), [1, 1], 1, "zeros")
+    assert_close(gw, gw_ref, torch.float64, "grad_weight")

@@ -131,9 +131,138 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
   }
 }
 
+namespace {
+
+// The output index (oh or ow) whose tap `tap` lands on input index i, or -1 when none does:
+// i = o*stride - pad + tap*dil (zero padding).
+inline int64_t source_index(int64_t i, int64_t pad, int64_t tap, int64_t dil, int64_t stride, int64_t n) {
+  const int64_t t = i + pad - tap * dil;
+  if (t < 0 || t % stride != 0) return -1;
+  return t / stride < n ? t / stride : -1;
+}
+
+// Input gradient for zero padding and one output channel per input channel, as a gather: gx(ih, iw)
+// sums w(r, s) * gy(oh, ow) over the taps that read (ih, iw), which is a forward pass over gy with the
+// flipped kernel. forward_pixels then keeps the sums in registers and writes every gx element once
+// (instead of read-modify-writing it once per tap); threads take gx rows dynamically.
+template <typename T>
+void backward_input_gather(const ConvParams& p, const T* gy, const T* w, T* gx) {
+  const int64_t RS = p.R * p.S;
+  T* wf = thread_scratch<T>(kScratchWeight, size_t(RS * p.C));  // wf[(r'*S + s')*C + c] = w[c, R-1-r', S-1-s']
+  for (int64_t c = 0; c < p.C; ++c)
+    for (int64_t rs = 0; rs < RS; ++rs) wf[(RS - 1 - rs) * p.C + c] = w[c * RS + rs];
+  ConvParams q = p;  // the "input" of the gather pass is gy: rows of OW pixels of C channels
+  q.K = p.C, q.W = p.OW, q.stride_w = 1;
+  const int64_t rows = p.N * p.H;
+#pragma omp parallel num_threads(p.num_threads)
+  {
+    DenormalGuard guard;
+    std::vector<int64_t> ih(p.R), iw(kPixels * p.S);
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t row = 0; row < rows; ++row) {
+      const int64_t n = row / p.H, h = row % p.H;
+      for (int64_t r = 0; r < p.R; ++r) ih[r] = source_index(h, p.pad_t, p.R - 1 - r, p.dil_h, p.stride_h, p.OH);
+      const T* gyn = gy + n * p.OH * p.OW * p.C;
+      for (int64_t w0 = 0; w0 < p.W; w0 += kPixels) {
+        const int64_t np = std::min(kPixels, p.W - w0);
+        T* out = gx + ((n * p.H + h) * p.W + w0) * p.C;
+        const int64_t first = w0 + p.pad_l - (p.S - 1) * p.dil_w;  // ow of pixel 0's last tap
+        if (p.stride_w == 1 && np == kPixels && first >= 0 && w0 + kPixels - 1 + p.pad_l < p.OW) {
+          for (int64_t s = 0; s < p.S; ++s) iw[s] = w0 + p.pad_l - (p.S - 1 - s) * p.dil_w;
+          forward_pixels<T, true>(q, gyn, wf, static_cast<const T*>(nullptr), ih.data(), iw.data(), np, 1, out);
+          continue;
+        }
+        for (int64_t k = 0; k < kPixels; ++k)
+          for (int64_t s = 0; s < p.S; ++s)
+            iw[k * p.S + s] = k < np ? source_index(w0 + k, p.pad_l, p.S - 1 - s, p.dil_w, p.stride_w, p.OW) : -1;
+        forward_pixels<T, false>(q, gyn, wf, static_cast<const T*>(nullptr), ih.data(), iw.data(), np, 1, out);
+      }
+    }
+  }
+}
+
+// Weight gradient, one output channel per input channel: rows (n, oh) are cut into a fixed number of
+// chunks (independent of the thread count) taken dynamically; each chunk sums into its own (R, S, K)
+// buffer, every tap's sum over a row running in vector registers; the chunk buffers are then added in
+// chunk order, so the result does not depend on the threads or the schedule.
+template <typename T>
+void backward_weight_rows(const ConvParams& p, const T* x, const T* gy, T* gw) {
+  const int64_t RS = p.R * p.S, K = p.K, rows = p.N * p.OH;
+  const int64_t chunks = std::min<int64_t>(rows, 32);
+  std::vector<T> bufs(size_t(chunks * RS * K), T(0));
+  std::vector<InteriorRange> in(p.S);
+  for (int64_t s = 0; s < p.S; ++s) in[s] = interior_cols(p, s);
+#pragma omp parallel num_threads(p.num_threads)
+  {
+    DenormalGuard guard;
+#pragma omp for schedule(dynamic)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      T* acc = bufs.data() + ch * RS * K;
+      const int64_t r0 = rows * ch / chunks, r1 = rows * (ch + 1) / chunks;
+      for (int64_t row = r0; row < r1; ++row) {
+        const int64_t n = row / p.OH, oh = row % p.OH;
+        const T* g = gy + row * p.OW * K;
+        for (int64_t r = 0; r < p.R; ++r) {
+          const int64_t ih = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
+          if (ih < 0) continue;
+          const T* xr = x + (n * p.H + ih) * p.W * p.C;
+          for (int64_t s = 0; s < p.S; ++s) {
+            const int64_t off = s * p.dil_w - p.pad_l, lo = in[s].lo, hi = in[s].hi;
+            T* a = acc + (r * p.S + s) * K;
+            const int64_t xstep = p.stride_w * p.C;
+            const T* xs = xr + (lo * p.stride_w + off) * p.C - lo * xstep;  // xs + ow*xstep: x pixel of interior ow
+            int64_t k0 = 0;
+#if defined(__AVX512F__)
+            using Z = Zmm<T>;
+            for (; k0 + Z::L <= K; k0 += Z::L) {
+              typename Z::V s0 = Z::zero(), s1 = Z::zero(), s2 = Z::zero(), s3 = Z::zero();
+              int64_t ow = lo;
+              for (; ow + 4 <= hi; ow += 4) {
+                s0 = Z::fma(Z::load(g + ow * K + k0), Z::load(xs + ow * xstep + k0), s0);
+                s1 = Z::fma(Z::load(g + (ow + 1) * K + k0), Z::load(xs + (ow + 1) * xstep + k0), s1);
+                s2 = Z::fma(Z::load(g + (ow + 2) * K + k0), Z::load(xs + (ow + 2) * xstep + k0), s2);
+                s3 = Z::fma(Z::load(g + (ow + 3) * K + k0), Z::load(xs + (ow + 3) * xstep + k0), s3);
+              }
+              for (; ow < hi; ++ow) s0 = Z::fma(Z::load(g + ow * K + k0), Z::load(xs + ow * xstep + k0), s0);
+              const typename Z::V sum = Z::add(Z::add(s0, s1), Z::add(s2, s3));
+              Z::store(a + k0, Z::add(Z::load(a + k0), sum));
+            }
+#endif
+            for (int64_t k = k0; k < K; ++k) {
+              T sum = T(0);
+              for (int64_t ow = lo; ow < hi; ++ow) sum += g[ow * K + k] * xs[ow * xstep + k];
+              a[k] += sum;
+            }
+            // Border columns: taps in the padding (remapped for reflect / replicate / circular).
+            for (int64_t ow = 0; ow < p.OW; ++ow) {
+              if (ow == lo) ow = std::max(hi, lo);
+              if (ow >= p.OW) break;
+              const int64_t iw = remap_index(ow * p.stride_w + off, p.W, p.mode);
+              if (iw < 0) continue;
+#pragma omp simd
+              for (int64_t k = 0; k < K; ++k) a[k] += g[ow * K + k] * xr[iw * p.C + k];
+            }
+          }
+        }
+      }
+    }
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t rs = 0; rs < RS; ++rs) {
+        T sum = T(0);
+        for (int64_t ch = 0; ch < chunks; ++ch) sum += bufs[(ch * RS + rs) * K + k];
+        gw[k * RS + rs] = sum;
+      }
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void depthwise_backward_input_nhwc(const ConvParams& p, const T* gy, const T* w, T* gx) {
   const int64_t mult = p.K / p.C;
+  if (mult == 1 && p.mode == PaddingMode::Zeros) return backward_input_gather(p, gy, w, gx);
+  // Scatter (other padding modes fold several taps onto one input element; channel multipliers).
   const T* wt = transposed_weight(p, w);
   const int64_t cb = channel_block(p, p.N), nblk = (p.C + cb - 1) / cb, items = p.N * nblk;
 #pragma omp parallel num_threads(p.num_threads)
@@ -175,6 +304,8 @@ void depthwise_backward_input_nhwc(const ConvParams& p, const T* gy, const T* w,
 template <typename T>
 void depthwise_backward_weight_nhwc(const ConvParams& p, const T* x, const T* gy, T* gw) {
   const int64_t mult = p.K / p.C, RS = p.R * p.S;
+  if (mult == 1) return backward_weight_rows(p, x, gy, gw);
+  // Channel multiplier: threads own channel blocks.
   const int64_t cb = channel_block(p, 1), nblk = (p.C + cb - 1) / cb;
 #pragma omp parallel num_threads(p.num_threads)
   {

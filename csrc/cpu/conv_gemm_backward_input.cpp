@@ -10,6 +10,7 @@
 #include "../common/denormal_guard.h"
 #include "../common/parallel.h"
 #include "conv_gemm.h"
+#include "conv_implicit_nhwc.h"
 #include "gemm.h"
 #include "gemm_scratch.h"
 #include "im2col.h"
@@ -72,6 +73,8 @@ void backward_input_slice(const ConvParams& p, const GemmConvPlan& pl, int64_t n
 
 template <typename T>
 void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* gx) {
+  // NHWC, one group, stride 1, zero padding: no column matrix at all (conv_implicit_nhwc*.cpp).
+  if (implicit_backward_input_applies(p, sizeof(T))) return conv_backward_input_implicit_nhwc(p, gy, w, gx);
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
   // Channel slices per group: one per thread when the images alone do not balance the threads.
   const int slices = pl.per_image || pl.nt <= 1 ? 1 : static_cast<int>(std::min<int64_t>(pl.nt, pl.Cg));

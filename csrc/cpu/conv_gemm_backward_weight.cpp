@@ -9,6 +9,7 @@
 #include "../common/denormal_guard.h"
 #include "../common/parallel.h"
 #include "conv_gemm.h"
+#include "conv_implicit_nhwc.h"
 #include "gemm.h"
 #include "gemm_scratch.h"
 #include "im2col.h"
@@ -58,6 +59,8 @@ void backward_weight_item(const ConvParams& p, const GemmConvPlan& pl, int64_t i
 
 template <typename T>
 void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* gw) {
+  // NHWC, one group, stride 1, zero padding: no column matrix at all (conv_implicit_nhwc*.cpp).
+  if (implicit_backward_weight_applies<T>(p)) return conv_backward_weight_implicit_nhwc(p, x, gy, gw);
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
   const int64_t total = p.K * pl.CRS;
   const bool nhwc = p.layout == Layout::NHWC;

@@ -1,0 +1,188 @@
+// NHWC weight gradient as implicit GEMM (one group, stride 1, zero padding):
+//   gw_rs[k, c] = sum_p gyq[p, k] * xq[p + off_rs, c],     off_rs = r*dh*Wq + s*dw
+// where p runs over the pixels of rows Wq = W + pad_l + pad_r wide: gyq is gy with its rows widened to
+// Wq by zero columns, xq is x zero-padded on all sides (both built per segment of 8 output rows in the
+// thread's scratch; a 1x1 without padding uses x and gy as they are). In that layout every tap is a
+// constant pixel offset, so both operands are read in place (gyq broadcast along k, xq loaded as vectors
+// along c) by a register-tiled kernel: MR output channels x NR input channels per tile, no im2col and no
+// packing.
+// Rows of the batch are cut into a fixed number of chunks (independent of the thread count) taken
+// dynamically, each summing into its own (R*S, K, C) buffer; the buffers are added in chunk order, so the
+// result does not depend on the threads or the schedule.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../common/denormal_guard.h"
+#include "../common/parallel.h"
+#include "conv_implicit_nhwc.h"
+#include "gemm_microkernel.h"  // Zmm<T>
+#include "gemm_scratch.h"
+
+namespace fastconv {
+namespace cpu {
+namespace {
+
+#if defined(__AVX512F__)
+template <typename T>
+constexpr int64_t kCols = 2 * Zmm<T>::L;  // NR: two vectors of input channels
+#else
+template <typename T>
+constexpr int64_t kCols = 64 / sizeof(T);
+#endif
+constexpr int kRows = 14;  // MR: output channels per tile (28 accumulators + 2 B vectors + broadcast)
+constexpr int64_t kPixelBlock = 256;
+
+// acc[i*ldc + j] += sum_{q<kc} a[q*lda + i] * b[q*ldb + j], i < M, j < kCols.
+template <typename T, int M>
+void tile(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b, int64_t ldb, T* acc, int64_t ldc) {
+#if defined(__AVX512F__)
+  using Z = Zmm<T>;
+  using V = typename Z::V;
+  V c0[M], c1[M];
+#pragma GCC unroll 14
+  for (int i = 0; i < M; ++i) c0[i] = c1[i] = Z::zero();
+  for (int64_t q = 0; q < kc; ++q) {
+    const V b0 = Z::load(b + q * ldb), b1 = Z::load(b + q * ldb + Z::L);
+#pragma GCC unroll 14
+    for (int i = 0; i < M; ++i) {
+      const V ai = Z::set1(a[q * lda + i]);
+      c0[i] = Z::fma(ai, b0, c0[i]);
+      c1[i] = Z::fma(ai, b1, c1[i]);
+    }
+  }
+#pragma GCC unroll 14
+  for (int i = 0; i < M; ++i) {
+    T* row = acc + i * ldc;
+    Z::store(row, Z::add(Z::load(row), c0[i]));
+    Z::store(row + Z::L, Z::add(Z::load(row + Z::L), c1[i]));
+  }
+#else
+  constexpr int64_t NR = kCols<T>;
+  alignas(64) T c[M * NR] = {};
+  for (int64_t q = 0; q < kc; ++q)
+    for (int i = 0; i < M; ++i) {
+      const T ai = a[q * lda + i];
+#pragma omp simd
+      for (int64_t j = 0; j < NR; ++j) c[i * NR + j] += ai * b[q * ldb + j];
+    }
+  for (int i = 0; i < M; ++i)
+    for (int64_t j = 0; j < NR; ++j) acc[i * ldc + j] += c[i * NR + j];
+#endif
+}
+
+template <typename T, int M = kRows>
+void tile_rows(int m, int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* acc, int64_t ldc) {
+  if constexpr (M > 1) {
+    if (m < M) return tile_rows<T, M - 1>(m, kc, a, lda, b, ldb, acc, ldc);
+  }
+  tile<T, M>(kc, a, lda, b, ldb, acc, ldc);
+}
+
+// acc[(rs*K + k)*C + c] += sum_{q < npix} gq[q*K + k] * xq[(q + r*dh*Wq + s*dw)*C + c], in pixel blocks
+// (the block's gq rows and xq rows stay in L2 while every tap and tile uses them).
+template <typename T>
+void accumulate_taps(const ConvParams& p, int64_t npix, const T* gq, const T* xq, int64_t Wq, T* acc) {
+  const int64_t K = p.K, C = p.C, NR = kCols<T>;
+  for (int64_t q0 = 0; q0 < npix; q0 += kPixelBlock) {
+    const int64_t kc = std::min(kPixelBlock, npix - q0);
+    const T* a = gq + q0 * K;
+    for (int64_t rr = 0; rr < p.R; ++rr)
+      for (int64_t s = 0; s < p.S; ++s) {
+        const T* b = xq + (q0 + rr * p.dil_h * Wq + s * p.dil_w) * C;
+        T* at = acc + (rr * p.S + s) * K * C;
+        for (int64_t k0 = 0; k0 < K; k0 += kRows)
+          for (int64_t c0 = 0; c0 < C; c0 += NR)
+            tile_rows<T>(int(std::min<int64_t>(kRows, K - k0)), kc, a + k0, K, b + c0, C, at + k0 * C + c0, C);
+      }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+bool implicit_backward_weight_applies(const ConvParams& p) {
+  return p.layout == Layout::NHWC && p.groups == 1 && p.stride_h == 1 && p.stride_w == 1 &&
+         p.mode == PaddingMode::Zeros && p.C % kCols<T> == 0 && p.OW + (p.S - 1) * p.dil_w <= p.W + p.pad_l + p.pad_r &&
+         p.OH + (p.R - 1) * p.dil_h <= p.H + p.pad_t + p.pad_b;
+}
+
+template <typename T>
+void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T* gy, T* gw) {
+  const int64_t K = p.K, C = p.C, RS = p.R * p.S;
+  const int64_t Wq = p.W + p.pad_l + p.pad_r, halo = (p.R - 1) * p.dil_h;
+  const int64_t slack = (p.S - 1) * p.dil_w + 1;  // pixels the last row's taps read past it
+  const int64_t seg = 8;                            // output rows padded and processed together
+  const bool identity = p.R == 1 && p.S == 1 && p.pad_t == 0 && p.pad_b == 0 && p.pad_l == 0 && p.pad_r == 0 &&
+                        p.OH == p.H && p.OW == p.W;
+  // 16 chunks, fewer for weights so large that the chunk buffers would pass ~64 MB (at least 2).
+  const int64_t rows = p.N * p.OH, per = RS * K * C;
+  const int64_t chunks = std::min<int64_t>(
+      rows, std::clamp<int64_t>((64 << 20) / std::max<int64_t>(1, per * int64_t(sizeof(T))), 2, 16));
+  // Chunk buffers in the calling thread's reusable scratch (no page faults on every call).
+  T* const bufs = thread_scratch<T>(kScratchAcc, size_t(chunks * per));
+  std::fill(bufs, bufs + chunks * per, T(0));
+#pragma omp parallel num_threads(p.num_threads)
+  {
+    DenormalGuard guard;
+    T* xq = thread_scratch<T>(kScratchCol, size_t(((seg + halo) * Wq + slack) * C));
+    T* gq = thread_scratch<T>(kScratchWeight, size_t(seg * Wq * K));
+#pragma omp for schedule(dynamic)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      T* acc = bufs + ch * per;  // acc[(rs*K + k)*C + c]
+      const int64_t r0 = rows * ch / chunks, r1 = rows * (ch + 1) / chunks;
+      for (int64_t r = r0; r < r1;) {
+        // Segment: output rows [oh0, oh1) of image n, zero-padded into xq (rows oh0 - pad_t + [0, oh1 - oh0 +
+        // halo)) and gq (rows widened to Wq).
+        const int64_t n = r / p.OH, oh0 = r % p.OH, oh1 = std::min({p.OH, oh0 + (r1 - r), oh0 + seg});
+        r += oh1 - oh0;
+        const int64_t npix = (oh1 - oh0) * Wq;
+        if (identity) {  // 1x1 without padding: x and gy rows are already the operands
+          accumulate_taps(p, npix, gy + (n * p.OH + oh0) * p.OW * K, x + (n * p.H + oh0) * p.W * C, Wq, acc);
+          continue;
+        }
+        for (int64_t a = 0; a < oh1 - oh0 + halo; ++a) {
+          const int64_t ih = oh0 + a - p.pad_t;
+          T* dst = xq + a * Wq * C;
+          if (ih < 0 || ih >= p.H) {
+            std::fill(dst, dst + Wq * C, T(0));
+            continue;
+          }
+          std::fill(dst, dst + p.pad_l * C, T(0));
+          std::memcpy(dst + p.pad_l * C, x + (n * p.H + ih) * p.W * C, sizeof(T) * size_t(p.W * C));
+          std::fill(dst + (p.pad_l + p.W) * C, dst + Wq * C, T(0));
+        }
+        T* xend = xq + (oh1 - oh0 + halo) * Wq * C;
+        std::fill(xend, xend + slack * C, T(0));
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          T* dst = gq + (oh - oh0) * Wq * K;
+          std::memcpy(dst, gy + (n * p.OH + oh) * p.OW * K, sizeof(T) * size_t(p.OW * K));
+          std::fill(dst + p.OW * K, dst + Wq * K, T(0));
+        }
+        accumulate_taps(p, npix, gq, xq, Wq, acc);
+      }
+    }
+    // gw[k, c, r, s] = sum over chunks of acc[(rs*K + k)*C + c], in chunk order: rows of C channels are
+    // summed contiguously (vectorised over c), then scattered into gw's (K, C, R, S) order.
+    std::vector<T> sum(static_cast<size_t>(C));
+#pragma omp for schedule(static)
+    for (int64_t e = 0; e < RS * K; ++e) {
+      const int64_t rs = e / K, k = e % K;
+      std::fill(sum.begin(), sum.end(), T(0));
+      for (int64_t ch = 0; ch < chunks; ++ch) {
+        const T* src = bufs + ch * per + e * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) sum[c] += src[c];
+      }
+      for (int64_t c = 0; c < C; ++c) gw[(k * C + c) * RS + rs] = sum[c];
+    }
+  }
+}
+
+template bool implicit_backward_weight_applies<float>(const ConvParams&);
+template bool implicit_backward_weight_applies<double>(const ConvParams&);
+template void conv_backward_weight_implicit_nhwc<float>(const ConvParams&, const float*, const float*, float*);
+template void conv_backward_weight_implicit_nhwc<double>(const ConvParams&, const double*, const double*, double*);
+
+}  // namespace cpu
+}  // namespace fastconv
