@@ -1,10 +1,12 @@
 // Chooses the CPU algorithm for each convolution pass:
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
+//   forward with few input channels (use_direct_small)    -> conv_direct_small.cpp (no column matrix)
 //   everything else with a non-empty output               -> im2col + packed GEMM (conv_gemm*.cpp)
 //   empty outputs / empty gradients                       -> the direct reference kernels
 // Every pass runs on one thread when its work is below kMinParallelWork (see parallel.h).
 #include "../common/parallel.h"
 #include "conv_depthwise.h"
+#include "conv_direct_small.h"
 #include "conv_gemm.h"
 #include "conv_kernels.h"
 
@@ -35,6 +37,7 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
   const ConvParams p = sized_threads(params);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y) : depthwise_forward_nhwc(p, x, w, bias, y);
+  if (use_fast(p) && use_direct_small(p)) return conv_forward_direct_small(p, x, w, bias, y);
   if (use_fast(p)) return conv_forward_gemm(p, x, w, bias, y);
   conv_forward_direct(p, x, w, bias, y);
 }

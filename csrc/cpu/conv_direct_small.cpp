@@ -1,0 +1,319 @@
+// Direct forward convolution for few input channels (see conv_direct_small.h).
+//
+// Each work item (image, group, band of output rows) first copies the input rows of its band into a
+// padded buffer (padding of every mode resolved there with remap_index, so the kernel sees an unpadded
+// convolution). With stride_w > 1 each buffered row is split into stride_w phases (columns ph, ph + sw,
+// ...), so the inputs of consecutive output columns are consecutive in memory for every tap. The kernel
+// then keeps KB output channels x NV vectors of output columns in registers and, for every tap
+// (c, r, s), loads NV input vectors once and does KB*NV FMAs with broadcast weights: no column matrix,
+// no packing of the activations. Vectors are GCC/Clang vector extensions of 64 bytes (one AVX-512
+// register; two AVX2 registers elsewhere, with fewer accumulators), so no intrinsics are needed.
+#include "conv_direct_small.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "../common/denormal_guard.h"
+#include "../common/parallel.h"
+#include "gemm_scratch.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace fastconv {
+namespace cpu {
+namespace {
+
+template <typename T>
+struct Simd {
+  static constexpr int kLanes = 64 / int(sizeof(T));
+  typedef T Vec __attribute__((vector_size(64)));
+};
+
+#if defined(__AVX512F__)
+constexpr int kMaxAcc = 24;  // of 32 registers: accumulators + NV input vectors + spare
+#else
+constexpr int kMaxAcc = 6;   // a 64-byte vector takes two of the 16 AVX2 registers
+#endif
+
+// acc + w * x with w broadcast. With AVX-512 the broadcast is folded into the FMA as a memory operand
+// ({1to16}), so a tap costs one input load per vector and no separate broadcasts (the compiler otherwise
+// keeps the weight in a register and re-loads the input vector for every FMA: load-port bound).
+template <typename V>
+inline V fma_bcast(const float* w, V x, V acc) {
+#if defined(__AVX512F__)
+  return (V)_mm512_fmadd_ps(_mm512_set1_ps(*w), (__m512)x, (__m512)acc);
+#else
+  return acc + *w * x;
+#endif
+}
+template <typename V>
+inline V fma_bcast(const double* w, V x, V acc) {
+#if defined(__AVX512F__)
+  return (V)_mm512_fmadd_pd(_mm512_set1_pd(*w), (__m512d)x, (__m512d)acc);
+#else
+  return acc + *w * x;
+#endif
+}
+
+// Output-channel block sizes the kernel is instantiated for.
+constexpr int kBlockSizes[] = {1, 2, 3, 4, 6, 8, 12, 16, 24};
+
+struct Geometry {
+  int64_t Cg, Kg, lanes;
+  int64_t NV, KB, kblocks;  // vectors per register block, output channels per register block, blocks per group
+  bool row_pairs;           // narrow rows (OW <= lanes): the NV = 2 vectors are two output rows, not columns
+  int64_t OWv;              // OW rounded up to whole NV*lanes blocks
+  int64_t PW;               // buffered elements per phase of a row
+  int64_t row_len;          // stride_w * PW
+  int64_t band_rows, bands, buf_rows;  // output rows per item, items per (image, group), buffered rows per item
+};
+
+int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+Geometry make_geometry(const ConvParams& p, int64_t elem_size) {
+  Geometry g;
+  g.Cg = p.C_per_group(), g.Kg = p.K_per_group(), g.lanes = 64 / elem_size;
+  // Fewest computed (padded) output columns; on a tie two vectors (each weight broadcast feeds two FMAs).
+  g.NV = round_up(p.OW, 2 * g.lanes) <= round_up(p.OW, g.lanes) ? 2 : 1;
+  g.row_pairs = g.NV == 1 && p.OH >= 2;
+  if (g.row_pairs) g.NV = 2;
+  // Output-channel block minimising blocks * (KB + 2): the +2 models the per-tap loads shared by a block.
+  g.KB = 1;
+  int64_t best = INT64_MAX;
+  for (int kb : kBlockSizes) {
+    if (kb * g.NV > kMaxAcc) break;
+    const int64_t blocks = (g.Kg + kb - 1) / kb, cost = blocks * (kb + 2);
+    if (cost <= best) best = cost, g.KB = kb;
+  }
+  g.kblocks = (g.Kg + g.KB - 1) / g.KB;
+  g.OWv = round_up(p.OW, g.row_pairs ? g.lanes : g.NV * g.lanes);
+  g.PW = g.OWv + ((p.S - 1) * p.dil_w) / p.stride_w;
+  g.row_len = p.stride_w * g.PW;
+  // Band (an even number of rows with row pairs): keep the buffered input of one item around 64 KB (L2-resident while the K blocks reuse it) ...
+  const int64_t per_row = std::max<int64_t>(1, g.Cg * p.stride_h * g.row_len * elem_size);
+  g.band_rows = std::clamp<int64_t>((64 << 10) / per_row, 1, p.OH);
+  // ... and give every thread a few items when the batch alone does not.
+  const int nt = std::max(1, p.num_threads);
+  while (nt > 1 && g.band_rows > 1 && p.N * p.groups * ((p.OH + g.band_rows - 1) / g.band_rows) < 4 * nt)
+    g.band_rows = (g.band_rows + 1) / 2;
+  if (g.row_pairs && g.band_rows > 1) g.band_rows &= ~int64_t(1);
+  g.bands = (p.OH + g.band_rows - 1) / g.band_rows;
+  g.buf_rows = (g.band_rows - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1;
+  return g;
+}
+
+// Buffered column j of every row (phase j / PW, element j % PW) reads input column colmap[j] (-1: zero).
+// interior[ph] = [lo, hi): the elements of phase ph whose input column is ph + e*sw - pad_l itself.
+struct ColumnMap {
+  std::vector<int64_t> col;
+  std::vector<std::pair<int64_t, int64_t>> interior;
+};
+
+ColumnMap make_column_map(const ConvParams& p, const Geometry& g) {
+  ColumnMap m;
+  m.col.resize(g.row_len);
+  m.interior.resize(p.stride_w);
+  const int64_t padded_w = p.W + p.pad_l + p.pad_r;
+  for (int64_t ph = 0; ph < p.stride_w; ++ph) {
+    int64_t lo = g.PW, hi = 0;
+    for (int64_t e = 0; e < g.PW; ++e) {
+      const int64_t q = ph + e * p.stride_w;  // padded column
+      m.col[ph * g.PW + e] = q < padded_w ? remap_index(q - p.pad_l, p.W, p.mode) : -1;
+      if (q - p.pad_l >= 0 && q - p.pad_l < p.W) lo = std::min(lo, e), hi = std::max(hi, e + 1);
+    }
+    m.interior[ph] = {lo, std::max(lo, hi)};
+  }
+  return m;
+}
+
+// Copies the buffered rows of output rows [oh0, oh1) of one (image, group): buf is (Cg, buf_rows, row_len).
+template <typename T>
+void fill_band(const ConvParams& p, const Geometry& g, const ColumnMap& m, const T* x, int64_t oh0, int64_t oh1,
+               T* buf) {
+  const bool nhwc = p.layout == Layout::NHWC;
+  const int64_t es = nhwc ? p.C : 1, cs = nhwc ? 1 : p.H * p.W, rs = nhwc ? p.W * p.C : p.W;
+  const int64_t rows = (oh1 - oh0 - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1;
+  const int64_t padded_h = p.H + p.pad_t + p.pad_b;
+  for (int64_t c = 0; c < g.Cg; ++c)
+    for (int64_t i = 0; i < rows; ++i) {
+      T* dst = buf + (c * g.buf_rows + i) * g.row_len;
+      const int64_t hp = oh0 * p.stride_h + i;
+      const int64_t ih = hp < padded_h ? remap_index(hp - p.pad_t, p.H, p.mode) : -1;
+      if (ih < 0) {
+        std::memset(dst, 0, sizeof(T) * g.row_len);
+        continue;
+      }
+      const T* src = x + c * cs + ih * rs;
+      for (int64_t ph = 0; ph < p.stride_w; ++ph) {
+        T* d = dst + ph * g.PW;
+        const int64_t* cm = m.col.data() + ph * g.PW;
+        const auto [lo, hi] = m.interior[ph];
+        for (int64_t e = 0; e < lo; ++e) d[e] = cm[e] >= 0 ? src[cm[e] * es] : T(0);
+        if (p.stride_w == 1 && es == 1) {
+          std::memcpy(d + lo, src + (lo - p.pad_l), sizeof(T) * (hi - lo));
+        } else {
+          const T* s0 = src + (ph - p.pad_l) * es;
+          const int64_t step = p.stride_w * es;
+          for (int64_t e = lo; e < hi; ++e) d[e] = s0[e * step];
+        }
+        for (int64_t e = hi; e < g.PW; ++e) d[e] = cm[e] >= 0 ? src[cm[e] * es] : T(0);
+      }
+    }
+}
+
+// One register block: KB output channels x NV vectors of output columns (of one row, or of two rows).
+//   x: buffered row of channel 0, tap r = 0, first output column of the block; vector v reads from
+//   x + voff[v]; wp: (Cg, R, S, KB) weights
+//   of the block followed by KB biases; tile: (KB, NV*lanes) result.
+template <typename T, int KB, int NV>
+void register_block(const T* x, const int64_t* voff, int64_t c_stride, int64_t r_stride, const int64_t* tap_off, int64_t Cg, int64_t R,
+                    int64_t S, const T* wp, T* tile) {
+  using V = typename Simd<T>::Vec;
+  constexpr int L = Simd<T>::kLanes;
+  const T* bias = wp + Cg * R * S * KB;
+  V acc[KB][NV];
+  for (int k = 0; k < KB; ++k)
+    for (int v = 0; v < NV; ++v) acc[k][v] = V{} + bias[k];
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t r = 0; r < R; ++r) {
+      const T* xr = x + c * c_stride + r * r_stride;
+      for (int64_t s = 0; s < S; ++s, wp += KB) {
+        V xv[NV];
+        for (int v = 0; v < NV; ++v) std::memcpy(&xv[v], xr + tap_off[s] + voff[v], sizeof(V));
+        for (int k = 0; k < KB; ++k)
+          for (int v = 0; v < NV; ++v) acc[k][v] = fma_bcast(wp + k, xv[v], acc[k][v]);
+      }
+    }
+  for (int k = 0; k < KB; ++k)
+    for (int v = 0; v < NV; ++v) std::memcpy(tile + (k * NV + v) * L, &acc[k][v], sizeof(V));
+}
+
+template <typename T>
+using BlockFn = void (*)(const T*, const int64_t*, int64_t, int64_t, const int64_t*, int64_t, int64_t, int64_t, const T*, T*);
+
+template <typename T, int NV>
+BlockFn<T> pick_kb(int64_t kb) {
+  switch (kb) {
+    case 1: return register_block<T, 1, NV>;
+    case 2: return register_block<T, 2, NV>;
+    case 3: return register_block<T, 3, NV>;
+    case 4: return register_block<T, 4, NV>;
+    case 6: return register_block<T, 6, NV>;
+#if defined(__AVX512F__)
+    case 8: return register_block<T, 8, NV>;
+    case 12: return register_block<T, 12, NV>;
+#endif
+  }
+#if defined(__AVX512F__)
+  if constexpr (NV == 1) {  // make_geometry keeps KB * NV <= kMaxAcc
+    if (kb == 16) return register_block<T, 16, 1>;
+    if (kb == 24) return register_block<T, 24, 1>;
+  }
+#endif
+  return nullptr;
+}
+
+template <typename T>
+BlockFn<T> pick_block(const Geometry& g) {
+  return g.NV == 2 ? pick_kb<T, 2>(g.KB) : pick_kb<T, 1>(g.KB);
+}
+
+// Weights of every (group, block) as (Cg, R, S, KB) followed by KB biases; channels past Kg are zero.
+template <typename T>
+void pack_weights(const ConvParams& p, const Geometry& g, const T* w, const T* bias, T* wp) {
+  const int64_t crs = g.Cg * p.R * p.S, block = (crs + 1) * g.KB;
+  for (int64_t gr = 0; gr < p.groups; ++gr)
+    for (int64_t b = 0; b < g.kblocks; ++b) {
+      T* dst = wp + (gr * g.kblocks + b) * block;
+      for (int64_t k = 0; k < g.KB; ++k) {
+        const int64_t kg = b * g.KB + k, kk = gr * g.Kg + kg;
+        const bool real = kg < g.Kg;
+        for (int64_t t = 0; t < crs; ++t) dst[t * g.KB + k] = real ? w[kk * crs + t] : T(0);
+        dst[crs * g.KB + k] = real && bias ? bias[kk] : T(0);
+      }
+    }
+}
+
+}  // namespace
+
+bool use_direct_small(const ConvParams& p) {
+  const int64_t lanes = 16;  // float32: the thresholds were measured there
+  const int64_t OWv = std::min(round_up(p.OW, lanes), round_up(p.OW, 2 * lanes));
+  const int64_t crs = p.C_per_group() * p.R * p.S, Kg = p.K_per_group();
+  // Most vector lanes doing real work (OW = 10 of 16 still pays: LeNet-5's C3) ...
+  if (3 * OWv > 4 * p.OW + lanes) return false;
+  // ... and a short GEMM K dimension (C/groups * R * S), where im2col + packing dominate the GEMM. NHWC
+  // pays a transposed store per output, so the GEMM (whose output rows are pixels) keeps more shapes
+  // there. Measured on Zen5, 1 thread, benchmarks/small_conv_check.py: direct faster for LeNet C1/C3,
+  // MNIST 1->16 / 1->32 (both layouts), MNIST 16->32 and the ResNet stem in NCHW; GEMM faster for
+  // MNIST 16->32 and the stem in NHWC.
+  if (p.layout == Layout::NCHW) return crs <= 512 && Kg <= 64;
+  return crs <= 160 && Kg <= 32;
+}
+
+template <typename T>
+void conv_forward_direct_small(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+  const Geometry g = make_geometry(p, sizeof(T));
+  const ColumnMap m = make_column_map(p, g);
+  const BlockFn<T> block_fn = pick_block<T>(g);
+  const int64_t crs = g.Cg * p.R * p.S, wblock = (crs + 1) * g.KB;
+  std::vector<T> wp(size_t(p.groups * g.kblocks * wblock));
+  pack_weights(p, g, w, bias, wp.data());
+  std::vector<int64_t> tap_off(p.S);
+  for (int64_t s = 0; s < p.S; ++s)
+    tap_off[s] = ((s * p.dil_w) % p.stride_w) * g.PW + (s * p.dil_w) / p.stride_w;
+  const bool nhwc = p.layout == Layout::NHWC;
+  const int64_t items = p.N * p.groups * g.bands, L = g.lanes, cols = g.NV * L;
+  const int nt = items >= 2 ? std::max(1, p.num_threads) : 1;
+#pragma omp parallel num_threads(nt)
+  {
+    DenormalGuard guard;
+    T* buf = thread_scratch<T>(kScratchCol, size_t(g.Cg * g.buf_rows * g.row_len));
+    T* tile = thread_scratch<T>(kScratchAcc, size_t(g.KB * cols));
+#pragma omp for schedule(dynamic)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t band = item % g.bands, gr = (item / g.bands) % p.groups, n = item / (g.bands * p.groups);
+      const int64_t oh0 = band * g.band_rows, oh1 = std::min(p.OH, oh0 + g.band_rows);
+      const T* xg = nhwc ? x + n * p.H * p.W * p.C + gr * g.Cg : x + (n * p.C + gr * g.Cg) * p.H * p.W;
+      fill_band(p, g, m, xg, oh0, oh1, buf);
+      for (int64_t b = 0; b < g.kblocks; ++b) {
+        const T* wb = wp.data() + (gr * g.kblocks + b) * wblock;
+        const int64_t k0 = gr * g.Kg + b * g.KB, kn = std::min(g.KB, g.Kg - b * g.KB);
+        for (int64_t oh = oh0; oh < oh1; oh += g.row_pairs ? 2 : 1) {
+          const T* xrow = buf + (oh - oh0) * p.stride_h * g.row_len;
+          // Row pairs: the second vector is row oh + 1 (or row oh again, not stored, past the band's end).
+          const bool two = g.row_pairs && oh + 1 < oh1;
+          const int64_t voff[2] = {0, g.row_pairs ? (two ? p.stride_h * g.row_len : 0) : L};
+          const int64_t rows_out = two ? 2 : 1, width = g.row_pairs ? L : cols;
+          for (int64_t ow0 = 0; ow0 < p.OW; ow0 += width) {
+            block_fn(xrow + ow0, voff, g.buf_rows * g.row_len, p.dil_h * g.row_len, tap_off.data(), g.Cg, p.R, p.S,
+                     wb, tile);
+            const int64_t nw = std::min(width, p.OW - ow0);
+            for (int64_t v = 0; v < rows_out; ++v) {
+              const T* t = tile + v * (g.row_pairs ? L : 0);  // channel k's values at t[k * cols + o]
+              if (!nhwc) {
+                for (int64_t k = 0; k < kn; ++k)
+                  std::memcpy(y + ((n * p.K + k0 + k) * p.OH + oh + v) * p.OW + ow0, t + k * cols, sizeof(T) * nw);
+              } else {
+                T* yp = y + ((n * p.OH + oh + v) * p.OW + ow0) * p.K + k0;
+                for (int64_t o = 0; o < nw; ++o)
+                  for (int64_t k = 0; k < kn; ++k) yp[o * p.K + k] = t[k * cols + o];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template void conv_forward_direct_small<float>(const ConvParams&, const float*, const float*, const float*, float*);
+template void conv_forward_direct_small<double>(const ConvParams&, const double*, const double*, const double*,
+                                                double*);
+
+}  // namespace cpu
+}  // namespace fastconv

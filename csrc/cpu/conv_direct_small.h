@@ -1,0 +1,20 @@
+// Direct forward convolution for few input channels (LeNet / MNIST first layers, the ResNet stem), where
+// im2col + GEMM is dominated by building and packing a column matrix with few rows per output. See
+// conv_direct_small.cpp for the kernel; conv_dispatch.cpp decides when it is used (use_direct_small).
+#pragma once
+
+#include "../common/conv_params.h"
+
+namespace fastconv {
+namespace cpu {
+
+// Whether conv_forward_direct_small is expected to beat the GEMM path on p (thresholds measured with
+// benchmarks/small_conv_check.py). Any stride, dilation, padding mode, group count and layout is correct.
+bool use_direct_small(const ConvParams& p);
+
+// y = conv(x, w) + bias for any p with a non-empty output; threads over (image, group, band of rows).
+template <typename T>
+void conv_forward_direct_small(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
+
+}  // namespace cpu
+}  // namespace fastconv
