@@ -1,6 +1,8 @@
 """Tests of the direct forward kernel for few input channels (csrc/cpu/conv_direct_small.cpp; taken when
-C/groups * R * S <= 160, K/groups <= 64 and most vector lanes of an output row do real work, see
-use_direct_small) and of the whole-input-kernel GEMM (LeNet-5's C5: one GEMM over the batch). Every case
+C/groups * R * S is small, K/groups <= 64 and most vector lanes of an output row do real work, see
+use_direct_small), of its weight gradient (conv_direct_small_weight.cpp: kernel width 3, 5 or 7,
+C/groups * R * S <= 64, K/groups <= 32; most cases below except lenet_c3 and stem_7x7_s2 take it) and of
+the whole-input-kernel GEMM (LeNet-5's C5: one GEMM over the batch). Every case
 is compared with torch for the output and the input / weight / bias gradients, in NCHW, channels_last and
 non-contiguous layouts, float32 and float64, with 1 thread and with 2 threads forced (threshold 0)."""
 import pytest
@@ -78,6 +80,7 @@ DIRECT_CASES = {
     "asym_even_kernel": ((3, 3, 11, 17), (5, 4, 2), (2, 1), (1, 2, 0, 1), (1, 1), 1),
     "groups": ((2, 6, 10, 16), (12, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3),
     "single_row_output": ((2, 2, 3, 33), (4, 3, 3), (1, 1), (0, 0, 1, 1), (1, 1), 1),
+    "7x7_one_channel_s2": ((2, 1, 20, 45), (8, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),  # 7 tap columns
 }
 
 
@@ -89,7 +92,8 @@ def test_direct_small(case, layout, threads):
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
-@pytest.mark.parametrize("case", ["lenet_c3", "stem_7x7_s2", "dilated_stride3", "groups", "k_tail"])
+@pytest.mark.parametrize("case", ["lenet_c1", "lenet_c3", "stem_7x7_s2", "dilated_stride3", "groups", "k_tail",
+                                  "7x7_one_channel_s2"])
 def test_direct_small_float64(case, layout, threads):
     shape, kshape, stride, pads, dil, groups = DIRECT_CASES[case]
     run_case(shape, kshape, stride, pads, dil, groups, layout=layout, dtype=torch.float64)

@@ -17,62 +17,14 @@
 
 #include "../common/denormal_guard.h"
 #include "../common/parallel.h"
+#include "conv_direct_small_band.h"
 #include "gemm_scratch.h"
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 namespace fastconv {
 namespace cpu {
 namespace {
 
-template <typename T>
-struct Simd {
-  static constexpr int kLanes = 64 / int(sizeof(T));
-  typedef T Vec __attribute__((vector_size(64)));
-};
-
-#if defined(__AVX512F__)
-constexpr int kMaxAcc = 24;  // of 32 registers: accumulators + NV input vectors + spare
-#else
-constexpr int kMaxAcc = 6;   // a 64-byte vector takes two of the 16 AVX2 registers
-#endif
-
-// acc + w * x with w broadcast. With AVX-512 the broadcast is folded into the FMA as a memory operand
-// ({1to16}), so a tap costs one input load per vector and no separate broadcasts (the compiler otherwise
-// keeps the weight in a register and re-loads the input vector for every FMA: load-port bound).
-template <typename V>
-inline V fma_bcast(const float* w, V x, V acc) {
-#if defined(__AVX512F__)
-  return (V)_mm512_fmadd_ps(_mm512_set1_ps(*w), (__m512)x, (__m512)acc);
-#else
-  return acc + *w * x;
-#endif
-}
-template <typename V>
-inline V fma_bcast(const double* w, V x, V acc) {
-#if defined(__AVX512F__)
-  return (V)_mm512_fmadd_pd(_mm512_set1_pd(*w), (__m512d)x, (__m512d)acc);
-#else
-  return acc + *w * x;
-#endif
-}
-
-// Output-channel block sizes the kernel is instantiated for.
-constexpr int kBlockSizes[] = {1, 2, 3, 4, 6, 8, 12, 16, 24};
-
-struct Geometry {
-  int64_t Cg, Kg, lanes;
-  int64_t NV, KB, kblocks;  // vectors per register block, output channels per register block, blocks per group
-  bool row_pairs;           // narrow rows (OW <= lanes): the NV = 2 vectors are two output rows, not columns
-  int64_t OWv;              // OW rounded up to whole NV*lanes blocks
-  int64_t PW;               // buffered elements per phase of a row
-  int64_t row_len;          // stride_w * PW
-  int64_t band_rows, bands, buf_rows;  // output rows per item, items per (image, group), buffered rows per item
-};
-
-int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+using namespace small_direct;
 
 Geometry make_geometry(const ConvParams& p, int64_t elem_size) {
   Geometry g;
@@ -106,64 +58,7 @@ Geometry make_geometry(const ConvParams& p, int64_t elem_size) {
   return g;
 }
 
-// Buffered column j of every row (phase j / PW, element j % PW) reads input column colmap[j] (-1: zero).
-// interior[ph] = [lo, hi): the elements of phase ph whose input column is ph + e*sw - pad_l itself.
-struct ColumnMap {
-  std::vector<int64_t> col;
-  std::vector<std::pair<int64_t, int64_t>> interior;
-};
 
-ColumnMap make_column_map(const ConvParams& p, const Geometry& g) {
-  ColumnMap m;
-  m.col.resize(g.row_len);
-  m.interior.resize(p.stride_w);
-  const int64_t padded_w = p.W + p.pad_l + p.pad_r;
-  for (int64_t ph = 0; ph < p.stride_w; ++ph) {
-    int64_t lo = g.PW, hi = 0;
-    for (int64_t e = 0; e < g.PW; ++e) {
-      const int64_t q = ph + e * p.stride_w;  // padded column
-      m.col[ph * g.PW + e] = q < padded_w ? remap_index(q - p.pad_l, p.W, p.mode) : -1;
-      if (q - p.pad_l >= 0 && q - p.pad_l < p.W) lo = std::min(lo, e), hi = std::max(hi, e + 1);
-    }
-    m.interior[ph] = {lo, std::max(lo, hi)};
-  }
-  return m;
-}
-
-// Copies the buffered rows of output rows [oh0, oh1) of one (image, group): buf is (Cg, buf_rows, row_len).
-template <typename T>
-void fill_band(const ConvParams& p, const Geometry& g, const ColumnMap& m, const T* x, int64_t oh0, int64_t oh1,
-               T* buf) {
-  const bool nhwc = p.layout == Layout::NHWC;
-  const int64_t es = nhwc ? p.C : 1, cs = nhwc ? 1 : p.H * p.W, rs = nhwc ? p.W * p.C : p.W;
-  const int64_t rows = (oh1 - oh0 - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1;
-  const int64_t padded_h = p.H + p.pad_t + p.pad_b;
-  for (int64_t c = 0; c < g.Cg; ++c)
-    for (int64_t i = 0; i < rows; ++i) {
-      T* dst = buf + (c * g.buf_rows + i) * g.row_len;
-      const int64_t hp = oh0 * p.stride_h + i;
-      const int64_t ih = hp < padded_h ? remap_index(hp - p.pad_t, p.H, p.mode) : -1;
-      if (ih < 0) {
-        std::memset(dst, 0, sizeof(T) * g.row_len);
-        continue;
-      }
-      const T* src = x + c * cs + ih * rs;
-      for (int64_t ph = 0; ph < p.stride_w; ++ph) {
-        T* d = dst + ph * g.PW;
-        const int64_t* cm = m.col.data() + ph * g.PW;
-        const auto [lo, hi] = m.interior[ph];
-        for (int64_t e = 0; e < lo; ++e) d[e] = cm[e] >= 0 ? src[cm[e] * es] : T(0);
-        if (p.stride_w == 1 && es == 1) {
-          std::memcpy(d + lo, src + (lo - p.pad_l), sizeof(T) * (hi - lo));
-        } else {
-          const T* s0 = src + (ph - p.pad_l) * es;
-          const int64_t step = p.stride_w * es;
-          for (int64_t e = lo; e < hi; ++e) d[e] = s0[e * step];
-        }
-        for (int64_t e = hi; e < g.PW; ++e) d[e] = cm[e] >= 0 ? src[cm[e] * es] : T(0);
-      }
-    }
-}
 
 // One register block: KB output channels x NV vectors of output columns (of one row, or of two rows).
 //   x: buffered row of channel 0, tap r = 0, first output column of the block; vector v reads from
@@ -185,7 +80,7 @@ void register_block(const T* x, const int64_t* voff, int64_t c_stride, int64_t r
         V xv[NV];
         for (int v = 0; v < NV; ++v) std::memcpy(&xv[v], xr + tap_off[s] + voff[v], sizeof(V));
         for (int k = 0; k < KB; ++k)
-          for (int v = 0; v < NV; ++v) acc[k][v] = fma_bcast(wp + k, xv[v], acc[k][v]);
+          for (int v = 0; v < NV; ++v) fma_bcast(wp + k, xv[v], acc[k][v]);
       }
     }
   for (int k = 0; k < KB; ++k)
@@ -220,6 +115,16 @@ BlockFn<T> pick_kb(int64_t kb) {
 template <typename T>
 BlockFn<T> pick_block(const Geometry& g) {
   return g.NV == 2 ? pick_kb<T, 2>(g.KB) : pick_kb<T, 1>(g.KB);
+}
+
+// dst[0, n) = src[0, n): whole vectors as fixed-size (inlined) copies; a libc memcpy call per short
+// output row would cost as much as computing it.
+template <typename T>
+inline void copy_row(const T* src, int64_t n, T* dst) {
+  constexpr int64_t L = Simd<T>::kLanes;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) std::memcpy(dst + i, src + i, sizeof(typename Simd<T>::Vec));
+  for (; i < n; ++i) dst[i] = src[i];
 }
 
 // Weights of every (group, block) as (Cg, R, S, KB) followed by KB biases; channels past Kg are zero.
@@ -297,7 +202,7 @@ void conv_forward_direct_small(const ConvParams& p, const T* x, const T* w, cons
               const T* t = tile + v * (g.row_pairs ? L : 0);  // channel k's values at t[k * cols + o]
               if (!nhwc) {
                 for (int64_t k = 0; k < kn; ++k)
-                  std::memcpy(y + ((n * p.K + k0 + k) * p.OH + oh + v) * p.OW + ow0, t + k * cols, sizeof(T) * nw);
+                  copy_row(t + k * cols, nw, y + ((n * p.K + k0 + k) * p.OH + oh + v) * p.OW + ow0);
               } else {
                 T* yp = y + ((n * p.OH + oh + v) * p.OW + ow0) * p.K + k0;
                 for (int64_t o = 0; o < nw; ++o)

@@ -16,5 +16,11 @@ bool use_direct_small(const ConvParams& p);
 template <typename T>
 void conv_forward_direct_small(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
 
+// Weight gradient by the same band buffering (conv_direct_small_weight.cpp): for kernel widths 3, 5 and 7
+// (S tap columns x an output-channel block in registers) on the shapes use_direct_small_weight selects.
+bool use_direct_small_weight(const ConvParams& p);
+template <typename T>
+void conv_backward_weight_direct_small(const ConvParams& p, const T* x, const T* gy, T* gw);
+
 }  // namespace cpu
 }  // namespace fastconv

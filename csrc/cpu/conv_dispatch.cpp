@@ -1,6 +1,7 @@
 // Chooses the CPU algorithm for each convolution pass:
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
 //   forward with few input channels (use_direct_small)    -> conv_direct_small.cpp (no column matrix)
+//   weight gradient of tiny C*R*S (use_direct_small_weight) -> conv_direct_small_weight.cpp
 //   everything else with a non-empty output               -> im2col + packed GEMM (conv_gemm*.cpp)
 //   empty outputs / empty gradients                       -> the direct reference kernels
 // Every pass runs on one thread when its work is below kMinParallelWork (see parallel.h).
@@ -58,6 +59,7 @@ void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* 
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_backward_weight_nchw(p, x, gy, gw)
                                     : depthwise_backward_weight_nhwc(p, x, gy, gw);
+  if (use_fast(p) && use_direct_small_weight(p)) return conv_backward_weight_direct_small(p, x, gy, gw);
   if (use_fast(p)) return conv_backward_weight_gemm(p, x, gy, gw);
   conv_backward_weight_direct(p, x, gy, gw);
 }
