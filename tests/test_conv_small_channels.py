@@ -81,6 +81,9 @@ DIRECT_CASES = {
     "groups": ((2, 6, 10, 16), (12, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3),
     "single_row_output": ((2, 2, 3, 33), (4, 3, 3), (1, 1), (0, 0, 1, 1), (1, 1), 1),
     "7x7_one_channel_s2": ((2, 1, 20, 45), (8, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),  # 7 tap columns
+    # vectors over output channels (narrow rows, longer C*R*S; lenet_c3 and the NHWC stem also take it)
+    "kvec_k_tail": ((2, 4, 12, 12), (24, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # 24 of 32 channels
+    "kvec_groups_pad": ((3, 8, 11, 12), (32, 5, 5), (1, 1), (1, 0, 0, 1), (1, 1), 2),
 }
 
 
@@ -93,7 +96,7 @@ def test_direct_small(case, layout, threads):
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 @pytest.mark.parametrize("case", ["lenet_c1", "lenet_c3", "stem_7x7_s2", "dilated_stride3", "groups", "k_tail",
-                                  "7x7_one_channel_s2"])
+                                  "7x7_one_channel_s2", "kvec_k_tail", "kvec_groups_pad"])
 def test_direct_small_float64(case, layout, threads):
     shape, kshape, stride, pads, dil, groups = DIRECT_CASES[case]
     run_case(shape, kshape, stride, pads, dil, groups, layout=layout, dtype=torch.float64)

@@ -26,6 +26,21 @@ namespace {
 
 using namespace small_direct;
 
+// Pixel blocks the channel-vector kernel is instantiated for (P * NK accumulators).
+constexpr int kPixelBlocks[] = {4, 5, 6, 7, 8, 10, 12, 14, 16, 24};
+
+// Pixel block for a row of OW outputs: fewest blocks * (P + 1) (the +1: the weight loads of a tap);
+// 0 when no block fits the registers.
+int64_t pick_pixels(int64_t OW, int64_t NK) {
+  int64_t best = INT64_MAX, P = 0;
+  for (int pb : kPixelBlocks) {
+    if (pb * NK > kMaxAcc) break;
+    const int64_t cost = (OW + pb - 1) / pb * (pb + 1);
+    if (cost <= best) best = cost, P = pb;
+  }
+  return P;
+}
+
 Geometry make_geometry(const ConvParams& p, int64_t elem_size) {
   Geometry g;
   g.Cg = p.C_per_group(), g.Kg = p.K_per_group(), g.lanes = 64 / elem_size;
@@ -43,6 +58,23 @@ Geometry make_geometry(const ConvParams& p, int64_t elem_size) {
   }
   g.kblocks = (g.Kg + g.KB - 1) / g.KB;
   g.OWv = round_up(p.OW, g.row_pairs ? g.lanes : g.NV * g.lanes);
+  // The other orientation: vectors over output channels (NK of them), P pixels of a row in registers.
+  // Taken when it leaves fewer idle lanes (K a multiple of the vector width, narrow rows: LeNet C3).
+  const int64_t NK = g.Kg > g.lanes ? 2 : 1, P = pick_pixels(p.OW, NK);
+  if (P > 0) {
+    const double used_w = double(p.OW) / g.OWv * g.Kg / (g.kblocks * g.KB);
+    const double used_k = double(g.Kg) / round_up(g.Kg, NK * g.lanes) * p.OW / round_up(p.OW, P);
+    // Measured (small_conv_check.py, 1 thread): better for LeNet C3 (both layouts) and the NHWC stem, where
+    // NHWC stores become whole channel vectors; worse with few taps per output (MNIST 1->16: the per-pixel
+    // work is too short for the stores) and for the NCHW stem (channel-major stores are scattered there,
+    // and the column orientation already fills 89% of its lanes).
+    const double gain = p.layout == Layout::NHWC ? 1.0 : 1.2;
+    if (used_k > gain * used_w && g.Cg * p.R * p.S >= 64) {
+      g.kvec = true, g.row_pairs = false, g.P = P;
+      g.NV = NK, g.KB = NK * g.lanes, g.kblocks = (g.Kg + g.KB - 1) / g.KB;
+      g.OWv = round_up(p.OW, P);
+    }
+  }
   g.PW = g.OWv + ((p.S - 1) * p.dil_w) / p.stride_w;
   g.row_len = p.stride_w * g.PW;
   // Band (an even number of rows with row pairs): keep the buffered input of one item around 64 KB (L2-resident while the K blocks reuse it) ...
@@ -87,6 +119,36 @@ void register_block(const T* x, const int64_t* voff, int64_t c_stride, int64_t r
     for (int v = 0; v < NV; ++v) std::memcpy(tile + (k * NV + v) * L, &acc[k][v], sizeof(V));
 }
 
+// Channel-vector register block: P consecutive pixels of one output row x NK*lanes output channels.
+//   x: buffered row of channel 0, tap r = 0, first pixel; wp: (Cg, R, S, NK*lanes) weights of the block
+//   followed by NK*lanes biases; tile: (P, NK*lanes) result. Per tap: NK weight-vector loads, then for
+//   every pixel one broadcast input value (folded into the FMA) times each weight vector.
+template <typename T, int NK, int P>
+void kvec_block(const T* x, const int64_t*, int64_t c_stride, int64_t r_stride, const int64_t* tap_off, int64_t Cg,
+                int64_t R, int64_t S, const T* wp, T* tile) {
+  using V = typename Simd<T>::Vec;
+  constexpr int L = Simd<T>::kLanes;
+  V acc[P][NK];
+  for (int k = 0; k < NK; ++k) {
+    V b;
+    std::memcpy(&b, wp + Cg * R * S * NK * L + k * L, sizeof(V));
+    for (int q = 0; q < P; ++q) acc[q][k] = b;
+  }
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t r = 0; r < R; ++r) {
+      const T* xr = x + c * c_stride + r * r_stride;
+      for (int64_t s = 0; s < S; ++s, wp += NK * L) {
+        const T* xs = xr + tap_off[s];
+        V wv[NK];
+        for (int k = 0; k < NK; ++k) std::memcpy(&wv[k], wp + k * L, sizeof(V));
+        for (int q = 0; q < P; ++q)
+          for (int k = 0; k < NK; ++k) fma_bcast(xs + q, wv[k], acc[q][k]);
+      }
+    }
+  for (int q = 0; q < P; ++q)
+    for (int k = 0; k < NK; ++k) std::memcpy(tile + (q * NK + k) * L, &acc[q][k], sizeof(V));
+}
+
 template <typename T>
 using BlockFn = void (*)(const T*, const int64_t*, int64_t, int64_t, const int64_t*, int64_t, int64_t, int64_t, const T*, T*);
 
@@ -112,8 +174,32 @@ BlockFn<T> pick_kb(int64_t kb) {
   return nullptr;
 }
 
+template <typename T, int NK>
+BlockFn<T> pick_pixel_block(int64_t P) {
+  switch (P) {
+    case 4: return kvec_block<T, NK, 4>;
+    case 5: return kvec_block<T, NK, 5>;
+    case 6: return kvec_block<T, NK, 6>;
+  }
+#if defined(__AVX512F__)
+  switch (P) {
+    case 7: return kvec_block<T, NK, 7>;
+    case 8: return kvec_block<T, NK, 8>;
+    case 10: return kvec_block<T, NK, 10>;
+    case 12: return kvec_block<T, NK, 12>;
+  }
+  if constexpr (NK == 1) {  // pick_pixels keeps P * NK <= kMaxAcc
+    if (P == 14) return kvec_block<T, 1, 14>;
+    if (P == 16) return kvec_block<T, 1, 16>;
+    if (P == 24) return kvec_block<T, 1, 24>;
+  }
+#endif
+  return nullptr;
+}
+
 template <typename T>
 BlockFn<T> pick_block(const Geometry& g) {
+  if (g.kvec) return g.NV == 2 ? pick_pixel_block<T, 2>(g.P) : pick_pixel_block<T, 1>(g.P);
   return g.NV == 2 ? pick_kb<T, 2>(g.KB) : pick_kb<T, 1>(g.KB);
 }
 
@@ -152,12 +238,11 @@ bool use_direct_small(const ConvParams& p) {
   // Most vector lanes doing real work (OW = 10 of 16 still pays: LeNet-5's C3) ...
   if (3 * OWv > 4 * p.OW + lanes) return false;
   // ... and a short GEMM K dimension (C/groups * R * S), where im2col + packing dominate the GEMM. NHWC
-  // pays a transposed store per output, so the GEMM (whose output rows are pixels) keeps more shapes
-  // there. Measured on Zen5, 1 thread, benchmarks/small_conv_check.py: direct faster for LeNet C1/C3,
-  // MNIST 1->16 / 1->32 (both layouts), MNIST 16->32 and the ResNet stem in NCHW; GEMM faster for
-  // MNIST 16->32 and the stem in NHWC.
+  // keeps the GEMM (whose output rows are pixels) for longer C*R*S. Measured on Zen5, 1 thread,
+  // benchmarks/small_conv_check.py: direct faster for LeNet C1/C3, MNIST 1->16 / 1->32 and the ResNet
+  // stem (both layouts) and MNIST 16->32 in NCHW; about even for MNIST 16->32 in NHWC (GEMM kept).
   if (p.layout == Layout::NCHW) return crs <= 512 && Kg <= 64;
-  return crs <= 160 && Kg <= 32;
+  return crs <= 160 && Kg <= 64;
 }
 
 template <typename T>
@@ -178,7 +263,7 @@ void conv_forward_direct_small(const ConvParams& p, const T* x, const T* w, cons
   {
     DenormalGuard guard;
     T* buf = thread_scratch<T>(kScratchCol, size_t(g.Cg * g.buf_rows * g.row_len));
-    T* tile = thread_scratch<T>(kScratchAcc, size_t(g.KB * cols));
+    T* tile = thread_scratch<T>(kScratchAcc, size_t(g.KB * std::max(cols, g.P)));
 #pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t band = item % g.bands, gr = (item / g.bands) % p.groups, n = item / (g.bands * p.groups);
@@ -188,6 +273,25 @@ void conv_forward_direct_small(const ConvParams& p, const T* x, const T* w, cons
       for (int64_t b = 0; b < g.kblocks; ++b) {
         const T* wb = wp.data() + (gr * g.kblocks + b) * wblock;
         const int64_t k0 = gr * g.Kg + b * g.KB, kn = std::min(g.KB, g.Kg - b * g.KB);
+        if (g.kvec) {
+          for (int64_t oh = oh0; oh < oh1; ++oh) {
+            const T* xrow = buf + (oh - oh0) * p.stride_h * g.row_len;
+            for (int64_t ow0 = 0; ow0 < p.OW; ow0 += g.P) {
+              block_fn(xrow + ow0, nullptr, g.buf_rows * g.row_len, p.dil_h * g.row_len, tap_off.data(), g.Cg, p.R,
+                       p.S, wb, tile);
+              const int64_t np = std::min(g.P, p.OW - ow0);
+              if (nhwc) {
+                for (int64_t q = 0; q < np; ++q) copy_row(tile + q * g.KB, kn, y + ((n * p.OH + oh) * p.OW + ow0 + q) * p.K + k0);
+              } else {
+                for (int64_t k = 0; k < kn; ++k) {
+                  T* yk = y + ((n * p.K + k0 + k) * p.OH + oh) * p.OW + ow0;
+                  for (int64_t q = 0; q < np; ++q) yk[q] = tile[q * g.KB + k];
+                }
+              }
+            }
+          }
+          continue;
+        }
         for (int64_t oh = oh0; oh < oh1; oh += g.row_pairs ? 2 : 1) {
           const T* xrow = buf + (oh - oh0) * p.stride_h * g.row_len;
           // Row pairs: the second vector is row oh + 1 (or row oh again, not stored, past the band's end).

@@ -60,6 +60,8 @@ struct Geometry {
   int64_t Cg, Kg, lanes;
   int64_t NV, KB, kblocks;  // vectors per register block, output channels per register block, blocks per group
   bool row_pairs;           // narrow rows (OW <= lanes): the NV = 2 vectors are two output rows, not columns
+  bool kvec = false;        // forward only: vectors run over output channels (KB = NV * lanes), P pixels
+  int64_t P = 0;            //   of one row in registers (see conv_direct_small.cpp)
   int64_t OWv;              // OW rounded up to whole NV*lanes blocks
   int64_t PW;               // buffered elements per phase of a row
   int64_t row_len;          // stride_w * PW
@@ -106,7 +108,7 @@ void fill_band(const ConvParams& p, const Geometry& g, const ColumnMap& m, const
       const int64_t hp = oh0 * p.stride_h + i;
       const int64_t ih = hp < padded_h ? remap_index(hp - p.pad_t, p.H, p.mode) : -1;
       if (ih < 0) {
-        std::memset(dst, 0, sizeof(T) * g.row_len);
+        std::fill(dst, dst + g.row_len, T(0));
         continue;
       }
       const T* src = x + c * cs + ih * rs;
@@ -116,7 +118,10 @@ void fill_band(const ConvParams& p, const Geometry& g, const ColumnMap& m, const
         const auto [lo, hi] = m.interior[ph];
         for (int64_t e = 0; e < lo; ++e) d[e] = cm[e] >= 0 ? src[cm[e] * es] : T(0);
         if (p.stride_w == 1 && es == 1) {
-          std::memcpy(d + lo, src + (lo - p.pad_l), sizeof(T) * (hi - lo));
+          // (an inlined copy: rows are short, a libc call per row costs as much as the copy)
+          const T* __restrict s0 = src + (lo - p.pad_l);
+          T* __restrict d0 = d + lo;
+          for (int64_t e = 0; e < hi - lo; ++e) d0[e] = s0[e];
         } else {
           const T* s0 = src + (ph - p.pad_l) * es;
           const int64_t step = p.stride_w * es;
