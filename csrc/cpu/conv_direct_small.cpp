@@ -67,9 +67,10 @@ Geometry make_geometry(const ConvParams& p, int64_t elem_size) {
     // Measured (small_conv_check.py, 1 thread): better for LeNet C3 (both layouts) and the NHWC stem, where
     // NHWC stores become whole channel vectors; worse with few taps per output (MNIST 1->16: the per-pixel
     // work is too short for the stores) and for the NCHW stem (channel-major stores are scattered there,
-    // and the column orientation already fills 89% of its lanes).
-    const double gain = p.layout == Layout::NHWC ? 1.0 : 1.2;
-    if (used_k > gain * used_w && g.Cg * p.R * p.S >= 64) {
+    // and the column orientation already fills all its lanes).
+    // In NHWC a tie goes to it (the stem: both orientations fill every lane).
+    const bool better = p.layout == Layout::NHWC ? used_k >= used_w : used_k > 1.2 * used_w;
+    if (better && g.Cg * p.R * p.S >= 64) {
       g.kvec = true, g.row_pairs = false, g.P = P;
       g.NV = NK, g.KB = NK * g.lanes, g.kblocks = (g.Kg + g.KB - 1) / g.KB;
       g.OWv = round_up(p.OW, P);
