@@ -2,7 +2,7 @@
 C/groups * R * S is small, K/groups <= 64 and most vector lanes of an output row do real work, see
 use_direct_small), of its weight gradient (conv_direct_small_weight.cpp: kernel width 3, 5 or 7,
 C/groups * R * S <= 64, K/groups <= 32; most cases below except lenet_c3 and stem_7x7_s2 take it) and of
-the whole-input-kernel GEMM (LeNet-5's C5: one GEMM over the batch). Every case
+the whole-input-kernel GEMMs (LeNet-5's C5: one GEMM over the batch per pass, conv_whole_input.cpp). Every case
 is compared with torch for the output and the input / weight / bias gradients, in NCHW, channels_last and
 non-contiguous layouts, float32 and float64, with 1 thread and with 2 threads forced (threshold 0)."""
 import pytest

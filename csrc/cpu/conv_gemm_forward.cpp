@@ -50,14 +50,6 @@ void forward_item(const ConvParams& p, const GemmConvPlan& pl, int64_t item, con
   gemm_parallel(a, gemm_threads);
 }
 
-// The kernel covers the whole unpadded input (LeNet-5's C5, a classifier written as a convolution): every
-// image is one row of the column matrix, stored as the image itself, so the whole batch is one GEMM
-// y[N, K] = x[N, C*H*W] x W^T instead of N GEMMs with a single output column.
-bool whole_input_kernel(const ConvParams& p) {
-  return p.groups == 1 && p.R == p.H && p.S == p.W && p.OH == 1 && p.OW == 1 && p.dil_h == 1 && p.dil_w == 1 &&
-         p.pad_t == 0 && p.pad_b == 0 && p.pad_l == 0 && p.pad_r == 0;
-}
-
 }  // namespace
 
 template <typename T>
@@ -68,22 +60,6 @@ void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bia
     T* wt = thread_scratch<T>(kScratchWeight, size_t(p.K * pl.CRS));
     weight_to_rsck(p, w, wt);
     wk = wt;
-  }
-  if (whole_input_kernel(p)) {
-    // NCHW images are (c, r, s) rows matching w (K, C, R, S); NHWC images are (r, s, c) rows matching the
-    // repacked (R, S, C, K) weight. Either way y is (N, K).
-    GemmArgs<T> a;
-    a.M = p.N, a.N = p.K, a.K = pl.CRS;
-    a.A = x, a.rsA = pl.CRS, a.csA = 1;
-    if (p.layout == Layout::NCHW)
-      a.B = wk, a.rsB = 1, a.csB = pl.CRS;
-    else
-      a.B = wk, a.rsB = p.K, a.csB = 1;
-    a.C = y, a.rsC = p.K, a.csC = 1;
-    a.bias_col = bias;
-    DenormalGuard guard;
-    gemm_parallel(a, pl.nt);
-    return;
   }
   // Items write disjoint outputs: one parallel region, items handed out dynamically (on shared cores a
   // descheduled thread then holds up only its current item, not a fixed share of the work).
