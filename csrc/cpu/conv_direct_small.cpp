@@ -3,11 +3,16 @@
 // Each work item (image, group, band of output rows) first copies the input rows of its band into a
 // padded buffer (padding of every mode resolved there with remap_index, so the kernel sees an unpadded
 // convolution). With stride_w > 1 each buffered row is split into stride_w phases (columns ph, ph + sw,
-// ...), so the inputs of consecutive output columns are consecutive in memory for every tap. The kernel
-// then keeps KB output channels x NV vectors of output columns in registers and, for every tap
-// (c, r, s), loads NV input vectors once and does KB*NV FMAs with broadcast weights: no column matrix,
-// no packing of the activations. Vectors are GCC/Clang vector extensions of 64 bytes (one AVX-512
-// register; two AVX2 registers elsewhere, with fewer accumulators), so no intrinsics are needed.
+// ...), so the inputs of consecutive output columns are consecutive in memory for every tap. No column
+// matrix, no packing of the activations. Two register-block orientations (make_geometry picks one):
+//   columns: KB output channels x NV vectors of output columns (two rows when a row fits one vector);
+//            per tap (c, r, s) NV input-vector loads and KB*NV FMAs with broadcast weights.
+//   channels (kvec): P pixels of a row x NK vectors of output channels; per tap NK weight-vector loads
+//            and P*NK FMAs with broadcast inputs. Fills every lane when K is a multiple of the vector
+//            width however narrow the rows are, and NHWC outputs are stored as whole vectors.
+// Vectors are GCC/Clang vector extensions of 64 bytes (one AVX-512 register; two AVX2 registers
+// elsewhere, with fewer accumulators); only the broadcast FMA uses AVX-512 intrinsics (with a portable
+// fallback), see conv_direct_small_band.h.
 #include "conv_direct_small.h"
 
 #include <algorithm>
