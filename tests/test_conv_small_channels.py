@@ -1,7 +1,9 @@
 """Tests of the direct forward kernel for few input channels (csrc/cpu/conv_direct_small.cpp; taken when
 C/groups * R * S is small, K/groups <= 64 and most vector lanes of an output row do real work, see
 use_direct_small), of its weight gradient (conv_direct_small_weight.cpp: kernel width 3, 5 or 7,
-C/groups * R * S <= 64, K/groups <= 32; most cases below except lenet_c3 and stem_7x7_s2 take it) and of
+C/groups * R * S <= 64, K/groups <= 32; most cases below except lenet_c3 and stem_7x7_s2 take it), of the
+input gradient computed by that forward kernel (conv_direct_small_input.cpp: stride 1, zero padding; e.g.
+lenet_c3, k_tail, groups, dilated_stride1, kvec_groups_pad) and of
 the whole-input-kernel GEMMs (LeNet-5's C5: one GEMM over the batch per pass, conv_whole_input.cpp). Every case
 is compared with torch for the output and the input / weight / bias gradients, in NCHW, channels_last and
 non-contiguous layouts, float32 and float64, with 1 thread and with 2 threads forced (threshold 0)."""
@@ -81,6 +83,7 @@ DIRECT_CASES = {
     "groups": ((2, 6, 10, 16), (12, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3),
     "single_row_output": ((2, 2, 3, 33), (4, 3, 3), (1, 1), (0, 0, 1, 1), (1, 1), 1),
     "7x7_one_channel_s2": ((2, 1, 20, 45), (8, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),  # 7 tap columns
+    "dilated_stride1": ((2, 3, 12, 30), (8, 3, 3), (1, 1), (1, 2, 2, 1), (2, 2), 1),
     # vectors over output channels (narrow rows, longer C*R*S; lenet_c3 and the NHWC stem also take it)
     "kvec_k_tail": ((2, 4, 12, 12), (24, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # 24 of 32 channels
     "kvec_groups_pad": ((3, 8, 11, 12), (32, 5, 5), (1, 1), (1, 0, 0, 1), (1, 1), 2),

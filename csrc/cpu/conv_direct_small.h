@@ -22,5 +22,11 @@ bool use_direct_small_weight(const ConvParams& p);
 template <typename T>
 void conv_backward_weight_direct_small(const ConvParams& p, const T* x, const T* gy, T* gw);
 
+// Input gradient of a stride-1, zero-padded convolution as the forward convolution of grad_output with
+// the flipped, transposed weight (conv_direct_small_input.cpp), when that forward is a use_direct_small one.
+bool use_direct_small_input(const ConvParams& p);
+template <typename T>
+void conv_backward_input_direct_small(const ConvParams& p, const T* gy, const T* w, T* gx);
+
 }  // namespace cpu
 }  // namespace fastconv

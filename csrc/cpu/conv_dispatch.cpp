@@ -2,6 +2,8 @@
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
 //   kernel covering the whole unpadded input (1x1 output) -> conv_whole_input.cpp (one GEMM per pass)
 //   forward with few input channels (use_direct_small)    -> conv_direct_small.cpp (no column matrix)
+//   input gradient (stride 1, zeros) whose transposed forward is a use_direct_small one
+//                                                          -> conv_direct_small_input.cpp (direct forward kernel)
 //   weight gradient of tiny C*R*S (use_direct_small_weight) -> conv_direct_small_weight.cpp
 //   everything else with a non-empty output               -> im2col + packed GEMM (conv_gemm*.cpp)
 //   empty outputs / empty gradients                       -> the direct reference kernels
@@ -53,6 +55,7 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
     return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
                                     : depthwise_backward_input_nhwc(p, gy, w, gx);
   if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_backward_input(p, gy, w, gx);
+  if (use_fast(p) && use_direct_small_input(p)) return conv_backward_input_direct_small(p, gy, w, gx);
   if (use_fast(p)) return conv_backward_input_gemm(p, gy, w, gx);
   conv_backward_input_direct(p, gy, w, gx);
 }
