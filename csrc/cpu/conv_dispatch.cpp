@@ -1,12 +1,19 @@
 // Chooses the CPU algorithm for each convolution pass:
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
+//   kernel covering the whole unpadded input (1x1 output) -> conv_whole_input.cpp (one GEMM per pass)
+//   forward with few input channels (use_direct_small)    -> conv_direct_small.cpp (no column matrix)
+//   input gradient (stride 1, zeros) whose transposed forward is a use_direct_small one
+//                                                          -> conv_direct_small_input.cpp (direct forward kernel)
+//   weight gradient of tiny C*R*S (use_direct_small_weight) -> conv_direct_small_weight.cpp
 //   everything else with a non-empty output               -> im2col + packed GEMM (conv_gemm*.cpp)
 //   empty outputs / empty gradients                       -> the direct reference kernels
 // Every pass runs on one thread when its work is below kMinParallelWork (see parallel.h).
 #include "../common/parallel.h"
 #include "conv_depthwise.h"
+#include "conv_direct_small.h"
 #include "conv_gemm.h"
 #include "conv_kernels.h"
+#include "conv_whole_input.h"
 
 #include <algorithm>
 
@@ -35,6 +42,8 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
   const ConvParams p = sized_threads(params);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y) : depthwise_forward_nhwc(p, x, w, bias, y);
+  if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_forward(p, x, w, bias, y);
+  if (use_fast(p) && use_direct_small(p)) return conv_forward_direct_small(p, x, w, bias, y);
   if (use_fast(p)) return conv_forward_gemm(p, x, w, bias, y);
   conv_forward_direct(p, x, w, bias, y);
 }
@@ -45,6 +54,8 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
                                     : depthwise_backward_input_nhwc(p, gy, w, gx);
+  if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_backward_input(p, gy, w, gx);
+  if (use_fast(p) && use_direct_small_input(p)) return conv_backward_input_direct_small(p, gy, w, gx);
   if (use_fast(p)) return conv_backward_input_gemm(p, gy, w, gx);
   conv_backward_input_direct(p, gy, w, gx);
 }
@@ -55,6 +66,8 @@ void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* 
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_backward_weight_nchw(p, x, gy, gw)
                                     : depthwise_backward_weight_nhwc(p, x, gy, gw);
+  if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_backward_weight(p, x, gy, gw);
+  if (use_fast(p) && use_direct_small_weight(p)) return conv_backward_weight_direct_small(p, x, gy, gw);
   if (use_fast(p)) return conv_backward_weight_gemm(p, x, gy, gw);
   conv_backward_weight_direct(p, x, gy, gw);
 }
