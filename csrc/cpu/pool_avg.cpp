@@ -124,6 +124,9 @@ void avg_forward_nhwc(const PoolParams& p, const T* x, T* y) {
         const T div = T(avg_divisor(p, hs, ws));
 #if defined(__AVX512F__)
         if constexpr (std::is_same_v<T, float>) {
+          if (ow + kNhwcPrefetchPixels < p.OW)
+            prefetch_window_nhwc(xn, p.W, C, 4, hs.begin, hs.end, 1, (ow + kNhwcPrefetchPixels) * p.sw - p.pw,
+                                 p.kw * C * 4);
           avg_pixel_f32(xn, p.W, C, hs, ws, div, yc);
           continue;
         }

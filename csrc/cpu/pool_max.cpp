@@ -322,6 +322,9 @@ void max_forward_nhwc(const PoolParams& p, const T* x, T* y, int64_t* ind) {
 #if defined(__AVX512F__)
       if constexpr (std::is_same_v<T, float>) {
         if (use_f32_registers(p)) {
+          if (ow + kNhwcPrefetchPixels < p.OW)
+            prefetch_window_nhwc(xn, p.W, C, 4, hs.begin, hs.end, p.dh, (ow + kNhwcPrefetchPixels) * p.sw - p.pw,
+                                 ((p.kw - 1) * p.dw + 1) * C * 4);
           max_pixel_f32(p, xn, hs, ws, static_cast<int32_t>(i0), yc, ic);
           continue;
         }
