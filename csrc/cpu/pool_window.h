@@ -105,6 +105,31 @@ inline void prefetch_window_nhwc(const void* xn, int64_t W, int64_t C, int64_t e
 #endif
 }
 
+// NHWC float kernels write outputs of at least kStreamStoreMinBytes with non-temporal (streaming) stores:
+// outputs that large leave the caches anyway, and a normal store first reads each line it fills. Measured
+// on N=8 C=64 112x112, 2 threads, cold input: max k2s2 0.99 -> 0.87-0.93 of torch's time, k3s2p1 0.83 ->
+// 0.70, avg k2s2 1.04-1.06 -> 0.91-0.95, avg k3s2p1 0.76 -> 0.67-0.69.
+inline constexpr int64_t kStreamStoreMinBytes = int64_t(4) << 20;
+
+// Whether to stream: AVX-512, C a multiple of 16 floats (each pixel's outputs are whole 64-byte lines),
+// every output pointer (nullptr: none) 64-byte aligned and out_bytes (all outputs) at least the threshold.
+inline bool use_stream_stores(int64_t C, const void* a, const void* b, int64_t out_bytes) {
+#if defined(__AVX512F__)
+  const auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<uintptr_t>(q) % 64 == 0; };
+  return C % 16 == 0 && aligned(a) && aligned(b) && out_bytes >= kStreamStoreMinBytes;
+#else
+  (void)C, (void)a, (void)b, (void)out_bytes;
+  return false;
+#endif
+}
+
+// Streaming stores are weakly ordered: each work item ends with a store fence.
+inline void stream_fence() {
+#if defined(__AVX512F__)
+  _mm_sfence();
+#endif
+}
+
 inline int64_t avg_divisor(const PoolParams& p, const AvgSpan& h, const AvgSpan& w) {
   if (p.divisor_override != 0) return p.divisor_override;
   if (p.count_include_pad) return h.padded_len * w.padded_len;
