@@ -69,3 +69,27 @@ def test_threaded_max_pool_indices_and_unpool(layout):
     uf = FF.max_unpool2d(yf, indf, 3, 2, 1, output_size=x.shape[-2:])
     ut = TF.max_unpool2d(yt, indt, 3, 2, 1, output_size=x.shape[-2:])
     assert_close_scaled(uf, ut, what="max unpool output")
+
+
+@pytest.mark.parametrize("channels", [1, 15, 16, 37, 64, 80, 130])
+def test_nhwc_float_channel_blocks_match_torch(channels):
+    """NHWC float kernels reduce 64 channels per register group plus a masked tail of 1..63: every split of C
+    gives torch's values (avg: bit-identical for non-overlapping windows, same summation order) and indices."""
+    x = torch.randn(2, channels, 9, 10).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(FF.avg_pool2d(x, 2, 2), TF.avg_pool2d(x, 2, 2))
+    assert_close_scaled(FF.avg_pool2d(x, 3, 2, 1), TF.avg_pool2d(x, 3, 2, 1))
+    y, i = FF.max_pool2d(x, 3, 2, 1, return_indices=True)
+    ry, ri = TF.max_pool2d(x, 3, 2, 1, return_indices=True)
+    assert torch.equal(y, ry) and torch.equal(i, ri)
+
+
+def test_nhwc_float_streaming_stores_match_torch():
+    """Outputs of at least 4 MiB (csrc/cpu/pool_window.h kStreamStoreMinBytes) take the non-temporal store path."""
+    x = torch.randn(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(FF.avg_pool2d(x, 2, 2), TF.avg_pool2d(x, 2, 2))
+    assert_close_scaled(FF.avg_pool2d(x, 3, 2, 1), TF.avg_pool2d(x, 3, 2, 1))
+    for args in ((2, 2), (3, 2, 1)):
+        y, i = FF.max_pool2d(x, *args, return_indices=True)
+        ry, ri = TF.max_pool2d(x, *args, return_indices=True)
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(y, ry) and torch.equal(i, ri)

@@ -60,12 +60,65 @@ void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
   });
 }
 
+#if defined(__AVX512F__)
+// NHWC float: NB blocks of 16 channels [c, c + 16 NB) of one output pixel, summed in registers across the
+// window's taps. The NB independent add chains are interleaved (one chain alone waits on the add latency
+// at every tap); each channel still sums in torch's order, so results are unchanged. `last` masks the
+// channels of the final block (a partial block at the end of C).
+template <int NB, bool kTail, bool kStream>
+inline void avg_block_f32(const float* xn, int64_t W, int64_t C, const AvgSpan& hs, const AvgSpan& ws, __m512 div,
+                          int64_t c, __mmask16 last, float* yc) {
+  __m512 acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
+  for (int64_t ih = hs.begin; ih < hs.end; ++ih)
+    for (int64_t iw = ws.begin; iw < ws.end; ++iw) {
+      const float* src = xn + (ih * W + iw) * C + c;
+      for (int b = 0; b < NB; ++b) {
+        const __m512 v = (kTail && b == NB - 1) ? _mm512_maskz_loadu_ps(last, src + 16 * b)
+                                                : _mm512_loadu_ps(src + 16 * b);
+        acc[b] = _mm512_add_ps(acc[b], v);
+      }
+    }
+  for (int b = 0; b < NB; ++b) {
+    const __m512 mean = _mm512_div_ps(acc[b], div);
+    if (kTail && b == NB - 1)
+      _mm512_mask_storeu_ps(yc + c + 16 * b, last, mean);
+    else if constexpr (kStream)
+      _mm512_stream_ps(yc + c + 16 * b, mean);
+    else
+      _mm512_storeu_ps(yc + c + 16 * b, mean);
+  }
+}
+
+// All C channels of one (non-empty) output pixel: 64 at a time, then one call for the remaining 1..63.
+// kStream (use_stream_stores: C % 16 == 0, so no partial block) streams the stores.
+template <bool kStream>
+inline void avg_pixel_f32(const float* xn, int64_t W, int64_t C, const AvgSpan& hs, const AvgSpan& ws, float div,
+                          float* yc) {
+  const __m512 d = _mm512_set1_ps(div);
+  int64_t c = 0;
+  for (; c + 64 <= C; c += 64) avg_block_f32<4, false, kStream>(xn, W, C, hs, ws, d, c, 0xFFFF, yc);
+  const int64_t rem = C - c;
+  if (rem == 0) return;
+  const int64_t tail = rem % 16;
+  const __mmask16 last = tail == 0 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << tail) - 1u);
+  switch ((rem + 15) / 16) {
+    case 1: avg_block_f32<1, !kStream, kStream>(xn, W, C, hs, ws, d, c, last, yc); break;
+    case 2: avg_block_f32<2, !kStream, kStream>(xn, W, C, hs, ws, d, c, last, yc); break;
+    case 3: avg_block_f32<3, !kStream, kStream>(xn, W, C, hs, ws, d, c, last, yc); break;
+    default: avg_block_f32<4, !kStream, kStream>(xn, W, C, hs, ws, d, c, last, yc); break;
+  }
+}
+#endif
+
 template <typename T>
 void avg_forward_nhwc(const PoolParams& p, const T* x, T* y) {
   const int64_t rows = p.N * p.OH, C = p.C;
+  const bool stream = std::is_same_v<T, float> && use_stream_stores(C, y, nullptr, rows * p.OW * C * int64_t(sizeof(T)));
   parallel_items(p.num_threads, rows, [&](int64_t r) {
       const int64_t n = r / p.OH, oh = r % p.OH;
       const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
+      const T* xn = x + n * p.H * p.W * C;
       for (int64_t ow = 0; ow < p.OW; ++ow) {
         const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
         T* __restrict yc = y + (r * p.OW + ow) * C;
@@ -74,29 +127,27 @@ void avg_forward_nhwc(const PoolParams& p, const T* x, T* y) {
           continue;
         }
         const T div = T(avg_divisor(p, hs, ws));
-        int64_t c0 = 0;
 #if defined(__AVX512F__)
         if constexpr (std::is_same_v<T, float>) {
-          // 16 channels per register; the sum stays in a register across the taps.
-          const float* xn = x + n * p.H * p.W * C;
-          for (; c0 + 16 <= C; c0 += 16) {
-            __m512 acc = _mm512_setzero_ps();
-            for (int64_t ih = hs.begin; ih < hs.end; ++ih)
-              for (int64_t iw = ws.begin; iw < ws.end; ++iw)
-                acc = _mm512_add_ps(acc, _mm512_loadu_ps(xn + (ih * p.W + iw) * C + c0));
-            _mm512_storeu_ps(yc + c0, _mm512_div_ps(acc, _mm512_set1_ps(div)));
-          }
+          if (ow + kNhwcPrefetchPixels < p.OW)
+            prefetch_window_nhwc(xn, p.W, C, 4, hs.begin, hs.end, 1, (ow + kNhwcPrefetchPixels) * p.sw - p.pw,
+                                 p.kw * C * 4);
+          if (stream)
+            avg_pixel_f32<true>(xn, p.W, C, hs, ws, div, yc);
+          else
+            avg_pixel_f32<false>(xn, p.W, C, hs, ws, div, yc);
+          continue;
         }
 #endif
-        if (c0 == C) continue;
-        std::fill(yc + c0, yc + C, T(0));
+        std::fill(yc, yc + C, T(0));
         for (int64_t ih = hs.begin; ih < hs.end; ++ih)
           for (int64_t iw = ws.begin; iw < ws.end; ++iw) {
-            const T* __restrict xc = x + ((n * p.H + ih) * p.W + iw) * C;
-            for (int64_t c = c0; c < C; ++c) yc[c] += xc[c];
+            const T* __restrict xc = xn + (ih * p.W + iw) * C;
+            for (int64_t c = 0; c < C; ++c) yc[c] += xc[c];
           }
-        for (int64_t c = c0; c < C; ++c) yc[c] /= div;
+        for (int64_t c = 0; c < C; ++c) yc[c] /= div;
       }
+      if (stream) stream_fence();
   });
 }
 

@@ -220,7 +220,7 @@ void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
 // NHWC float: NB blocks of 16 channels [c, c + 16 NB) of one output pixel; their maxima and (int32) indices
 // stay in registers across the window's taps, the NB independent compare chains interleaved. `last`
 // masks the channels of the final block (a partial block at the end of C).
-template <int NB, bool kTail>
+template <int NB, bool kTail, bool kStream>
 inline void max_block_f32(const PoolParams& p, const float* xn, const Span& hs, const Span& ws, int32_t i0,
                           int64_t c, __mmask16 last, float* yc, int64_t* ic) {
   const int64_t C = p.C, W = p.W;
@@ -251,6 +251,10 @@ inline void max_block_f32(const PoolParams& p, const float* xn, const Span& hs, 
       _mm512_mask_storeu_ps(yc + c + 16 * b, last, m[b]);
       _mm512_mask_storeu_epi64(ic + c + 16 * b, static_cast<__mmask8>(last), lo);
       _mm512_mask_storeu_epi64(ic + c + 16 * b + 8, static_cast<__mmask8>(last >> 8), hi);
+    } else if constexpr (kStream) {
+      _mm512_stream_ps(yc + c + 16 * b, m[b]);
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(ic + c + 16 * b), lo);
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(ic + c + 16 * b + 8), hi);
     } else {
       _mm512_storeu_ps(yc + c + 16 * b, m[b]);
       _mm512_storeu_si512(ic + c + 16 * b, lo);
@@ -259,21 +263,23 @@ inline void max_block_f32(const PoolParams& p, const float* xn, const Span& hs, 
   }
 }
 
-// All C channels of one output pixel: 64 at a time, then one call for the remaining 1..63.
+// All C channels of one output pixel: 64 at a time, then one call for the remaining 1..63. kStream
+// (use_stream_stores: C % 16 == 0, so no partial block) streams the stores.
+template <bool kStream>
 inline void max_pixel_f32(const PoolParams& p, const float* xn, const Span& hs, const Span& ws, int32_t i0,
                           float* yc, int64_t* ic) {
   const int64_t C = p.C;
   int64_t c = 0;
-  for (; c + 64 <= C; c += 64) max_block_f32<4, false>(p, xn, hs, ws, i0, c, 0xFFFF, yc, ic);
+  for (; c + 64 <= C; c += 64) max_block_f32<4, false, kStream>(p, xn, hs, ws, i0, c, 0xFFFF, yc, ic);
   const int64_t rem = C - c;
   if (rem == 0) return;
   const int64_t tail = rem % 16;
   const __mmask16 last = tail == 0 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << tail) - 1u);
   switch ((rem + 15) / 16) {
-    case 1: max_block_f32<1, true>(p, xn, hs, ws, i0, c, last, yc, ic); break;
-    case 2: max_block_f32<2, true>(p, xn, hs, ws, i0, c, last, yc, ic); break;
-    case 3: max_block_f32<3, true>(p, xn, hs, ws, i0, c, last, yc, ic); break;
-    default: max_block_f32<4, true>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    case 1: max_block_f32<1, !kStream, kStream>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    case 2: max_block_f32<2, !kStream, kStream>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    case 3: max_block_f32<3, !kStream, kStream>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    default: max_block_f32<4, !kStream, kStream>(p, xn, hs, ws, i0, c, last, yc, ic); break;
   }
 }
 #endif
@@ -310,6 +316,8 @@ int64_t max_channels_blocked(const PoolParams& p, const T* xn, const Span& hs, c
 template <typename T>
 void max_forward_nhwc(const PoolParams& p, const T* x, T* y, int64_t* ind) {
   const int64_t C = p.C;
+  const bool stream = std::is_same_v<T, float> &&
+                      use_stream_stores(C, y, ind, p.N * p.OH * p.OW * C * int64_t(sizeof(T) + sizeof(int64_t)));
   parallel_items(p.num_threads, p.N * p.OH, [&](int64_t r) {
     const int64_t n = r / p.OH, oh = r % p.OH;
     const Span hs = max_span(oh, p.H, p.kh, p.sh, p.ph, p.dh);
@@ -322,7 +330,13 @@ void max_forward_nhwc(const PoolParams& p, const T* x, T* y, int64_t* ind) {
 #if defined(__AVX512F__)
       if constexpr (std::is_same_v<T, float>) {
         if (use_f32_registers(p)) {
-          max_pixel_f32(p, xn, hs, ws, static_cast<int32_t>(i0), yc, ic);
+          if (ow + kNhwcPrefetchPixels < p.OW)
+            prefetch_window_nhwc(xn, p.W, C, 4, hs.begin, hs.end, p.dh, (ow + kNhwcPrefetchPixels) * p.sw - p.pw,
+                                 ((p.kw - 1) * p.dw + 1) * C * 4);
+          if (stream)
+            max_pixel_f32<true>(p, xn, hs, ws, static_cast<int32_t>(i0), yc, ic);
+          else
+            max_pixel_f32<false>(p, xn, hs, ws, static_cast<int32_t>(i0), yc, ic);
           continue;
         }
       }
@@ -346,6 +360,7 @@ void max_forward_nhwc(const PoolParams& p, const T* x, T* y, int64_t* ind) {
           }
         }
     }
+    if (stream) stream_fence();
   });
 }
 

@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cstdint>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "../common/denormal_guard.h"
 #include "../common/parallel.h"
 #include "../common/pool_params.h"
@@ -80,6 +84,50 @@ void parallel_items(int nthreads, int64_t items, const F& fn) {
 #pragma omp for schedule(dynamic, chunk)
     for (int64_t i = 0; i < items; ++i) fn(i);
   }
+}
+
+// NHWC kernels walk a row of output pixels; the hardware prefetcher follows the kh interleaved input rows
+// poorly, so each pixel prefetches the window of the pixel kNhwcPrefetchPixels ahead (rows [h0, h1) step dh,
+// `bytes` from column iw0 of each). Measured on N=8 C=64 112x112 float32, 2 threads, cold input:
+// max k3s2p1 1.07 -> 0.72 of torch's time, max k2s2 1.10 -> 1.00 (distances 2, 4, 8 all alike).
+inline constexpr int64_t kNhwcPrefetchPixels = 4;
+
+inline void prefetch_window_nhwc(const void* xn, int64_t W, int64_t C, int64_t elem_bytes, int64_t h0, int64_t h1,
+                                 int64_t dh, int64_t iw0, int64_t bytes) {
+#if defined(__AVX512F__)
+  for (int64_t ih = h0; ih < h1; ih += dh) {
+    // Integer address arithmetic: iw0 may be negative (left padding); a prefetch never faults.
+    const uintptr_t a = reinterpret_cast<uintptr_t>(xn) + (ih * W + iw0) * C * elem_bytes;
+    for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(a + off), _MM_HINT_T0);
+  }
+#else
+  (void)xn, (void)W, (void)C, (void)elem_bytes, (void)h0, (void)h1, (void)dh, (void)iw0, (void)bytes;
+#endif
+}
+
+// NHWC float kernels write outputs of at least kStreamStoreMinBytes with non-temporal (streaming) stores:
+// outputs that large leave the caches anyway, and a normal store first reads each line it fills. Measured
+// on N=8 C=64 112x112, 2 threads, cold input: max k2s2 0.99 -> 0.87-0.93 of torch's time, k3s2p1 0.83 ->
+// 0.70, avg k2s2 1.04-1.06 -> 0.91-0.95, avg k3s2p1 0.76 -> 0.67-0.69.
+inline constexpr int64_t kStreamStoreMinBytes = int64_t(4) << 20;
+
+// Whether to stream: AVX-512, C a multiple of 16 floats (each pixel's outputs are whole 64-byte lines),
+// every output pointer (nullptr: none) 64-byte aligned and out_bytes (all outputs) at least the threshold.
+inline bool use_stream_stores(int64_t C, const void* a, const void* b, int64_t out_bytes) {
+#if defined(__AVX512F__)
+  const auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<uintptr_t>(q) % 64 == 0; };
+  return C % 16 == 0 && aligned(a) && aligned(b) && out_bytes >= kStreamStoreMinBytes;
+#else
+  (void)C, (void)a, (void)b, (void)out_bytes;
+  return false;
+#endif
+}
+
+// Streaming stores are weakly ordered: each work item ends with a store fence.
+inline void stream_fence() {
+#if defined(__AVX512F__)
+  _mm_sfence();
+#endif
 }
 
 inline int64_t avg_divisor(const PoolParams& p, const AvgSpan& h, const AvgSpan& w) {
