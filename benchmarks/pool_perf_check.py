@@ -10,7 +10,12 @@ requires grad, autograd on), both layouts (contiguous = NCHW, channels_last = NH
          so no forward and no accumulation into x.grad is timed
   infer  forward under torch.no_grad() (what evaluation runs)
 Prints torch ms, fastconv ms and ratio = fastconv / torch (< 1: fastconv is faster), medians over repeats;
-each repeat times torch and fastconv back to back. --extra adds lp_pool2d, max_unpool2d and the 1-d
+each repeat times torch and fastconv back to back. The input (25.7 MB at the default shape) fits this
+machine's 32 MiB L3, so what ran just before a timed call decides whether it reads DRAM or cache:
+--cache cold (default) reads a 64 MiB scratch buffer before every timed call (both libraries start from
+DRAM), --cache hot repeats the call once untimed first (both start from cache), --cache none times the
+calls back to back (the first version of this script; it favours whichever library runs after the one that
+leaves the input in cache). --extra adds lp_pool2d, max_unpool2d and the 1-d
 variants (1-d shape: (N, C, H * W)). A small --shape (e.g. 1,16,8,8) measures per-call overhead.
 """
 import argparse
@@ -91,8 +96,25 @@ def timed(fn):
     return (time.perf_counter() - t0) * 1e3
 
 
-def measure(make, x_base, repeats):
+_SCRATCH = []
+
+
+def evict_caches():
+    """Reads 64 MiB (twice the L3 of the machine this was tuned on): the next call starts from DRAM."""
+    if not _SCRATCH:
+        _SCRATCH.append(torch.rand(16 << 20))
+    _SCRATCH[0].sum()
+
+
+def measure(make, x_base, repeats, cache="cold"):
     """-> {pass: {lib: median ms}} for torch and fastconv, timed interleaved."""
+    def timed_in_state(fn):
+        if cache == "cold":
+            evict_caches()
+        elif cache == "hot":
+            fn()
+        return timed(fn)
+
     libs = {"torch": torch.nn, "fastconv": fnn}
     mods, xs, outs, grads = {}, {}, {}, {}
     for k, lib in libs.items():
@@ -109,10 +131,10 @@ def measure(make, x_base, repeats):
     for _ in range(repeats):
         for k in libs:
             m, x, y, g = mods[k], xs[k], outs[k], grads[k]
-            times["fwd"][k].append(timed(lambda: m(x)))
-            times["bwd"][k].append(timed(lambda: torch.autograd.grad(y, x, g, retain_graph=True)))
+            times["fwd"][k].append(timed_in_state(lambda: m(x)))
+            times["bwd"][k].append(timed_in_state(lambda: torch.autograd.grad(y, x, g, retain_graph=True)))
             with torch.no_grad():
-                times["infer"][k].append(timed(lambda: m(x)))
+                times["infer"][k].append(timed_in_state(lambda: m(x)))
     return {p: {k: statistics.median(v) for k, v in t.items()} for p, t in times.items()}
 
 
@@ -123,6 +145,8 @@ def main():
     ap.add_argument("--shape", default="8,64,112,112", help="N,C,H,W of the 2-d cases")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave torch's default)")
     ap.add_argument("--extra", action="store_true", help="also lp_pool2d, max_unpool2d and the 1-d variants")
+    ap.add_argument("--cache", choices=("cold", "hot", "none"), default="cold",
+                    help="cache state before each timed call (see above)")
     ap.add_argument("--only", default="", help="run the cases whose name contains this string")
     args = ap.parse_args()
     if args.threads:
@@ -131,7 +155,7 @@ def main():
     n, c, h, w = (int(s) for s in args.shape.split(","))
     cases = [cs for cs in CASES + (EXTRA if args.extra else []) if args.only in cs[0]]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, shape {(n, c, h, w)}, {args.dtype}, "
-          f"median of {args.repeats}; bwd = autograd.grad with a retained graph (backward alone)")
+          f"median of {args.repeats}, cache {args.cache}; bwd = autograd.grad with a retained graph (backward alone)")
     print(f"{'case':<24}{'layout':<15}{'pass':<7}{'torch ms':>10}{'fastconv ms':>13}{'ratio':>8}")
     torch.manual_seed(0)
     for name, dims, make in cases:
@@ -142,7 +166,7 @@ def main():
                 x = torch.randn(n, c, h, w, dtype=dtype).contiguous(memory_format=fmt)
             else:
                 x = torch.randn(n, c, h * w, dtype=dtype)
-            res = measure(make, x, args.repeats)
+            res = measure(make, x, args.repeats, args.cache)
             for pas, r in res.items():
                 t, f = r["torch"], r["fastconv"]
                 print(f"{name:<24}{layout:<15}{pas:<7}{t:>10.3f}{f:>13.3f}{f / t:>8.2f}", flush=True)

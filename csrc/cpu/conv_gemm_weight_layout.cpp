@@ -1,10 +1,36 @@
 // Weight repacking between the (K, Cg, R, S) layout of the API and the (K, R, S, Cg) layout whose rows
 // match NHWC im2col columns.
+#include <algorithm>
+
 #include "../common/parallel.h"
 #include "conv_gemm.h"
 
 namespace fastconv {
 namespace cpu {
+namespace {
+
+// dst[j * d_rs + i] = src[i * s_rs + j * s_cs] for i < rows, j < cols, in 32 x 32 tiles: an element-wise
+// transpose of a multi-megabyte weight reads one cache line per element (VGG-16's 512x512x3x3 weight
+// gradient: about 5 ms of a 10 ms backward); a tile's lines stay in L1 while it is copied. Tile rows are
+// shared among threads when the matrix is large enough to pay for starting them.
+template <typename T>
+void transpose_tiled(int64_t rows, int64_t cols, const T* src, int64_t s_rs, int64_t s_cs, T* dst, int64_t d_rs,
+                     int num_threads) {
+  constexpr int64_t kTile = 32;
+  const int64_t tile_rows = (rows + kTile - 1) / kTile;
+  const int nt = threads_for_work(rows * cols, std::max(num_threads, 1));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t ti = 0; ti < tile_rows; ++ti) {
+    const int64_t i0 = ti * kTile, i1 = std::min(rows, i0 + kTile);
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+      const int64_t j1 = std::min(cols, j0 + kTile);
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t i = i0; i < i1; ++i) dst[j * d_rs + i] = src[i * s_rs + j * s_cs];
+    }
+  }
+}
+
+}  // namespace
 
 template <typename T>
 void weight_to_rsc(const ConvParams& p, const T* w, T* wt, int slices) {
@@ -32,19 +58,18 @@ void weight_from_rsc(const ConvParams& p, const T* wt, T* w) {
 template <typename T>
 void weight_to_rsck(const ConvParams& p, const T* w, T* wt) {
   const int64_t Cg = p.C_per_group(), Kg = p.K_per_group(), RS = p.R * p.S;
+  // Per (group, tap): the (Kg x Cg) slice w[g, :, :, rs] transposed into wt[g, rs] (Cg x Kg).
   for (int64_t g = 0; g < p.groups; ++g)
-    for (int64_t k = 0; k < Kg; ++k)
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t rs = 0; rs < RS; ++rs)
-          wt[((g * RS + rs) * Cg + c) * Kg + k] = w[((g * Kg + k) * Cg + c) * RS + rs];
+    for (int64_t rs = 0; rs < RS; ++rs)
+      transpose_tiled(Kg, Cg, w + g * Kg * Cg * RS + rs, Cg * RS, RS, wt + (g * RS + rs) * Cg * Kg, Kg,
+                      p.num_threads);
 }
 
 template <typename T>
 void weight_from_crsk(const ConvParams& p, const T* wt, T* w) {
   const int64_t Kg = p.K_per_group(), CRS = p.C_per_group() * p.R * p.S;
   for (int64_t g = 0; g < p.groups; ++g)
-    for (int64_t k = 0; k < Kg; ++k)
-      for (int64_t q = 0; q < CRS; ++q) w[(g * Kg + k) * CRS + q] = wt[(g * CRS + q) * Kg + k];
+    transpose_tiled(CRS, Kg, wt + g * CRS * Kg, Kg, 1, w + g * Kg * CRS, CRS, p.num_threads);
 }
 
 template void weight_to_rsck<float>(const ConvParams&, const float*, float*);
