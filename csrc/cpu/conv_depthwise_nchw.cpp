@@ -16,33 +16,88 @@ namespace fastconv {
 namespace cpu {
 namespace {
 
+// The padded plane, stored as stride_w column phases: phase j holds padded columns j, j + sw, j + 2 sw, ...
+// (Wq of them per row). A tap at padded column ow * sw + o then reads phase o % sw at column ow + o / sw,
+// so every inner loop runs over consecutive memory and vectorises for any stride (stride 1: one phase,
+// the plain padded plane). Measured on MobileNet's 3x3 stride-2 depthwise layer (8x64x112x112, 2 threads,
+// with the forward's output chunks): forward 3.2 -> 2.35 ms, input gradient 4.3 -> 3.9, weight gradient
+// 4.6 -> 2.8 (torch 2.0, 15.5, 2.3).
 struct PaddedPlane {
-  int64_t Hp, Wp;
+  int64_t Hp, Wp, sw, Wq;
+  int64_t size() const { return sw * Hp * Wq; }
 };
 
-PaddedPlane padded_plane(const ConvParams& p) { return {p.H + p.pad_t + p.pad_b, p.W + p.pad_l + p.pad_r}; }
+PaddedPlane padded_plane(const ConvParams& p) {
+  const int64_t Hp = p.H + p.pad_t + p.pad_b, Wp = p.W + p.pad_l + p.pad_r, sw = std::max<int64_t>(p.stride_w, 1);
+  return {Hp, Wp, sw, (Wp + sw - 1) / sw};
+}
 
-// P[ph, pw] = x[remap(ph - pad_t), remap(pw - pad_l)] or 0.
+// Start of padded row ph read at column offset o (o = s * dil_w): element ow is padded column ow * sw + o.
 template <typename T>
-void fill_padded(const ConvParams& p, const PaddedPlane& pp, const T* x, T* P) {
+T* phase_row(const PaddedPlane& pp, T* P, int64_t ph, int64_t o) {
+  return P + ((o % pp.sw) * pp.Hp + ph) * pp.Wq + o / pp.sw;
+}
+
+// row[pw] = x[remap(ph - pad_t), remap(pw - pad_l)] or 0 for one padded row; false when the row is all zero.
+template <typename T>
+bool padded_row(const ConvParams& p, const PaddedPlane& pp, const T* x, int64_t ph, T* row) {
+  const int64_t ih = remap_index(ph - p.pad_t, p.H, p.mode);
+  if (ih < 0) {
+    std::memset(row, 0, sizeof(T) * pp.Wp);
+    return false;
+  }
+  const T* src = x + ih * p.W;
+  for (int64_t pw = 0; pw < p.pad_l; ++pw) {
+    const int64_t iw = remap_index(pw - p.pad_l, p.W, p.mode);
+    row[pw] = iw < 0 ? T(0) : src[iw];
+  }
+  std::memcpy(row + p.pad_l, src, sizeof(T) * p.W);
+  for (int64_t pw = p.pad_l + p.W; pw < pp.Wp; ++pw) {
+    const int64_t iw = remap_index(pw - p.pad_l, p.W, p.mode);
+    row[pw] = iw < 0 ? T(0) : src[iw];
+  }
+  return true;
+}
+
+// P = the padded plane of x in phases; row is a scratch row of Wp values (unused for stride 1).
+template <typename T>
+void fill_padded(const ConvParams& p, const PaddedPlane& pp, const T* x, T* P, T* row) {
   for (int64_t ph = 0; ph < pp.Hp; ++ph) {
-    T* dst = P + ph * pp.Wp;
-    const int64_t ih = remap_index(ph - p.pad_t, p.H, p.mode);
-    if (ih < 0) {
-      std::memset(dst, 0, sizeof(T) * pp.Wp);
+    if (pp.sw == 1) {
+      padded_row(p, pp, x, ph, P + ph * pp.Wq);
       continue;
     }
-    const T* src = x + ih * p.W;
-    for (int64_t pw = 0; pw < p.pad_l; ++pw) {
-      const int64_t iw = remap_index(pw - p.pad_l, p.W, p.mode);
-      dst[pw] = iw < 0 ? T(0) : src[iw];
+    padded_row(p, pp, x, ph, row);
+    if (pp.sw == 2) {  // the common stride: constant-stride loads the compiler turns into permutes
+      T* __restrict d0 = P + ph * pp.Wq;
+      T* __restrict d1 = P + (pp.Hp + ph) * pp.Wq;
+      const int64_t pairs = pp.Wp / 2;
+      for (int64_t q = 0; q < pairs; ++q) {
+        d0[q] = row[2 * q];
+        d1[q] = row[2 * q + 1];
+      }
+      if (pp.Wp % 2) d0[pairs] = row[pp.Wp - 1], d1[pairs] = T(0);
+      continue;
     }
-    std::memcpy(dst + p.pad_l, src, sizeof(T) * p.W);
-    for (int64_t pw = p.pad_l + p.W; pw < pp.Wp; ++pw) {
-      const int64_t iw = remap_index(pw - p.pad_l, p.W, p.mode);
-      dst[pw] = iw < 0 ? T(0) : src[iw];
+    for (int64_t j = 0; j < pp.sw; ++j) {
+      T* dst = P + (j * pp.Hp + ph) * pp.Wq;
+      for (int64_t q = 0; q < pp.Wq; ++q) {
+        const int64_t pw = q * pp.sw + j;
+        dst[q] = pw < pp.Wp ? row[pw] : T(0);
+      }
     }
   }
+}
+
+// Pl[ph, pw] = G's phases interleaved back into a plain padded plane (the adjoint of the phase split).
+template <typename T>
+void merge_phases(const PaddedPlane& pp, const T* G, T* Pl) {
+  for (int64_t ph = 0; ph < pp.Hp; ++ph)
+    for (int64_t j = 0; j < pp.sw; ++j) {
+      const T* src = G + (j * pp.Hp + ph) * pp.Wq;
+      T* dst = Pl + ph * pp.Wp;
+      for (int64_t q = 0; q * pp.sw + j < pp.Wp; ++q) dst[q * pp.sw + j] = src[q];
+    }
 }
 
 // gx[ih, iw] = sum of G[ph, pw] over the padded positions that remap to (ih, iw) (adjoint of fill_padded).
@@ -66,35 +121,54 @@ void fold_padded(const ConvParams& p, const PaddedPlane& pp, const T* G, T* gx) 
 
 template <typename T>
 void depthwise_forward_nchw(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+  constexpr int64_t kChunk = 128 / sizeof(T);  // two AVX-512 vectors of outputs
   const PaddedPlane pp = padded_plane(p);
   const int64_t mult = p.K / p.C, RS = p.R * p.S, planes = p.N * p.C;
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
-    T* P = thread_scratch<T>(kScratchCol, size_t(pp.Hp * pp.Wp));
+    T* P = thread_scratch<T>(kScratchCol, size_t(pp.size()));
+    T* row = thread_scratch<T>(kScratchPackA, size_t(pp.Wp));
 #pragma omp for schedule(dynamic)
     for (int64_t plane = 0; plane < planes; ++plane) {
       const int64_t n = plane / p.C, c = plane % p.C;
-      fill_padded(p, pp, x + plane * p.H * p.W, P);
+      fill_padded(p, pp, x + plane * p.H * p.W, P, row);
       for (int64_t m = 0; m < mult; ++m) {
         const int64_t k = c * mult + m;
         const T* wk = w + k * RS;
         const T b = bias ? bias[k] : T(0);
         for (int64_t oh = 0; oh < p.OH; ++oh) {
           T* __restrict yr = y + ((n * p.K + k) * p.OH + oh) * p.OW;
-          for (int64_t ow = 0; ow < p.OW; ++ow) yr[ow] = b;
-          for (int64_t r = 0; r < p.R; ++r) {
-            const T* prow = P + (oh * p.stride_h + r * p.dil_h) * pp.Wp;
-            for (int64_t s = 0; s < p.S; ++s) {
-              const T wv = wk[r * p.S + s];
-              const T* __restrict src = prow + s * p.dil_w;
-              if (p.stride_w == 1) {
+          if (pp.sw == 1) {  // whole rows per tap: measured faster than the chunks below for stride 1
+            for (int64_t ow = 0; ow < p.OW; ++ow) yr[ow] = b;
+            for (int64_t r = 0; r < p.R; ++r)
+              for (int64_t s = 0; s < p.S; ++s) {
+                const T wv = wk[r * p.S + s];
+                const T* __restrict src = phase_row(pp, P, oh * p.stride_h + r * p.dil_h, s * p.dil_w);
 #pragma omp simd
                 for (int64_t ow = 0; ow < p.OW; ++ow) yr[ow] += wv * src[ow];
-              } else {
-                for (int64_t ow = 0; ow < p.OW; ++ow) yr[ow] += wv * src[ow * p.stride_w];
+              }
+            continue;
+          }
+          // Strided: kChunk outputs accumulate across all taps before one store.
+          for (int64_t ow0 = 0; ow0 < p.OW; ow0 += kChunk) {
+            const int64_t len = std::min<int64_t>(kChunk, p.OW - ow0);
+            alignas(64) T acc[kChunk];
+            for (int64_t i = 0; i < kChunk; ++i) acc[i] = b;
+            for (int64_t r = 0; r < p.R; ++r) {
+              const int64_t ph = oh * p.stride_h + r * p.dil_h;
+              for (int64_t s = 0; s < p.S; ++s) {
+                const T wv = wk[r * p.S + s];
+                const T* __restrict src = phase_row(pp, P, ph, s * p.dil_w) + ow0;
+                if (len == kChunk) {
+#pragma omp simd
+                  for (int64_t i = 0; i < kChunk; ++i) acc[i] += wv * src[i];
+                } else {
+                  for (int64_t i = 0; i < len; ++i) acc[i] += wv * src[i];
+                }
               }
             }
+            std::memcpy(yr + ow0, acc, sizeof(T) * len);
           }
         }
       }
@@ -109,32 +183,30 @@ void depthwise_backward_input_nchw(const ConvParams& p, const T* gy, const T* w,
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
-    T* G = thread_scratch<T>(kScratchCol, size_t(pp.Hp * pp.Wp));
+    T* G = thread_scratch<T>(kScratchCol, size_t(pp.size()));
+    T* plain = pp.sw == 1 ? G : thread_scratch<T>(kScratchPackA, size_t(pp.Hp * pp.Wp));
 #pragma omp for schedule(dynamic)
     for (int64_t plane = 0; plane < planes; ++plane) {
       const int64_t n = plane / p.C, c = plane % p.C;
-      std::memset(G, 0, sizeof(T) * pp.Hp * pp.Wp);
+      std::memset(G, 0, sizeof(T) * pp.size());
       for (int64_t m = 0; m < mult; ++m) {
         const int64_t k = c * mult + m;
         const T* wk = w + k * RS;
         for (int64_t oh = 0; oh < p.OH; ++oh) {
           const T* __restrict gr = gy + ((n * p.K + k) * p.OH + oh) * p.OW;
           for (int64_t r = 0; r < p.R; ++r) {
-            T* grow = G + (oh * p.stride_h + r * p.dil_h) * pp.Wp;
+            const int64_t ph = oh * p.stride_h + r * p.dil_h;
             for (int64_t s = 0; s < p.S; ++s) {
               const T wv = wk[r * p.S + s];
-              T* __restrict dst = grow + s * p.dil_w;
-              if (p.stride_w == 1) {
+              T* __restrict dst = phase_row(pp, G, ph, s * p.dil_w);
 #pragma omp simd
-                for (int64_t ow = 0; ow < p.OW; ++ow) dst[ow] += wv * gr[ow];
-              } else {
-                for (int64_t ow = 0; ow < p.OW; ++ow) dst[ow * p.stride_w] += wv * gr[ow];
-              }
+              for (int64_t ow = 0; ow < p.OW; ++ow) dst[ow] += wv * gr[ow];
             }
           }
         }
       }
-      fold_padded(p, pp, G, gx + plane * p.H * p.W);
+      if (pp.sw > 1) merge_phases(pp, G, plain);
+      fold_padded(p, pp, plain, gx + plane * p.H * p.W);
     }
   }
 }
@@ -146,13 +218,14 @@ void depthwise_backward_weight_nchw(const ConvParams& p, const T* x, const T* gy
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
-    T* P = thread_scratch<T>(kScratchCol, size_t(pp.Hp * pp.Wp));
+    T* P = thread_scratch<T>(kScratchCol, size_t(pp.size()));
+    T* row = thread_scratch<T>(kScratchPackA, size_t(pp.Wp));
 #pragma omp for schedule(dynamic)
     for (int64_t c = 0; c < p.C; ++c) {
       T* gwc = gw + c * mult * RS;  // taps of k = c*mult .. c*mult + mult - 1
       std::fill(gwc, gwc + mult * RS, T(0));
       for (int64_t n = 0; n < p.N; ++n) {
-        fill_padded(p, pp, x + (n * p.C + c) * p.H * p.W, P);
+        fill_padded(p, pp, x + (n * p.C + c) * p.H * p.W, P, row);
         for (int64_t m = 0; m < mult; ++m) {
           const int64_t k = c * mult + m;
           for (int64_t r = 0; r < p.R; ++r)
@@ -160,13 +233,9 @@ void depthwise_backward_weight_nchw(const ConvParams& p, const T* x, const T* gy
               T acc = T(0);
               for (int64_t oh = 0; oh < p.OH; ++oh) {
                 const T* __restrict gr = gy + ((n * p.K + k) * p.OH + oh) * p.OW;
-                const T* __restrict src = P + (oh * p.stride_h + r * p.dil_h) * pp.Wp + s * p.dil_w;
-                if (p.stride_w == 1) {
+                const T* __restrict src = phase_row(pp, P, oh * p.stride_h + r * p.dil_h, s * p.dil_w);
 #pragma omp simd reduction(+ : acc)
-                  for (int64_t ow = 0; ow < p.OW; ++ow) acc += gr[ow] * src[ow];
-                } else {
-                  for (int64_t ow = 0; ow < p.OW; ++ow) acc += gr[ow] * src[ow * p.stride_w];
-                }
+                for (int64_t ow = 0; ow < p.OW; ++ow) acc += gr[ow] * src[ow];
               }
               gwc[m * RS + r * p.S + s] += acc;
             }
