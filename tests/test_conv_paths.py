@@ -47,13 +47,16 @@ def reference(x, w, b, stride, pads, dilation, groups, mode):
 
 
 def run_case(shape, kshape, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), groups=1, mode="zeros",
-             channels_last=False, dtype=torch.float32, bias=True):
+             channels_last=False, dtype=torch.float32, bias=True, weight_channels_last=False):
     n, c, h, wd = shape
     k, r, s = kshape
     x = torch.randn(n, c, h, wd, dtype=dtype)
     if channels_last:
         x = x.to(memory_format=torch.channels_last)
     w = torch.randn(k, c // groups, r, s, dtype=dtype)
+    if weight_channels_last:  # a model moved to channels_last has channels_last weights
+        w = w.to(memory_format=torch.channels_last)
+        assert not w.is_contiguous() or r * s == 1 or c // groups == 1  # those are both at once
     b = torch.randn(k, dtype=dtype) if bias else None
     leaves = [x.requires_grad_(), w.requires_grad_()] + ([b.requires_grad_()] if bias else [])
     y = ops.conv2d(x, w, b, list(stride), list(pads), list(dilation), groups, mode)
@@ -122,6 +125,10 @@ DW_CASES = {
     "asym_multiplier3": ((2, 3, 8, 10), 3, (2, 3), (1, 2), (0, 1, 2, 0), (1, 1)),
     "wide_channel_tail": ((2, 24, 5, 37), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),  # vector + scalar channels
     "wide_strided": ((1, 16, 6, 41), 1, (3, 3), (1, 2), (1, 1, 1, 1), (1, 1)),
+    # NCHW rows of 16..31 outputs at stride 1 take the flat-plane loops of conv_depthwise_nchw.cpp (shorter
+    # NCHW rows run in NHWC, conv_layout_switch.cpp)
+    "flat_rows_dilated_mult2": ((2, 4, 9, 20), 2, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),
+    "flat_rows_asym": ((1, 6, 5, 24), 1, (2, 5), (1, 1), (0, 1, 2, 1), (1, 1)),
 }
 
 
@@ -138,6 +145,7 @@ def test_depthwise(case, channels_last, dtype, threads):
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 def test_depthwise_padding_modes(mode, channels_last, threads):
     run_case((2, 6, 7, 9), (12, 3, 3), (1, 1), (2, 1, 1, 2), (1, 1), 6, mode, channels_last)
+    run_case((2, 3, 6, 18), (3, 3, 3), (1, 1), (1, 2, 2, 1), (1, 1), 3, mode, channels_last)  # NCHW: flat rows
 
 
 def test_no_bias_batch1():
@@ -327,3 +335,30 @@ def test_implicit_backward_weight_nhwc_cropped(threads):
     xd = x.contiguous(memory_format=torch.channels_last)
     gw = ops.conv2d_backward_weight(g_small, xd, list(w.shape), [1, 1], list(pads), [1, 1], 1, "zeros")
     assert_close(gw, gw_ref, torch.float64, "grad_weight")
+
+
+# NHWC with a weight of 2 MB or more per group on a map of at most 28x28 outputs: computed by the NCHW
+# kernels on transposed activations (csrc/cpu/conv_layout_switch.cpp); float64 doubles the weight bytes.
+LAYOUT_SWITCH_CASES = {
+    "3x3_256": ((2, 256, 9, 7), (256, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "groups2_512": ((1, 512, 6, 5), (512, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2, "zeros"),
+    "stride2_reflect": ((2, 256, 11, 10), (256, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, "reflect"),
+    "1x1_1024": ((2, 1024, 5, 4), (1024, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, "zeros"),
+}
+
+
+@pytest.mark.parametrize("weight_cl", [False, True], ids=["w_dense", "w_cl"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(LAYOUT_SWITCH_CASES))
+def test_nhwc_large_weight_via_nchw(case, dtype, weight_cl, threads):
+    shape, kshape, stride, pads, dil, groups, mode = LAYOUT_SWITCH_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, groups, mode, channels_last=True, dtype=dtype,
+             weight_channels_last=weight_cl)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("case", ["3x3_pad1", "groups_stride_dil", "1x1", "asym_pad_even_kernel"])
+def test_channels_last_weight(case, channels_last, threads):
+    """channels_last weights are converted by the binding's threaded transpose (bindings/weight_layout.cpp)."""
+    shape, kshape, stride, pads, dil, groups = GEMM_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, groups, channels_last=channels_last, weight_channels_last=True)

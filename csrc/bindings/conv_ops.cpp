@@ -10,6 +10,7 @@
 #include "../cpu/conv_kernels.h"
 #include "conv_args.h"
 #include "tensor_checks.h"
+#include "weight_layout.h"
 
 namespace fastconv {
 namespace {
@@ -23,7 +24,7 @@ at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight, const s
                                     check_floating);
   at::Tensor y = at::empty({p.N, p.K, p.OH, p.OW}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
-  const at::Tensor x = input.contiguous(fmt), w = weight.contiguous();
+  const at::Tensor x = input.contiguous(fmt), w = dense_weight(weight);
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastconv_conv2d", [&] {
     cpu::conv_forward<scalar_t>(p, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
@@ -39,7 +40,7 @@ at::Tensor conv2d_backward_input_cpu(const at::Tensor& grad_output, const at::Te
                                                    padding_mode, check_floating);
   at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
-  const at::Tensor gy = grad_output.contiguous(fmt), w = weight.contiguous();
+  const at::Tensor gy = grad_output.contiguous(fmt), w = dense_weight(weight);
   AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "fastconv_conv2d_backward_input", [&] {
     cpu::conv_backward_input<scalar_t>(p, gy.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
                                        gx.mutable_data_ptr<scalar_t>());

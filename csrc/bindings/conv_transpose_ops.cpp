@@ -17,6 +17,7 @@
 #include "../cpu/conv_kernels.h"
 #include "conv_args.h"
 #include "tensor_checks.h"
+#include "weight_layout.h"
 
 namespace fastconv {
 namespace {
@@ -30,7 +31,7 @@ at::Tensor conv_transpose2d_cpu(const at::Tensor& input, const at::Tensor& weigh
                                               check_floating);
   at::Tensor y = at::empty({p.N, p.C, p.H, p.W}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
-  const at::Tensor x = input.contiguous(fmt), w = weight.contiguous();
+  const at::Tensor x = input.contiguous(fmt), w = dense_weight(weight);
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastconv_conv_transpose2d", [&] {
     cpu::conv_backward_input<scalar_t>(p, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),

@@ -1,4 +1,6 @@
 // Chooses the CPU algorithm for each convolution pass:
+//   a layout the shape runs faster in (preferred_layout)   -> the same dispatch on transposed activations
+//                                                            (conv_layout_switch.cpp)
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
 //   kernel covering the whole unpadded input (1x1 output) -> conv_whole_input.cpp (one GEMM per pass)
 //   forward with few input channels (use_direct_small)    -> conv_direct_small.cpp (no column matrix)
@@ -13,6 +15,7 @@
 #include "conv_direct_small.h"
 #include "conv_gemm.h"
 #include "conv_kernels.h"
+#include "conv_layout_switch.h"
 #include "conv_whole_input.h"
 
 #include <algorithm>
@@ -40,6 +43,8 @@ ConvParams sized_threads(const ConvParams& p) {
 template <typename T>
 void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y) {
   const ConvParams p = sized_threads(params);
+  if (const Layout other = preferred_layout(p, sizeof(T)); use_fast(p) && other != p.layout)
+    return conv_forward_in_layout(p, other, x, w, bias, y);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y) : depthwise_forward_nhwc(p, x, w, bias, y);
   if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_forward(p, x, w, bias, y);
@@ -51,6 +56,8 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
 template <typename T>
 void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* gx) {
   const ConvParams p = sized_threads(params);
+  if (const Layout other = preferred_layout(p, sizeof(T)); use_fast(p) && other != p.layout)
+    return conv_backward_input_in_layout(p, other, gy, w, gx);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
                                     : depthwise_backward_input_nhwc(p, gy, w, gx);
@@ -63,6 +70,8 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
 template <typename T>
 void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* gw) {
   const ConvParams p = sized_threads(params);
+  if (const Layout other = preferred_layout(p, sizeof(T)); use_fast(p) && other != p.layout)
+    return conv_backward_weight_in_layout(p, other, x, gy, gw);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_backward_weight_nchw(p, x, gy, gw)
                                     : depthwise_backward_weight_nhwc(p, x, gy, gw);

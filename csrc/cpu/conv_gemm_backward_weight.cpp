@@ -55,29 +55,13 @@ void backward_weight_item(const ConvParams& p, const GemmConvPlan& pl, int64_t i
   gemm_parallel(a, gemm_threads);
 }
 
-// Each item's GEMM reads and writes the whole (CRS x Kg) accumulator and does 2 * CRS * Kg * bp flops, so
-// a band of bp pixels does bp / 4 flops per accumulator byte: the L2-sized bands of the forward plan (two
-// rows of a 512-channel 14x14 layer, bp = 28) leave the GEMM streaming a 9 MB accumulator at a few flops
-// per byte. Bands here cover at least kMinBandPixels pixels (one KC block of the GEMM), or the whole image;
-// the column band grows to match (3.6 MB for VGG-16 conv5_1), which the L3 holds. Measured on that layer
-// (N=1, 512x14x14, 2 threads, with the tiled weight transposes of conv_gemm_weight_layout.cpp): weight
-// gradient 6.0 -> 3.1 ms (torch 2.9).
-constexpr int64_t kMinBandPixels = 256;
-
-GemmConvPlan weight_gradient_plan(const ConvParams& p, GemmConvPlan pl) {
-  if (pl.identity_col || p.OW <= 0 || pl.band_rows * p.OW >= kMinBandPixels) return pl;
-  pl.band_rows = std::min<int64_t>(std::max<int64_t>(p.OH, 1), (kMinBandPixels + p.OW - 1) / p.OW);
-  pl.bands = p.OH > 0 ? (p.OH + pl.band_rows - 1) / pl.band_rows : 0;
-  return pl;
-}
-
 }  // namespace
 
 template <typename T>
 void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* gw) {
   // NHWC, one group, stride 1, zero padding: no column matrix at all (conv_implicit_nhwc*.cpp).
   if (implicit_backward_weight_applies<T>(p)) return conv_backward_weight_implicit_nhwc(p, x, gy, gw);
-  const GemmConvPlan pl = weight_gradient_plan(p, make_gemm_plan(p, sizeof(T)));
+  const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
   const int64_t total = p.K * pl.CRS;
   const bool nhwc = p.layout == Layout::NHWC;
   const bool reorder = !nhwc || !(p.R == 1 && p.S == 1);  // NHWC 1x1: (K, R, S, Cg) is gw's own order

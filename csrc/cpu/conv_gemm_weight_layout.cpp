@@ -4,33 +4,10 @@
 
 #include "../common/parallel.h"
 #include "conv_gemm.h"
+#include "transpose.h"
 
 namespace fastconv {
 namespace cpu {
-namespace {
-
-// dst[j * d_rs + i] = src[i * s_rs + j * s_cs] for i < rows, j < cols, in 32 x 32 tiles: an element-wise
-// transpose of a multi-megabyte weight reads one cache line per element (VGG-16's 512x512x3x3 weight
-// gradient: about 5 ms of a 10 ms backward); a tile's lines stay in L1 while it is copied. Tile rows are
-// shared among threads when the matrix is large enough to pay for starting them.
-template <typename T>
-void transpose_tiled(int64_t rows, int64_t cols, const T* src, int64_t s_rs, int64_t s_cs, T* dst, int64_t d_rs,
-                     int num_threads) {
-  constexpr int64_t kTile = 32;
-  const int64_t tile_rows = (rows + kTile - 1) / kTile;
-  const int nt = threads_for_work(rows * cols, std::max(num_threads, 1));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t ti = 0; ti < tile_rows; ++ti) {
-    const int64_t i0 = ti * kTile, i1 = std::min(rows, i0 + kTile);
-    for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
-      const int64_t j1 = std::min(cols, j0 + kTile);
-      for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = i0; i < i1; ++i) dst[j * d_rs + i] = src[i * s_rs + j * s_cs];
-    }
-  }
-}
-
-}  // namespace
 
 template <typename T>
 void weight_to_rsc(const ConvParams& p, const T* w, T* wt, int slices) {
@@ -60,9 +37,8 @@ void weight_to_rsck(const ConvParams& p, const T* w, T* wt) {
   const int64_t Cg = p.C_per_group(), Kg = p.K_per_group(), RS = p.R * p.S;
   // Per (group, tap): the (Kg x Cg) slice w[g, :, :, rs] transposed into wt[g, rs] (Cg x Kg).
   for (int64_t g = 0; g < p.groups; ++g)
-    for (int64_t rs = 0; rs < RS; ++rs)
-      transpose_tiled(Kg, Cg, w + g * Kg * Cg * RS + rs, Cg * RS, RS, wt + (g * RS + rs) * Cg * Kg, Kg,
-                      p.num_threads);
+    transpose_tiled_batch(RS, Kg, Cg, w + g * Kg * Cg * RS, 1, Cg * RS, RS, wt + g * RS * Cg * Kg, Cg * Kg, Kg,
+                          p.num_threads);
 }
 
 template <typename T>

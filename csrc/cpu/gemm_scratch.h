@@ -10,7 +10,16 @@
 namespace fastconv {
 namespace cpu {
 
-enum ScratchSlot : int { kScratchPackA = 0, kScratchPackB, kScratchCol, kScratchAcc, kScratchWeight, kScratchSlots };
+enum ScratchSlot : int {
+  kScratchPackA = 0,
+  kScratchPackB,
+  kScratchCol,
+  kScratchAcc,
+  kScratchWeight,
+  kScratchLayoutIn,   // conv_layout_switch.cpp: activations transposed to NCHW
+  kScratchLayoutOut,  // ... and the NCHW result before it is transposed back
+  kScratchSlots
+};
 
 inline void* thread_scratch_bytes(int slot, size_t bytes) {
   struct Buf {

@@ -29,11 +29,38 @@ void spread_taps(const T* g, int64_t off, int64_t s, int64_t lo, int64_t hi, T* 
   for (int64_t o = lo; o < hi; ++o) row[o * st + off] += g[o];
 }
 
+// Rows narrower than this take the per-window loops: the per-tap loops below vectorise along the output
+// row, but on a global pool (GoogLeNet's 7x7 -> 1x1 over 8x1024 planes) every tap is a one-element call and
+// fastconv ran 8x slower than torch.
+constexpr int64_t kNarrowRow = 8;
+
+// One output row of a narrow plane, window by window; the sum runs in the same order (rows, then columns)
+// as the per-tap loops, so the results are identical.
+template <typename T>
+void avg_row_by_window(const PoolParams& p, const T* xp, const AvgSpan& hs, T* yr) {
+  for (int64_t ow = 0; ow < p.OW; ++ow) {
+    const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
+    if (hs.begin >= hs.end || ws.begin >= ws.end) {
+      yr[ow] = T(0);
+      continue;
+    }
+    T acc = T(0);
+    for (int64_t ih = hs.begin; ih < hs.end; ++ih)
+      for (int64_t iw = ws.begin; iw < ws.end; ++iw) acc += xp[ih * p.W + iw];
+    yr[ow] = acc / T(avg_divisor(p, hs, ws));
+  }
+}
+
 template <typename T>
 void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
       const T* xp = x + plane * HW;
+      if (p.OW < kNarrowRow) {
+        for (int64_t oh = 0; oh < p.OH; ++oh)
+          avg_row_by_window(p, xp, avg_span(oh, p.H, p.kh, p.sh, p.ph), y + plane * OHW + oh * p.OW);
+        return;
+      }
       for (int64_t oh = 0; oh < p.OH; ++oh) {
         T* yr = y + plane * OHW + oh * p.OW;
         const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
@@ -155,13 +182,24 @@ template <typename T>
 void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
-      std::vector<T> g(p.OW);
+      thread_local std::vector<T> g;  // one allocation per thread, not per plane
+      g.resize(p.OW);
       T* gp = gx + plane * HW;
       std::fill(gp, gp + HW, T(0));
       for (int64_t oh = 0; oh < p.OH; ++oh) {
         const T* gr = gy + plane * OHW + oh * p.OW;
         const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
         if (hs.begin >= hs.end) continue;
+        if (p.OW < kNarrowRow) {  // narrow rows: window by window (see avg_row_by_window)
+          for (int64_t ow = 0; ow < p.OW; ++ow) {
+            const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
+            if (ws.begin >= ws.end) continue;
+            const T gv = gr[ow] / T(avg_divisor(p, hs, ws));
+            for (int64_t ih = hs.begin; ih < hs.end; ++ih)
+              for (int64_t iw = ws.begin; iw < ws.end; ++iw) gp[ih * p.W + iw] += gv;
+          }
+          continue;
+        }
         for (int64_t ow = 0; ow < p.OW; ++ow) {
           const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
           g[ow] = ws.begin >= ws.end ? T(0) : gr[ow] / T(avg_divisor(p, hs, ws));

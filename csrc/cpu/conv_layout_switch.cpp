@@ -1,0 +1,78 @@
+// See conv_layout_switch.h. The scratch slots are the calling thread's own (kScratchLayoutIn/Out); the
+// kernels called in between use the other slots.
+#include "conv_layout_switch.h"
+
+#include "conv_depthwise.h"
+#include "conv_kernels.h"
+#include "gemm_scratch.h"
+#include "transpose.h"
+
+namespace fastconv {
+namespace cpu {
+namespace {
+
+constexpr int64_t kMinWeightBytes = int64_t(2) << 20;
+constexpr int64_t kMaxOutputPixels = 28 * 28;
+constexpr int64_t kShortDepthwiseRow = 16;
+
+ConvParams in_layout(const ConvParams& p, Layout target) {
+  ConvParams q = p;
+  q.layout = target;
+  return q;
+}
+
+// One activation tensor (N, C, HW) from layout `from` into the other layout.
+template <typename T>
+void relayout(Layout from, int64_t N, int64_t C, int64_t HW, const T* src, T* dst, int threads) {
+  if (from == Layout::NHWC)  // (HW, C) -> (C, HW) per image
+    transpose_tiled_batch(N, HW, C, src, HW * C, C, 1, dst, C * HW, HW, threads);
+  else  // (C, HW) -> (HW, C)
+    transpose_tiled_batch(N, C, HW, src, C * HW, HW, 1, dst, HW * C, C, threads);
+}
+
+}  // namespace
+
+Layout preferred_layout(const ConvParams& p, int64_t elem_size) {
+  const int64_t weight_bytes = p.K_per_group() * p.C_per_group() * p.R * p.S * elem_size;
+  if (p.layout == Layout::NHWC && weight_bytes >= kMinWeightBytes && p.OH * p.OW <= kMaxOutputPixels)
+    return Layout::NCHW;
+  if (p.layout == Layout::NCHW && is_depthwise(p) && p.OW < kShortDepthwiseRow) return Layout::NHWC;
+  return p.layout;
+}
+
+template <typename T>
+void conv_forward_in_layout(const ConvParams& p, Layout target, const T* x, const T* w, const T* bias, T* y) {
+  T* xt = thread_scratch<T>(kScratchLayoutIn, size_t(p.N * p.C * p.H * p.W));
+  T* yt = thread_scratch<T>(kScratchLayoutOut, size_t(p.N * p.K * p.OH * p.OW));
+  relayout(p.layout, p.N, p.C, p.H * p.W, x, xt, p.num_threads);
+  conv_forward(in_layout(p, target), xt, w, bias, yt);
+  relayout(target, p.N, p.K, p.OH * p.OW, yt, y, p.num_threads);
+}
+
+template <typename T>
+void conv_backward_input_in_layout(const ConvParams& p, Layout target, const T* gy, const T* w, T* gx) {
+  T* gyt = thread_scratch<T>(kScratchLayoutIn, size_t(p.N * p.K * p.OH * p.OW));
+  T* gxt = thread_scratch<T>(kScratchLayoutOut, size_t(p.N * p.C * p.H * p.W));
+  relayout(p.layout, p.N, p.K, p.OH * p.OW, gy, gyt, p.num_threads);
+  conv_backward_input(in_layout(p, target), gyt, w, gxt);
+  relayout(target, p.N, p.C, p.H * p.W, gxt, gx, p.num_threads);
+}
+
+template <typename T>
+void conv_backward_weight_in_layout(const ConvParams& p, Layout target, const T* x, const T* gy, T* gw) {
+  T* xt = thread_scratch<T>(kScratchLayoutIn, size_t(p.N * p.C * p.H * p.W));
+  T* gyt = thread_scratch<T>(kScratchLayoutOut, size_t(p.N * p.K * p.OH * p.OW));
+  relayout(p.layout, p.N, p.C, p.H * p.W, x, xt, p.num_threads);
+  relayout(p.layout, p.N, p.K, p.OH * p.OW, gy, gyt, p.num_threads);
+  conv_backward_weight(in_layout(p, target), xt, gyt, gw);  // gw is (K, Cg, R, S) in both layouts
+}
+
+#define FASTCONV_INSTANTIATE_LAYOUT_SWITCH(T)                                                                  \
+  template void conv_forward_in_layout<T>(const ConvParams&, Layout, const T*, const T*, const T*, T*);       \
+  template void conv_backward_input_in_layout<T>(const ConvParams&, Layout, const T*, const T*, T*);          \
+  template void conv_backward_weight_in_layout<T>(const ConvParams&, Layout, const T*, const T*, T*);
+FASTCONV_INSTANTIATE_LAYOUT_SWITCH(float)
+FASTCONV_INSTANTIATE_LAYOUT_SWITCH(double)
+
+}  // namespace cpu
+}  // namespace fastconv

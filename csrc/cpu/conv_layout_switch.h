@@ -1,0 +1,31 @@
+// Convolutions computed in the other activation layout: the activations are transposed into scratch, the
+// pass runs in the preferred layout, and an activation result is transposed back. Two cases, where the
+// other layout's kernel is about 2x faster and the activations are small enough that the transposes
+// cost little (measured on this 2-core AVX-512 machine, numbers in the commit):
+//   NHWC, weight of 2 MB or more per group, at most 28x28 outputs (VGG-16 conv4/conv5, ResNet
+//     layer3/layer4, ResNet-50's 512->2048 1x1) -> NCHW: the NCHW GEMM reads the weight in place;
+//   NCHW depthwise with output rows shorter than 16 (MobileNet's 14x14 and 7x7 stages) -> NHWC: the
+//     NHWC depthwise kernel vectorises over channels, the NCHW one over a row of at most 15 outputs.
+#pragma once
+
+#include <cstdint>
+
+#include "../common/conv_params.h"
+
+namespace fastconv {
+namespace cpu {
+
+// The layout a pass of p should run in (p.layout unless one of the cases above applies).
+Layout preferred_layout(const ConvParams& p, int64_t elem_size);
+
+template <typename T>
+void conv_forward_in_layout(const ConvParams& p, Layout target, const T* x, const T* w, const T* bias, T* y);
+
+template <typename T>
+void conv_backward_input_in_layout(const ConvParams& p, Layout target, const T* gy, const T* w, T* gx);
+
+template <typename T>
+void conv_backward_weight_in_layout(const ConvParams& p, Layout target, const T* x, const T* gy, T* gw);
+
+}  // namespace cpu
+}  // namespace fastconv
