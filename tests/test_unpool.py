@@ -101,3 +101,34 @@ def test_op_level_index_validation_never_writes_out_of_bounds():
         ops.max_unpool2d(y.contiguous(memory_format=torch.channels_last), bad, [6, 6])
     with pytest.raises(ValueError, match="output_size must be non-negative"):
         ops.max_unpool2d(y, bad, [-1, 6])
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_scatter_indices_in_any_order_channels_last(batch, threads):
+    """The NHWC scatter zeroes rows of the result lazily, just before the first index that reaches them
+    (csrc/cpu/pool_index.cpp): indices pointing backwards, repeated or far ahead must still give torch's
+    result (unpool: assignment; max-pool backward: accumulation). batch 1 with 2 threads splits channels."""
+    from fastconv import _C
+    ops = torch.ops.fastconv
+    old_threads, old_work = torch.get_num_threads(), _C.set_min_parallel_work(0)
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        n, c, oh, ow, h, w = batch, 48, 4, 5, 9, 11
+        y = torch.randn(n, c, oh, ow, dtype=torch.float64)
+        # unique per (n, c) plane, in random order: unpool assigns, so duplicates would be order-dependent
+        ind = torch.stack([torch.randperm(h * w)[: oh * ow] for _ in range(n * c)]).view(n, c, oh, ow)
+        ycl, icl = y.contiguous(memory_format=torch.channels_last), ind.contiguous(memory_format=torch.channels_last)
+        out = ops.max_unpool2d(ycl, icl, [h, w])
+        ref = torch.zeros(n, c, h * w, dtype=torch.float64).scatter_(2, ind.view(n, c, -1), y.view(n, c, -1))
+        torch.testing.assert_close(out, ref.view(n, c, h, w), rtol=0, atol=0)
+        # accumulation with repeated indices (several outputs of one plane sending to one input)
+        rep = torch.randint(0, h * w, (n, c, oh, ow))
+        rcl = rep.contiguous(memory_format=torch.channels_last)
+        got = ops.max_pool2d_backward(ycl, rcl, [h, w])
+        want = torch.zeros(n, c, h * w, dtype=torch.float64).scatter_add_(2, rep.view(n, c, -1), y.view(n, c, -1))
+        torch.testing.assert_close(got, want.view(n, c, h, w), rtol=1e-12, atol=1e-12)
+    finally:
+        torch.set_num_threads(old_threads)
+        _C.set_min_parallel_work(old_work)

@@ -45,16 +45,25 @@ IndexCheck scatter_impl(const PoolParams& p, const T* gy, const int64_t* ind, T*
     });
     return result;
   }
-  // NHWC: work items (n, channel chunk) own disjoint parts of gx.
+  // NHWC: work items (n, channel chunk) own disjoint parts of gx. Rows of gx are zeroed lazily, just
+  // before the first index that reaches them (any index order stays correct: a pixel is zeroed before its
+  // first write, and only pixels never written yet are zeroed), so a row is still in cache when the
+  // scatter adds into it; zeroing the whole image first (12.8 MB for VGG-16's first pool) sent every
+  // row through DRAM twice. Measured on 1x64x224x224, k2s2, 2 threads: see the commit.
   const int64_t chunk = channel_chunk(p.N, C, p.num_threads), chunks = (C + chunk - 1) / chunk;
   parallel_items(p.num_threads, p.N * chunks, [&](int64_t item) {
       IndexCheck local;
       const int64_t n = item / chunks, c0 = (item % chunks) * chunk, c1 = std::min(C, c0 + chunk);
       T* gn = gx + n * HW * C;
-      if (c1 - c0 == C)
-        std::fill(gn, gn + HW * C, T(0));
-      else
-        for (int64_t s = 0; s < HW; ++s) std::fill(gn + s * C + c0, gn + s * C + c1, T(0));
+      int64_t zeroed = 0;  // pixels [0, zeroed) of this item's channels are zero or written
+      const auto zero_through = [&](int64_t pixel) {  // zero whole rows up to and including pixel's row
+        const int64_t end = std::min(HW, (pixel / p.W + 1) * p.W);
+        if (c1 - c0 == C)
+          std::fill(gn + zeroed * C, gn + end * C, T(0));
+        else
+          for (int64_t s = zeroed; s < end; ++s) std::fill(gn + s * C + c0, gn + s * C + c1, T(0));
+        zeroed = end;
+      };
       for (int64_t o = 0; o < OHW; ++o) {
         const T* g = gy + (n * OHW + o) * C;
         const int64_t* ip = ind + (n * OHW + o) * C;
@@ -64,12 +73,14 @@ IndexCheck scatter_impl(const PoolParams& p, const T* gy, const int64_t* ind, T*
             if (local.ok) local = {false, i};
             continue;
           }
+          if (i >= zeroed) zero_through(i);
           if constexpr (accumulate)
             gn[i * C + c] += g[c];
           else
             gn[i * C + c] = g[c];
         }
       }
+      if (zeroed < HW) zero_through(HW - 1);
       merge(result, local);
   });
   return result;
