@@ -121,7 +121,13 @@ void gemm_serial(const GemmArgs<T>& g) {
       for (int64_t ic = 0; ic < g.M; ic += Bk::MC) {
         const int64_t mc = std::min<int64_t>(Bk::MC, g.M - ic);
         const T* Ablk = g.A + ic * g.rsA + pc * g.csA;
-        if (!direct_a) pack_a(Ablk, g.rsA, g.csA, mc, kc, Ap);
+        // A row-major A is read in place, except its last, partial row panel (zero rows past M), packed
+        // here once per block rather than once per column panel.
+        const int64_t full_rows = mc / MR * MR;
+        if (!direct_a)
+          pack_a(Ablk, g.rsA, g.csA, mc, kc, Ap);
+        else if (full_rows < mc)
+          pack_a(Ablk + full_rows * g.rsA, g.rsA, g.csA, mc - full_rows, kc, Ap);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const T* bcol = first && g.bias_col ? g.bias_col + jc + jr : nullptr;
           for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -134,8 +140,7 @@ void gemm_serial(const GemmArgs<T>& g) {
               MK::run(kc, Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
             } else if (v.mr == MR) {
               MK::template run<true>(kc, Ablk + ir * g.rsA, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol, g.rsA);
-            } else {  // last, partial row panel of a row-major A: pack it (zero rows past M)
-              pack_a(Ablk + ir * g.rsA, g.rsA, g.csA, v.mr, kc, Ap);
+            } else {  // last, partial row panel of a row-major A: packed above
               MK::run(kc, Ap, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
             }
           }
