@@ -10,8 +10,9 @@ and training/eval mode, device and dtype are unchanged. No tensor is copied or r
 
 Only modules whose type is exactly one of the torch classes below are converted: a user subclass (or a
 parametrized / lazy module, whose class is generated or different) may override forward and is left alone.
-Modules whose parameters have a dtype/device fastconv has no kernels for are left too; every module left is
-listed in the report with the reason, and strict=True raises instead.
+Modules whose parameters have a dtype/device fastconv has no kernels for are left too, and so are layers
+without parameters (pooling) in a model whose parameters have one (their inputs would have it too); every
+module left is listed in the report with the reason, and strict=True raises instead.
 """
 import copy
 import dataclasses
@@ -75,9 +76,9 @@ def _device_supported(device_type):
     return False
 
 
-def _unsupported_reason(module):
-    """None if fastconv can run this module's tensors; otherwise why not."""
-    for pname, p in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+def _unsupported_reason(module, recurse=False):
+    """None if fastconv can run this module's tensors (with recurse, its submodules' too); otherwise why not."""
+    for pname, p in list(module.named_parameters(recurse=recurse)) + list(module.named_buffers(recurse=recurse)):
         if p is None:
             continue
         dev = p.device.type
@@ -111,9 +112,15 @@ def _swap(module, cls):
     return new
 
 
-def _convert_one(module, qualname, torch_classes, report, memo):
+def _has_own_tensors(module):
+    return any(t is not None for t in list(module._parameters.values()) + list(module._buffers.values()))
+
+
+def _convert_one(module, qualname, torch_classes, report, memo, model_reason=None):
     """The replacement for `module` (itself if not converted). memo: id(old) -> new, so a module that
-    appears twice in the tree (shared weights) becomes one fastconv module."""
+    appears twice in the tree (shared weights) becomes one fastconv module. model_reason: why the model's
+    own tensors are unsupported (None if they are supported), applied to layers without tensors (pooling),
+    whose input's dtype/device follows the model's."""
     if id(module) in memo:
         return memo[id(module)]
     name = torch_classes.get(type(module))
@@ -124,6 +131,8 @@ def _convert_one(module, qualname, torch_classes, report, memo):
             report.left.append((qualname, name, f"this fastconv build has no fastconv.nn.{name}"))
         else:
             reason = _unsupported_reason(module)
+            if reason is None and model_reason is not None and not _has_own_tensors(module):
+                reason = f"layer without parameters in a model whose {model_reason}"
             if reason is None:
                 result = _swap(module, cls)
                 report.swapped.append((qualname, name))
@@ -138,7 +147,7 @@ def _convert_one(module, qualname, torch_classes, report, memo):
         if child is None:
             continue
         new_child = _convert_one(child, f"{qualname}.{child_name}" if qualname else child_name, torch_classes,
-                                 report, memo)
+                                 report, memo, model_reason)
         if new_child is not child:
             result._modules[child_name] = new_child
     return result
@@ -156,7 +165,7 @@ def convert(model, inplace=True, strict=False):
     if not inplace:
         model = copy.deepcopy(model)
     report = ConvertReport()
-    model = _convert_one(model, "", _torch_classes(), report, {})
+    model = _convert_one(model, "", _torch_classes(), report, {}, _unsupported_reason(model, recurse=True))
     logger.info("%s", report)
     for name, cls, reason in report.left:
         logger.warning("fastconv.convert left %s (%s): %s", name or "<root>", cls, reason)

@@ -56,15 +56,14 @@ def check_conv(spatial, x, w, b, stride, padding, dilation, groups, grad_layout=
     ref = reference_conv(spatial, xr, wr, br, stride, padding, dilation, groups)
     assert_close_scaled(out, ref.to(dtype), dtype, "output")
 
-    # channels_last in -> channels_last out (input or weight channels_last, as in torch). The rule applies
-    # to the 4-d (N, C, H, W) views the functional API builds (1-d: H == 1); a 4-d tensor dense in both
-    # orders counts as contiguous. For 1-d inputs this
-    # means an (N, L, C).transpose(1, 2) input gives an output with the same kind of strides (torch itself
-    # returns a contiguous one there; the values are the same).
-    x_cl = is_channels_last(as_4d(x, spatial)) or is_channels_last(w.unsqueeze(2) if spatial == 1 else w)
+    # channels_last in -> channels_last out (input or weight channels_last, as in torch); a 4-d tensor dense
+    # in both orders counts as contiguous. torch has memory formats only for 4-d tensors: its 1-d and
+    # unbatched results are contiguous whatever the input's strides (an (N, L, C).transpose(1, 2) input,
+    # say), and so are fastconv's.
+    x_cl = out.dim() == 4 and (is_channels_last(x) or is_channels_last(w))
     if out.numel() > 0:
         if x_cl:
-            assert as_4d(out, spatial).is_contiguous(memory_format=torch.channels_last), \
+            assert out.is_contiguous(memory_format=torch.channels_last), \
                 f"output strides {out.stride()} for channels_last input strides {x.stride()}"
         else:
             assert out.is_contiguous(), f"output strides {out.stride()} for input strides {x.stride()}"

@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+import torch.nn.functional as TF
 
 import fastconv
 
@@ -264,3 +265,35 @@ def test_device_mismatch():
         FC.conv2d(x, torch.randn(6, 4, 3, 3))
     with pytest.raises(RuntimeError, match=r"input and bias must be on the same device"):
         FC.conv2d(x, torch.randn(6, 4, 3, 3, device="cuda"), torch.randn(6))
+
+
+def test_device_mismatch_on_a_cpu_only_machine():
+    """The same checks without a GPU: the meta device stands in for a second device."""
+    x = torch.randn(2, 4, 6, 6)
+    with pytest.raises(RuntimeError, match=r"input and weight must be on the same device, got cpu and meta"):
+        FC.conv2d(x, torch.randn(6, 4, 3, 3, device="meta"))
+    with pytest.raises(RuntimeError, match=r"input and bias must be on the same device, got cpu and meta"):
+        FC.conv2d(x, torch.randn(6, 4, 3, 3), torch.randn(6, device="meta"))
+    with pytest.raises(RuntimeError, match=r"same device"):
+        FC.conv_transpose2d(x, torch.randn(4, 6, 3, 3, device="meta"))
+    y, ind = FC.max_pool2d(x, 2, return_indices=True)
+    with pytest.raises(RuntimeError, match=r"same device"):
+        FC.max_unpool2d(y, ind.to("meta"), 2)
+
+
+def test_meta_inputs_infer_shapes():
+    """Shape inference on the meta device (what torch.compile's fake tensors and model summaries do) goes
+    through the functional API to the ops' fake kernels, with torch's output shapes."""
+    x = torch.randn(2, 4, 9, 8)
+    w = torch.randn(6, 2, 3, 3)
+    cases = [
+        (FC.conv2d, TF.conv2d, (x, w), dict(stride=2, padding=1, groups=2)),
+        (FC.conv1d, TF.conv1d, (x[:, :, 0], w[:, :, 0]), dict(padding="same", groups=2)),
+        (FC.conv_transpose2d, TF.conv_transpose2d, (x, torch.randn(4, 3, 3, 3)), dict(stride=2)),
+        (FC.max_pool2d, TF.max_pool2d, (x, 3), dict(stride=2, ceil_mode=True)),
+        (FC.avg_pool1d, TF.avg_pool1d, (x[:, :, 0], 2), {}),
+        (FC.adaptive_avg_pool2d, TF.adaptive_avg_pool2d, (x, (3, 2)), {}),
+    ]
+    for ours, theirs, args, kw in cases:
+        meta = [a.to("meta") if isinstance(a, torch.Tensor) else a for a in args]
+        assert ours(*meta, **kw).shape == theirs(*args, **kw).shape, ours.__name__

@@ -159,6 +159,25 @@ def test_left_modules_are_reported_and_strict_raises(caplog):
         fastconv.convert(model, strict=True)
 
 
+def test_pooling_in_an_unsupported_dtype_model_is_left_and_model_still_runs():
+    """Pooling layers have no parameters of their own: their inputs have the model's dtype, so in a
+    bfloat16 model they stay torch's (a swapped one would raise on its first bfloat16 input)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.MaxPool2d(2),
+                                torch.nn.AdaptiveAvgPool2d(1)).to(torch.bfloat16)
+    x = torch.randn(2, 3, 10, 10, dtype=torch.bfloat16)
+    ref = model(x)
+    _, report = fastconv.convert(model)
+    assert report.swapped == []
+    reasons = dict((n, r) for n, _, r in report.left)
+    assert set(reasons) == {"0", "1", "2"}
+    assert "layer without parameters" in reasons["1"] and "torch.bfloat16" in reasons["1"]
+    assert torch.equal(model(x), ref)
+    # a float32 model with the same layers converts all of them
+    _, report = fastconv.convert(model.float())
+    assert [n for n, _ in report.swapped] == ["0", "1", "2"]
+
+
 def test_missing_fastconv_class_is_reported(monkeypatch):
     monkeypatch.delattr(fastconv.nn, "Conv1d")
     model = _net()

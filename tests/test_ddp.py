@@ -11,7 +11,9 @@ a timeout, the processes are joined with a timeout and killed if they overrun, a
 result (or its traceback) to a file the test reads.
 """
 import datetime
+import gc
 import os
+import sys
 import traceback
 
 import pytest
@@ -70,12 +72,25 @@ def _worker(rank, world, store_path, out_dir):
             _train(ddp, _batches(), rank, world)
             state = {k: v.detach().clone() for k, v in ddp.module.state_dict().items()}
             torch.save(state, os.path.join(out_dir, f"rank{rank}.pt"))
+            # Orderly teardown. DDP and its reducer hold the process group: left alive, the gloo group is
+            # destroyed during interpreter finalisation, in no fixed order, where a joinable worker thread
+            # makes std::thread's destructor call std::terminate (seen once in CI: rank exit code -6,
+            # "terminate called without an active exception"). So: both ranks finish all communication
+            # (barrier), drop DDP, then destroy the group while the interpreter is fully alive.
+            dist.barrier()
+            del ddp
+            gc.collect()
         finally:
             dist.destroy_process_group()
     except BaseException:
         with open(os.path.join(out_dir, f"rank{rank}.err"), "w") as f:
             f.write(traceback.format_exc())
         raise
+    # The result is on disk and the group is gone: leave without interpreter finalisation, whose order of
+    # C++ static destruction in torch's distributed runtime is not ours to test here.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _run_ranks(tmp_path):

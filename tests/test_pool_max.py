@@ -155,11 +155,53 @@ def test_op_level_validation():
     y, i = ops.max_pool2d_with_indices(x, [2, 2], [2, 2], [0, 0], [1, 1], False)
     with pytest.raises(ValueError, match="indices: found an invalid index 25"):
         ops.max_pool2d_backward(y, torch.full_like(i, 25), [5, 5])
-    with pytest.raises(ValueError, match="invalid index -1"):
-        ops.max_pool2d_gather(x, torch.full_like(i, -1))
+    with pytest.raises(ValueError, match="invalid index -2"):
+        ops.max_pool2d_gather(x, torch.full_like(i, -2))
+    with pytest.raises(ValueError, match="invalid index -2"):
+        ops.max_pool2d_backward(y, torch.full_like(i, -2), [5, 5])
+    # -1 marks a window with no tap inside the input: the max-pool backward and gather skip it
+    assert torch.equal(ops.max_pool2d_backward(y, torch.full_like(i, -1), [5, 5]), torch.zeros_like(x))
+    assert torch.equal(ops.max_pool2d_gather(x, torch.full_like(i, -1)), torch.zeros_like(y))
     with pytest.raises(ValueError, match="indices of shape"):
         ops.max_pool2d_backward(y, i[:, :, :1], [5, 5])
     with pytest.raises(TypeError, match="indices must be int64"):
         ops.max_pool2d_backward(y, i.int(), [5, 5])
     with pytest.raises(TypeError, match="float32 or float64"):
         ops.max_pool2d_with_indices(x.half(), [2, 2], [2, 2], [0, 0], [1, 1], False)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape,kw", [
+    # torch allows padding <= kernel // 2, so a window can miss the input only by straddling an input
+    # shorter than its dilation, which leaves one output along that axis: every window is empty.
+    # H = 1, 2-row window dilated by 2, padded by 1: taps at rows -1 and 1; torch's index is past the plane
+    ((2, 3, 1, 8), dict(kernel_size=(2, 5), stride=(1, 3), padding=(1, 2), dilation=(2, 1))),
+    # W = 2, dilation 3 along W: taps at columns -1 and 2; torch's index names the next row's first pixel
+    ((2, 3, 4, 2), dict(kernel_size=(1, 2), stride=1, padding=(0, 1), dilation=(1, 3))),
+])
+def test_window_wholly_in_padding(layout, dtype, shape, kw):
+    """A window with no tap inside the input: value -inf as torch's, index kEmptyWindowIndex (-1), and no
+    gradient from it (torch's backward sends it to the element its out-of-window index names)."""
+    x = make_input(shape, layout, dtype, seed=5)
+    yt, it = TF.max_pool2d(x, return_indices=True, **kw)
+    xf = x.detach().clone().requires_grad_(True)
+    yf, i_f = FF.max_pool2d(xf, return_indices=True, **kw)
+    empty = torch.isneginf(yt)
+    assert empty.all()
+    assert torch.equal(yf, yt)
+    assert torch.equal(i_f[~empty], it[~empty]) and (i_f[empty] == -1).all()
+    g = torch.randn_like(yt)
+    yf.backward(g)
+    n, c, h, w = shape
+    ref = torch.zeros(n, c, h * w, dtype=dtype)
+    ref.scatter_add_(2, it.masked_fill(empty, 0).reshape(n, c, -1), g.masked_fill(empty, 0).reshape(n, c, -1))
+    torch.testing.assert_close(xf.grad, ref.view(n, c, h, w), rtol=0, atol=0)
+    # double backward (the gather) reads 0 for those outputs
+    gg = torch.randn_like(x)
+    expect = gg.reshape(n, c, -1).gather(2, it.masked_fill(empty, 0).reshape(n, c, -1)).view_as(yt)
+    got = torch.ops.fastconv.max_pool2d_gather(gg, i_f)
+    torch.testing.assert_close(got, expect.masked_fill(empty, 0), rtol=0, atol=0)
+    # max_unpool rejects the index like any negative one
+    with pytest.raises(ValueError, match="invalid index -1"):
+        torch.ops.fastconv.max_unpool2d(yf.detach(), i_f, [h, w])

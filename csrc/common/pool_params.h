@@ -25,6 +25,13 @@ struct PoolParams {
   int num_threads = 1;
 };
 
+// Index a max pooling emits for a window with no tap inside the input (possible only with dilation: every
+// tap falls in the padding or past the end). Its value is -inf, as torch's; torch's index there is
+// begin_h * W + begin_w, which points outside the plane or at a pixel of another row, so its backward
+// sends the gradient to an element that did not take part. fastconv's max-pool backward and gather skip
+// this index (the output does not depend on the input); max_unpool rejects it like any negative index.
+constexpr int64_t kEmptyWindowIndex = -1;
+
 // torch's pooling_output_shape: floor (or ceil) of (in + 2 pad - dil (k - 1) - 1) / stride + 1, and in
 // ceil mode the last window must start inside the input or the left padding. May return <= 0.
 inline int64_t pool_out_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {

@@ -1,5 +1,6 @@
 // Index-driven kernels: scatter (max pool backward = scatter-add, max unpool = scatter-assign) and gather
-// (their adjoint). Every index is range-checked; an out-of-range one is skipped and reported.
+// (their adjoint). Every index is range-checked; an out-of-range one is skipped and reported, except
+// kEmptyWindowIndex where the adjoint of a max pool allows it (scatter-add skips it, gather reads 0).
 #include <algorithm>
 
 #include "pool_kernels.h"
@@ -33,7 +34,7 @@ IndexCheck scatter_impl(const PoolParams& p, const T* gy, const int64_t* ind, T*
         for (int64_t o = 0; o < OHW; ++o) {
           const int64_t i = ip[o];
           if (!in_range(i, HW)) {
-            if (local.ok) local = {false, i};
+            if (!(accumulate && i == kEmptyWindowIndex) && local.ok) local = {false, i};
             continue;
           }
           if constexpr (accumulate)
@@ -70,7 +71,7 @@ IndexCheck scatter_impl(const PoolParams& p, const T* gy, const int64_t* ind, T*
         for (int64_t c = c0; c < c1; ++c) {
           const int64_t i = ip[c];
           if (!in_range(i, HW)) {
-            if (local.ok) local = {false, i};
+            if (!(accumulate && i == kEmptyWindowIndex) && local.ok) local = {false, i};
             continue;
           }
           if (i >= zeroed) zero_through(i);
@@ -106,7 +107,7 @@ IndexCheck pool_gather(const PoolParams& p, const T* x, const int64_t* ind, T* y
         for (int64_t o = item * OHW; o < (item + 1) * OHW; ++o) {
           const int64_t i = ind[o];
           const bool ok = in_range(i, HW);
-          if (!ok && local.ok) local = {false, i};
+          if (!ok && i != kEmptyWindowIndex && local.ok) local = {false, i};
           y[o] = ok ? xp[i] : T(0);
         }
       } else {
@@ -115,7 +116,7 @@ IndexCheck pool_gather(const PoolParams& p, const T* x, const int64_t* ind, T* y
         for (int64_t e = item * p.OW * C; e < (item + 1) * p.OW * C; ++e) {
           const int64_t i = ind[e], c = e % C;
           const bool ok = in_range(i, HW);
-          if (!ok && local.ok) local = {false, i};
+          if (!ok && i != kEmptyWindowIndex && local.ok) local = {false, i};
           y[e] = ok ? xn[i * C + c] : T(0);
         }
       }

@@ -18,16 +18,19 @@ struct IndexCheck {
 };
 
 // y, ind: (N, C, OH, OW). Max over each (dilated) window, torch's tie rule: the first maximum in scan
-// order (rows, then columns) wins, and any NaN counts as the maximum (the last NaN wins).
+// order (rows, then columns) wins, and any NaN counts as the maximum (the last NaN wins). A window with
+// no tap inside the input gives -inf and index kEmptyWindowIndex (pool_params.h).
 template <typename T>
 void max_pool_forward(const PoolParams& p, const T* x, T* y, int64_t* ind);
 
 // gx (N, C, H, W) = scatter-add of gy (N, C, OH, OW) at ind: max pooling's backward (the adjoint of
-// pool_gather). With accumulate == false the scatter assigns instead (max_unpool's forward).
+// pool_gather); entries with index kEmptyWindowIndex add nothing. With accumulate == false the scatter
+// assigns instead (max_unpool's forward), and kEmptyWindowIndex is invalid like any index outside the plane.
 template <typename T>
 IndexCheck pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, bool accumulate);
 
 // y (N, C, OH, OW) = x (N, C, H, W) gathered at ind: max unpool's backward, max pool's double backward.
+// Index kEmptyWindowIndex gathers 0.
 template <typename T>
 IndexCheck pool_gather(const PoolParams& p, const T* x, const int64_t* ind, T* y);
 

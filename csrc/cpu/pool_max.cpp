@@ -364,6 +364,33 @@ void max_forward_nhwc(const PoolParams& p, const T* x, T* y, int64_t* ind) {
   });
 }
 
+// Output rows / columns whose window has no tap inside the input (dilation > 1 only) get index
+// kEmptyWindowIndex; their value is already -inf. Touches nothing when no window is empty.
+void mark_empty_windows(const PoolParams& p, int64_t* ind) {
+  std::vector<char> row_empty(p.OH), col_empty(p.OW);
+  bool any = false;
+  for (int64_t oh = 0; oh < p.OH; ++oh) {
+    const Span s = max_span(oh, p.H, p.kh, p.sh, p.ph, p.dh);
+    any |= (row_empty[oh] = s.begin >= s.end);
+  }
+  for (int64_t ow = 0; ow < p.OW; ++ow) {
+    const Span s = max_span(ow, p.W, p.kw, p.sw, p.pw, p.dw);
+    any |= (col_empty[ow] = s.begin >= s.end);
+  }
+  if (!any) return;
+  const int64_t C = p.C, OHW = p.OH * p.OW;
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t oh = 0; oh < p.OH; ++oh)
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        if (!row_empty[oh] && !col_empty[ow]) continue;
+        const int64_t o = oh * p.OW + ow;
+        if (p.layout == Layout::NHWC)
+          std::fill(ind + (n * OHW + o) * C, ind + (n * OHW + o + 1) * C, kEmptyWindowIndex);
+        else
+          for (int64_t c = 0; c < C; ++c) ind[(n * C + c) * OHW + o] = kEmptyWindowIndex;
+      }
+}
+
 }  // namespace
 
 template <typename T>
@@ -372,6 +399,7 @@ void max_pool_forward(const PoolParams& p, const T* x, T* y, int64_t* ind) {
     max_forward_nhwc(p, x, y, ind);
   else
     max_forward_nchw(p, x, y, ind);
+  if (p.dh > 1 || p.dw > 1) mark_empty_windows(p, ind);
 }
 
 template void max_pool_forward<float>(const PoolParams&, const float*, float*, int64_t*);

@@ -21,7 +21,8 @@ __global__ void max_pool_forward_kernel(PoolParams p, const T* __restrict__ x, T
     const T* xp = x + offset4(o.n, o.c, 0, 0, p.C, p.H, p.W, p.layout);
     const int64_t pix_stride = p.layout == Layout::NCHW ? 1 : p.C;
     A m = -std::numeric_limits<A>::infinity();
-    int64_t mi = hs.begin * p.W + ws.begin;
+    // no tap inside the input (dilation only): -inf and kEmptyWindowIndex, which the backward skips
+    int64_t mi = (hs.begin < hs.end && ws.begin < ws.end) ? hs.begin * p.W + ws.begin : kEmptyWindowIndex;
     for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh)
       for (int64_t iw = ws.begin; iw < ws.end; iw += p.dw) {
         const A v = to_acc(xp[(ih * p.W + iw) * pix_stride]);
@@ -50,7 +51,7 @@ __global__ void scatter_atomic_kernel(PoolParams p, const T* __restrict__ src, c
     const Coord4 o = decode(i, p.C, p.OH, p.OW, p.layout);
     const int64_t idx = ind[i];
     if (idx < 0 || idx >= HW) {
-      record_bad_index(bad, idx);
+      if (!(accumulate && idx == kEmptyWindowIndex)) record_bad_index(bad, idx);
       continue;
     }
     D* d = dst + plane_offset(p, o.n, o.c, idx);
@@ -73,7 +74,7 @@ __global__ void scatter_plane_kernel(PoolParams p, const T* __restrict__ src, co
         const int64_t s = offset4(n, c, oh, ow, p.C, p.OH, p.OW, p.layout);
         const int64_t idx = ind[s];
         if (idx < 0 || idx >= HW) {
-          record_bad_index(bad, idx);
+          if (!(accumulate && idx == kEmptyWindowIndex)) record_bad_index(bad, idx);
           continue;
         }
         D* d = dst + plane_offset(p, n, c, idx);
@@ -98,7 +99,7 @@ __global__ void gather_kernel(PoolParams p, const T* __restrict__ x, const int64
     const Coord4 o = decode(i, p.C, p.OH, p.OW, p.layout);
     const int64_t idx = ind[i];
     if (idx < 0 || idx >= HW) {
-      record_bad_index(bad, idx);
+      if (idx != kEmptyWindowIndex) record_bad_index(bad, idx);
       y[i] = from_acc<T>(acc_t<T>(0));
       continue;
     }

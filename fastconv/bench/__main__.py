@@ -103,6 +103,7 @@ def run(args, cases):
     from .suite import run_case
 
     t0 = time.perf_counter()
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     load_start = _loadavg()
     if load_start and load_start[0] > (os.cpu_count() or 1):
         print(f"fastconv.bench: warning: the machine is busy (1-min load average {load_start[0]:.1f} on "
@@ -143,7 +144,8 @@ def run(args, cases):
               "ops": _split(args.ops), "cases": _split(args.case), "max_cases": args.max_cases,
               "threads": threads, "budget_s": policy.budget_s, "min_repeats": policy.min_repeats,
               "max_repeats": policy.max_repeats, "warmup_calls": policy.warmup_calls,
-              "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "started_utc": started,
+              "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "argv": sys.argv, "loadavg_start": load_start, "loadavg_end": _loadavg()}
     if device.type == "cuda":
         config.update(cudnn_benchmark=True, allow_tf32=args.allow_tf32)

@@ -22,6 +22,25 @@ def _cpuinfo():
     return fields
 
 
+def _physical_cores():
+    """Distinct (physical id, core id) pairs of /proc/cpuinfo (SMT siblings share one); None if unknown."""
+    cores, current = set(), {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in list(f) + [""]:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if not key:  # a blank line ends one logical CPU's block
+                    if "core id" in current:
+                        cores.add((current.get("physical id", "0"), current["core id"]))
+                    current = {}
+                elif key in ("physical id", "core id"):
+                    current[key] = value.strip()
+    except OSError:
+        return None
+    return len(cores) or None
+
+
 def _memory_gb():
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
@@ -36,6 +55,7 @@ def describe(device, threads):
     flags = set((info.get("flags") or info.get("Features") or "").split())
     desc = {
         "cpu_model": info.get("model name") or platform.processor() or platform.machine(),
+        "physical_cores": _physical_cores(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "isa_flags": [f for f in INTERESTING_FLAGS if f in flags],

@@ -50,7 +50,10 @@ _autocast_warned = False
 def autocast_casts(t):
     """True if an autocast region for t's device is active and will cast t to float32 for a fastconv op."""
     global _autocast_warned
-    if t.dtype not in _AUTOCAST_DTYPES or not torch.is_autocast_enabled(t.device.type):
+    # Only cpu and cuda have autocast: torch.is_autocast_enabled raises for others (meta, used for shape
+    # inference).
+    if t.dtype not in _AUTOCAST_DTYPES or t.device.type not in ("cpu", "cuda") \
+            or not torch.is_autocast_enabled(t.device.type):
         return False
     if not _autocast_warned and t.dtype != torch.float32:
         import warnings
@@ -83,3 +86,16 @@ def check_rank(t, ranks, op, name, meaning):
         want = " or ".join(str(r) for r in ranks)
         raise ValueError(f"fastconv.{op}: expected {name} with {want} dimensions {meaning}, got {t.dim()} "
                          f"dimensions (shape {tuple(t.shape)})")
+
+
+def restore_rank(y, spatial, unbatched, keep_1d_format=False):
+    """Undoes the functional API's lifting of 1-d and unbatched inputs to (N, C, H, W): drops the added
+    dimensions, and gives the result torch's strides. The 4-d kernels return channels_last when the lifted
+    view was channel-minor (an (N, L, C) tensor transposed to (N, C, L), say). torch returns its unbatched
+    and most 1-d results contiguous then (code may call .view on them); its avg / Lp / adaptive 1-d pooling
+    and max_pool1d with indices keep the channel-minor strides (keep_1d_format)."""
+    if spatial == 1:
+        y = y.squeeze(2)
+    if unbatched:
+        return y.squeeze(0).contiguous()
+    return y if y.dim() == 4 or keep_1d_format else y.contiguous()

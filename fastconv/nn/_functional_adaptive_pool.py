@@ -4,7 +4,7 @@ import numbers
 
 import torch
 
-from ._args import check_float, check_rank, check_tensor
+from ._args import check_float, check_rank, check_tensor, restore_rank
 
 _ops = torch.ops.fastconv
 
@@ -51,22 +51,16 @@ def _prepare(input, output_size, spatial, op):
     return x, sizes, unbatched
 
 
-def _finish(y, spatial, unbatched):
-    if spatial == 1:
-        y = y.squeeze(2)
-    return y.squeeze(0) if unbatched else y
-
-
 def _adaptive_avg(input, output_size, spatial, op):
     x, sizes, unbatched = _prepare(input, output_size, spatial, op)
-    return _finish(_ops.adaptive_avg_pool2d(x, sizes), spatial, unbatched)
+    return restore_rank(_ops.adaptive_avg_pool2d(x, sizes), spatial, unbatched, keep_1d_format=True)
 
 
 def _adaptive_max(input, output_size, return_indices, spatial, op):
     x, sizes, unbatched = _prepare(input, output_size, spatial, op)
     y, indices = _ops.adaptive_max_pool2d(x, sizes)
-    y = _finish(y, spatial, unbatched)
-    return (y, _finish(indices, spatial, unbatched)) if return_indices else y
+    y = restore_rank(y, spatial, unbatched, keep_1d_format=True)
+    return (y, restore_rank(indices, spatial, unbatched, keep_1d_format=True)) if return_indices else y
 
 
 def adaptive_avg_pool1d(input, output_size):

@@ -2,7 +2,8 @@
 import torch
 
 from ..ops.conv import conv_out_size
-from ._args import check_float, check_rank, check_same, check_tensor, non_negative, ntuple, positive
+from ._args import (check_float, check_rank, check_same, check_tensor, non_negative, ntuple, positive,
+                    restore_rank)
 
 _ops = torch.ops.fastconv
 
@@ -94,9 +95,7 @@ def conv_nd(input, weight, bias, stride, padding, dilation, groups, padding_mode
         stride, dilation, pads = (1,) + stride, (1,) + dilation, [(0, 0)] + pads
     pad4 = [pads[0][0], pads[0][1], pads[1][0], pads[1][1]]
     y = _ops.conv2d(x, w, bias, list(stride), pad4, list(dilation), groups, padding_mode)
-    if spatial == 1:
-        y = y.squeeze(2)
-    return y.squeeze(0) if unbatched else y
+    return restore_rank(y, spatial, unbatched)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

@@ -2,7 +2,8 @@
 import torch
 
 from ..ops.conv_transpose import transposed_out_size
-from ._args import check_float, check_rank, check_same, check_tensor, non_negative, ntuple, positive
+from ._args import (check_float, check_rank, check_same, check_tensor, non_negative, ntuple, positive,
+                    restore_rank)
 
 _ops = torch.ops.fastconv
 
@@ -63,9 +64,7 @@ def conv_transpose_nd(input, weight, bias, stride, padding, output_padding, grou
         padding, output_padding = (0,) + padding, (0,) + output_padding
     y = _ops.conv_transpose2d(x, w, bias, list(stride), list(padding), list(output_padding), groups,
                               list(dilation))
-    if spatial == 1:
-        y = y.squeeze(2)
-    return y.squeeze(0) if unbatched else y
+    return restore_rank(y, spatial, unbatched)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):

@@ -8,7 +8,7 @@ import numbers
 import torch
 
 from ..ops.pool import pool_out_size
-from ._args import check_float, check_rank, check_tensor, non_negative, ntuple, positive
+from ._args import check_float, check_rank, check_tensor, non_negative, ntuple, positive, restore_rank
 
 _ops = torch.ops.fastconv
 
@@ -23,12 +23,6 @@ def _as_batched_2d(input, spatial, op, name="input"):
     if spatial == 1:
         x = x.unsqueeze(2)
     return x, unbatched
-
-
-def _restore(y, spatial, unbatched):
-    if spatial == 1:
-        y = y.squeeze(2)
-    return y.squeeze(0) if unbatched else y
 
 
 def _window_args(kernel_size, stride, padding, dilation, spatial, op):
@@ -73,8 +67,9 @@ def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return
     kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, dilation, spatial, op)
     _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=True)
     y, ind = _ops.max_pool2d_with_indices(x, *_lift(spatial, kernel, stride, padding, dilation), bool(ceil_mode))
-    y = _restore(y, spatial, unbatched)
-    return (y, _restore(ind, spatial, unbatched)) if return_indices else y
+    # torch's max_pool1d keeps the lifted strides only on its with-indices path
+    y = restore_rank(y, spatial, unbatched, keep_1d_format=return_indices)
+    return (y, restore_rank(ind, spatial, unbatched, keep_1d_format=True)) if return_indices else y
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -98,7 +93,7 @@ def avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pa
             raise ValueError(f"fastconv.{op}: divisor_override must be non-zero")
     k, s, p, _ = _lift(spatial, kernel, stride, padding, dilation)
     y = _ops.avg_pool2d(x, k, s, p, bool(ceil_mode), bool(count_include_pad), divisor_override)
-    return _restore(y, spatial, unbatched)
+    return restore_rank(y, spatial, unbatched, keep_1d_format=True)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -182,7 +177,7 @@ def max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, spa
     if spatial == 1:
         ind, out = ind.unsqueeze(2), [1] + out
     y = _ops.max_unpool2d(x, ind, out)
-    return _restore(y, spatial, unbatched)
+    return restore_rank(y, spatial, unbatched)
 
 
 def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):

@@ -83,10 +83,11 @@ def _max_setup(ctx, inputs, output):
     ctx.save_for_backward(output[1])
     ctx.input_size = list(input.shape)
     ctx.channels_last = is_channels_last(input)
+    ctx.set_materialize_grads(False)  # no zero-filled int64 gradient for the indices output on every backward
 
 
 def _max_backward(ctx, grad, _grad_indices):
-    if not ctx.needs_input_grad[0]:
+    if not ctx.needs_input_grad[0] or grad is None:
         return None, None
     (indices,) = ctx.saved_tensors
     return _ops.adaptive_max_pool2d_backward(grad, indices, ctx.input_size, ctx.channels_last), None

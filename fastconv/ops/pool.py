@@ -81,11 +81,16 @@ def _max_pool2d_setup(ctx, inputs, output):
     ctx.save_for_backward(indices)
     ctx.input_hw = list(input.shape[2:])
     ctx.mark_non_differentiable(indices)
+    # Without this autograd hands backward a materialised zero tensor for the indices' gradient: an int64
+    # tensor of the output's shape filled on every backward (12.8 MB, ~0.5 ms, for 8x64x112x112 k2s2).
+    ctx.set_materialize_grads(False)
 
 
 def _max_pool2d_backward(ctx, grad, grad_indices):
     (indices,) = ctx.saved_tensors
-    gi = _ops.max_pool2d_backward(grad, indices, ctx.input_hw) if ctx.needs_input_grad[0] else None
+    gi = None
+    if ctx.needs_input_grad[0] and grad is not None:
+        gi = _ops.max_pool2d_backward(grad, indices, ctx.input_hw)
     return gi, None, None, None, None, None
 
 
