@@ -81,7 +81,7 @@ def test_converted_model_under_bf16_autocast(input_dtype):
 
     # the work ran on fastconv's kernels, forward and backward, and not on torch's
     for op in ("fastconv::conv2d", "fastconv::max_pool2d_with_indices", "fastconv::conv2d_backward_input",
-               "fastconv::conv2d_backward_weight", "fastconv::max_pool2d_backward"):
+               "fastconv::conv2d_backward_weight", "fastconv::max_pool2d_backward_window"):
         assert op in names, f"{op} not called; fastconv events: {sorted(n for n in names if 'fastconv' in n)}"
     torch_ops = {n for n in names if n.startswith("aten::") and ("conv" in n or "pool" in n)}
     assert not torch_ops, torch_ops

@@ -197,3 +197,65 @@ def test_module_backward_matches_torch():
     ref(x).square().sum().backward()
     for a, b in ((ours.weight, ref.weight), (ours.bias, ref.bias)):
         torch.testing.assert_close(a.grad, b.grad, atol=1e-3, rtol=1e-4)
+
+
+# ---- batch 0 with an empty input or output plane ----
+
+# (spatial, input shape, weight shape, kwargs): output sizes from the formula that are 0 in some dimension,
+# or come from an empty input plane
+EMPTY_PLANE_CASES = [
+    (2, (0, 3, 4, 1), (3, 4, 3, 2), dict(padding=(1, 1))),                # output (4, 0)
+    (2, (0, 3, 1, 1), (3, 4, 2, 2), dict(padding=1)),                     # output (0, 0)
+    (2, (0, 4, 1, 2), (4, 3, 2, 2), dict(padding=1, groups=2, stride=2)),  # output (0, 2), groups
+    (2, (0, 3, 0, 4), (3, 4, 3, 2), dict()),                              # empty input plane -> (2, 5)
+    (1, (0, 3, 1), (3, 4, 2), dict(padding=1)),                           # output (0,)
+    (1, (0, 3, 0), (3, 4, 2), dict()),                                    # empty input -> (1,)
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("case", EMPTY_PLANE_CASES, ids=_ids(EMPTY_PLANE_CASES))
+def test_batch0_empty_plane_matches_torch(case, layout, dtype):
+    """torch returns an empty (0, out_channels, *formula sizes) tensor for a batch of 0 whenever no size is
+    negative; its gradients are an empty grad_input and zero grad_weight / grad_bias."""
+    spatial, xs, ws, kw = case
+    fn, ref = (FF.conv_transpose1d, F.conv_transpose1d) if spatial == 1 else (FF.conv_transpose2d,
+                                                                               F.conv_transpose2d)
+    x = _layout(torch.randn(xs, dtype=dtype), layout)
+    w = _layout(torch.randn(ws, dtype=dtype), layout)
+    b = torch.randn(ws[1] * kw.get("groups", 1), dtype=dtype)
+    ours = [t.detach().clone().requires_grad_() for t in (x, w, b)]
+    refs = [t.detach().clone().requires_grad_() for t in (x, w, b)]
+    y, y_ref = fn(*ours, **kw), ref(*refs, **kw)
+    assert y.shape == y_ref.shape and y.stride() == y_ref.stride() and y.dtype == y_ref.dtype
+    assert y.requires_grad
+    gy = torch.randn_like(y_ref)
+    for name, a, r in zip(("grad_input", "grad_weight", "grad_bias"), torch.autograd.grad(y, ours, gy),
+                          torch.autograd.grad(y_ref, refs, gy)):
+        assert a.shape == r.shape, name
+        assert torch.equal(a, r), name
+    # without bias, and without anything requiring grad
+    y = fn(x, w, None, **kw)
+    assert y.shape == y_ref.shape and not y.requires_grad
+
+
+@pytest.mark.parametrize("spatial", [1, 2])
+def test_negative_output_size_or_nonempty_batch_raise(spatial):
+    """A negative output size is an error for every batch size (torch: 'invalid shape dimension'), and an
+    empty output plane for a non-empty batch (torch's reference kernels: 'Output size is too small'; only
+    its float32 oneDNN path for batches >= 2 returns an empty tensor there)."""
+    fn, ref = (FF.conv_transpose1d, F.conv_transpose1d) if spatial == 1 else (FF.conv_transpose2d,
+                                                                               F.conv_transpose2d)
+    w = torch.randn(3, 4, *([2] * spatial), dtype=torch.float64)
+    for n, padding, match in ((0, 2, "is negative"), (1, 2, "is not positive"), (1, 1, "is not positive"),
+                              (3, 1, "is not positive")):
+        x = torch.randn(n, 3, *([1] * spatial), dtype=torch.float64)
+        with pytest.raises(RuntimeError):
+            ref(x, w, padding=padding)
+        with pytest.raises(ValueError, match=f"conv_transpose{spatial}d: output size .* {match}"):
+            fn(x, w, padding=padding)
+    with pytest.raises(ValueError, match="output size .* is not positive"):  # unbatched: a batch of 1
+        fn(torch.randn(3, *([1] * spatial)), w.float(), padding=1)
+    with pytest.raises(ValueError, match="input spatial size must be positive"):  # empty plane, batch 1
+        fn(torch.randn(1, 3, *([0] * spatial)), w.float())

@@ -14,11 +14,15 @@ def _samples():
     xc = make_input((2, 3, 7, 8), "channels_last", distinct=True)
     y, ind = TF.max_pool2d(x, 3, 2, 1, return_indices=True)
     g = torch.randn_like(y)
+    yc, indc = TF.max_pool2d(xc, 3, 2, 1, return_indices=True)
+    gc = torch.randn_like(yc)
     req = lambda t: t.clone().requires_grad_(True)  # noqa: E731
     return [
         (ops.max_pool2d_with_indices, (req(x), [3, 3], [2, 2], [1, 1], [1, 1], False)),
         (ops.max_pool2d_with_indices, (req(xc), [2, 3], [1, 2], [1, 0], [2, 1], True)),
         (ops.max_pool2d_backward, (req(g), ind, [7, 8])),
+        (ops.max_pool2d_backward_window, (req(g), ind, [7, 8], [3, 3], [2, 2], [1, 1], [1, 1])),
+        (ops.max_pool2d_backward_window, (req(gc), indc, [7, 8], [3, 3], [2, 2], [1, 1], [1, 1])),
         (ops.max_pool2d_gather, (req(x), ind)),
         (ops.max_unpool2d, (req(y), ind, [7, 8])),
         (ops.avg_pool2d, (req(x), [3, 3], [2, 2], [1, 1], True, False, None)),
@@ -27,7 +31,7 @@ def _samples():
     ]
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(10))
 def test_opcheck(index):
     op, args = _samples()[index]
     torch.library.opcheck(op, args)

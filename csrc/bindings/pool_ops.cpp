@@ -1,6 +1,7 @@
 // Schemas of the pooling ops and their CPU implementations. Backward passes are themselves these ops
 // (see fastconv/ops/pool.py), so derivatives of any order exist:
-//   max_pool2d_with_indices -> max_pool2d_backward (scatter-add by indices) <-adjoint-> max_pool2d_gather
+//   max_pool2d_with_indices -> max_pool2d_backward_window (max_pool2d_backward, which knows the window)
+//   max_pool2d_backward (scatter-add by indices) <-adjoint-> max_pool2d_gather
 //   max_unpool2d (scatter by indices) -> max_pool2d_gather
 //   avg_pool2d <-adjoint-> avg_pool2d_backward
 // Indices are int64, flattened per (n, c) plane of the un-pooled side (ih * W + iw), as torch's.
@@ -66,6 +67,28 @@ PoolParams make_pool_params(int64_t N, int64_t C, int64_t H, int64_t W, at::IntA
   return p;
 }
 
+// Window parameters alone (a backward op gets its sizes from its tensors): positive kernel, stride and
+// dilation, non-negative padding.
+PoolParams window_params(at::IntArrayRef kernel, at::IntArrayRef stride, at::IntArrayRef padding,
+                         at::IntArrayRef dilation, const char* op) {
+  check_list_size(kernel, 2, op, "kernel_size");
+  check_list_size(stride, 2, op, "stride");
+  check_list_size(padding, 2, op, "padding");
+  check_list_size(dilation, 2, op, "dilation");
+  TORCH_CHECK_VALUE(kernel[0] > 0 && kernel[1] > 0, "fastconv.", op, ": kernel_size must be positive, got ", kernel);
+  TORCH_CHECK_VALUE(stride[0] > 0 && stride[1] > 0, "fastconv.", op, ": stride must be positive, got ", stride);
+  TORCH_CHECK_VALUE(dilation[0] > 0 && dilation[1] > 0, "fastconv.", op, ": dilation must be positive, got ",
+                    dilation);
+  TORCH_CHECK_VALUE(padding[0] >= 0 && padding[1] >= 0, "fastconv.", op, ": padding must be non-negative, got ",
+                    padding);
+  PoolParams p;
+  p.kh = kernel[0], p.kw = kernel[1];
+  p.sh = stride[0], p.sw = stride[1];
+  p.ph = padding[0], p.pw = padding[1];
+  p.dh = dilation[0], p.dw = dilation[1];
+  return p;
+}
+
 std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices_cpu(const at::Tensor& input, at::IntArrayRef kernel_size,
                                                                at::IntArrayRef stride, at::IntArrayRef padding,
                                                                at::IntArrayRef dilation, bool ceil_mode) {
@@ -117,6 +140,36 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tens
                                    at::IntArrayRef input_size) {
   return scatter_by_indices(grad_output, "grad_output", indices, input_size, "input_size", true,
                             "max_pool2d_backward");
+}
+
+// max_pool2d_with_indices' own backward: the scatter-add above, but knowing the window it takes the
+// window-side kernel in NHWC (cpu::max_pool_backward_nhwc), falling back to the scatter for indices that
+// are not taps of their window.
+at::Tensor max_pool2d_backward_window_cpu(const at::Tensor& grad_output, const at::Tensor& indices,
+                                          at::IntArrayRef input_size, at::IntArrayRef kernel_size,
+                                          at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const char* op = "max_pool2d_backward";
+  check_activation(grad_output, op, "grad_output");
+  check_indices(indices, grad_output, "grad_output", op);
+  check_list_size(input_size, 2, op, "input_size");
+  TORCH_CHECK_VALUE(input_size[0] >= 0 && input_size[1] >= 0, "fastconv.", op,
+                    ": input_size must be non-negative, got ", input_size);
+  PoolParams p = window_params(kernel_size, stride, padding, dilation, op);
+  p.N = grad_output.size(0), p.C = grad_output.size(1), p.OH = grad_output.size(2), p.OW = grad_output.size(3);
+  p.H = input_size[0], p.W = input_size[1];
+  const auto fmt = activation_format(grad_output, indices);
+  if (to_layout(fmt) != Layout::NHWC || grad_output.numel() == 0 || p.H * p.W == 0)
+    return max_pool2d_backward_cpu(grad_output, indices, input_size);
+  p.layout = Layout::NHWC;
+  p.num_threads = pool_threads(p.N * p.C * (p.H * p.W + p.OH * p.OW));
+  at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
+  const at::Tensor gy = grad_output.contiguous(fmt), ind = indices.contiguous(fmt);
+  bool complete = false;
+  AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "fastconv_max_pool2d_backward", [&] {
+    complete = cpu::max_pool_backward_nhwc<scalar_t>(p, gy.const_data_ptr<scalar_t>(), ind.const_data_ptr<int64_t>(),
+                                                      gx.mutable_data_ptr<scalar_t>());
+  });
+  return complete ? gx : max_pool2d_backward_cpu(grad_output, indices, input_size);
 }
 
 at::Tensor max_unpool2d_cpu(const at::Tensor& input, const at::Tensor& indices, at::IntArrayRef output_size) {
@@ -210,6 +263,9 @@ TORCH_LIBRARY_FRAGMENT(fastconv, m) {
       "max_pool2d_with_indices(Tensor input, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, "
       "bool ceil_mode) -> (Tensor, Tensor)");
   m.def("max_pool2d_backward(Tensor grad_output, Tensor indices, SymInt[2] input_size) -> Tensor");
+  m.def(
+      "max_pool2d_backward_window(Tensor grad_output, Tensor indices, SymInt[2] input_size, int[2] kernel_size, "
+      "int[2] stride, int[2] padding, int[2] dilation) -> Tensor");
   m.def("max_pool2d_gather(Tensor input, Tensor indices) -> Tensor");
   m.def("max_unpool2d(Tensor input, Tensor indices, SymInt[2] output_size) -> Tensor");
   m.def(
@@ -223,6 +279,7 @@ TORCH_LIBRARY_FRAGMENT(fastconv, m) {
 TORCH_LIBRARY_IMPL(fastconv, CPU, m) {
   m.impl("max_pool2d_with_indices", &max_pool2d_with_indices_cpu);
   m.impl("max_pool2d_backward", &max_pool2d_backward_cpu);
+  m.impl("max_pool2d_backward_window", &max_pool2d_backward_window_cpu);
   m.impl("max_pool2d_gather", &max_pool2d_gather_cpu);
   m.impl("max_unpool2d", &max_unpool2d_cpu);
   m.impl("avg_pool2d", &avg_pool2d_cpu);

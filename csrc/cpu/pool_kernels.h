@@ -29,6 +29,13 @@ void max_pool_forward(const PoolParams& p, const T* x, T* y, int64_t* ind);
 template <typename T>
 IndexCheck pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, bool accumulate);
 
+// The same gradient as pool_scatter(accumulate = true) for indices of a max pooling with p's window, NHWC
+// only, computed from the window side (each gx element written once; pool_max_backward.cpp). Returns
+// false when some index is not a tap of its own window (gx is then incomplete: run pool_scatter instead,
+// which accepts or reports any index).
+template <typename T>
+bool max_pool_backward_nhwc(const PoolParams& p, const T* gy, const int64_t* ind, T* gx);
+
 // y (N, C, OH, OW) = x (N, C, H, W) gathered at ind: max unpool's backward, max pool's double backward.
 // Index kEmptyWindowIndex gathers 0.
 template <typename T>

@@ -2,8 +2,8 @@
 import torch
 
 from ..ops.conv_transpose import transposed_out_size
-from ._args import (check_float, check_rank, check_same, check_tensor, non_negative, ntuple, positive,
-                    restore_rank)
+from ._args import (autocast_casts, check_float, check_rank, check_same, check_tensor, non_negative, ntuple,
+                    positive, restore_rank)
 
 _ops = torch.ops.fastconv
 
@@ -35,6 +35,18 @@ def _check_tensors(input, weight, bias, groups, spatial, op):
                              f"got {tuple(bias.shape)}")
 
 
+def _empty_batch_result(input, weight, bias, groups, out_sizes):
+    """torch's result for a batch of 0 whose planes the kernels cannot handle (an empty input or output
+    plane): a contiguous (0, out_channels, *out_sizes) tensor in the autograd graph of input, weight and
+    bias, whose gradients are then an empty grad_input and zero grad_weight / grad_bias."""
+    dtype = torch.float32 if autocast_casts(input) else input.dtype
+    link = input.sum().to(dtype) + weight.sum().to(dtype)
+    if bias is not None:
+        link = link + bias.sum().to(dtype)
+    shape = (0, weight.shape[1] * groups) + tuple(out_sizes)
+    return torch.zeros(shape, dtype=dtype, device=input.device) + link * 0
+
+
 def conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, spatial, op):
     """Shared body of conv_transpose1d/2d: checks, unbatched and 1-d inputs as views of the 2-d op."""
     _check_tensors(input, weight, bias, groups, spatial, op)
@@ -49,11 +61,18 @@ def conv_transpose_nd(input, weight, bias, stride, padding, output_padding, grou
     unbatched = input.dim() == spatial + 1
     x = input.unsqueeze(0) if unbatched else input
     in_sizes = tuple(x.shape[2:])
+    out_sizes = tuple(transposed_out_size(size, s, p, k, d, o) for size, s, p, k, d, o in
+                      zip(in_sizes, stride, padding, weight.shape[2:], dilation, output_padding))
+    if x.shape[0] == 0 and (any(size <= 0 for size in in_sizes) or any(size <= 0 for size in out_sizes)):
+        # torch computes nothing for an empty batch: any output size >= 0 gives an empty result (even from
+        # an empty input plane or to an empty output plane); a negative one is an error.
+        if any(size < 0 for size in out_sizes):
+            raise ValueError(f"fastconv.{op}: output size {out_sizes} is negative for input size {in_sizes}, "
+                             f"padding={padding}, kernel_size={tuple(weight.shape[2:])}, dilation={dilation}")
+        return _empty_batch_result(input, weight, bias, groups, out_sizes)
     if any(size <= 0 for size in in_sizes):
         raise ValueError(f"fastconv.{op}: input spatial size must be positive, got input of shape "
                          f"{tuple(input.shape)}")
-    out_sizes = tuple(transposed_out_size(size, s, p, k, d, o) for size, s, p, k, d, o in
-                      zip(in_sizes, stride, padding, weight.shape[2:], dilation, output_padding))
     if any(size <= 0 for size in out_sizes):
         raise ValueError(f"fastconv.{op}: output size {out_sizes} is not positive for input size {in_sizes}, "
                          f"padding={padding}, kernel_size={tuple(weight.shape[2:])}, dilation={dilation}")

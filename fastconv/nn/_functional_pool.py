@@ -4,6 +4,7 @@
 from fastconv's avg_pool / max_pool exactly as torch composes it.
 """
 import numbers
+import re
 
 import torch
 
@@ -35,8 +36,9 @@ def _window_args(kernel_size, stride, padding, dilation, spatial, op):
     return kernel, stride, padding, dilation
 
 
-def _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max):
-    """torch's pool shape checks; raises ValueError naming the argument."""
+def _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max, shape):
+    """torch's pool shape checks; raises ValueError naming the argument. shape: the caller's input shape (x is
+    its lifted 4-d view)."""
     for k, p, d in zip(kernel, padding, dilation):
         if is_max and p > ((k - 1) * d + 1) // 2:
             raise ValueError(f"fastconv.{op}: padding: pad should be at most half of effective kernel size, got "
@@ -47,7 +49,7 @@ def _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, 
     in_sizes = tuple(x.shape[-spatial:])
     if x.shape[1] == 0 or any(s == 0 for s in in_sizes):
         raise ValueError(f"fastconv.{op}: input must have non-zero channels and spatial size, got shape "
-                         f"{tuple(x.shape)}")
+                         f"{tuple(shape)}")
     out = tuple(pool_out_size(s, k, p, st, d, ceil_mode)
                 for s, k, p, st, d in zip(in_sizes, kernel, padding, stride, dilation))
     if any(o < 1 for o in out):
@@ -65,7 +67,7 @@ def _lift(spatial, kernel, stride, padding, dilation):
 def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, spatial, op):
     x, unbatched = _as_batched_2d(input, spatial, op)
     kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, dilation, spatial, op)
-    _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=True)
+    _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=True, shape=input.shape)
     y, ind = _ops.max_pool2d_with_indices(x, *_lift(spatial, kernel, stride, padding, dilation), bool(ceil_mode))
     # torch's max_pool1d keeps the lifted strides only on its with-indices path
     y = restore_rank(y, spatial, unbatched, keep_1d_format=return_indices)
@@ -85,7 +87,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, spatial, op):
     x, unbatched = _as_batched_2d(input, spatial, op)
     kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, 1, spatial, op)
-    _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=False)
+    _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=False, shape=input.shape)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
             raise TypeError(f"fastconv.{op}: divisor_override must be an int or None, got {divisor_override!r}")
@@ -109,17 +111,16 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, spatial, op):
+    """torch's composition; the avg / max pools it runs on report errors under the lp_pool op's name."""
+    check_tensor(input, op, "input")
     if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
         raise TypeError(f"fastconv.{op}: norm_type must be a number, got {norm_type!r}")
-    max_pool = max_pool1d if spatial == 1 else max_pool2d
-    avg_pool = avg_pool1d if spatial == 1 else avg_pool2d
     if norm_type == float("inf"):
-        return max_pool(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+        return max_pool_nd(input.abs(), kernel_size, stride, 0, 1, ceil_mode, False, spatial, op)
     if norm_type == -float("inf"):
-        return -max_pool(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
-    check_tensor(input, op, "input")
+        return -max_pool_nd(-input.abs(), kernel_size, stride, 0, 1, ceil_mode, False, spatial, op)
     kernel = ntuple(kernel_size, spatial, op, "kernel_size")
-    out = avg_pool(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    out = avg_pool_nd(input.pow(norm_type), kernel_size, stride, 0, ceil_mode, True, None, spatial, op)
     elems = kernel[0] if spatial == 1 else kernel[0] * kernel[1]
     return (torch.sign(out) * torch.relu(torch.abs(out))).mul(elems).pow(1.0 / norm_type)
 
@@ -160,6 +161,21 @@ def _unpool_output_size(in_sizes, kernel, stride, padding, output_size, spatial,
     return list(out)
 
 
+_PLANE_1D = re.compile(r"(outside )the plane of size 1x(\d+)")
+
+
+def _as_1d_error(e, op2d, op):
+    """An error raised by the 2-d op `op2d` that runs the 1-d `op` (with H == 1), reworded for the 1-d call:
+    the same exception type, naming `op` and the length instead of a 1xL plane."""
+    msg = str(e).replace(f"fastconv.{op2d}", f"fastconv.{op}")
+    msg = _PLANE_1D.sub(lambda m: f"{m.group(1)}the output of length {m.group(2)}", msg)
+    try:
+        new = type(e)(msg)
+    except Exception:  # an exception type that cannot be built from a message alone: keep the original
+        return e
+    return new
+
+
 def max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, spatial, op):
     x, unbatched = _as_batched_2d(input, spatial, op)
     check_tensor(indices, op, "indices")
@@ -176,7 +192,12 @@ def max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, spa
     ind = indices.unsqueeze(0) if unbatched else indices
     if spatial == 1:
         ind, out = ind.unsqueeze(2), [1] + out
-    y = _ops.max_unpool2d(x, ind, out)
+    if spatial == 2:
+        return restore_rank(_ops.max_unpool2d(x, ind, out), spatial, unbatched)
+    try:
+        y = _ops.max_unpool2d(x, ind, out)
+    except Exception as e:  # the 2-d op's own checks (index range): say what they mean for the 1-d call
+        raise _as_1d_error(e, "max_unpool2d", op) from None
     return restore_rank(y, spatial, unbatched)
 
 

@@ -114,6 +114,23 @@ at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Ten
                             "max_pool2d_backward");
 }
 
+// The window is not needed by the CUDA scatter (the CPU uses it for a write-once NHWC kernel); checked
+// like on the CPU so both backends reject the same arguments.
+at::Tensor max_pool2d_backward_window_cuda(const at::Tensor& grad_output, const at::Tensor& indices,
+                                           at::IntArrayRef input_size, at::IntArrayRef kernel_size,
+                                           at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const char* op = "max_pool2d_backward";
+  check_list_size(kernel_size, 2, op, "kernel_size");
+  check_list_size(stride, 2, op, "stride");
+  check_list_size(padding, 2, op, "padding");
+  check_list_size(dilation, 2, op, "dilation");
+  TORCH_CHECK_VALUE(kernel_size[0] > 0 && kernel_size[1] > 0 && stride[0] > 0 && stride[1] > 0 && dilation[0] > 0 &&
+                        dilation[1] > 0 && padding[0] >= 0 && padding[1] >= 0,
+                    "fastconv.", op, ": invalid window: kernel_size ", kernel_size, ", stride ", stride, ", padding ",
+                    padding, ", dilation ", dilation);
+  return max_pool2d_backward_cuda(grad_output, indices, input_size);
+}
+
 at::Tensor max_unpool2d_cuda(const at::Tensor& input, const at::Tensor& indices, at::IntArrayRef output_size) {
   return scatter_by_indices(input, "input", indices, output_size, "output_size", false, "max_unpool2d");
 }
@@ -209,6 +226,7 @@ at::Tensor avg_pool2d_backward_cuda(const at::Tensor& grad_output, at::IntArrayR
 TORCH_LIBRARY_IMPL(fastconv, CUDA, m) {
   m.impl("max_pool2d_with_indices", &max_pool2d_with_indices_cuda);
   m.impl("max_pool2d_backward", &max_pool2d_backward_cuda);
+  m.impl("max_pool2d_backward_window", &max_pool2d_backward_window_cuda);
   m.impl("max_pool2d_gather", &max_pool2d_gather_cuda);
   m.impl("max_unpool2d", &max_unpool2d_cuda);
   m.impl("avg_pool2d", &avg_pool2d_cuda);
