@@ -142,34 +142,39 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tens
                             "max_pool2d_backward");
 }
 
-// max_pool2d_with_indices' own backward: the scatter-add above, but knowing the window it takes the
-// window-side kernel in NHWC (cpu::max_pool_backward_nhwc), falling back to the scatter for indices that
-// are not taps of their window.
+// max_pool2d_with_indices' own backward: the scatter-add above, but knowing the window it can take the
+// window-side kernel in NHWC (cpu::max_pool_backward_nhwc), redoing the gradient with the scatter, into
+// the same tensor, for indices that are not taps of their window. (One allocation: a second 25 MB one
+// while the first is alive comes fresh from the OS, and its page faults cost more than the kernel.)
 at::Tensor max_pool2d_backward_window_cpu(const at::Tensor& grad_output, const at::Tensor& indices,
                                           at::IntArrayRef input_size, at::IntArrayRef kernel_size,
                                           at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   const char* op = "max_pool2d_backward";
+  PoolParams w = window_params(kernel_size, stride, padding, dilation, op);
+  const auto fmt = activation_format(grad_output, indices);
+  if (to_layout(fmt) != Layout::NHWC || !cpu::max_pool_backward_nhwc_applies(w))
+    return max_pool2d_backward_cpu(grad_output, indices, input_size);
   check_activation(grad_output, op, "grad_output");
   check_indices(indices, grad_output, "grad_output", op);
   check_list_size(input_size, 2, op, "input_size");
   TORCH_CHECK_VALUE(input_size[0] >= 0 && input_size[1] >= 0, "fastconv.", op,
                     ": input_size must be non-negative, got ", input_size);
-  PoolParams p = window_params(kernel_size, stride, padding, dilation, op);
+  PoolParams p = w;
   p.N = grad_output.size(0), p.C = grad_output.size(1), p.OH = grad_output.size(2), p.OW = grad_output.size(3);
   p.H = input_size[0], p.W = input_size[1];
-  const auto fmt = activation_format(grad_output, indices);
-  if (to_layout(fmt) != Layout::NHWC || grad_output.numel() == 0 || p.H * p.W == 0)
-    return max_pool2d_backward_cpu(grad_output, indices, input_size);
   p.layout = Layout::NHWC;
   p.num_threads = pool_threads(p.N * p.C * (p.H * p.W + p.OH * p.OW));
   at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
+  if (gx.numel() == 0 && grad_output.numel() == 0) return gx;
   const at::Tensor gy = grad_output.contiguous(fmt), ind = indices.contiguous(fmt);
-  bool complete = false;
   AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "fastconv_max_pool2d_backward", [&] {
-    complete = cpu::max_pool_backward_nhwc<scalar_t>(p, gy.const_data_ptr<scalar_t>(), ind.const_data_ptr<int64_t>(),
-                                                      gx.mutable_data_ptr<scalar_t>());
+    const scalar_t* g = gy.const_data_ptr<scalar_t>();
+    const int64_t* i = ind.const_data_ptr<int64_t>();
+    scalar_t* out = gx.mutable_data_ptr<scalar_t>();
+    if (!cpu::max_pool_backward_nhwc<scalar_t>(p, g, i, out))
+      raise_bad_index(cpu::pool_scatter<scalar_t>(p, g, i, out, true), p, op);
   });
-  return complete ? gx : max_pool2d_backward_cpu(grad_output, indices, input_size);
+  return gx;
 }
 
 at::Tensor max_unpool2d_cpu(const at::Tensor& input, const at::Tensor& indices, at::IntArrayRef output_size) {

@@ -31,10 +31,14 @@ IndexCheck pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T*
 
 // The same gradient as pool_scatter(accumulate = true) for indices of a max pooling with p's window, NHWC
 // only, computed from the window side (each gx element written once; pool_max_backward.cpp). Returns
-// false when some index is not a tap of its own window (gx is then incomplete: run pool_scatter instead,
-// which accepts or reports any index).
+// false, and leaves gx incomplete, when the windows overlap or some index is not a tap of its own window:
+// run pool_scatter instead, which accepts or reports any index.
 template <typename T>
 bool max_pool_backward_nhwc(const PoolParams& p, const T* gy, const int64_t* ind, T* gx);
+
+// Whether max_pool_backward_nhwc takes p's window at all: windows that do not overlap (each input pixel a
+// tap of at most one window), which needs only the window fields of p.
+bool max_pool_backward_nhwc_applies(const PoolParams& p);
 
 // y (N, C, OH, OW) = x (N, C, H, W) gathered at ind: max unpool's backward, max pool's double backward.
 // Index kEmptyWindowIndex gathers 0.

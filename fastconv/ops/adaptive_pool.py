@@ -10,6 +10,7 @@ Backward ops are built from the ops themselves, so derivatives of any order exis
 """
 import torch
 
+from ._autograd import register_autograd
 from ._layout import activation_format, empty_activation, is_channels_last
 
 _ops = torch.ops.fastconv
@@ -119,11 +120,11 @@ def _gather_backward(ctx, grad):
     return _ops.adaptive_max_pool2d_backward(grad, indices, ctx.input_size, ctx.channels_last), None
 
 
-torch.library.register_autograd("fastconv::adaptive_avg_pool2d", _avg_backward, setup_context=_avg_setup)
-torch.library.register_autograd(
+register_autograd("fastconv::adaptive_avg_pool2d", _avg_backward, setup_context=_avg_setup)
+register_autograd(
     "fastconv::adaptive_avg_pool2d_backward", _avg_backward_backward, setup_context=_avg_backward_setup)
-torch.library.register_autograd("fastconv::adaptive_max_pool2d", _max_backward, setup_context=_max_setup)
-torch.library.register_autograd(
+register_autograd("fastconv::adaptive_max_pool2d", _max_backward, setup_context=_max_setup)
+register_autograd(
     "fastconv::adaptive_max_pool2d_backward", _max_backward_backward, setup_context=_max_backward_setup)
-torch.library.register_autograd(
+register_autograd(
     "fastconv::adaptive_max_pool2d_gather", _gather_backward, setup_context=_gather_setup)

@@ -8,6 +8,7 @@ The backward of each op is built from the ops themselves, so derivatives of any 
 """
 import torch
 
+from ._autograd import register_autograd
 from ._layout import activation_format, empty_activation
 
 _ops = torch.ops.fastconv
@@ -118,10 +119,10 @@ def _backward_bias_backward(ctx, ggb):
     return ggb.reshape(1, k, 1, 1).expand(n, k, oh, ow)
 
 
-torch.library.register_autograd("fastconv::conv2d", _conv2d_backward, setup_context=_conv2d_setup)
-torch.library.register_autograd(
+register_autograd("fastconv::conv2d", _conv2d_backward, setup_context=_conv2d_setup)
+register_autograd(
     "fastconv::conv2d_backward_input", _backward_input_backward, setup_context=_backward_input_setup)
-torch.library.register_autograd(
+register_autograd(
     "fastconv::conv2d_backward_weight", _backward_weight_backward, setup_context=_backward_weight_setup)
-torch.library.register_autograd(
+register_autograd(
     "fastconv::conv_backward_bias", _backward_bias_backward, setup_context=_backward_bias_setup)

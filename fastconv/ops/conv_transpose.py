@@ -10,6 +10,7 @@ All three are differentiable fastconv ops, so derivatives of any order exist.
 """
 import torch
 
+from ._autograd import register_autograd
 from ._layout import activation_format, empty_activation
 from .conv import _crop_to
 
@@ -51,4 +52,4 @@ def _backward(ctx, grad):
     return gi, gw, gb, None, None, None, None, None
 
 
-torch.library.register_autograd("fastconv::conv_transpose2d", _backward, setup_context=_setup)
+register_autograd("fastconv::conv_transpose2d", _backward, setup_context=_setup)

@@ -12,6 +12,7 @@ Indices are never differentiable.
 """
 import torch
 
+from ._autograd import register_autograd
 from ._layout import activation_format, empty_activation
 
 _ops = torch.ops.fastconv
@@ -148,13 +149,13 @@ def _avg_pool2d_backward_backward(ctx, ggi):
     return (ggo,) + (None,) * 7
 
 
-torch.library.register_autograd(
+register_autograd(
     "fastconv::max_pool2d_with_indices", _max_pool2d_backward, setup_context=_max_pool2d_setup)
-torch.library.register_autograd("fastconv::max_pool2d_backward", _scatter_backward, setup_context=_scatter_setup)
-torch.library.register_autograd("fastconv::max_unpool2d", _scatter_backward, setup_context=_scatter_setup)
-torch.library.register_autograd(
+register_autograd("fastconv::max_pool2d_backward", _scatter_backward, setup_context=_scatter_setup)
+register_autograd("fastconv::max_unpool2d", _scatter_backward, setup_context=_scatter_setup)
+register_autograd(
     "fastconv::max_pool2d_backward_window", _scatter_window_backward, setup_context=_scatter_setup)
-torch.library.register_autograd("fastconv::max_pool2d_gather", _gather_backward, setup_context=_gather_setup)
-torch.library.register_autograd("fastconv::avg_pool2d", _avg_pool2d_backward, setup_context=_avg_pool2d_setup)
-torch.library.register_autograd(
+register_autograd("fastconv::max_pool2d_gather", _gather_backward, setup_context=_gather_setup)
+register_autograd("fastconv::avg_pool2d", _avg_pool2d_backward, setup_context=_avg_pool2d_setup)
+register_autograd(
     "fastconv::avg_pool2d_backward", _avg_pool2d_backward_backward, setup_context=_avg_pool2d_backward_setup)
