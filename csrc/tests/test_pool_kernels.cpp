@@ -13,6 +13,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -261,13 +262,13 @@ int64_t bad_index_value(int which, int64_t in_plane) {
 
 enum Kernel {
   kMaxFwd, kMaxBwd, kMaxGather, kScatterAdd, kScatterSet, kGather, kAvgFwd, kAvgBwd,
-  kAdAvgFwd, kAdAvgBwd, kAdMaxFwd, kAdMaxBwd, kAdGather, kNumKernels
+  kAdAvgFwd, kAdAvgBwd, kAdMaxFwd, kAdMaxBwd, kAdGather, kMaxBwdWindow, kNumKernels
 };
 const char* const kKernelNames[kNumKernels] = {
     "max_pool_forward", "pool_scatter(add, fwd indices)", "pool_gather(fwd indices)", "pool_scatter(add, random)",
     "pool_scatter(assign, random)", "pool_gather(random)", "avg_pool_forward", "avg_pool_backward",
     "adaptive_avg_pool_forward", "adaptive_avg_pool_backward", "adaptive_max_pool_forward",
-    "adaptive_max_pool_backward", "adaptive_max_pool_gather"};
+    "adaptive_max_pool_backward", "adaptive_max_pool_gather", "max_pool_backward_nhwc"};
 
 struct Summary {
   int64_t runs[kNumKernels] = {0};
@@ -374,6 +375,25 @@ void run_pool_case(const PoolCase& cs, uint64_t seed, Summary& sum) {
         check_close(from_layout(gx, nhwc, N, C, H, W), gx_max_ref, din, tol, sum.worst[ti][kMaxBwd],
                     kKernelNames[kMaxBwd], what);
         ++sum.runs[kMaxBwd];
+
+        if (nhwc) {  // the window-side backward: when it takes the case, bit-identical to the scatter
+          auto gw = filled<T>(nin, nan, al);
+          const bool took = fastconv::cpu::max_pool_backward_nhwc<T>(p, gyl.data(), il_ref.data(), gw.data());
+          const bool empty_window = std::find(ind_ref.begin(), ind_ref.end(), fastconv::kEmptyWindowIndex) != ind_ref.end();
+          FC_CHECK(took == (fastconv::cpu::max_pool_backward_nhwc_applies(p) && !empty_window),
+                   "%s: returned %d; %s", kKernelNames[kMaxBwdWindow], int(took), what.c_str());
+          if (took)
+            check_exact(from_layout(gw, nhwc, N, C, H, W), from_layout(gx, nhwc, N, C, H, W), din,
+                        kKernelNames[kMaxBwdWindow], what);
+          auto gr = filled<T>(nin, nan, al);  // indices from elsewhere: declined, or (by chance) exact
+          if (fastconv::cpu::max_pool_backward_nhwc<T>(p, gyl.data(), il_rand.data(), gr.data())) {
+            auto gs = filled<T>(nin, nan, al);
+            fastconv::cpu::pool_scatter<T>(p, gyl.data(), il_rand.data(), gs.data(), true);
+            check_exact(from_layout(gr, nhwc, N, C, H, W), from_layout(gs, nhwc, N, C, H, W), din,
+                        kKernelNames[kMaxBwdWindow], what + " random indices");
+          }
+          sum.runs[kMaxBwdWindow] += took;
+        }
 
         auto yg = filled<T>(nout, nan, al);  // double backward: gather at the forward's indices
         ic = fastconv::cpu::pool_gather<T>(p, xl.data(), il_ref.data(), yg.data());
