@@ -9,6 +9,12 @@ FLOAT_DTYPES_CUDA = (torch.float16, torch.bfloat16, torch.float32, torch.float64
 
 def ntuple(value, n, op, name):
     """An int or a length-n sequence of ints -> tuple of n Python ints."""
+    # Fast paths for what modules pass (plain ints and int tuples): the checks below go through the
+    # numbers.Integral ABC, several microseconds per layer call.
+    if type(value) is int:
+        return (value,) * n
+    if type(value) is tuple and len(value) == n and all(type(v) is int for v in value):
+        return value
     if isinstance(value, bool):
         raise TypeError(f"fastconv.{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     if isinstance(value, numbers.Integral) or isinstance(value, torch.SymInt):
