@@ -20,6 +20,9 @@ using fastconv::PaddingMode;
 using fastconv_test::RefConv;
 using fastconv_test::RefPad;
 
+using fastconv_test::to_nchw;
+using fastconv_test::to_nhwc;
+
 namespace {
 
 const char* pad_name(RefPad m) {
@@ -66,25 +69,6 @@ ConvParams to_params(const RefConv& c, Layout layout, int threads) {
   return p;
 }
 
-// NCHW <-> NHWC copies of a dense activation.
-template <typename T>
-std::vector<T> to_nhwc(const std::vector<T>& a, int64_t N, int64_t C, int64_t H, int64_t W) {
-  std::vector<T> b(a.size());
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w) b[((n * H + h) * W + w) * C + c] = a[((n * C + c) * H + h) * W + w];
-  return b;
-}
-template <typename T>
-std::vector<T> to_nchw(const std::vector<T>& a, int64_t N, int64_t C, int64_t H, int64_t W) {
-  std::vector<T> b(a.size());
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w) b[((n * C + c) * H + h) * W + w] = a[((n * H + h) * W + w) * C + c];
-  return b;
-}
 
 template <typename T>
 std::vector<T> nan_vector(size_t n) {

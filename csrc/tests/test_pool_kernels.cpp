@@ -36,6 +36,9 @@ using fastconv::cpu::IndexCheck;
 using fastconv_test::RefAdaptive;
 using fastconv_test::RefPool;
 
+using fastconv_test::to_nchw;
+using fastconv_test::to_nhwc;
+
 namespace {
 
 // ---- exactly sized buffers, optionally 64-byte aligned (the NHWC streaming-store paths need that) ----
@@ -69,25 +72,6 @@ Buf<T> filled(size_t n, T value, bool aligned) {
 
 constexpr int64_t kIndexSentinel = std::numeric_limits<int64_t>::min() + 12345;
 
-// NCHW <-> NHWC copies of a dense (N, C, H, W) tensor (values or indices).
-template <typename V>
-std::vector<typename V::value_type> to_nhwc(const V& a, int64_t N, int64_t C, int64_t H, int64_t W) {
-  std::vector<typename V::value_type> b(a.size());
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w) b[((n * H + h) * W + w) * C + c] = a[((n * C + c) * H + h) * W + w];
-  return b;
-}
-template <typename V>
-std::vector<typename V::value_type> to_nchw(const V& a, int64_t N, int64_t C, int64_t H, int64_t W) {
-  std::vector<typename V::value_type> b(a.size());
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w) b[((n * C + c) * H + h) * W + w] = a[((n * H + h) * W + w) * C + c];
-  return b;
-}
 // The layout's copy of an NCHW tensor, in an exactly sized buffer.
 template <typename T>
 Buf<T> in_layout(const std::vector<T>& a, bool nhwc, int64_t N, int64_t C, int64_t H, int64_t W, bool aligned) {

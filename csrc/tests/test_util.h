@@ -73,4 +73,24 @@ inline int report(const char* name) {
   return failures() == 0 ? 0 : 1;
 }
 
+// NCHW <-> NHWC copies of a dense (N, C, H, W) tensor held in any vector-like container (values or indices).
+template <typename V>
+std::vector<typename V::value_type> to_nhwc(const V& a, int64_t N, int64_t C, int64_t H, int64_t W) {
+  std::vector<typename V::value_type> b(a.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) b[((n * H + h) * W + w) * C + c] = a[((n * C + c) * H + h) * W + w];
+  return b;
+}
+template <typename V>
+std::vector<typename V::value_type> to_nchw(const V& a, int64_t N, int64_t C, int64_t H, int64_t W) {
+  std::vector<typename V::value_type> b(a.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) b[((n * C + c) * H + h) * W + w] = a[((n * H + h) * W + w) * C + c];
+  return b;
+}
+
 }  // namespace fastconv_test
