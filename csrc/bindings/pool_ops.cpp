@@ -15,6 +15,7 @@
 #include "../common/pool_params.h"
 #include "../cpu/pool_kernels.h"
 #include "../cpu/pool_window.h"
+#include "pool_window_args.h"
 #include "tensor_checks.h"
 
 namespace fastconv {
@@ -67,28 +68,6 @@ PoolParams make_pool_params(int64_t N, int64_t C, int64_t H, int64_t W, at::IntA
   return p;
 }
 
-// Window parameters alone (a backward op gets its sizes from its tensors): positive kernel, stride and
-// dilation, non-negative padding.
-PoolParams window_params(at::IntArrayRef kernel, at::IntArrayRef stride, at::IntArrayRef padding,
-                         at::IntArrayRef dilation, const char* op) {
-  check_list_size(kernel, 2, op, "kernel_size");
-  check_list_size(stride, 2, op, "stride");
-  check_list_size(padding, 2, op, "padding");
-  check_list_size(dilation, 2, op, "dilation");
-  TORCH_CHECK_VALUE(kernel[0] > 0 && kernel[1] > 0, "fastconv.", op, ": kernel_size must be positive, got ", kernel);
-  TORCH_CHECK_VALUE(stride[0] > 0 && stride[1] > 0, "fastconv.", op, ": stride must be positive, got ", stride);
-  TORCH_CHECK_VALUE(dilation[0] > 0 && dilation[1] > 0, "fastconv.", op, ": dilation must be positive, got ",
-                    dilation);
-  TORCH_CHECK_VALUE(padding[0] >= 0 && padding[1] >= 0, "fastconv.", op, ": padding must be non-negative, got ",
-                    padding);
-  PoolParams p;
-  p.kh = kernel[0], p.kw = kernel[1];
-  p.sh = stride[0], p.sw = stride[1];
-  p.ph = padding[0], p.pw = padding[1];
-  p.dh = dilation[0], p.dw = dilation[1];
-  return p;
-}
-
 std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices_cpu(const at::Tensor& input, at::IntArrayRef kernel_size,
                                                                at::IntArrayRef stride, at::IntArrayRef padding,
                                                                at::IntArrayRef dilation, bool ceil_mode) {
@@ -109,28 +88,37 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices_cpu(const at::Tensor&
   return {y, ind};
 }
 
-// Shared body of max_pool2d_backward (scatter-add) and max_unpool2d (scatter-assign): src (N, C, OH, OW)
-// scattered by indices into a (N, C, H, W) result.
+// Shared body of max_pool2d_backward (scatter-add), max_pool2d_backward_window and max_unpool2d
+// (scatter-assign): src (N, C, OH, OW) scattered by indices into a (N, C, H, W) result. `window` (the
+// pooling's window, scatter-add only) lets NHWC take the window-side kernel cpu::max_pool_backward_nhwc;
+// for indices that are not taps of their window it declines and the scatter redoes the result in the same
+// tensor (a second 25 MB allocation while the first is alive comes fresh from the OS, and its page faults
+// cost more than the kernel).
 at::Tensor scatter_by_indices(const at::Tensor& src, const char* src_name, const at::Tensor& indices,
-                              at::IntArrayRef out_hw, const char* size_name, bool accumulate, const char* op) {
+                              at::IntArrayRef out_hw, const char* size_name, bool accumulate, const char* op,
+                              const PoolParams* window = nullptr) {
   check_activation(src, op, src_name);
   check_indices(indices, src, src_name, op);
   check_list_size(out_hw, 2, op, size_name);
   TORCH_CHECK_VALUE(out_hw[0] >= 0 && out_hw[1] >= 0, "fastconv.", op, ": ", size_name,
                     " must be non-negative, got ", out_hw);
-  PoolParams p;
+  PoolParams p = window ? *window : PoolParams();
   p.N = src.size(0), p.C = src.size(1), p.OH = src.size(2), p.OW = src.size(3);
   p.H = out_hw[0], p.W = out_hw[1];
   p.num_threads = pool_threads(p.N * p.C * (p.H * p.W + p.OH * p.OW));
   const auto fmt = activation_format(src, indices);
   p.layout = to_layout(fmt);
+  const bool window_side = window && accumulate && p.layout == Layout::NHWC;
   at::Tensor out = at::empty({p.N, p.C, p.H, p.W}, src.options().memory_format(fmt));
   if (out.numel() == 0 && src.numel() == 0) return out;
   const at::Tensor s = src.contiguous(fmt), ind = indices.contiguous(fmt);
   cpu::IndexCheck r;
   AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), "fastconv_pool_scatter", [&] {
-    r = cpu::pool_scatter<scalar_t>(p, s.const_data_ptr<scalar_t>(), ind.const_data_ptr<int64_t>(),
-                                    out.mutable_data_ptr<scalar_t>(), accumulate);
+    const scalar_t* sp = s.const_data_ptr<scalar_t>();
+    const int64_t* ip = ind.const_data_ptr<int64_t>();
+    scalar_t* dst = out.mutable_data_ptr<scalar_t>();
+    if (!(window_side && cpu::max_pool_backward_nhwc<scalar_t>(p, sp, ip, dst)))
+      r = cpu::pool_scatter<scalar_t>(p, sp, ip, dst, accumulate);
   });
   raise_bad_index(r, p, op);
   return out;
@@ -142,39 +130,13 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tens
                             "max_pool2d_backward");
 }
 
-// max_pool2d_with_indices' own backward: the scatter-add above, but knowing the window it can take the
-// window-side kernel in NHWC (cpu::max_pool_backward_nhwc), redoing the gradient with the scatter, into
-// the same tensor, for indices that are not taps of their window. (One allocation: a second 25 MB one
-// while the first is alive comes fresh from the OS, and its page faults cost more than the kernel.)
+// max_pool2d_with_indices' own backward: the scatter-add, told the window.
 at::Tensor max_pool2d_backward_window_cpu(const at::Tensor& grad_output, const at::Tensor& indices,
                                           at::IntArrayRef input_size, at::IntArrayRef kernel_size,
                                           at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
-  const char* op = "max_pool2d_backward";
-  PoolParams w = window_params(kernel_size, stride, padding, dilation, op);
-  const auto fmt = activation_format(grad_output, indices);
-  if (to_layout(fmt) != Layout::NHWC || !cpu::max_pool_backward_nhwc_applies(w))
-    return max_pool2d_backward_cpu(grad_output, indices, input_size);
-  check_activation(grad_output, op, "grad_output");
-  check_indices(indices, grad_output, "grad_output", op);
-  check_list_size(input_size, 2, op, "input_size");
-  TORCH_CHECK_VALUE(input_size[0] >= 0 && input_size[1] >= 0, "fastconv.", op,
-                    ": input_size must be non-negative, got ", input_size);
-  PoolParams p = w;
-  p.N = grad_output.size(0), p.C = grad_output.size(1), p.OH = grad_output.size(2), p.OW = grad_output.size(3);
-  p.H = input_size[0], p.W = input_size[1];
-  p.layout = Layout::NHWC;
-  p.num_threads = pool_threads(p.N * p.C * (p.H * p.W + p.OH * p.OW));
-  at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
-  if (gx.numel() == 0 && grad_output.numel() == 0) return gx;
-  const at::Tensor gy = grad_output.contiguous(fmt), ind = indices.contiguous(fmt);
-  AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "fastconv_max_pool2d_backward", [&] {
-    const scalar_t* g = gy.const_data_ptr<scalar_t>();
-    const int64_t* i = ind.const_data_ptr<int64_t>();
-    scalar_t* out = gx.mutable_data_ptr<scalar_t>();
-    if (!cpu::max_pool_backward_nhwc<scalar_t>(p, g, i, out))
-      raise_bad_index(cpu::pool_scatter<scalar_t>(p, g, i, out, true), p, op);
-  });
-  return gx;
+  const PoolParams w = pool_window_params(kernel_size, stride, padding, dilation, "max_pool2d_backward");
+  return scatter_by_indices(grad_output, "grad_output", indices, input_size, "input_size", true,
+                            "max_pool2d_backward", &w);
 }
 
 at::Tensor max_unpool2d_cpu(const at::Tensor& input, const at::Tensor& indices, at::IntArrayRef output_size) {

@@ -162,12 +162,12 @@ bool max_pool_backward_nhwc_applies(const PoolParams& p) {
 
 template <typename T>
 bool max_pool_backward_nhwc(const PoolParams& p, const T* gy, const int64_t* ind, T* gx) {
+  if (!max_pool_backward_nhwc_applies(p)) return false;
   const TapOwners rows = tap_owners(p.H, p.OH, p.kh, p.sh, p.ph, p.dh);
   const TapOwners cols = tap_owners(p.W, p.OW, p.kw, p.sw, p.pw, p.dw);
   const int64_t C = p.C, OHW = p.OH * p.OW;
   const bool stream = std::is_same_v<T, float> &&
                       use_stream_stores(C, gx, nullptr, p.N * p.H * p.W * C * int64_t(sizeof(T)));
-  if (!max_pool_backward_nhwc_applies(p)) return false;
   std::atomic<int64_t> consumed{0};
   // Work items are input rows: consecutive rows share their owners' grad_output rows in cache.
   parallel_items(p.num_threads, p.N * p.H, [&](int64_t r) {

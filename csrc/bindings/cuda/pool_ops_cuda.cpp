@@ -10,6 +10,7 @@
 
 #include "../../common/pool_params.h"
 #include "../../cuda/pool_kernels.cuh"
+#include "../pool_window_args.h"
 #include "cuda_op_utils.h"
 
 namespace fastconv {
@@ -119,15 +120,7 @@ at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Ten
 at::Tensor max_pool2d_backward_window_cuda(const at::Tensor& grad_output, const at::Tensor& indices,
                                            at::IntArrayRef input_size, at::IntArrayRef kernel_size,
                                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
-  const char* op = "max_pool2d_backward";
-  check_list_size(kernel_size, 2, op, "kernel_size");
-  check_list_size(stride, 2, op, "stride");
-  check_list_size(padding, 2, op, "padding");
-  check_list_size(dilation, 2, op, "dilation");
-  TORCH_CHECK_VALUE(kernel_size[0] > 0 && kernel_size[1] > 0 && stride[0] > 0 && stride[1] > 0 && dilation[0] > 0 &&
-                        dilation[1] > 0 && padding[0] >= 0 && padding[1] >= 0,
-                    "fastconv.", op, ": invalid window: kernel_size ", kernel_size, ", stride ", stride, ", padding ",
-                    padding, ", dilation ", dilation);
+  pool_window_params(kernel_size, stride, padding, dilation, "max_pool2d_backward");
   return max_pool2d_backward_cuda(grad_output, indices, input_size);
 }
 
