@@ -5,10 +5,10 @@
 #pragma once
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 
 #include "conv_params.h"  // Layout
+#include "op_error.h"
 
 namespace fastconv {
 
@@ -29,16 +29,12 @@ inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1
 
 // Returns "" when p is valid, else a message naming the offending argument.
 inline std::string validate_adaptive_pool(const AdaptivePoolParams& p, const char* op) {
-  std::ostringstream e;
-  e << "fastconv." << op << ": ";
   if (p.OH <= 0 || p.OW <= 0) {
-    e << "output_size must be positive, got (" << p.OH << ", " << p.OW << ")";
-    return e.str();
+    return op_error(op, "output_size must be positive, got (", p.OH, ", ", p.OW, ")");
   }
   if (p.N < 0 || p.C <= 0 || p.H <= 0 || p.W <= 0) {
-    e << "input must have non-zero size in its non-batch dimensions, got (" << p.N << ", " << p.C << ", " << p.H
-      << ", " << p.W << ")";
-    return e.str();
+    return op_error(op, "input must have non-zero size in its non-batch dimensions, got (", p.N, ", ", p.C, ", ", p.H,
+        ", ", p.W, ")");
   }
   return std::string();
 }

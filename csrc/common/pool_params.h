@@ -3,10 +3,10 @@
 #pragma once
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 
 #include "conv_params.h"  // Layout
+#include "op_error.h"
 
 namespace fastconv {
 
@@ -53,43 +53,33 @@ inline void set_pool_output_size(PoolParams& p) {
 // (call set_pool_output_size first). Returns "" when valid, else a message naming the argument.
 // is_max: max pooling also checks padding against the dilated ("effective") kernel, like torch.
 inline std::string validate_pool(const PoolParams& p, const char* op, bool is_max) {
-  std::ostringstream e;
-  e << "fastconv." << op << ": ";
   if (p.kh <= 0 || p.kw <= 0) {
-    e << "kernel_size must be positive, got (" << p.kh << ", " << p.kw << ")";
-    return e.str();
+    return op_error(op, "kernel_size must be positive, got (", p.kh, ", ", p.kw, ")");
   }
   if (p.sh <= 0 || p.sw <= 0) {
-    e << "stride must be positive, got (" << p.sh << ", " << p.sw << ")";
-    return e.str();
+    return op_error(op, "stride must be positive, got (", p.sh, ", ", p.sw, ")");
   }
   if (p.dh <= 0 || p.dw <= 0) {
-    e << "dilation must be positive, got (" << p.dh << ", " << p.dw << ")";
-    return e.str();
+    return op_error(op, "dilation must be positive, got (", p.dh, ", ", p.dw, ")");
   }
   if (p.ph < 0 || p.pw < 0) {
-    e << "padding must be non-negative, got (" << p.ph << ", " << p.pw << ")";
-    return e.str();
+    return op_error(op, "padding must be non-negative, got (", p.ph, ", ", p.pw, ")");
   }
   if (is_max && (p.ph > ((p.kh - 1) * p.dh + 1) / 2 || p.pw > ((p.kw - 1) * p.dw + 1) / 2)) {
-    e << "padding: pad should be at most half of effective kernel size, got padding=(" << p.ph << ", " << p.pw
-      << "), kernel_size=(" << p.kh << ", " << p.kw << ") and dilation=(" << p.dh << ", " << p.dw << ")";
-    return e.str();
+    return op_error(op, "padding: pad should be at most half of effective kernel size, got padding=(", p.ph, ", ",
+        p.pw, "), kernel_size=(", p.kh, ", ", p.kw, ") and dilation=(", p.dh, ", ", p.dw, ")");
   }
   if (p.ph > p.kh / 2 || p.pw > p.kw / 2) {
-    e << "padding: pad should be smaller than or equal to half of kernel size, got padding=(" << p.ph << ", "
-      << p.pw << ") and kernel_size=(" << p.kh << ", " << p.kw << ")";
-    return e.str();
+    return op_error(op, "padding: pad should be smaller than or equal to half of kernel size, got padding=(", p.ph,
+        ", ", p.pw, ") and kernel_size=(", p.kh, ", ", p.kw, ")");
   }
   if (p.C <= 0 || p.H <= 0 || p.W <= 0) {
-    e << "input must have non-zero channels and spatial size, got (C, H, W) = (" << p.C << ", " << p.H << ", "
-      << p.W << ")";
-    return e.str();
+    return op_error(op, "input must have non-zero channels and spatial size, got (C, H, W) = (", p.C, ", ", p.H, ", ",
+        p.W, ")");
   }
   if (p.OH < 1 || p.OW < 1) {
-    e << "Given input size (" << p.H << ", " << p.W << "), the calculated output size (" << p.OH << ", " << p.OW
-      << ") is too small";
-    return e.str();
+    return op_error(op, "Given input size (", p.H, ", ", p.W, "), the calculated output size (", p.OH, ", ", p.OW,
+        ") is too small");
   }
   return std::string();
 }

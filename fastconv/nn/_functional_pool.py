@@ -9,9 +9,13 @@ import re
 import torch
 
 from ..ops.pool import pool_out_size
+from ._checked_windows import cached_window, remember_window, window_key
 from ._args import check_float, check_rank, check_tensor, non_negative, ntuple, positive, restore_rank
 
 _ops = torch.ops.fastconv
+# The overloads themselves: calling them skips the packet's overload lookup (torch.compile traces either).
+_max_pool2d = _ops.max_pool2d_with_indices.default
+_avg_pool2d = _ops.avg_pool2d.default
 
 
 def _as_batched_2d(input, spatial, op, name="input"):
@@ -65,10 +69,17 @@ def _lift(spatial, kernel, stride, padding, dilation):
 
 
 def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, spatial, op):
+    key = window_key("max", kernel_size, stride, padding, dilation) if spatial == 2 else None
+    window = cached_window(input, key)
+    if window is not None:  # a layer's repeat call: arguments checked before, input batched 2-d
+        y, ind = _max_pool2d(input, *window, bool(ceil_mode))
+        return (y, ind) if return_indices else y
     x, unbatched = _as_batched_2d(input, spatial, op)
     kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, dilation, spatial, op)
     _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=True, shape=input.shape)
-    y, ind = _ops.max_pool2d_with_indices(x, *_lift(spatial, kernel, stride, padding, dilation), bool(ceil_mode))
+    window = _lift(spatial, kernel, stride, padding, dilation)
+    remember_window(key, window, kernel, padding, dilation)
+    y, ind = _max_pool2d(x, *window, bool(ceil_mode))
     # torch's max_pool1d keeps the lifted strides only on its with-indices path
     y = restore_rank(y, spatial, unbatched, keep_1d_format=return_indices)
     return (y, restore_rank(ind, spatial, unbatched, keep_1d_format=True)) if return_indices else y
@@ -85,6 +96,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, spatial, op):
+    key = window_key("avg", kernel_size, stride, padding, 1, divisor_override) if spatial == 2 else None
+    window = cached_window(input, key)
+    if window is not None:  # a layer's repeat call: arguments checked before, input batched 2-d
+        k, s, p, _ = window
+        return _avg_pool2d(input, k, s, p, bool(ceil_mode), bool(count_include_pad), divisor_override)
     x, unbatched = _as_batched_2d(input, spatial, op)
     kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, 1, spatial, op)
     _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=False, shape=input.shape)
@@ -93,8 +109,10 @@ def avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pa
             raise TypeError(f"fastconv.{op}: divisor_override must be an int or None, got {divisor_override!r}")
         if divisor_override == 0:
             raise ValueError(f"fastconv.{op}: divisor_override must be non-zero")
-    k, s, p, _ = _lift(spatial, kernel, stride, padding, dilation)
-    y = _ops.avg_pool2d(x, k, s, p, bool(ceil_mode), bool(count_include_pad), divisor_override)
+    window = _lift(spatial, kernel, stride, padding, dilation)
+    remember_window(key, window, kernel, padding, dilation)
+    k, s, p, _ = window
+    y = _avg_pool2d(x, k, s, p, bool(ceil_mode), bool(count_include_pad), divisor_override)
     return restore_rank(y, spatial, unbatched, keep_1d_format=True)
 
 

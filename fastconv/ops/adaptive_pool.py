@@ -1,6 +1,7 @@
-"""Autograd and fake implementations of the adaptive pooling ops.
+"""Fake implementations of the adaptive pooling ops (shapes and strides for torch.compile and opcheck).
 
-Backward ops are built from the ops themselves, so derivatives of any order exist:
+Their autograd kernels are C++ (csrc/bindings/adaptive_pool_autograd.cpp). Backward ops are built from the ops
+themselves, so derivatives of any order exist:
   adaptive_avg_pool2d(x, out)                 -> dx   = adaptive_avg_pool2d_backward(gy, x.shape, cl)
   adaptive_avg_pool2d_backward(gy, size, cl)  -> dgy  = adaptive_avg_pool2d(ggx, gy.shape[2:])   (linear, adjoint)
   adaptive_max_pool2d(x, out) -> (y, idx)     -> dx   = adaptive_max_pool2d_backward(gy, idx, x.shape, cl)
@@ -10,8 +11,7 @@ Backward ops are built from the ops themselves, so derivatives of any order exis
 """
 import torch
 
-from ._autograd import register_autograd
-from ._layout import activation_format, empty_activation, is_channels_last
+from ._layout import activation_format, empty_activation
 
 _ops = torch.ops.fastconv
 
@@ -52,79 +52,3 @@ def _adaptive_max_pool2d_backward_fake(grad_output, indices, input_size, channel
 @torch.library.register_fake("fastconv::adaptive_max_pool2d_gather")
 def _adaptive_max_pool2d_gather_fake(input, indices):
     return empty_activation(tuple(indices.shape), input, activation_format(input, indices))
-
-
-# ---- autograd ----
-
-def _avg_setup(ctx, inputs, output):
-    input, _ = inputs
-    ctx.input_size = list(input.shape)
-    ctx.channels_last = is_channels_last(input)
-
-
-def _avg_backward(ctx, grad):
-    if not ctx.needs_input_grad[0]:
-        return None, None
-    return _ops.adaptive_avg_pool2d_backward(grad, ctx.input_size, ctx.channels_last), None
-
-
-def _avg_backward_setup(ctx, inputs, output):
-    grad_output = inputs[0]
-    ctx.output_size = list(grad_output.shape[2:])
-
-
-def _avg_backward_backward(ctx, ggx):
-    if not ctx.needs_input_grad[0]:
-        return None, None, None
-    return _ops.adaptive_avg_pool2d(ggx, ctx.output_size), None, None
-
-
-def _max_setup(ctx, inputs, output):
-    input, _ = inputs
-    ctx.save_for_backward(output[1])
-    ctx.input_size = list(input.shape)
-    ctx.channels_last = is_channels_last(input)
-    ctx.set_materialize_grads(False)  # no zero-filled int64 gradient for the indices output on every backward
-
-
-def _max_backward(ctx, grad, _grad_indices):
-    if not ctx.needs_input_grad[0] or grad is None:
-        return None, None
-    (indices,) = ctx.saved_tensors
-    return _ops.adaptive_max_pool2d_backward(grad, indices, ctx.input_size, ctx.channels_last), None
-
-
-def _max_backward_setup(ctx, inputs, output):
-    _, indices, _, _ = inputs
-    ctx.save_for_backward(indices)
-
-
-def _max_backward_backward(ctx, ggx):
-    if not ctx.needs_input_grad[0]:
-        return None, None, None, None
-    (indices,) = ctx.saved_tensors
-    return _ops.adaptive_max_pool2d_gather(ggx, indices), None, None, None
-
-
-def _gather_setup(ctx, inputs, output):
-    input, indices = inputs
-    ctx.save_for_backward(indices)
-    ctx.input_size = list(input.shape)
-    ctx.channels_last = is_channels_last(input)
-
-
-def _gather_backward(ctx, grad):
-    if not ctx.needs_input_grad[0]:
-        return None, None
-    (indices,) = ctx.saved_tensors
-    return _ops.adaptive_max_pool2d_backward(grad, indices, ctx.input_size, ctx.channels_last), None
-
-
-register_autograd("fastconv::adaptive_avg_pool2d", _avg_backward, setup_context=_avg_setup)
-register_autograd(
-    "fastconv::adaptive_avg_pool2d_backward", _avg_backward_backward, setup_context=_avg_backward_setup)
-register_autograd("fastconv::adaptive_max_pool2d", _max_backward, setup_context=_max_setup)
-register_autograd(
-    "fastconv::adaptive_max_pool2d_backward", _max_backward_backward, setup_context=_max_backward_setup)
-register_autograd(
-    "fastconv::adaptive_max_pool2d_gather", _gather_backward, setup_context=_gather_setup)

@@ -1,6 +1,8 @@
-"""Autograd and fake implementations of the pooling ops.
+"""Fake implementations of the pooling ops (shapes and strides for torch.compile and opcheck).
 
-The backward of each op is built from the ops themselves, so derivatives of any order exist:
+Their autograd kernels are C++ (csrc/bindings/pool_autograd.cpp: the Python autograd.Function path cost more
+than a whole kernel on small layers). Each backward is built from the ops themselves, so derivatives of any
+order exist:
   max_pool2d_with_indices(x)          -> dx  = max_pool2d_backward_window(gy, idx, window)
   max_pool2d_backward_window(gy, idx) -> dgy = max_pool2d_gather(ggx, idx)    (scatter-add's adjoint)
   max_pool2d_backward(gy, idx)        -> dgy = max_pool2d_gather(ggx, idx)    (scatter-add by indices)
@@ -12,7 +14,6 @@ Indices are never differentiable.
 """
 import torch
 
-from ._autograd import register_autograd
 from ._layout import activation_format, empty_activation
 
 _ops = torch.ops.fastconv
@@ -78,84 +79,3 @@ def _avg_pool2d_backward_fake(grad_output, input_size, kernel_size, stride, padd
                               count_include_pad, divisor_override):
     n, c = grad_output.shape[:2]
     return empty_activation((n, c, *input_size), grad_output, activation_format(grad_output, grad_output))
-
-
-# ---- autograd ----
-
-def _max_pool2d_setup(ctx, inputs, output):
-    input, kernel_size, stride, padding, dilation, _ = inputs
-    _, indices = output
-    ctx.save_for_backward(indices)
-    ctx.input_hw = list(input.shape[2:])
-    ctx.window = (list(kernel_size), list(stride), list(padding), list(dilation))
-    ctx.mark_non_differentiable(indices)
-    # Without this autograd hands backward a materialised zero tensor for the indices' gradient: an int64
-    # tensor of the output's shape filled on every backward (12.8 MB, ~0.5 ms, for 8x64x112x112 k2s2).
-    ctx.set_materialize_grads(False)
-
-
-def _max_pool2d_backward(ctx, grad, grad_indices):
-    (indices,) = ctx.saved_tensors
-    gi = None
-    if ctx.needs_input_grad[0] and grad is not None:
-        gi = _ops.max_pool2d_backward_window(grad, indices, ctx.input_hw, *ctx.window)
-    return gi, None, None, None, None, None
-
-
-def _scatter_setup(ctx, inputs, output):
-    ctx.save_for_backward(inputs[1])  # indices
-
-
-def _scatter_backward(ctx, grad):
-    (indices,) = ctx.saved_tensors
-    g = _ops.max_pool2d_gather(grad, indices) if ctx.needs_input_grad[0] else None
-    return g, None, None
-
-
-def _scatter_window_backward(ctx, grad):
-    return _scatter_backward(ctx, grad) + (None,) * 4
-
-
-def _gather_setup(ctx, inputs, output):
-    input, indices = inputs
-    ctx.save_for_backward(indices)
-    ctx.input_hw = list(input.shape[2:])
-
-
-def _gather_backward(ctx, grad):
-    (indices,) = ctx.saved_tensors
-    g = _ops.max_pool2d_backward(grad, indices, ctx.input_hw) if ctx.needs_input_grad[0] else None
-    return g, None
-
-
-def _avg_pool2d_setup(ctx, inputs, output):
-    input, *args = inputs
-    ctx.input_hw = list(input.shape[2:])
-    ctx.pool_args = args
-
-
-def _avg_pool2d_backward(ctx, grad):
-    gi = _ops.avg_pool2d_backward(grad, ctx.input_hw, *ctx.pool_args) if ctx.needs_input_grad[0] else None
-    return (gi,) + (None,) * 6
-
-
-def _avg_pool2d_backward_setup(ctx, inputs, output):
-    _, _, *args = inputs
-    ctx.pool_args = args
-
-
-def _avg_pool2d_backward_backward(ctx, ggi):
-    ggo = _ops.avg_pool2d(ggi, *ctx.pool_args) if ctx.needs_input_grad[0] else None
-    return (ggo,) + (None,) * 7
-
-
-register_autograd(
-    "fastconv::max_pool2d_with_indices", _max_pool2d_backward, setup_context=_max_pool2d_setup)
-register_autograd("fastconv::max_pool2d_backward", _scatter_backward, setup_context=_scatter_setup)
-register_autograd("fastconv::max_unpool2d", _scatter_backward, setup_context=_scatter_setup)
-register_autograd(
-    "fastconv::max_pool2d_backward_window", _scatter_window_backward, setup_context=_scatter_setup)
-register_autograd("fastconv::max_pool2d_gather", _gather_backward, setup_context=_gather_setup)
-register_autograd("fastconv::avg_pool2d", _avg_pool2d_backward, setup_context=_avg_pool2d_setup)
-register_autograd(
-    "fastconv::avg_pool2d_backward", _avg_pool2d_backward_backward, setup_context=_avg_pool2d_backward_setup)
