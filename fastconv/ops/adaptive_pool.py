@@ -13,8 +13,6 @@ import torch
 
 from ._layout import activation_format, empty_activation
 
-_ops = torch.ops.fastconv
-
 
 def _backward_format(channels_last, a, b):
     return torch.channels_last if channels_last else activation_format(a, b)

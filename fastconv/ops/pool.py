@@ -16,8 +16,6 @@ import torch
 
 from ._layout import activation_format, empty_activation
 
-_ops = torch.ops.fastconv
-
 
 def pool_out_size(size, k, pad, stride, dil, ceil_mode):
     """torch's pooling_output_shape: the last window must start inside the input or the left padding."""
