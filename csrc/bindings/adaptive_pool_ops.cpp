@@ -1,5 +1,5 @@
 // Schemas of the adaptive pooling ops and their CPU implementations. Backward ops are closed under
-// differentiation (see fastconv/ops/adaptive_pool.py):
+// differentiation (see adaptive_pool_autograd.cpp):
 //   adaptive_avg_pool2d_backward is linear in grad_output and the adjoint of adaptive_avg_pool2d;
 //   adaptive_max_pool2d_backward (scatter-add by indices) and adaptive_max_pool2d_gather are adjoints.
 // The backward ops take the input's size and a channels_last flag instead of the input tensor, so

@@ -1,4 +1,4 @@
-// Helpers of the C++ autograd kernels (pool_autograd.cpp, adaptive_pool_autograd.cpp).
+// Helpers of the C++ autograd kernels (pool_autograd.cpp, adaptive_pool_autograd.cpp, conv_autograd.cpp).
 #pragma once
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -24,6 +24,8 @@ inline torch::autograd::variable_list first_only(at::Tensor g, size_t n) {
 }
 
 // The sizes of t from dimension `from` on, for ctx->saved_data: symbolic under torch.compile's dynamic shapes.
-inline c10::IValue saved_sizes(const at::Tensor& t, int64_t from = 0) { return c10::IValue(t.sym_sizes().slice(from)); }
+inline c10::IValue saved_sizes(const at::Tensor& t, int64_t from = 0) {
+  return c10::IValue(t.sym_sizes().slice(from));
+}
 
 }  // namespace fastconv

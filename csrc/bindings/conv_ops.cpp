@@ -1,5 +1,5 @@
 // Schemas of the convolution ops and their CPU implementations.
-// conv2d's backward is itself made of these ops (see fastconv/ops/conv.py), so any order of
+// conv2d's backward is itself made of these ops (see conv_autograd.cpp), so any order of
 // derivative works: conv2d_backward_input is the adjoint of conv2d in its input, conv2d_backward_weight
 // the adjoint in its weight.
 #include <ATen/ATen.h>

@@ -8,7 +8,7 @@
 // So no new math kernel: we reuse cpu::conv_backward_input and add the bias afterwards.
 // When output_padding >= stride (allowed if < dilation), the convolution formula applied to Hout gives
 // more rows than H; conv_backward_input accepts such a smaller grad_output (p.OH < formula).
-// Autograd (fastconv/ops/conv_transpose.py) is built from conv2d / conv2d_backward_weight / conv_backward_bias.
+// Autograd (conv_autograd.cpp) is built from conv2d / conv2d_backward_weight / conv_backward_bias.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <torch/library.h>

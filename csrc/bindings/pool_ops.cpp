@@ -1,5 +1,5 @@
 // Schemas of the pooling ops and their CPU implementations. Backward passes are themselves these ops
-// (see fastconv/ops/pool.py), so derivatives of any order exist:
+// (see pool_autograd.cpp), so derivatives of any order exist:
 //   max_pool2d_with_indices -> max_pool2d_backward_window (max_pool2d_backward, which knows the window)
 //   max_pool2d_backward (scatter-add by indices) <-adjoint-> max_pool2d_gather
 //   max_unpool2d (scatter by indices) -> max_pool2d_gather
