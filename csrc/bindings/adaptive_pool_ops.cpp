@@ -35,6 +35,7 @@ at::Tensor adaptive_avg_pool2d_backward_cpu(const at::Tensor& grad_output, at::I
   const auto [p, fmt] = plan_adaptive_avg_pool2d_backward(grad_output, input_size, channels_last, check_floating);
   at::Tensor gx = at::empty(input_size, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
+  if (grad_output.numel() == 0) return gx.zero_();  // output_size 0: nothing reached the input
   const at::Tensor gy = grad_output.contiguous(fmt);
   AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "fastconv_adaptive_avg_pool2d_backward", [&] {
     cpu::adaptive_avg_pool_backward<scalar_t>(p, gy.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>());
@@ -63,6 +64,7 @@ at::Tensor adaptive_max_pool2d_backward_cpu(const at::Tensor& grad_output, const
       plan_adaptive_max_pool2d_backward(grad_output, indices, input_size, channels_last, check_floating);
   at::Tensor gx = at::empty(input_size, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
+  if (grad_output.numel() == 0) return gx.zero_();  // output_size 0: nothing reached the input
   const at::Tensor gy = grad_output.contiguous(fmt), idx = indices.contiguous(fmt);
   bool ok = true;
   AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "fastconv_adaptive_max_pool2d_backward", [&] {

@@ -59,6 +59,12 @@ ConvParams make_conv_params(at::IntArrayRef input_size, at::IntArrayRef weight_s
   p.OW = out_w >= 0 ? out_w : conv_out_size(p.W, p.pad_l, p.pad_r, p.S, p.stride_w, p.dil_w);
   err = validate_conv(p, op);
   TORCH_CHECK_VALUE(err.empty(), err);
+  // Arguments that cannot change the result take their plain values, so the kernels never multiply by a
+  // huge one: a stride along an axis with one output (or none), a dilation along a 1-wide kernel.
+  if (p.OH <= 1) p.stride_h = 1;
+  if (p.OW <= 1) p.stride_w = 1;
+  if (p.R == 1) p.dil_h = 1;
+  if (p.S == 1) p.dil_w = 1;
   return p;
 }
 
@@ -85,9 +91,19 @@ ConvPlan with_format(ConvParams p, at::MemoryFormat fmt) {
   return {p, fmt};
 }
 
-// Output size of a transposed convolution along one axis (torch's formula).
-int64_t transposed_out_size(int64_t in, int64_t stride, int64_t pad, int64_t k, int64_t dil, int64_t out_pad) {
-  return (in - 1) * stride - 2 * pad + dil * (k - 1) + out_pad + 1;
+// Output size of a transposed convolution along one axis (torch's formula), in 128 bits: the factors are
+// bounded (arguments below 2^31, sizes by memory) but their products are not bounded inside int64.
+__int128 transposed_out_size(int64_t in, int64_t stride, int64_t pad, int64_t k, int64_t dil, int64_t out_pad) {
+  using Wide = __int128;
+  return Wide(in - 1) * stride - Wide(2) * pad + Wide(dil) * (k - 1) + out_pad + 1;
+}
+
+// torch converts a transposed convolution's stride, padding, output_padding and dilation to int and
+// fails on 2^31 or more; fastconv rejects them up front, naming the argument.
+void check_transpose_arg_bound(at::IntArrayRef values, const char* op, const char* name) {
+  for (const int64_t v : values)
+    TORCH_CHECK_VALUE(v < (int64_t(1) << 31), "fastconv.", op, ": ", name, " must be smaller than 2^31, got ",
+                      values);
 }
 
 void check_transpose_args(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
@@ -101,6 +117,10 @@ void check_transpose_args(const at::Tensor& input, const at::Tensor& weight, con
   check_list_size(padding, 2, op, "padding");
   check_list_size(output_padding, 2, op, "output_padding");
   check_list_size(dilation, 2, op, "dilation");
+  check_transpose_arg_bound(stride, op, "stride");
+  check_transpose_arg_bound(padding, op, "padding");
+  check_transpose_arg_bound(output_padding, op, "output_padding");
+  check_transpose_arg_bound(dilation, op, "dilation");
   for (int i = 0; i < 2; ++i) {
     TORCH_CHECK_VALUE(stride[i] > 0, "fastconv.", op, ": stride must be positive, got ", stride);
     TORCH_CHECK_VALUE(dilation[i] > 0, "fastconv.", op, ": dilation must be positive, got ", dilation);
@@ -192,8 +212,13 @@ ConvPlan plan_conv_transpose2d(const at::Tensor& input, const at::Tensor& weight
   check_transpose_args(input, weight, bias, stride, padding, output_padding, groups, dilation, check_dtype, op);
   const int64_t N = input.size(0), H = input.size(2), W = input.size(3);
   const int64_t cout = weight.size(1) * groups;
-  const int64_t oh = transposed_out_size(H, stride[0], padding[0], weight.size(2), dilation[0], output_padding[0]);
-  const int64_t ow = transposed_out_size(W, stride[1], padding[1], weight.size(3), dilation[1], output_padding[1]);
+  const __int128 oh_wide = transposed_out_size(H, stride[0], padding[0], weight.size(2), dilation[0], output_padding[0]);
+  const __int128 ow_wide = transposed_out_size(W, stride[1], padding[1], weight.size(3), dilation[1], output_padding[1]);
+  TORCH_CHECK_VALUE(oh_wide < kMaxConvSize && ow_wide < kMaxConvSize, "fastconv.", op,
+                    ": the output size must be smaller than 2^48 along each axis, for input spatial size (", H, ", ",
+                    W, "), stride ", stride, ", dilation ", dilation, " and kernel (", weight.size(2), ", ",
+                    weight.size(3), ")");
+  const int64_t oh = int64_t(oh_wide), ow = int64_t(ow_wide);
   TORCH_CHECK_VALUE(oh > 0 && ow > 0, "fastconv.", op, ": output size (", oh, ", ", ow,
                     ") is not positive for input spatial size (", H, ", ", W, "), padding ", padding,
                     " and kernel (", weight.size(2), ", ", weight.size(3), ")");

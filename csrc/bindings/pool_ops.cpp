@@ -61,7 +61,7 @@ PoolParams make_pool_params(int64_t N, int64_t C, int64_t H, int64_t W, at::IntA
   p.ph = padding[0], p.pw = padding[1];
   p.dh = dilation[0], p.dw = dilation[1];
   p.ceil_mode = ceil_mode;
-  if (p.sh > 0 && p.sw > 0) set_pool_output_size(p);
+  set_pool_output_size_checked(p, op);
   const std::string err = validate_pool(p, op, is_max);
   TORCH_CHECK_VALUE(err.empty(), err);
   p.num_threads = pool_threads(N * C * (H * W + p.OH * p.OW));

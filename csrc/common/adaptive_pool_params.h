@@ -27,13 +27,16 @@ struct AdaptivePoolParams {
 inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
 inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
-// Returns "" when p is valid, else a message naming the offending argument.
+// Returns "" when p is valid, else a message naming the offending argument. Like torch: an output size of 0
+// and a batch or channel count of 0 are valid (an empty result, a zero gradient); an empty spatial input
+// is not (its windows would be empty). torch's adaptive *max* pooling also rejects C == 0 in a batched
+// input; the functional layer adds that rule.
 inline std::string validate_adaptive_pool(const AdaptivePoolParams& p, const char* op) {
-  if (p.OH <= 0 || p.OW <= 0) {
-    return op_error(op, "output_size must be positive, got (", p.OH, ", ", p.OW, ")");
+  if (p.OH < 0 || p.OW < 0) {
+    return op_error(op, "output_size must be non-negative, got (", p.OH, ", ", p.OW, ")");
   }
-  if (p.N < 0 || p.C <= 0 || p.H <= 0 || p.W <= 0) {
-    return op_error(op, "input must have non-zero size in its non-batch dimensions, got (", p.N, ", ", p.C, ", ", p.H,
+  if (p.N < 0 || p.C < 0 || p.H <= 0 || p.W <= 0) {
+    return op_error(op, "input must have non-zero size in its spatial dimensions, got (", p.N, ", ", p.C, ", ", p.H,
         ", ", p.W, ")");
   }
   return std::string();

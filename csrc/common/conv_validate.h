@@ -2,6 +2,7 @@
 // parameters are valid, else a message that names the offending argument and its value.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "conv_params.h"
@@ -9,17 +10,27 @@
 
 namespace fastconv {
 
+// Bounds that keep the kernels' int64 arithmetic exact without capping what torch accepts: sizes below
+// 2^48 (no tensor is larger), stride / padding / dilation below 2^62, and the padded input and dilated
+// kernel extents (computed in 128 bits here) below 2^62, so o * stride - pad + r * dil never overflows.
+// torch takes a stride, padding or dilation of 2^31 or more (a 1x1 kernel with dilation 2^40, a stride
+// past the input), so the old 2^31 cap rejected valid calls.
+inline constexpr int64_t kMaxConvSize = int64_t(1) << 48;
+inline constexpr int64_t kMaxConvArg = int64_t(1) << 62;
+
 inline std::string validate_conv(const ConvParams& p, const char* op) {
-  // Bounds first, so the arithmetic below (padded sizes, dilated kernel extents) cannot overflow int64.
-  constexpr int64_t kMax = (int64_t(1) << 31) - 1;
-  const struct { const char* name; int64_t value; } sizes[] = {
-      {"batch size", p.N}, {"in_channels", p.C}, {"input height", p.H}, {"input width", p.W},
-      {"out_channels", p.K}, {"kernel height", p.R}, {"kernel width", p.S},
-      {"stride", p.stride_h}, {"stride", p.stride_w}, {"padding", p.pad_t}, {"padding", p.pad_b},
-      {"padding", p.pad_l}, {"padding", p.pad_r}, {"dilation", p.dil_h}, {"dilation", p.dil_w}};
-  for (const auto& s : sizes) {
-    if (s.value > kMax) {
-      return op_error(op, s.name, " must be smaller than 2^31, got ", s.value);
+  const struct { const char* name; int64_t value, limit; const char* limit_text; } bounds[] = {
+      {"batch size", p.N, kMaxConvSize, "2^48"}, {"in_channels", p.C, kMaxConvSize, "2^48"},
+      {"input height", p.H, kMaxConvSize, "2^48"}, {"input width", p.W, kMaxConvSize, "2^48"},
+      {"out_channels", p.K, kMaxConvSize, "2^48"}, {"kernel height", p.R, kMaxConvSize, "2^48"},
+      {"kernel width", p.S, kMaxConvSize, "2^48"},
+      {"stride", p.stride_h, kMaxConvArg, "2^62"}, {"stride", p.stride_w, kMaxConvArg, "2^62"},
+      {"padding", p.pad_t, kMaxConvArg, "2^62"}, {"padding", p.pad_b, kMaxConvArg, "2^62"},
+      {"padding", p.pad_l, kMaxConvArg, "2^62"}, {"padding", p.pad_r, kMaxConvArg, "2^62"},
+      {"dilation", p.dil_h, kMaxConvArg, "2^62"}, {"dilation", p.dil_w, kMaxConvArg, "2^62"}};
+  for (const auto& b : bounds) {
+    if (b.value >= b.limit) {
+      return op_error(op, b.name, " must be smaller than ", b.limit_text, ", got ", b.value);
     }
   }
   if (p.N < 0 || p.C < 0 || p.H < 0 || p.W < 0 || p.K < 0) {
@@ -62,10 +73,17 @@ inline std::string validate_conv(const ConvParams& p, const char* op) {
   if (p.mode == PaddingMode::Replicate && (p.H == 0 || p.W == 0) && p.pad_t + p.pad_b + p.pad_l + p.pad_r > 0) {
     return op_error(op, "padding_mode='replicate' needs a non-empty input");
   }
-  const int64_t eh = p.dil_h * (p.R - 1) + 1, ew = p.dil_w * (p.S - 1) + 1;
-  if (p.H + p.pad_t + p.pad_b < eh || p.W + p.pad_l + p.pad_r < ew) {
-    return op_error(op, "kernel size (dilated) (", eh, ", ", ew, ") is larger than the padded input (",
-        p.H + p.pad_t + p.pad_b, ", ", p.W + p.pad_l + p.pad_r, ")");
+  using Wide = __int128;  // exact for the bounded values above
+  const Wide eh = Wide(p.dil_h) * (p.R - 1) + 1, ew = Wide(p.dil_w) * (p.S - 1) + 1;
+  const Wide ph = Wide(p.H) + p.pad_t + p.pad_b, pw = Wide(p.W) + p.pad_l + p.pad_r;
+  if (ph < eh || pw < ew) {
+    // A dilated extent past int64 is shown saturated; torch also rejects these (the kernel cannot fit).
+    const auto show = [](Wide v) { return v > Wide(INT64_MAX) ? INT64_MAX : int64_t(v); };
+    return op_error(op, "kernel size (dilated) (", show(eh), ", ", show(ew), ") is larger than the padded input (",
+        show(ph), ", ", show(pw), ")");
+  }
+  if (ph >= kMaxConvArg || pw >= kMaxConvArg) {
+    return op_error(op, "the padded input (", int64_t(ph), ", ", int64_t(pw), ") must be smaller than 2^62");
   }
   const int64_t oh = conv_out_size(p.H, p.pad_t, p.pad_b, p.R, p.stride_h, p.dil_h);
   const int64_t ow = conv_out_size(p.W, p.pad_l, p.pad_r, p.S, p.stride_w, p.dil_w);

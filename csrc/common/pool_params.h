@@ -49,10 +49,10 @@ inline void set_pool_output_size(PoolParams& p) {
   p.OW = pool_out_size(p.W, p.kw, p.pw, p.sw, p.dw, p.ceil_mode);
 }
 
-// Checks kernel/stride/padding/dilation and the input size of a pooling whose output size is p.OH, p.OW
-// (call set_pool_output_size first). Returns "" when valid, else a message naming the argument.
-// is_max: max pooling also checks padding against the dilated ("effective") kernel, like torch.
-inline std::string validate_pool(const PoolParams& p, const char* op, bool is_max) {
+// Checks kernel/stride/padding/dilation alone: positive (padding non-negative) and below 2^31, torch's own
+// limit for its 2-d pools (it converts them to int). The bound keeps every product of window arithmetic
+// (dil * (k - 1), o * stride, kh * kw divisors) far inside int64: call this before set_pool_output_size.
+inline std::string validate_pool_window(const PoolParams& p, const char* op) {
   if (p.kh <= 0 || p.kw <= 0) {
     return op_error(op, "kernel_size must be positive, got (", p.kh, ", ", p.kw, ")");
   }
@@ -65,6 +65,27 @@ inline std::string validate_pool(const PoolParams& p, const char* op, bool is_ma
   if (p.ph < 0 || p.pw < 0) {
     return op_error(op, "padding must be non-negative, got (", p.ph, ", ", p.pw, ")");
   }
+  constexpr int64_t kMax = (int64_t(1) << 31) - 1;
+  const struct { const char* name; int64_t a, b; } args[] = {
+      {"kernel_size", p.kh, p.kw}, {"stride", p.sh, p.sw}, {"padding", p.ph, p.pw}, {"dilation", p.dh, p.dw}};
+  for (const auto& a : args) {
+    if (a.a > kMax || a.b > kMax) {
+      return op_error(op, a.name, " must be smaller than 2^31, got (", a.a, ", ", a.b, ")");
+    }
+  }
+  return std::string();
+}
+
+// Sets p.OH, p.OW when the window arguments are valid (else leaves them: validate_pool reports why).
+inline void set_pool_output_size_checked(PoolParams& p, const char* op) {
+  if (validate_pool_window(p, op).empty()) set_pool_output_size(p);
+}
+
+// Checks the window arguments and the input size of a pooling whose output size is p.OH, p.OW
+// (set_pool_output_size_checked first). Returns "" when valid, else a message naming the argument.
+// is_max: max pooling also checks padding against the dilated ("effective") kernel, like torch.
+inline std::string validate_pool(const PoolParams& p, const char* op, bool is_max) {
+  if (std::string err = validate_pool_window(p, op); !err.empty()) return err;
   if (is_max && (p.ph > ((p.kh - 1) * p.dh + 1) / 2 || p.pw > ((p.kw - 1) * p.dw + 1) / 2)) {
     return op_error(op, "padding: pad should be at most half of effective kernel size, got padding=(", p.ph, ", ",
         p.pw, "), kernel_size=(", p.kh, ", ", p.kw, ") and dilation=(", p.dh, ", ", p.dw, ")");

@@ -9,7 +9,6 @@
 #include <immintrin.h>
 #endif
 
-#include "../common/denormal_guard.h"
 #include "adaptive_pool_kernels.h"
 #include "adaptive_pool_windows.h"
 
@@ -52,10 +51,13 @@ template <typename T>
 void avg_forward_nchw(const AdaptivePoolParams& p, const T* x, T* y) {
   const AxisWindows wh(p.H, p.OH), ww(p.W, p.OW);
   const int64_t planes = p.N * p.C, HW = p.in_plane(), OHW = p.out_plane();
+  bool multi_row = false;
+  for (int64_t oh = 0; oh < p.OH; ++oh) multi_row |= wh.end[oh] - wh.start[oh] > 1;
 #pragma omp parallel num_threads(pool_threads(p, planes * HW))
   {
-    DenormalGuard guard;
-    std::vector<T> colsum(p.W);
+    // Column sums only for windows of several rows: a 1-d pooling (H == 1) sums the input row in place
+    // instead of copying it (a whole input row per thread).
+    std::vector<T> colsum(multi_row ? p.W : 0);
 #pragma omp for schedule(static)
     for (int64_t plane = 0; plane < planes; ++plane) {
       const T* xp = x + plane * HW;
@@ -67,19 +69,22 @@ void avg_forward_nchw(const AdaptivePoolParams& p, const T* x, T* y) {
       for (int64_t oh = 0; oh < p.OH; ++oh) {
         // Column sums over the window's rows (contiguous, SIMD over iw), then short sums along each window.
         const int64_t hs = wh.start[oh], he = wh.end[oh];
-        T* __restrict cs = colsum.data();
         const T* __restrict r0 = xp + hs * p.W;
+        T* __restrict cs = he - hs > 1 ? colsum.data() : nullptr;
+        if (cs) {
 #pragma omp simd
-        for (int64_t iw = 0; iw < p.W; ++iw) cs[iw] = r0[iw];
+          for (int64_t iw = 0; iw < p.W; ++iw) cs[iw] = r0[iw];
+        }
         for (int64_t ih = hs + 1; ih < he; ++ih) {
           const T* __restrict r = xp + ih * p.W;
 #pragma omp simd
           for (int64_t iw = 0; iw < p.W; ++iw) cs[iw] += r[iw];
         }
+        const T* __restrict sums = cs ? cs : r0;
         for (int64_t ow = 0; ow < p.OW; ++ow) {
           const int64_t ws = ww.start[ow], we = ww.end[ow];
           T s = 0;
-          for (int64_t iw = ws; iw < we; ++iw) s += cs[iw];
+          for (int64_t iw = ws; iw < we; ++iw) s += sums[iw];
           yp[oh * p.OW + ow] = s / T(he - hs) / T(we - ws);
         }
       }
@@ -94,7 +99,6 @@ void avg_forward_nhwc(const AdaptivePoolParams& p, const T* x, T* y) {
   const bool global = p.is_global();
 #pragma omp parallel num_threads(pool_threads(p, p.N * p.in_plane() * C))
   {
-    DenormalGuard guard;
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t b = item % nb, oh = (item / nb) % p.OH, n = item / (nb * p.OH);
@@ -144,7 +148,6 @@ void avg_backward_nchw(const AdaptivePoolParams& p, const T* gy, T* gx) {
   const int64_t planes = p.N * p.C, HW = p.in_plane(), OHW = p.out_plane();
 #pragma omp parallel num_threads(pool_threads(p, planes * HW))
   {
-    DenormalGuard guard;
     std::vector<T> s(OHW), colv(p.OW);
 #pragma omp for schedule(static)
     for (int64_t plane = 0; plane < planes; ++plane) {
@@ -160,8 +163,8 @@ void avg_backward_nchw(const AdaptivePoolParams& p, const T* gy, T* gx) {
         for (int64_t ow = 0; ow < p.OW; ++ow) s[oh * p.OW + ow] = scaled(gp[oh * p.OW + ow], p, wh, ww, oh, ow);
       for (int64_t ih = 0; ih < p.H; ++ih) {
         T* __restrict row = xp + ih * p.W;
-        const int64_t oh0 = wh.first[ih], oh1 = wh.last[ih];
-        if (ih > 0 && oh0 == wh.first[ih - 1] && oh1 == wh.last[ih - 1]) {  // same windows as the row above
+        const int64_t oh0 = wh.first(ih), oh1 = wh.last(ih);
+        if (ih > 0 && oh0 == wh.first(ih - 1) && oh1 == wh.last(ih - 1)) {  // same windows as the row above
           const T* __restrict above = row - p.W;
 #pragma omp simd
           for (int64_t iw = 0; iw < p.W; ++iw) row[iw] = above[iw];
@@ -199,7 +202,6 @@ void avg_backward_nhwc(const AdaptivePoolParams& p, const T* gy, T* gx) {
   std::vector<T> s(static_cast<size_t>(p.N * p.OH * p.OW * C));  // gy scaled by 1 / window area
 #pragma omp parallel num_threads(pool_threads(p, p.N * p.in_plane() * C))
   {
-    DenormalGuard guard;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < out_rows; ++r) {
       const int64_t oh = r % p.OH;
@@ -220,9 +222,9 @@ void avg_backward_nhwc(const AdaptivePoolParams& p, const T* gy, T* gx) {
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < in_rows; ++r) {
       const int64_t ih = r % p.H, n = r / p.H;
-      const int64_t oh0 = wh.first[ih], oh1 = wh.last[ih];
+      const int64_t oh0 = wh.first(ih), oh1 = wh.last(ih);
       for (int64_t iw = 0; iw < p.W; ++iw) {
-        const int64_t ow0 = ww.first[iw], ow1 = ww.last[iw];
+        const int64_t ow0 = ww.first(iw), ow1 = ww.last(iw);
         T* __restrict xr = gx + (r * p.W + iw) * C;
         const T* __restrict s0 = s.data() + ((n * p.OH + oh0) * p.OW + ow0) * C;
 #pragma omp simd

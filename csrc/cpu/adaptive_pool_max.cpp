@@ -7,7 +7,6 @@
 #include <limits>
 #include <type_traits>
 
-#include "../common/denormal_guard.h"
 #include "adaptive_pool_kernels.h"
 #include "adaptive_pool_windows.h"
 
@@ -76,7 +75,6 @@ void max_forward_nchw(const AdaptivePoolParams& p, const T* x, T* y, int64_t* id
   const bool global_lanes = p.is_global() && HW <= INT32_MAX;
 #pragma omp parallel num_threads(pool_threads(p, planes * HW))
   {
-    DenormalGuard guard;
 #pragma omp for schedule(static)
     for (int64_t plane = 0; plane < planes; ++plane) {
       const T* xp = x + plane * HW;
@@ -114,7 +112,6 @@ void max_forward_nhwc(const AdaptivePoolParams& p, const T* x, T* y, int64_t* id
   const int64_t C = p.C, nb = channel_blocks(C), items = p.N * p.OH * nb;
 #pragma omp parallel num_threads(pool_threads(p, p.N * p.in_plane() * C))
   {
-    DenormalGuard guard;
     I ibuf[kChannelBlock];
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
@@ -161,7 +158,6 @@ bool max_backward_nchw(const AdaptivePoolParams& p, const T* gy, const int64_t* 
   int bad = 0;
 #pragma omp parallel num_threads(pool_threads(p, planes * (HW + OHW))) reduction(| : bad)
   {
-    DenormalGuard guard;
 #pragma omp for schedule(static)
     for (int64_t plane = 0; plane < planes; ++plane) {
       T* xp = gx + plane * HW;
@@ -187,7 +183,6 @@ bool max_backward_nhwc(const AdaptivePoolParams& p, const T* gy, const int64_t* 
   int bad = 0;
 #pragma omp parallel num_threads(pool_threads(p, p.N * (HW + OHW) * C)) reduction(| : bad)
   {
-    DenormalGuard guard;
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t b = item % nb, n = item / nb;

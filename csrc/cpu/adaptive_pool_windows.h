@@ -11,20 +11,23 @@ namespace fastconv {
 namespace cpu {
 
 // Windows of one axis: output o pools input [start[o], end[o]); input i lies in the windows of outputs
-// first[i] ..= last[i] (a contiguous range: start and end are non-decreasing in o).
+// first(i) ..= last(i) (a contiguous range: start and end are non-decreasing in o). Only the per-output
+// bounds are stored: per-input tables cost 16 bytes an input element (4x a float32 input, and
+// std::bad_alloc for a 2^31-long 1-d input), so first/last are computed from the closed forms
+//   end[o] > i    <=> o >= floor(i * out / in)
+//   start[o] <= i <=> o <= ceil((i + 1) * out / in) - 1.
 struct AxisWindows {
-  std::vector<int64_t> start, end, first, last;
+  std::vector<int64_t> start, end;
+  int64_t in, out;
 
-  AxisWindows(int64_t in, int64_t out) : start(out), end(out), first(in, -1), last(in, -1) {
+  AxisWindows(int64_t in_size, int64_t out_size) : start(out_size), end(out_size), in(in_size), out(out_size) {
     for (int64_t o = 0; o < out; ++o) {
       start[o] = adaptive_start(o, in, out);
       end[o] = adaptive_end(o, in, out);
-      for (int64_t i = start[o]; i < end[o]; ++i) {
-        if (first[i] < 0) first[i] = o;
-        last[i] = o;
-      }
     }
   }
+  int64_t first(int64_t i) const { return (i * out) / in; }
+  int64_t last(int64_t i) const { return ((i + 1) * out + in - 1) / in - 1; }
 };
 
 // Serial below the shared threshold of touched elements (parallel.h, an element counting two work units

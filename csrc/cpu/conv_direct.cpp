@@ -121,6 +121,7 @@ void conv_backward_weight_direct(const ConvParams& p, const T* x, const T* gy, T
 // accurately than by one running sum.
 template <typename T>
 void conv_backward_bias(const ConvParams& p, const T* gy, T* gb) {
+  capture_caller_denormal_mode();  // see denormal_guard.h
   const int64_t hw = p.OH * p.OW;
   const int nt = threads_for_work(p.N * p.K * hw, p.num_threads);
   if (p.layout == Layout::NCHW) {

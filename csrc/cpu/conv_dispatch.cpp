@@ -1,7 +1,9 @@
 // Chooses the CPU algorithm for each convolution pass:
-//   a layout the shape runs faster in (preferred_layout)   -> the same dispatch on transposed activations
+//   a layout the shape runs faster in (switch_target)     -> the same dispatch on transposed activations
 //                                                            (conv_layout_switch.cpp)
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
+//                                                            (input gradient: unless the input is far larger
+//                                                            than the output, depthwise_gather_wasteful)
 //   kernel covering the whole unpadded input (1x1 output) -> conv_whole_input.cpp (one GEMM per pass)
 //   forward with few input channels (use_direct_small)    -> conv_direct_small.cpp (no column matrix)
 //   input gradient (stride 1, zeros) whose transposed forward is a use_direct_small one
@@ -10,6 +12,7 @@
 //   everything else with a non-empty output               -> im2col + packed GEMM (conv_gemm*.cpp)
 //   empty outputs / empty gradients                       -> the direct reference kernels
 // Every pass runs on one thread when its work is below kMinParallelWork (see parallel.h).
+#include "../common/denormal_guard.h"
 #include "../common/parallel.h"
 #include "conv_depthwise.h"
 #include "conv_direct_small.h"
@@ -27,6 +30,12 @@ namespace {
 // The fast paths assume a non-empty output (an empty grad_output leaves nothing to multiply).
 bool use_fast(const ConvParams& p) { return p.N > 0 && p.OH > 0 && p.OW > 0; }
 
+// The depthwise input-gradient kernels gather: every input pixel visits all R*S taps, which costs
+// H*W*R*S against the OH*OW*R*S multiply-adds that exist. For a kernel far wider than its output (a
+// transposed convolution with a 2x131072 kernel on a 1x1 input took 87 s) most visits find no output;
+// there the direct scatter, which visits only real taps, runs instead.
+bool depthwise_gather_wasteful(const ConvParams& p) { return p.H * p.W > 16 * p.OH * p.OW; }
+
 // The same problem with num_threads lowered to 1 when it is too small to share. The work is the number
 // of multiply-adds (all three passes have the same count), or of input elements touched when larger
 // (a strided or dilated convolution can read far more than it multiplies).
@@ -42,8 +51,9 @@ ConvParams sized_threads(const ConvParams& p) {
 
 template <typename T>
 void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y) {
+  capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
-  if (const Layout other = preferred_layout(p, sizeof(T)); use_fast(p) && other != p.layout)
+  if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_forward_in_layout(p, other, x, w, bias, y);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y) : depthwise_forward_nhwc(p, x, w, bias, y);
@@ -55,10 +65,11 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
 
 template <typename T>
 void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* gx) {
+  capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
-  if (const Layout other = preferred_layout(p, sizeof(T)); use_fast(p) && other != p.layout)
+  if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_input_in_layout(p, other, gy, w, gx);
-  if (use_fast(p) && is_depthwise(p))
+  if (use_fast(p) && is_depthwise(p) && !depthwise_gather_wasteful(p))
     return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
                                     : depthwise_backward_input_nhwc(p, gy, w, gx);
   if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_backward_input(p, gy, w, gx);
@@ -69,8 +80,9 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
 
 template <typename T>
 void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* gw) {
+  capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
-  if (const Layout other = preferred_layout(p, sizeof(T)); use_fast(p) && other != p.layout)
+  if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_weight_in_layout(p, other, x, gy, gw);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_backward_weight_nchw(p, x, gy, gw)

@@ -33,11 +33,24 @@ void relayout(Layout from, int64_t N, int64_t C, int64_t HW, const T* src, T* ds
 }  // namespace
 
 Layout preferred_layout(const ConvParams& p, int64_t elem_size) {
+  // The two rules must never both apply to one shape (each would send it back to the other layout,
+  // forever: a depthwise layer with a >= 2 MB kernel per group once recursed until the stack overflowed),
+  // so the GEMM rule leaves depthwise layers alone; the dispatch also refuses a switch that is not a fixed
+  // point (switch_target).
+  const bool depthwise = is_depthwise(p);
   const int64_t weight_bytes = p.K_per_group() * p.C_per_group() * p.R * p.S * elem_size;
-  if (p.layout == Layout::NHWC && weight_bytes >= kMinWeightBytes && p.OH * p.OW <= kMaxOutputPixels)
+  if (p.layout == Layout::NHWC && !depthwise && weight_bytes >= kMinWeightBytes && p.OH * p.OW <= kMaxOutputPixels)
     return Layout::NCHW;
-  if (p.layout == Layout::NCHW && is_depthwise(p) && p.OW < kShortDepthwiseRow) return Layout::NHWC;
+  if (p.layout == Layout::NCHW && depthwise && p.OW < kShortDepthwiseRow) return Layout::NHWC;
   return p.layout;
+}
+
+Layout switch_target(const ConvParams& p, int64_t elem_size) {
+  const Layout target = preferred_layout(p, elem_size);
+  if (target == p.layout) return target;
+  ConvParams q = p;
+  q.layout = target;
+  return preferred_layout(q, elem_size) == target ? target : p.layout;
 }
 
 template <typename T>

@@ -18,6 +18,10 @@ namespace cpu {
 // The layout a pass of p should run in (p.layout unless one of the cases above applies).
 Layout preferred_layout(const ConvParams& p, int64_t elem_size);
 
+// preferred_layout(p) when the pass, moved there, stays there (the dispatch then runs it there without
+// switching again); else p.layout. The dispatch switches only through this.
+Layout switch_target(const ConvParams& p, int64_t elem_size);
+
 template <typename T>
 void conv_forward_in_layout(const ConvParams& p, Layout target, const T* x, const T* w, const T* bias, T* y);
 

@@ -54,6 +54,8 @@ void avg_row_by_window(const PoolParams& p, const T* xp, const AvgSpan& hs, T* y
 template <typename T>
 void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
+  int64_t j0, j1;  // kernel columns that reach the input for some output column
+  kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
       const T* xp = x + plane * HW;
       if (p.OW < kNarrowRow) {
@@ -66,7 +68,7 @@ void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
         const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
         std::fill(yr, yr + p.OW, T(0));
         for (int64_t ih = hs.begin; ih < hs.end; ++ih)
-          for (int64_t j = 0; j < p.kw; ++j) {
+          for (int64_t j = j0; j < j1; ++j) {
             const int64_t off = j - p.pw;
             int64_t lo, hi;
             tap_range(off, p.sw, p.W, p.OW, lo, hi);
@@ -187,6 +189,8 @@ void avg_forward_nhwc(const PoolParams& p, const T* x, T* y) {
 template <typename T>
 void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
+  int64_t j0, j1;  // kernel columns that reach the input for some output column
+  kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
       thread_local std::vector<T> g;  // one allocation per thread, not per plane
       g.resize(p.OW);
@@ -211,7 +215,7 @@ void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
           g[ow] = ws.begin >= ws.end ? T(0) : gr[ow] / T(avg_divisor(p, hs, ws));
         }
         for (int64_t ih = hs.begin; ih < hs.end; ++ih)
-          for (int64_t j = 0; j < p.kw; ++j) {
+          for (int64_t j = j0; j < j1; ++j) {
             const int64_t off = j - p.pw;
             int64_t lo, hi;
             tap_range(off, p.sw, p.W, p.OW, lo, hi);

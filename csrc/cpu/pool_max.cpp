@@ -102,9 +102,11 @@ inline void max_block_nchw_f32(const PoolParams& p, const float* xp, const Span&
   __m512 m = neg_inf;
   __m512i idx = _mm512_add_epi32(_mm512_maskz_loadu_epi32(live, first_col + ow0),
                                  _mm512_set1_epi32(static_cast<int32_t>(hs.begin * W)));
+  int64_t j0 = 0, j1 = p.kw;  // taps that read some column of the row (all of them for an inside block)
+  if constexpr (kEdge) kernel_tap_range(ow0 * SW - p.pw, 16 * SW, W, p.kw, p.dw, j0, j1);
   for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh) {
     const float* row = xp + ih * W;
-    for (int64_t j = 0; j < p.kw; ++j) {
+    for (int64_t j = j0; j < j1; ++j) {
       const int64_t c = ow0 * SW + j * p.dw - p.pw;  // column of lane 0's tap
       __m512 v;
       if constexpr (kEdge) {
@@ -193,6 +195,8 @@ void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
     }
   }
 #endif
+  int64_t j0, j1;  // kernel columns that reach the input for some output column
+  kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, p.dw, j0, j1);
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
     const T* xp = x + plane * HW;
     for (int64_t oh = 0; oh < p.OH; ++oh) {
@@ -205,7 +209,7 @@ void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
         ir[ow] = hs.begin * p.W + ws.begin;
       }
       for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh) {
-        for (int64_t j = 0; j < p.kw; ++j) {
+        for (int64_t j = j0; j < j1; ++j) {
           const int64_t off = j * p.dw - p.pw;
           int64_t lo, hi;
           tap_range(off, p.sw, p.W, p.OW, lo, hi);

@@ -8,7 +8,6 @@
 #include <immintrin.h>
 #endif
 
-#include "../common/denormal_guard.h"
 #include "../common/parallel.h"
 #include "../common/pool_params.h"
 
@@ -47,6 +46,18 @@ inline void tap_range(int64_t off, int64_t s, int64_t n, int64_t out, int64_t& l
   if (hi < lo) hi = lo;
 }
 
+// Kernel columns j in [j0, j1) of [0, k) whose tap columns first + j * d + [0, width) meet [0, n): the
+// other taps lie wholly in the padding or past the input. Loops over kernel taps iterate this range, so a
+// window far larger than the input (kernel 2^23 with padding 2^22) costs the input's size, not the kernel's.
+inline void kernel_tap_range(int64_t first, int64_t width, int64_t n, int64_t k, int64_t d, int64_t& j0,
+                             int64_t& j1) {
+  const int64_t need_lo = -first - width + 1;  // j * d >= need_lo: the last column reaches 0
+  const int64_t need_hi = n - first;           // j * d <  need_hi: the first column is before n
+  j0 = need_lo > 0 ? (need_lo + d - 1) / d : 0;
+  j1 = need_hi > 0 ? std::min(k, (need_hi + d - 1) / d) : 0;
+  if (j1 < j0) j1 = j0;
+}
+
 // Channel chunks for NHWC kernels that scatter into a whole image: work items (n, chunk) own disjoint
 // outputs; chunks are multiples of 16 channels (a cache line of float32) so threads never share a line.
 inline int64_t channel_chunk(int64_t N, int64_t C, int nthreads) {
@@ -66,21 +77,21 @@ inline int pool_thread_count(int64_t elements, int max_threads) {
   return threads_for_work(2 * elements, std::max(max_threads, 1));
 }
 
-// fn(item) for every item in [0, items) on up to nthreads OpenMP threads, each under a DenormalGuard.
+// fn(item) for every item in [0, items) on up to nthreads OpenMP threads. No DenormalGuard in pooling:
+// max pooling compares values (flushing made -1e-40 beat 0.0 and moved its index and gradient), and the
+// averages' few adds per element showed no denormal slowdown on this machine (see docs/denormals.md).
 // Items are handed out in dynamic chunks (about 8 per thread): on a shared machine a thread that gets
 // descheduled leaves its remaining chunks to the others, where a static split would wait for it.
 // Items must write disjoint outputs.
 template <typename F>
 void parallel_items(int nthreads, int64_t items, const F& fn) {
   if (nthreads <= 1 || items <= 1) {
-    DenormalGuard guard;
     for (int64_t i = 0; i < items; ++i) fn(i);
     return;
   }
   const int64_t chunk = std::max<int64_t>(1, items / (int64_t(nthreads) * 8));
 #pragma omp parallel num_threads(nthreads)
   {
-    DenormalGuard guard;
 #pragma omp for schedule(dynamic, chunk)
     for (int64_t i = 0; i < items; ++i) fn(i);
   }

@@ -61,9 +61,22 @@ int main() {
   expect_error(p, "padding_mode='replicate' needs a non-empty input", "replicate empty");
   p = valid_params(); p.OH = 7;                expect_error(p, "grad_output spatial size (7, 7)", "output too big");
   p = valid_params(); p.pad_t = int64_t(1) << 62;
-  expect_error(p, "padding must be smaller than 2^31", "huge padding (overflow)");
+  expect_error(p, "padding must be smaller than 2^62", "huge padding (overflow)");
   p = valid_params(); p.dil_w = int64_t(1) << 62;
-  expect_error(p, "dilation must be smaller than 2^31", "huge dilation (overflow)");
+  expect_error(p, "dilation must be smaller than 2^62", "huge dilation (overflow)");
+  p = valid_params(); p.dil_w = (int64_t(1) << 62) - 1;  // the dilated extent overflows int64: still rejected
+  expect_error(p, "kernel size (dilated) (3, 9223372036854775807) is larger than the padded input", "dilated extent");
+  p = valid_params(); p.pad_t = p.pad_b = (int64_t(1) << 61) + 1;
+  expect_error(p, "the padded input", "padded extent past 2^62");
+  // torch accepts these (a 1x1 kernel ignores dilation; a stride past the input gives one output)
+  p = valid_params(); p.R = p.S = 1; p.dil_h = p.dil_w = int64_t(1) << 40; p.pad_t = p.pad_b = p.pad_l = p.pad_r = 0;
+  p.OH = 6; p.OW = 7;
+  FC_CHECK(fastconv::validate_conv(p, "conv2d").empty(), "1x1 with dilation 2^40 rejected");
+  p = valid_params(); p.stride_h = p.stride_w = int64_t(1) << 40; p.OH = p.OW = 1;
+  FC_CHECK(fastconv::validate_conv(p, "conv2d").empty(), "stride 2^40 rejected");
+  p = valid_params(); p.W = int64_t(1) << 32; p.OW = p.W;
+  FC_CHECK(fastconv::validate_conv(p, "conv2d").empty(), "input width 2^32 rejected");
+  p = valid_params(); p.W = int64_t(1) << 48;  expect_error(p, "input width must be smaller than 2^48", "width 2^48");
   p = valid_params(); p.H = -1;                expect_error(p, "sizes must be non-negative", "negative size");
 
   // conv_out_size: torch's floor((in + pads - dil*(k-1) - 1) / stride) + 1, and 0 when the kernel does not fit.

@@ -50,6 +50,7 @@ at::Tensor adaptive_avg_pool2d_backward_cuda(const at::Tensor& grad_output, at::
   const c10::cuda::CUDAGuard guard(grad_output.device());
   at::Tensor gx = at::empty(input_size, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
+  if (grad_output.numel() == 0) return gx.zero_();  // output_size 0: nothing reached the input
   const at::Tensor gy = grad_output.contiguous(fmt);
   dispatch_floating(gy.scalar_type(), op, [&]<typename T>() {
     launch(op, [&] { cuda::adaptive_avg_pool_backward<T>(p, cptr<T>(gy), mptr<T>(gx), current_stream()); });
@@ -81,6 +82,7 @@ at::Tensor adaptive_max_pool2d_backward_cuda(const at::Tensor& grad_output, cons
   const c10::cuda::CUDAGuard guard(grad_output.device());
   at::Tensor gx = at::empty(input_size, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
+  if (grad_output.numel() == 0) return gx.zero_();  // output_size 0: nothing reached the input
   const at::Tensor gy = grad_output.contiguous(fmt), idx = indices.contiguous(fmt);
   const PoolParams ip = index_params(p);
   const bool deterministic = at::globalContext().deterministicAlgorithms();
