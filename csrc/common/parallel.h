@@ -36,7 +36,20 @@ inline int thread_id() {
 #endif
 }
 
-// Splits [0, n) into nthreads near-equal chunks; returns chunk tid as [begin, end).
+// Threads in the team running the calling code: call it inside a parallel region (1 outside one, and
+// without OpenMP). `num_threads(n)` is only an upper bound: OMP_THREAD_LIMIT, OMP_DYNAMIC on a loaded
+// machine or an enclosing parallel region can start fewer threads, even one. Work split by hand (split_range,
+// per-thread buffers, reductions over them) must use this count, never the n that was asked for.
+inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+// Splits [0, n) into nthreads near-equal chunks; returns chunk tid as [begin, end). Inside a parallel
+// region nthreads must be team_size().
 inline void split_range(int64_t n, int nthreads, int tid, int64_t& begin, int64_t& end) {
   const int64_t q = n / nthreads, r = n % nthreads;
   begin = tid * q + (tid < r ? tid : r);

@@ -148,7 +148,7 @@ void conv_backward_bias(const ConvParams& p, const T* gy, T* gb) {
     // Channel ranges in whole cache lines (16 floats) so the threads do not share lines of gb.
     const int64_t blocks = (p.K + 15) / 16;
     int64_t b0, b1;
-    split_range(blocks, nt, thread_id(), b0, b1);
+    split_range(blocks, team_size(), thread_id(), b0, b1);  // the team may be smaller than nt
     const int64_t k0 = b0 * 16, k1 = std::min(p.K, b1 * 16);
     const int64_t kn = k1 - k0;
     if (kn > 0) {

@@ -163,6 +163,7 @@ void conv_backward_weight_direct_small(const ConvParams& p, const T* x, const T*
     T* buf = thread_scratch<T>(kScratchCol, size_t(g.Cg * g.buf_rows * g.row_len));
     T* gyb = thread_scratch<T>(kScratchAcc, size_t(g.kblocks * g.KB * g.band_rows * g.OWv));
     T* part = parts.data() + thread_id() * part_size;
+    const int team = team_size();  // may be under nt: only the team's partials hold sums
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t band = item % g.bands, gr = (item / g.bands) % p.groups, n = item / (g.bands * p.groups);
@@ -184,7 +185,7 @@ void conv_backward_weight_direct_small(const ConvParams& p, const T* x, const T*
       const int64_t gr = k / g.Kg, kg = k % g.Kg, b = kg / g.KB, kk = kg % g.KB;
       const int64_t off = (((gr * g.kblocks + b) * g.Cg + c) * p.R + r) * block + (kk * p.S + s) * L;
       T acc = T(0);
-      for (int th = 0; th < nt; ++th) {
+      for (int th = 0; th < team; ++th) {
         const T* v = parts.data() + th * part_size + off;
         for (int64_t l = 0; l < L; ++l) acc += v[l];
       }

@@ -95,9 +95,13 @@ void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* g
 #pragma omp parallel num_threads(slices)
     {
       DenormalGuard guard;
-      int64_t c0, c1;
-      split_range(pl.Cg, slices, thread_id(), c0, c1);
-      for (int64_t n = 0; n < p.N; ++n) backward_input_slice(p, pl, n, c0, c1, gy, wk, gx, 1);
+      // One slice per thread when the whole team starts; a smaller team takes the rest in turn (the slices
+      // are fixed by the weight repack above, so they cannot be re-cut for the team).
+      for (int sl = thread_id(); sl < slices; sl += team_size()) {
+        int64_t c0, c1;
+        split_range(pl.Cg, slices, sl, c0, c1);
+        for (int64_t n = 0; n < p.N; ++n) backward_input_slice(p, pl, n, c0, c1, gy, wk, gx, 1);
+      }
     }
   } else {  // one thread, or a single input channel per group: thread the GEMMs
     DenormalGuard guard;

@@ -2,7 +2,7 @@
 // matrix is the large row-major operand, read in place by the GEMM; gw^T is transposed back at the end)
 // or gw'_g += gy_g^T x col (NHWC, gw' in (K, R, S, Cg) order, reordered at the end). (image, group, band)
 // items are spread over the threads, each accumulating into a private buffer; the buffers are then summed in thread order, so
-// the result is deterministic for a given thread count.
+// the result is deterministic for a given team size.
 #include <algorithm>
 #include <vector>
 
@@ -68,23 +68,24 @@ void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* 
   T* target = reorder ? thread_scratch<T>(kScratchWeight, size_t(total)) : gw;
   const int64_t items = p.N * p.groups * pl.bands;
   if (pl.nt > 1 && items >= 2 * pl.nt) {
-    std::vector<T*> bufs(pl.nt, nullptr);
+    std::vector<T*> bufs(pl.nt, nullptr);  // a team has at most pl.nt threads; only its own entries are set
 #pragma omp parallel num_threads(pl.nt)
     {
       DenormalGuard guard;
-      const int tid = thread_id();
+      // Split and reduce over the team actually started, which may be smaller than pl.nt.
+      const int tid = thread_id(), team = team_size();
       int64_t i0, i1;
-      split_range(items, pl.nt, tid, i0, i1);
+      split_range(items, team, tid, i0, i1);
       T* acc = thread_scratch<T>(kScratchAcc, size_t(total));
       std::fill(acc, acc + total, T(0));
       bufs[tid] = acc;
       for (int64_t i = i0; i < i1; ++i) backward_weight_item(p, pl, i, x, gy, acc, T(1), 1);
 #pragma omp barrier
       int64_t e0, e1;
-      split_range(total, pl.nt, tid, e0, e1);
+      split_range(total, team, tid, e0, e1);
       for (int64_t e = e0; e < e1; ++e) {
         T s = bufs[0][e];
-        for (int t = 1; t < pl.nt; ++t) s += bufs[t][e];
+        for (int t = 1; t < team; ++t) s += bufs[t][e];
         target[e] = s;
       }
     }

@@ -173,7 +173,7 @@ void gemm_parallel(const GemmArgs<T>& g, int nthreads) {
   {
     DenormalGuard guard;
     int64_t u0, u1;
-    split_range(units, nt, thread_id(), u0, u1);
+    split_range(units, team_size(), thread_id(), u0, u1);  // the team may be smaller than nt
     const int64_t b = std::min(len, u0 * unit), e = std::min(len, u1 * unit);
     if (e > b) {
       GemmArgs<T> s = g;
