@@ -7,6 +7,8 @@
 import torch  # noqa: F401  (the extension links against torch's libraries)
 
 from . import _C  # noqa: F401  registers the ops with the dispatcher
+from . import errors
+from .errors import FastconvError
 from . import ops  # noqa: F401  registers their autograd and fake implementations
 from . import nn
 from ._info import build_info
@@ -16,4 +18,5 @@ from . import models
 
 __version__ = "0.1.0"
 
-__all__ = ["nn", "ops", "build_info", "__version__", "convert", "ConvertReport", "models"]
+__all__ = ["nn", "ops", "build_info", "__version__", "convert", "ConvertReport", "models", "errors",
+           "FastconvError"]

@@ -1,16 +1,11 @@
 """adaptive_{avg,max}_pool{1,2}d with torch.nn.functional's signatures, on fastconv's kernels.
 1-d runs as 2-d with H == 1; unbatched inputs get a batch dimension of 1 (views only)."""
-import numbers
-
 import torch
 
-from ._args import check_float, check_rank, check_tensor, restore_rank
+from ..errors import FastconvTypeError, FastconvValueError, widened
+from ._args import check_float, check_rank, check_tensor, is_int as _is_int, positive, restore_rank
 
 _ops = torch.ops.fastconv
-
-
-def _is_int(v):
-    return isinstance(v, (numbers.Integral, torch.SymInt)) and not isinstance(v, bool)
 
 
 def _output_size(output_size, in_sizes, op):
@@ -19,20 +14,18 @@ def _output_size(output_size, in_sizes, op):
     if _is_int(output_size):
         sizes = [output_size] * n
     else:
-        try:
-            if isinstance(output_size, (str, bytes)):
-                raise TypeError
-            items = list(output_size)
-        except TypeError:
-            raise TypeError(f"fastconv.{op}: output_size must be an int or a tuple of {n} ints or None, "
-                            f"got {output_size!r}") from None
-        if len(items) != n or not all(v is None or _is_int(v) for v in items):
-            raise ValueError(f"fastconv.{op}: output_size must be an int or a tuple of {n} ints or None, "
-                             f"got {output_size!r}")
+        # torch takes a list, tuple or torch.Size (not a str, set, range or iterator)
+        items = list(output_size) if isinstance(output_size, (list, tuple)) else None
+        if items is None or not all(v is None or _is_int(v) for v in items):
+            raise FastconvTypeError(f"fastconv.{op}: output_size must be an int or a tuple of {n} ints or None, "
+                                    f"got {output_size!r}")
+        if len(items) != n:
+            raise FastconvValueError(f"fastconv.{op}: output_size must be an int or a tuple of {n} ints or None, "
+                                     f"got {output_size!r}")
         sizes = [s if v is None else v for v, s in zip(items, in_sizes)]
-    if any(v <= 0 for v in sizes):
-        raise ValueError(f"fastconv.{op}: output_size must be positive, got {tuple(sizes)}")
-    return sizes
+        if torch.jit.is_tracing():  # an input size was traced as a tensor; the op takes ints (constants)
+            sizes = [int(v) for v in sizes]
+    return list(positive(sizes, op, "output_size"))
 
 
 def _prepare(input, output_size, spatial, op):
@@ -43,8 +36,8 @@ def _prepare(input, output_size, spatial, op):
     unbatched = input.dim() == spatial + 1
     x = input.unsqueeze(0) if unbatched else input
     if any(s == 0 for s in x.shape[1:]):
-        raise ValueError(f"fastconv.{op}: input must have non-zero size in its non-batch dimensions, "
-                         f"got shape {tuple(input.shape)}")
+        raise FastconvValueError(f"fastconv.{op}: input must have non-zero size in its non-batch dimensions, "
+                                 f"got shape {tuple(input.shape)}")
     sizes = _output_size(output_size, tuple(x.shape[2:]), op)
     if spatial == 1:
         x, sizes = x.unsqueeze(2), [1] + sizes
@@ -53,12 +46,19 @@ def _prepare(input, output_size, spatial, op):
 
 def _adaptive_avg(input, output_size, spatial, op):
     x, sizes, unbatched = _prepare(input, output_size, spatial, op)
-    return restore_rank(_ops.adaptive_avg_pool2d(x, sizes), spatial, unbatched, keep_1d_format=True)
+    try:
+        y = _ops.adaptive_avg_pool2d(x, sizes)
+    except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
+        raise widened(e) from None
+    return restore_rank(y, spatial, unbatched, keep_1d_format=True)
 
 
 def _adaptive_max(input, output_size, return_indices, spatial, op):
     x, sizes, unbatched = _prepare(input, output_size, spatial, op)
-    y, indices = _ops.adaptive_max_pool2d(x, sizes)
+    try:
+        y, indices = _ops.adaptive_max_pool2d(x, sizes)
+    except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
+        raise widened(e) from None
     y = restore_rank(y, spatial, unbatched, keep_1d_format=True)
     return (y, restore_rank(indices, spatial, unbatched, keep_1d_format=True)) if return_indices else y
 

@@ -1,9 +1,10 @@
 """conv1d / conv2d with torch.nn.functional's signatures, on fastconv's kernels."""
 import torch
 
+from ..errors import FastconvValueError, widened
 from ..ops.conv import conv_out_size
-from ._args import (check_float, check_rank, check_same, check_tensor, non_negative, ntuple, positive,
-                    restore_rank)
+from ._args import (check_float, check_groups, check_rank, check_same, check_tensor, non_negative, ntuple,
+                    positive, restore_rank)
 
 _ops = torch.ops.fastconv
 
@@ -16,14 +17,14 @@ def _resolve_padding(padding, kernel, stride, dilation, op, allow_causal):
             return [(0, 0)] * n
         if padding == "same":
             if any(s != 1 for s in stride):
-                raise ValueError(f"fastconv.{op}: padding='same' is not supported for strided convolutions "
-                                 f"(stride={tuple(stride)})")
+                raise FastconvValueError(f"fastconv.{op}: padding='same' is not supported for strided convolutions "
+                                         f"(stride={tuple(stride)})")
             # torch's rule: total = d*(k-1), the extra element (even kernels) goes to the end.
             return [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation)]
         if padding == "causal" and allow_causal:
             return [(d * (k - 1), 0) for k, d in zip(kernel, dilation)]
         allowed = "'valid', 'same' or 'causal'" if allow_causal else "'valid' or 'same'"
-        raise ValueError(f"fastconv.{op}: padding must be an int, a tuple of ints, {allowed}; got '{padding}'")
+        raise FastconvValueError(f"fastconv.{op}: padding must be an int, a tuple of ints, {allowed}; got '{padding}'")
     pads = non_negative(ntuple(padding, n, op, "padding"), op, "padding")
     return [(p, p) for p in pads]
 
@@ -40,48 +41,47 @@ def _check_conv_args(input, weight, bias, groups, spatial, op):
         check_tensor(bias, op, "bias")
         check_same(input, "input", bias, "bias", op)
         if bias.dim() != 1 or bias.shape[0] != weight.shape[0]:
-            raise ValueError(f"fastconv.{op}: bias must have shape ({weight.shape[0]},) to match out_channels, "
-                             f"got {tuple(bias.shape)}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
-        raise ValueError(f"fastconv.{op}: groups must be a positive int, got {groups!r}")
+            raise FastconvValueError(f"fastconv.{op}: bias must have shape ({weight.shape[0]},) to match out_channels, "
+                                     f"got {tuple(bias.shape)}")
+    check_groups(groups, op)
     in_channels = input.shape[-spatial - 1]
     if weight.shape[0] % groups != 0:
-        raise ValueError(f"fastconv.{op}: groups={groups} does not divide out_channels={weight.shape[0]}")
+        raise FastconvValueError(f"fastconv.{op}: groups={groups} does not divide out_channels={weight.shape[0]}")
     if in_channels % groups != 0:
-        raise ValueError(f"fastconv.{op}: groups={groups} does not divide in_channels={in_channels}")
+        raise FastconvValueError(f"fastconv.{op}: groups={groups} does not divide in_channels={in_channels}")
     if in_channels != weight.shape[1] * groups:
-        raise ValueError(f"fastconv.{op}: input has {in_channels} channels but weight of shape "
-                         f"{tuple(weight.shape)} with groups={groups} expects {weight.shape[1] * groups} channels")
+        raise FastconvValueError(f"fastconv.{op}: input has {in_channels} channels but weight of shape "
+                                 f"{tuple(weight.shape)} with groups={groups} expects "
+                                 f"{weight.shape[1] * groups} channels")
 
 
 def _check_fits(in_sizes, pads, kernel, stride, dilation, op):
     for size, (lo, hi), k, d in zip(in_sizes, pads, kernel, dilation):
         if size + lo + hi < d * (k - 1) + 1:
-            raise ValueError(f"fastconv.{op}: kernel size (dilated) {tuple(d * (kk - 1) + 1 for kk, d in zip(kernel, dilation))} "
-                             f"is larger than the padded input "
-                             f"{tuple(s + lo + hi for s, (lo, hi) in zip(in_sizes, pads))}")
+            dilated = tuple(dd * (kk - 1) + 1 for kk, dd in zip(kernel, dilation))
+            raise FastconvValueError(f"fastconv.{op}: kernel size (dilated) {dilated} is larger than the padded "
+                                     f"input {tuple(s + lo + hi for s, (lo, hi) in zip(in_sizes, pads))}")
 
 
 def _check_mode_pads(in_sizes, pads, mode, op):
     for size, (lo, hi) in zip(in_sizes, pads):
         if mode == "reflect" and (lo >= size or hi >= size) and (lo or hi):
-            raise ValueError(f"fastconv.{op}: padding_mode='reflect' needs padding smaller than the input size, "
-                             f"got padding {pads} for input size {tuple(in_sizes)}")
+            raise FastconvValueError(f"fastconv.{op}: padding_mode='reflect' needs padding smaller than the input "
+                                     f"size, got padding {pads} for input size {tuple(in_sizes)}")
         if mode == "circular" and (lo > size or hi > size):
-            raise ValueError(f"fastconv.{op}: padding_mode='circular' needs padding no larger than the input "
-                             f"size, got padding {pads} for input size {tuple(in_sizes)}")
+            raise FastconvValueError(f"fastconv.{op}: padding_mode='circular' needs padding no larger than the input "
+                                     f"size, got padding {pads} for input size {tuple(in_sizes)}")
 
 
-def conv_nd(input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial, op):
-    """Shared body of conv1d/conv2d. padding may be a list of explicit (lo, hi) pairs (modules with a
-    non-zero padding_mode pass torch's asymmetric pads this way)."""
+def conv_nd(input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial, op, pads=None):
+    """Shared body of conv1d/conv2d. pads: explicit per-axis (lo, hi) pairs that replace padding (modules with
+    a non-zero padding_mode or causal padding pass torch's asymmetric pads this way; the public functions
+    cannot, so F.conv2d(x, w, padding=[(1, 2), (3, 4)]) is a TypeError as in torch)."""
     _check_conv_args(input, weight, bias, groups, spatial, op)
     stride = positive(ntuple(stride, spatial, op, "stride"), op, "stride")
     dilation = positive(ntuple(dilation, spatial, op, "dilation"), op, "dilation")
     kernel = tuple(weight.shape[2:])
-    if isinstance(padding, list) and padding and isinstance(padding[0], tuple):
-        pads = padding
-    else:
+    if pads is None:
         pads = _resolve_padding(padding, kernel, stride, dilation, op, allow_causal=spatial == 1)
     unbatched = input.dim() == spatial + 1
     x = input.unsqueeze(0) if unbatched else input
@@ -94,7 +94,10 @@ def conv_nd(input, weight, bias, stride, padding, dilation, groups, padding_mode
         x, w = x.unsqueeze(2), w.unsqueeze(2)
         stride, dilation, pads = (1,) + stride, (1,) + dilation, [(0, 0)] + pads
     pad4 = [pads[0][0], pads[0][1], pads[1][0], pads[1][1]]
-    y = _ops.conv2d(x, w, bias, list(stride), pad4, list(dilation), groups, padding_mode)
+    try:
+        y = _ops.conv2d(x, w, bias, list(stride), pad4, list(dilation), groups, padding_mode)
+    except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
+        raise widened(e) from None
     return restore_rank(y, spatial, unbatched)
 
 

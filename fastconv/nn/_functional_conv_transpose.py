@@ -1,9 +1,10 @@
 """conv_transpose1d / conv_transpose2d with torch.nn.functional's signatures, on fastconv's kernels."""
 import torch
 
+from ..errors import FastconvValueError, widened
 from ..ops.conv_transpose import transposed_out_size
-from ._args import (autocast_casts, check_float, check_rank, check_same, check_tensor, non_negative, ntuple,
-                    positive, restore_rank)
+from ._args import (autocast_casts, check_float, check_groups, check_rank, check_same, check_tensor, non_negative,
+                    ntuple, positive, restore_rank)
 
 _ops = torch.ops.fastconv
 
@@ -15,24 +16,24 @@ def _check_tensors(input, weight, bias, groups, spatial, op):
     check_rank(weight, (spatial + 2,), op, "weight", "(in_channels, out_channels/groups, *kernel_size)")
     check_float(input, op, "input")
     check_same(input, "input", weight, "weight", op)
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
-        raise ValueError(f"fastconv.{op}: groups must be a positive int, got {groups!r}")
+    check_groups(groups, op)
     in_channels = input.shape[-spatial - 1]
     if in_channels != weight.shape[0]:
-        raise ValueError(f"fastconv.{op}: input has {in_channels} channels but weight of shape "
-                         f"{tuple(weight.shape)} expects in_channels={weight.shape[0]} (transposed convolution "
-                         f"weight is (in_channels, out_channels/groups, *kernel_size))")
+        raise FastconvValueError(f"fastconv.{op}: input has {in_channels} channels but weight of shape "
+                                 f"{tuple(weight.shape)} expects in_channels={weight.shape[0]} (transposed convolution "
+                                 f"weight is (in_channels, out_channels/groups, *kernel_size))")
     if in_channels % groups != 0:
-        raise ValueError(f"fastconv.{op}: groups={groups} does not divide in_channels={in_channels}")
+        raise FastconvValueError(f"fastconv.{op}: groups={groups} does not divide in_channels={in_channels}")
     if any(k <= 0 for k in weight.shape[2:]):
-        raise ValueError(f"fastconv.{op}: kernel_size must be positive, got weight of shape {tuple(weight.shape)}")
+        raise FastconvValueError(f"fastconv.{op}: kernel_size must be positive, got weight of shape "
+                                 f"{tuple(weight.shape)}")
     if bias is not None:
         check_tensor(bias, op, "bias")
         check_same(input, "input", bias, "bias", op)
         out_channels = weight.shape[1] * groups
         if bias.dim() != 1 or bias.shape[0] != out_channels:
-            raise ValueError(f"fastconv.{op}: bias must have shape ({out_channels},) to match out_channels, "
-                             f"got {tuple(bias.shape)}")
+            raise FastconvValueError(f"fastconv.{op}: bias must have shape ({out_channels},) to match out_channels, "
+                                     f"got {tuple(bias.shape)}")
 
 
 def _empty_batch_result(input, weight, bias, groups, out_sizes):
@@ -56,8 +57,8 @@ def conv_transpose_nd(input, weight, bias, stride, padding, output_padding, grou
     output_padding = non_negative(ntuple(output_padding, spatial, op, "output_padding"), op, "output_padding")
     for op_, s, d in zip(output_padding, stride, dilation):
         if op_ >= s and op_ >= d:
-            raise ValueError(f"fastconv.{op}: output_padding must be smaller than either stride or dilation, "
-                             f"got output_padding={output_padding}, stride={stride}, dilation={dilation}")
+            raise FastconvValueError(f"fastconv.{op}: output_padding must be smaller than either stride or dilation, "
+                                     f"got output_padding={output_padding}, stride={stride}, dilation={dilation}")
     unbatched = input.dim() == spatial + 1
     x = input.unsqueeze(0) if unbatched else input
     in_sizes = tuple(x.shape[2:])
@@ -67,22 +68,25 @@ def conv_transpose_nd(input, weight, bias, stride, padding, output_padding, grou
         # torch computes nothing for an empty batch: any output size >= 0 gives an empty result (even from
         # an empty input plane or to an empty output plane); a negative one is an error.
         if any(size < 0 for size in out_sizes):
-            raise ValueError(f"fastconv.{op}: output size {out_sizes} is negative for input size {in_sizes}, "
-                             f"padding={padding}, kernel_size={tuple(weight.shape[2:])}, dilation={dilation}")
+            raise FastconvValueError(f"fastconv.{op}: output size {out_sizes} is negative for input size {in_sizes}, "
+                                     f"padding={padding}, kernel_size={tuple(weight.shape[2:])}, dilation={dilation}")
         return _empty_batch_result(input, weight, bias, groups, out_sizes)
     if any(size <= 0 for size in in_sizes):
-        raise ValueError(f"fastconv.{op}: input spatial size must be positive, got input of shape "
-                         f"{tuple(input.shape)}")
+        raise FastconvValueError(f"fastconv.{op}: input spatial size must be positive, got input of shape "
+                                 f"{tuple(input.shape)}")
     if any(size <= 0 for size in out_sizes):
-        raise ValueError(f"fastconv.{op}: output size {out_sizes} is not positive for input size {in_sizes}, "
-                         f"padding={padding}, kernel_size={tuple(weight.shape[2:])}, dilation={dilation}")
+        raise FastconvValueError(f"fastconv.{op}: output size {out_sizes} is not positive for input size {in_sizes}, "
+                                 f"padding={padding}, kernel_size={tuple(weight.shape[2:])}, dilation={dilation}")
     w = weight
     if spatial == 1:  # run 1-d as 2-d with H == 1 (views only)
         x, w = x.unsqueeze(2), w.unsqueeze(2)
         stride, dilation = (1,) + stride, (1,) + dilation
         padding, output_padding = (0,) + padding, (0,) + output_padding
-    y = _ops.conv_transpose2d(x, w, bias, list(stride), list(padding), list(output_padding), groups,
-                              list(dilation))
+    try:
+        y = _ops.conv_transpose2d(x, w, bias, list(stride), list(padding), list(output_padding), groups,
+                                  list(dilation))
+    except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
+        raise widened(e) from None
     return restore_rank(y, spatial, unbatched)
 
 

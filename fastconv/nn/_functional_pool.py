@@ -8,9 +8,11 @@ import re
 
 import torch
 
+from ..errors import FastconvError, FastconvTypeError, FastconvValueError, widened
 from ..ops.pool import pool_out_size
 from ._checked_windows import cached_window, remember_window, window_key
-from ._args import check_float, check_rank, check_tensor, non_negative, ntuple, positive, restore_rank
+from ._args import (check_float, check_int64, check_rank, check_tensor, flag_error, is_int, non_negative, ntuple,
+                    positive, restore_rank)
 
 _ops = torch.ops.fastconv
 # The overloads themselves: calling them skips the packet's overload lookup (torch.compile traces either).
@@ -41,24 +43,24 @@ def _window_args(kernel_size, stride, padding, dilation, spatial, op):
 
 
 def _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max, shape):
-    """torch's pool shape checks; raises ValueError naming the argument. shape: the caller's input shape (x is
+    """torch's pool shape checks; raises FastconvValueError naming the argument. shape: the caller's input shape (x is
     its lifted 4-d view)."""
     for k, p, d in zip(kernel, padding, dilation):
         if is_max and p > ((k - 1) * d + 1) // 2:
-            raise ValueError(f"fastconv.{op}: padding: pad should be at most half of effective kernel size, got "
-                             f"padding={padding}, kernel_size={kernel} and dilation={dilation}")
+            raise FastconvValueError(f"fastconv.{op}: padding: pad should be at most half of effective kernel size, "
+                                     f"got padding={padding}, kernel_size={kernel} and dilation={dilation}")
         if p > k // 2:
-            raise ValueError(f"fastconv.{op}: padding: pad should be smaller than or equal to half of kernel "
-                             f"size, got padding={padding} and kernel_size={kernel}")
+            raise FastconvValueError(f"fastconv.{op}: padding: pad should be smaller than or equal to half of kernel "
+                                     f"size, got padding={padding} and kernel_size={kernel}")
     in_sizes = tuple(x.shape[-spatial:])
     if x.shape[1] == 0 or any(s == 0 for s in in_sizes):
-        raise ValueError(f"fastconv.{op}: input must have non-zero channels and spatial size, got shape "
-                         f"{tuple(shape)}")
+        raise FastconvValueError(f"fastconv.{op}: input must have non-zero channels and spatial size, got shape "
+                                 f"{tuple(shape)}")
     out = tuple(pool_out_size(s, k, p, st, d, ceil_mode)
                 for s, k, p, st, d in zip(in_sizes, kernel, padding, stride, dilation))
     if any(o < 1 for o in out):
-        raise ValueError(f"fastconv.{op}: given input size {in_sizes}, the calculated output size {out} is too "
-                         f"small (kernel_size={kernel}, padding={padding}, dilation={dilation})")
+        raise FastconvValueError(f"fastconv.{op}: given input size {in_sizes}, the calculated output size {out} is too "
+                                 f"small (kernel_size={kernel}, padding={padding}, dilation={dilation})")
 
 
 def _lift(spatial, kernel, stride, padding, dilation):
@@ -69,17 +71,27 @@ def _lift(spatial, kernel, stride, padding, dilation):
 
 
 def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, spatial, op):
+    """return_indices is tested for truth, as torch's max_pool dispatch does (any value is accepted);
+    ceil_mode must be a bool, as torch's argument parser requires."""
+    if type(ceil_mode) is not bool:
+        raise flag_error(ceil_mode, op, "ceil_mode")
     key = window_key("max", kernel_size, stride, padding, dilation) if spatial == 2 else None
     window = cached_window(input, key)
     if window is not None:  # a layer's repeat call: arguments checked before, input batched 2-d
-        y, ind = _max_pool2d(input, *window, bool(ceil_mode))
+        try:
+            y, ind = _max_pool2d(input, *window, ceil_mode)
+        except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
+            raise widened(e) from None
         return (y, ind) if return_indices else y
     x, unbatched = _as_batched_2d(input, spatial, op)
     kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, dilation, spatial, op)
     _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=True, shape=input.shape)
     window = _lift(spatial, kernel, stride, padding, dilation)
     remember_window(key, window, kernel, padding, dilation)
-    y, ind = _max_pool2d(x, *window, bool(ceil_mode))
+    try:
+        y, ind = _max_pool2d(x, *window, ceil_mode)
+    except (ValueError, TypeError, IndexError) as e:
+        raise widened(e) from None
     # torch's max_pool1d keeps the lifted strides only on its with-indices path
     y = restore_rank(y, spatial, unbatched, keep_1d_format=return_indices)
     return (y, restore_rank(ind, spatial, unbatched, keep_1d_format=True)) if return_indices else y
@@ -96,23 +108,35 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, spatial, op):
+    if type(ceil_mode) is not bool:
+        raise flag_error(ceil_mode, op, "ceil_mode")
+    if type(count_include_pad) is not bool:
+        raise flag_error(count_include_pad, op, "count_include_pad")
     key = window_key("avg", kernel_size, stride, padding, 1, divisor_override) if spatial == 2 else None
     window = cached_window(input, key)
     if window is not None:  # a layer's repeat call: arguments checked before, input batched 2-d
         k, s, p, _ = window
-        return _avg_pool2d(input, k, s, p, bool(ceil_mode), bool(count_include_pad), divisor_override)
+        try:
+            return _avg_pool2d(input, k, s, p, ceil_mode, count_include_pad, divisor_override)
+        except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
+            raise widened(e) from None
     x, unbatched = _as_batched_2d(input, spatial, op)
     kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, 1, spatial, op)
     _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=False, shape=input.shape)
     if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
-            raise TypeError(f"fastconv.{op}: divisor_override must be an int or None, got {divisor_override!r}")
+        if not is_int(divisor_override):
+            raise FastconvTypeError(f"fastconv.{op}: divisor_override must be an int or None, got "
+                                    f"{divisor_override!r}")
         if divisor_override == 0:
-            raise ValueError(f"fastconv.{op}: divisor_override must be non-zero")
+            raise FastconvValueError(f"fastconv.{op}: divisor_override must be non-zero")
+        check_int64((divisor_override,), op, "divisor_override")
     window = _lift(spatial, kernel, stride, padding, dilation)
     remember_window(key, window, kernel, padding, dilation)
     k, s, p, _ = window
-    y = _avg_pool2d(x, k, s, p, bool(ceil_mode), bool(count_include_pad), divisor_override)
+    try:
+        y = _avg_pool2d(x, k, s, p, ceil_mode, count_include_pad, divisor_override)
+    except (ValueError, TypeError, IndexError) as e:
+        raise widened(e) from None
     return restore_rank(y, spatial, unbatched, keep_1d_format=True)
 
 
@@ -132,7 +156,7 @@ def _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, spatial, op):
     """torch's composition; the avg / max pools it runs on report errors under the lp_pool op's name."""
     check_tensor(input, op, "input")
     if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
-        raise TypeError(f"fastconv.{op}: norm_type must be a number, got {norm_type!r}")
+        raise FastconvTypeError(f"fastconv.{op}: norm_type must be a number, got {norm_type!r}")
     if norm_type == float("inf"):
         return max_pool_nd(input.abs(), kernel_size, stride, 0, 1, ceil_mode, False, spatial, op)
     if norm_type == -float("inf"):
@@ -160,23 +184,31 @@ def _unpool_output_size(in_sizes, kernel, stride, padding, output_size, spatial,
     if output_size is None:
         out = default
     else:
-        if isinstance(output_size, numbers.Integral) or isinstance(output_size, torch.SymInt):
-            output_size = [output_size]
+        # torch's order: a sequence (not a single int), of 2 or 4 (1-d: 1 or 3) values, each in range; the
+        # value types are checked last (a float out of range is a ValueError, one in range a TypeError)
+        if not isinstance(output_size, (list, tuple)):
+            raise FastconvTypeError(f"fastconv.{op}: output_size must be a tuple of {spatial} or {spatial + 2} "
+                                    f"ints, got {output_size!r}")
         output_size = list(output_size)
         if len(output_size) == spatial + 2:
             output_size = output_size[2:]
         if len(output_size) != spatial:
-            raise ValueError(f"fastconv.{op}: output_size must have {spatial} or {spatial + 2} elements, got "
-                             f"{len(output_size)}")
+            raise FastconvValueError(f"fastconv.{op}: output_size must have {spatial} or {spatial + 2} elements, "
+                                     f"got {len(output_size)}")
         for d in range(spatial):
             lo, hi = default[d] - stride[d], default[d] + stride[d]
-            if not lo < output_size[d] < hi:
-                raise ValueError(f"fastconv.{op}: invalid output_size {tuple(output_size)} (dim {d} must be "
-                                 f"between {lo} and {hi}, exclusive)")
+            v = output_size[d]
+            if not isinstance(v, (numbers.Real, torch.SymInt)):
+                raise FastconvTypeError(f"fastconv.{op}: output_size must be a tuple of {spatial} or "
+                                        f"{spatial + 2} ints, got {output_size!r}")
+            if not lo < v < hi:
+                raise FastconvValueError(f"fastconv.{op}: invalid output_size {tuple(output_size)} (dim {d} must "
+                                         f"be between {lo} and {hi}, exclusive)")
+        if not all(is_int(v) for v in output_size):
+            raise FastconvTypeError(f"fastconv.{op}: output_size must be a tuple of {spatial} or {spatial + 2} "
+                                    f"ints, got {output_size!r}")
         out = output_size
-    if any(o < 0 for o in out):
-        raise ValueError(f"fastconv.{op}: output_size must be non-negative, got {tuple(out)}")
-    return list(out)
+    return list(non_negative(out, op, "output_size"))
 
 
 _PLANE_1D = re.compile(r"(outside )the plane of size 1x(\d+)")
@@ -198,24 +230,25 @@ def max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, spa
     x, unbatched = _as_batched_2d(input, spatial, op)
     check_tensor(indices, op, "indices")
     if indices.dtype != torch.int64:
-        raise TypeError(f"fastconv.{op}: indices must be int64, got {indices.dtype}")
+        raise FastconvTypeError(f"fastconv.{op}: indices must be int64, got {indices.dtype}")
     if indices.shape != input.shape:
-        raise ValueError(f"fastconv.{op}: indices of shape {tuple(indices.shape)} must have the shape of input "
-                         f"{tuple(input.shape)}")
+        raise FastconvValueError(f"fastconv.{op}: indices of shape {tuple(indices.shape)} must have the shape of input "
+                                 f"{tuple(input.shape)}")
     if indices.device != input.device:
-        raise RuntimeError(f"fastconv.{op}: indices and input must be on the same device, got {indices.device} "
-                           f"and {input.device}")
+        raise FastconvError(f"fastconv.{op}: indices and input must be on the same device, got {indices.device} "
+                            f"and {input.device}")
     kernel, stride, padding, _ = _window_args(kernel_size, stride, padding, 1, spatial, op)
     out = _unpool_output_size(tuple(input.shape[-spatial:]), kernel, stride, padding, output_size, spatial, op)
+    if torch.jit.is_tracing():  # the sizes were traced as tensors; the op takes ints (recorded as constants)
+        out = [int(v) for v in out]
     ind = indices.unsqueeze(0) if unbatched else indices
     if spatial == 1:
         ind, out = ind.unsqueeze(2), [1] + out
-    if spatial == 2:
-        return restore_rank(_ops.max_unpool2d(x, ind, out), spatial, unbatched)
     try:
         y = _ops.max_unpool2d(x, ind, out)
-    except Exception as e:  # the 2-d op's own checks (index range): say what they mean for the 1-d call
-        raise _as_1d_error(e, "max_unpool2d", op) from None
+    except Exception as e:  # the op's own checks (index range): as fastconv's error classes, and for a 1-d
+        # call reworded to say what they mean for it
+        raise widened(e if spatial == 2 else _as_1d_error(e, "max_unpool2d", op)) from None
     return restore_rank(y, spatial, unbatched)
 
 

@@ -3,10 +3,12 @@ attributes and repr) whose forward runs fastconv's kernels."""
 import torch
 
 from .. import _functional_adaptive_pool as F
+from ._common import refuse_script_module
 
 
 class AdaptiveAvgPool1d(torch.nn.AdaptiveAvgPool1d):
     """torch.nn.AdaptiveAvgPool1d on fastconv kernels."""
+    __prepare_scriptable__ = refuse_script_module
 
     def forward(self, input):
         return F.adaptive_avg_pool1d(input, self.output_size)
@@ -14,6 +16,7 @@ class AdaptiveAvgPool1d(torch.nn.AdaptiveAvgPool1d):
 
 class AdaptiveAvgPool2d(torch.nn.AdaptiveAvgPool2d):
     """torch.nn.AdaptiveAvgPool2d on fastconv kernels (output_size (1, 1): global average pooling)."""
+    __prepare_scriptable__ = refuse_script_module
 
     def forward(self, input):
         return F.adaptive_avg_pool2d(input, self.output_size)
@@ -21,6 +24,7 @@ class AdaptiveAvgPool2d(torch.nn.AdaptiveAvgPool2d):
 
 class AdaptiveMaxPool1d(torch.nn.AdaptiveMaxPool1d):
     """torch.nn.AdaptiveMaxPool1d on fastconv kernels."""
+    __prepare_scriptable__ = refuse_script_module
 
     def forward(self, input):
         return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
@@ -28,6 +32,7 @@ class AdaptiveMaxPool1d(torch.nn.AdaptiveMaxPool1d):
 
 class AdaptiveMaxPool2d(torch.nn.AdaptiveMaxPool2d):
     """torch.nn.AdaptiveMaxPool2d on fastconv kernels."""
+    __prepare_scriptable__ = refuse_script_module
 
     def forward(self, input):
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)

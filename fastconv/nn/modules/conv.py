@@ -3,6 +3,7 @@ whose forward runs fastconv's kernels. Non-zero padding modes are applied inside
 import torch
 
 from .._functional_conv import conv_nd
+from ._common import refuse_script_module
 
 
 def _module_pads(module):
@@ -14,6 +15,7 @@ def _module_pads(module):
 
 class Conv1d(torch.nn.Conv1d):
     """torch.nn.Conv1d on fastconv kernels; also accepts padding='causal'."""
+    __prepare_scriptable__ = refuse_script_module
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -26,18 +28,19 @@ class Conv1d(torch.nn.Conv1d):
 
     def _conv_forward(self, input, weight, bias):
         if self.padding_mode != "zeros" or self.padding == "causal":
-            return conv_nd(input, weight, bias, self.stride, _module_pads(self), self.dilation, self.groups,
-                           self.padding_mode, 1, "conv1d")
+            return conv_nd(input, weight, bias, self.stride, 0, self.dilation, self.groups, self.padding_mode, 1,
+                           "conv1d", pads=_module_pads(self))
         return conv_nd(input, weight, bias, self.stride, self.padding, self.dilation, self.groups, "zeros", 1,
                        "conv1d")
 
 
 class Conv2d(torch.nn.Conv2d):
     """torch.nn.Conv2d on fastconv kernels."""
+    __prepare_scriptable__ = refuse_script_module
 
     def _conv_forward(self, input, weight, bias):
         if self.padding_mode != "zeros":
-            return conv_nd(input, weight, bias, self.stride, _module_pads(self), self.dilation, self.groups,
-                           self.padding_mode, 2, "conv2d")
+            return conv_nd(input, weight, bias, self.stride, 0, self.dilation, self.groups, self.padding_mode, 2,
+                           "conv2d", pads=_module_pads(self))
         return conv_nd(input, weight, bias, self.stride, self.padding, self.dilation, self.groups, "zeros", 2,
                        "conv2d")
