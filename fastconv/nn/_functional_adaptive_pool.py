@@ -3,7 +3,7 @@
 import torch
 
 from ..errors import FastconvTypeError, FastconvValueError, widened
-from ._args import check_float, check_rank, check_tensor, is_int as _is_int, positive, restore_rank
+from ._args import check_float, check_rank, check_tensor, is_int as _is_int, non_negative, restore_rank
 
 _ops = torch.ops.fastconv
 
@@ -25,18 +25,21 @@ def _output_size(output_size, in_sizes, op):
         sizes = [s if v is None else v for v, s in zip(items, in_sizes)]
         if torch.jit.is_tracing():  # an input size was traced as a tensor; the op takes ints (constants)
             sizes = [int(v) for v in sizes]
-    return list(positive(sizes, op, "output_size"))
+    return list(non_negative(sizes, op, "output_size"))  # 0: an empty result, as torch
 
 
-def _prepare(input, output_size, spatial, op):
-    """Checks input; -> (4-d input view, [OH, OW], unbatched)."""
+def _prepare(input, output_size, spatial, op, is_max):
+    """Checks input; -> (4-d input view, [OH, OW], unbatched). torch's rules: the spatial sizes must be
+    non-zero, and for max pooling every dimension after the first (channels of a batched input); average
+    pooling takes C == 0, and any pooling an output_size of 0, and returns an empty result."""
     check_tensor(input, op, "input")
     check_rank(input, (spatial + 1, spatial + 2), op, "input", f"(unbatched or batched {spatial}-d input)")
     check_float(input, op, "input")
     unbatched = input.dim() == spatial + 1
     x = input.unsqueeze(0) if unbatched else input
-    if any(s == 0 for s in x.shape[1:]):
-        raise FastconvValueError(f"fastconv.{op}: input must have non-zero size in its non-batch dimensions, "
+    if any(s == 0 for s in (input.shape[1:] if is_max else x.shape[2:])):
+        what = "non-batch" if is_max else "spatial"
+        raise FastconvValueError(f"fastconv.{op}: input must have non-zero size in its {what} dimensions, "
                                  f"got shape {tuple(input.shape)}")
     sizes = _output_size(output_size, tuple(x.shape[2:]), op)
     if spatial == 1:
@@ -45,7 +48,7 @@ def _prepare(input, output_size, spatial, op):
 
 
 def _adaptive_avg(input, output_size, spatial, op):
-    x, sizes, unbatched = _prepare(input, output_size, spatial, op)
+    x, sizes, unbatched = _prepare(input, output_size, spatial, op, False)
     try:
         y = _ops.adaptive_avg_pool2d(x, sizes)
     except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
@@ -54,7 +57,7 @@ def _adaptive_avg(input, output_size, spatial, op):
 
 
 def _adaptive_max(input, output_size, return_indices, spatial, op):
-    x, sizes, unbatched = _prepare(input, output_size, spatial, op)
+    x, sizes, unbatched = _prepare(input, output_size, spatial, op, True)
     try:
         y, indices = _ops.adaptive_max_pool2d(x, sizes)
     except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
