@@ -300,7 +300,7 @@ def test_max_unpool2d_index_error_unchanged():
     (lambda: FF.max_pool1d(randn(2, 3, 8), 20), r"fastconv\.max_pool1d: given input size \(8,\)"),
     (lambda: FF.avg_pool1d(randn(2, 3, 8), 2, padding=2), r"fastconv\.avg_pool1d: padding"),
     (lambda: FF.max_pool1d(randn(2, 3, 8), 2, dilation=0), r"fastconv\.max_pool1d: dilation must be positive"),
-    (lambda: FF.adaptive_avg_pool1d(randn(2, 3, 8), 0), r"fastconv\.adaptive_avg_pool1d: output_size"),
+    (lambda: FF.adaptive_avg_pool1d(randn(2, 3, 8), -1), r"fastconv\.adaptive_avg_pool1d: output_size"),
     (lambda: FF.adaptive_max_pool1d(randn(2, 3, 0), 2), r"fastconv\.adaptive_max_pool1d: .*shape \(2, 3, 0\)"),
     (lambda: FF.adaptive_max_pool1d(randn(2, 3, 8), (2, 2)), r"fastconv\.adaptive_max_pool1d: output_size"),
 ])
