@@ -14,6 +14,8 @@ names the kind of mistake:
                                                              stride=(1.5, 2), groups=None
     FastconvDtypeError     RuntimeError, TypeError,          a tensor dtype fastconv has no kernel for
                            NotImplementedError               (torch: "... not implemented for 'Long'")
+    FastconvOverflowError  RuntimeError, ValueError,         an int argument past int64 (torch: ValueError
+                           TypeError                         for a bare int, TypeError inside a tuple)
     FastconvIndexError     RuntimeError, IndexError          an index out of range
     FastconvScriptError    RuntimeError                      torch.jit.script of a fastconv module
 
@@ -37,6 +39,12 @@ class FastconvTypeError(FastconvError, TypeError):
 class FastconvDtypeError(FastconvTypeError, NotImplementedError):
     """A tensor has a dtype fastconv has no kernel for: a TypeError, and a NotImplementedError (a
     RuntimeError) as torch's "not implemented for 'Long'"."""
+
+
+class FastconvOverflowError(FastconvValueError, TypeError):
+    """An int argument does not fit in int64. torch raises ValueError ("Overflow when unpacking long long") for
+    a bare int and TypeError ("failed to unpack the object at pos 1 ...") for one inside a tuple: this is
+    both (and a RuntimeError)."""
 
 
 class FastconvIndexError(FastconvError, IndexError):
@@ -64,5 +72,5 @@ def widened(exc):
     return new
 
 
-__all__ = ["FastconvError", "FastconvValueError", "FastconvTypeError", "FastconvDtypeError", "FastconvIndexError",
-           "FastconvScriptError"]
+__all__ = ["FastconvError", "FastconvValueError", "FastconvTypeError", "FastconvDtypeError", "FastconvOverflowError",
+           "FastconvIndexError", "FastconvScriptError"]

@@ -137,6 +137,9 @@ void check_transpose_args(const at::Tensor& input, const at::Tensor& weight, con
                     " channels but weight of shape ", weight.sizes(), " expects in_channels=", cin,
                     " (transposed convolution weight is (in_channels, out_channels/groups, kH, kW))");
   TORCH_CHECK_VALUE(cin % groups == 0, "fastconv.", op, ": groups=", groups, " does not divide in_channels=", cin);
+  TORCH_CHECK_VALUE(weight.size(0) > 0 && weight.size(1) > 0, "fastconv.", op,
+                    ": weight must have at least one input and one output channel, got weight of shape ",
+                    weight.sizes());
   TORCH_CHECK_VALUE(weight.size(2) > 0 && weight.size(3) > 0, "fastconv.", op,
                     ": kernel_size must be positive, got weight of shape ", weight.sizes());
   TORCH_CHECK_VALUE(input.size(2) > 0 && input.size(3) > 0, "fastconv.", op,
@@ -153,6 +156,8 @@ ConvPlan plan_conv2d(const at::Tensor& input, const at::Tensor& weight, const st
   check_dim(input, 4, op, "input");
   check_dtype(input, op, "input");
   check_dim(weight, 4, op, "weight");
+  TORCH_CHECK_VALUE(weight.size(0) > 0, "fastconv.", op, ": weight must have at least one output channel, got weight of "
+                    "shape ", weight.sizes());
   check_same_dtype_device(input, "input", weight, "weight", op);
   check_bias(input, bias, weight.size(0), op);
   const ConvParams p = make_conv_params(input.sizes(), weight.sizes(), stride, padding, dilation, groups,

@@ -82,6 +82,10 @@ inline std::string validate_conv(const ConvParams& p, const char* op) {
     return op_error(op, "kernel size (dilated) (", show(eh), ", ", show(ew), ") is larger than the padded input (",
         show(ph), ", ", show(pw), ")");
   }
+  if ((p.H == 0 || p.W == 0) && p.N > 0 && p.C > 0) {  // torch: only the batch or the channels may be empty
+    return op_error(op, "input has an empty spatial dimension; only zero batch or zero channel inputs are supported, "
+        "got (N, C, H, W) = (", p.N, ", ", p.C, ", ", p.H, ", ", p.W, ")");
+  }
   if (ph >= kMaxConvArg || pw >= kMaxConvArg) {
     return op_error(op, "the padded input (", int64_t(ph), ", ", int64_t(pw), ") must be smaller than 2^62");
   }

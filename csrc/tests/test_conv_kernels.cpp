@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cpu/conv_kernels.h"
+#include "conv_test_params.h"
 #include "reference_conv.h"
 #include "test_util.h"
 
@@ -18,6 +19,7 @@ using fastconv::ConvParams;
 using fastconv::Layout;
 using fastconv::PaddingMode;
 using fastconv_test::RefConv;
+using fastconv_test::to_params;
 using fastconv_test::RefPad;
 
 using fastconv_test::to_nchw;
@@ -55,19 +57,6 @@ bool valid(const RefConv& c) {
   return true;
 }
 
-ConvParams to_params(const RefConv& c, Layout layout, int threads) {
-  ConvParams p;
-  p.N = c.N; p.C = c.C; p.H = c.H; p.W = c.W; p.K = c.K; p.R = c.R; p.S = c.S;
-  p.OH = c.oh(); p.OW = c.ow();
-  p.stride_h = c.sh; p.stride_w = c.sw;
-  p.pad_t = c.pt; p.pad_b = c.pb; p.pad_l = c.pl; p.pad_r = c.pr;
-  p.dil_h = c.dh; p.dil_w = c.dw;
-  p.groups = c.groups;
-  p.mode = static_cast<PaddingMode>(static_cast<int>(c.pad));
-  p.layout = layout;
-  p.num_threads = threads;
-  return p;
-}
 
 
 template <typename T>

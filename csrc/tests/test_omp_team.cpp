@@ -20,12 +20,14 @@
 #include "common/parallel.h"
 #include "cpu/conv_kernels.h"
 #include "cpu/gemm.h"
+#include "conv_test_params.h"
 #include "reference_conv.h"
 #include "test_util.h"
 
 using fastconv::ConvParams;
 using fastconv::Layout;
 using fastconv_test::RefConv;
+using fastconv_test::to_params;
 using fastconv_test::to_nchw;
 using fastconv_test::to_nhwc;
 
@@ -62,18 +64,6 @@ RefConv make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, i
   return c;
 }
 
-ConvParams to_params(const RefConv& c, Layout layout, int threads) {
-  ConvParams p;
-  p.N = c.N; p.C = c.C; p.H = c.H; p.W = c.W; p.K = c.K; p.R = c.R; p.S = c.S;
-  p.OH = c.oh(); p.OW = c.ow();
-  p.stride_h = c.sh; p.stride_w = c.sw;
-  p.pad_t = c.pt; p.pad_b = c.pb; p.pad_l = c.pl; p.pad_r = c.pr;
-  p.dil_h = c.dh; p.dil_w = c.dw;
-  p.groups = c.groups;
-  p.layout = layout;
-  p.num_threads = threads;
-  return p;
-}
 
 template <typename T>
 std::vector<T> nans(size_t n) {

@@ -3,7 +3,7 @@ import numbers
 
 import torch
 
-from ..errors import FastconvDtypeError, FastconvError, FastconvTypeError, FastconvValueError
+from ..errors import FastconvDtypeError, FastconvError, FastconvOverflowError, FastconvTypeError, FastconvValueError
 
 FLOAT_DTYPES_CPU = (torch.float32, torch.float64)
 FLOAT_DTYPES_CUDA = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -41,9 +41,10 @@ INT64_MAX = 2 ** 63 - 1
 
 
 def check_int64(values, op, name):
-    """The ops take int64 values; torch raises ValueError ("Overflow when unpacking long long") past that."""
+    """The ops take int64 values; torch raises ValueError or TypeError ("Overflow when unpacking long long")
+    past that."""
     if any(v > INT64_MAX or v < -INT64_MAX - 1 for v in values):
-        raise FastconvValueError(f"fastconv.{op}: {name} does not fit in int64, got {tuple(values)}")
+        raise FastconvOverflowError(f"fastconv.{op}: {name} does not fit in int64, got {tuple(values)}")
 
 
 def positive(values, op, name):

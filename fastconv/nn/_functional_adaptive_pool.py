@@ -58,8 +58,12 @@ def _adaptive_avg(input, output_size, spatial, op):
 
 def _adaptive_max(input, output_size, return_indices, spatial, op):
     x, sizes, unbatched = _prepare(input, output_size, spatial, op, True)
+    if x.shape[1] == 0:  # an unbatched input of 0 channels: torch answers it, the op (like torch's) rejects C == 0
+        x = x.transpose(0, 1)  # (0, 1, H, W): the same planes, as a batch of 0
     try:
         y, indices = _ops.adaptive_max_pool2d(x, sizes)
+        if x.shape[0] == 0 and x.shape[1] == 1 and unbatched:
+            y, indices = y.transpose(0, 1), indices.transpose(0, 1)
     except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
         raise widened(e) from None
     y = restore_rank(y, spatial, unbatched, keep_1d_format=True)
