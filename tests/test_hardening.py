@@ -53,8 +53,8 @@ def test_depthwise_huge_kernel_conv2d_float64(channels_last):
 
 
 def test_depthwise_huge_kernel_conv_transpose2d():
-    # Also the case whose input-gradient gather visited every tap of every input pixel (87 s): the direct
-    # scatter takes it now (conv_dispatch.cpp, depthwise_gather_wasteful).
+    # Also the case whose input-gradient gather visited every tap of every input pixel (87 s): the general
+    # GEMM path takes it now (conv_dispatch.cpp, depthwise_gather_wasteful).
     x, w = torch.randn(1, 2, 1, 1, dtype=torch.float64), torch.randn(2, 1, 2, 131072, dtype=torch.float64)
     _compare(lambda M, x, w: M.conv_transpose2d(x, w, groups=2), x, w, what="conv_transpose2d 2x131072",
              max_seconds=10)

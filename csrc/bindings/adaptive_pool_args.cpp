@@ -56,6 +56,14 @@ AdaptivePoolPlan plan_adaptive_pool2d(const at::Tensor& input, at::IntArrayRef o
   return make_plan(input.sizes(), output_size[0], output_size[1], activation_format(input, input), op);
 }
 
+AdaptivePoolPlan plan_adaptive_max_pool2d(const at::Tensor& input, at::IntArrayRef output_size, DtypeCheck check_dtype) {
+  const char* op = "adaptive_max_pool2d";
+  const AdaptivePoolPlan plan = plan_adaptive_pool2d(input, output_size, check_dtype, op);
+  TORCH_CHECK_VALUE(plan.p.C > 0, "fastconv.", op, ": input must have non-zero channels (torch's adaptive max pooling "
+                    "rejects them), got shape ", input.sizes());
+  return plan;
+}
+
 AdaptivePoolPlan plan_adaptive_avg_pool2d_backward(const at::Tensor& grad_output, at::IntArrayRef input_size,
                                                    bool channels_last, DtypeCheck check_dtype) {
   const char* op = "adaptive_avg_pool2d_backward";

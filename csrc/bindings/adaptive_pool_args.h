@@ -15,9 +15,13 @@ struct AdaptivePoolPlan {
   at::MemoryFormat fmt;
 };
 
-// adaptive_avg_pool2d and adaptive_max_pool2d (the same checks).
+// adaptive_avg_pool2d (and the shared checks of adaptive_max_pool2d).
 AdaptivePoolPlan plan_adaptive_pool2d(const at::Tensor& input, at::IntArrayRef output_size, DtypeCheck check_dtype,
                                       const char* op);
+
+// adaptive_max_pool2d: plan_adaptive_pool2d's checks, and non-zero channels (torch's max pooling rejects C == 0;
+// its average pooling returns an empty result).
+AdaptivePoolPlan plan_adaptive_max_pool2d(const at::Tensor& input, at::IntArrayRef output_size, DtypeCheck check_dtype);
 
 AdaptivePoolPlan plan_adaptive_avg_pool2d_backward(const at::Tensor& grad_output, at::IntArrayRef input_size,
                                                    bool channels_last, DtypeCheck check_dtype);

@@ -29,8 +29,8 @@ inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1
 
 // Returns "" when p is valid, else a message naming the offending argument. Like torch: an output size of 0
 // and a batch or channel count of 0 are valid (an empty result, a zero gradient); an empty spatial input
-// is not (its windows would be empty). torch's adaptive *max* pooling also rejects C == 0 in a batched
-// input; the functional layer adds that rule.
+// is not (its windows would be empty). torch's adaptive *max* pooling also rejects C == 0:
+// plan_adaptive_max_pool2d (bindings) adds that rule.
 inline std::string validate_adaptive_pool(const AdaptivePoolParams& p, const char* op) {
   if (p.OH < 0 || p.OW < 0) {
     return op_error(op, "output_size must be non-negative, got (", p.OH, ", ", p.OW, ")");

@@ -33,7 +33,7 @@ bool use_fast(const ConvParams& p) { return p.N > 0 && p.OH > 0 && p.OW > 0; }
 // The depthwise input-gradient kernels gather: every input pixel visits all R*S taps, which costs
 // H*W*R*S against the OH*OW*R*S multiply-adds that exist. For a kernel far wider than its output (a
 // transposed convolution with a 2x131072 kernel on a 1x1 input took 87 s) most visits find no output;
-// there the direct scatter, which visits only real taps, runs instead.
+// there the general paths below (im2col + GEMM with col2im, which visits only real taps) run instead.
 bool depthwise_gather_wasteful(const ConvParams& p) { return p.H * p.W > 16 * p.OH * p.OW; }
 
 // The same problem with num_threads lowered to 1 when it is too small to share. The work is the number

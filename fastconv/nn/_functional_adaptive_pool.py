@@ -58,11 +58,14 @@ def _adaptive_avg(input, output_size, spatial, op):
 
 def _adaptive_max(input, output_size, return_indices, spatial, op):
     x, sizes, unbatched = _prepare(input, output_size, spatial, op, True)
-    if x.shape[1] == 0:  # an unbatched input of 0 channels: torch answers it, the op (like torch's) rejects C == 0
-        x = x.transpose(0, 1)  # (0, 1, H, W): the same planes, as a batch of 0
+    # An unbatched input of 0 channels (only those pass _prepare with C == 0): torch answers it, the op (like
+    # torch's batched max pooling) rejects C == 0, so it runs as (0, 1, H, W), the same planes as a batch of 0.
+    swapped = x.shape[1] == 0
+    if swapped:
+        x = x.transpose(0, 1)
     try:
         y, indices = _ops.adaptive_max_pool2d(x, sizes)
-        if x.shape[0] == 0 and x.shape[1] == 1 and unbatched:
+        if swapped:
             y, indices = y.transpose(0, 1), indices.transpose(0, 1)
     except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
         raise widened(e) from None

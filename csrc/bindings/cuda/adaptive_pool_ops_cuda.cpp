@@ -60,9 +60,7 @@ at::Tensor adaptive_avg_pool2d_backward_cuda(const at::Tensor& grad_output, at::
 
 std::tuple<at::Tensor, at::Tensor> adaptive_max_pool2d_cuda(const at::Tensor& input, at::IntArrayRef output_size) {
   const char* op = "adaptive_max_pool2d";
-  const auto [p, fmt] = plan_adaptive_pool2d(input, output_size, check_floating_cuda, op);
-  TORCH_CHECK_VALUE(p.C > 0, "fastconv.", op, ": input must have non-zero channels (torch's adaptive max pooling "
-                    "rejects them), got shape ", input.sizes());
+  const auto [p, fmt] = plan_adaptive_max_pool2d(input, output_size, check_floating_cuda);
   const c10::cuda::CUDAGuard guard(input.device());
   at::Tensor y = at::empty({p.N, p.C, p.OH, p.OW}, input.options().memory_format(fmt));
   at::Tensor idx = at::empty({p.N, p.C, p.OH, p.OW}, input.options().dtype(at::kLong).memory_format(fmt));
