@@ -81,15 +81,16 @@ def test_pool1d_matches_torch(length, out, layout):
         x = torch.randn(3, length, 6, dtype=torch.float64).transpose(1, 2)
     else:
         x = _make((3, 6, length), torch.float64, layout)
-    if out is None:  # torch's 1-d functions take an int or a 1-tuple
-        out_t = (None,)
-    else:
-        out_t = out
-    _check_all(lambda t: F.adaptive_avg_pool1d(t, out_t), lambda t: TF.adaptive_avg_pool1d(t, out_t if out else length),
-               x, False)
-    _check_all(lambda t: F.adaptive_max_pool1d(t, out_t, True),
-               lambda t: TF.adaptive_max_pool1d(t, out_t if out else length, True), x, True)
-    assert F.adaptive_max_pool1d(x, out_t).shape == TF.adaptive_max_pool1d(x, out_t if out else length).shape
+    if out is None:  # torch's 1-d functions take an int or a 1-tuple of ints, no None (the 2-d ones do)
+        for f, tf in ((F.adaptive_avg_pool1d, TF.adaptive_avg_pool1d), (F.adaptive_max_pool1d, TF.adaptive_max_pool1d)):
+            with pytest.raises(TypeError):
+                tf(x, (None,))
+            with pytest.raises(TypeError, match="output_size"):
+                f(x, (None,))
+        return
+    _check_all(lambda t: F.adaptive_avg_pool1d(t, out), lambda t: TF.adaptive_avg_pool1d(t, out), x, False)
+    _check_all(lambda t: F.adaptive_max_pool1d(t, out, True), lambda t: TF.adaptive_max_pool1d(t, out, True), x, True)
+    assert F.adaptive_max_pool1d(x, out).shape == TF.adaptive_max_pool1d(x, out).shape
 
 
 @pytest.mark.parametrize("spatial", [1, 2])

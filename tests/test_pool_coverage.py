@@ -136,29 +136,37 @@ def test_batch0_backward_layouts(layout):
         _values_and_grads(lambda t: call(FF, t), lambda t: call(TF, t), x, "batch 0 " + layout)
 
 
-# ---- max_unpool argument errors ----
+# ---- max_unpool window arguments: torch only computes the default output size from them ----
 
 @pytest.mark.parametrize("spatial", [1, 2])
-@pytest.mark.parametrize("kwargs,name", [
-    (dict(kernel_size=0), "kernel_size"),
-    (dict(kernel_size=-2), "kernel_size"),
-    (dict(kernel_size=2, stride=0), "stride"),
-    (dict(kernel_size=2, stride=-1), "stride"),
-    (dict(kernel_size=(2, 0)), "kernel_size"),
-    (dict(kernel_size=2, stride=(0, 2)), "stride"),
-    (dict(kernel_size=2, stride=(2, -3)), "stride"),
-])
-def test_max_unpool_non_positive_kernel_or_stride_raise(spatial, kwargs, name):
+@pytest.mark.parametrize("kwargs", [
+    dict(kernel_size=0),  # an empty output plane: an empty result, indices unchecked
+    dict(kernel_size=-2),  # a negative output size: ValueError
+    dict(kernel_size=2, stride=0),  # a too small plane: the indices are out of range
+    dict(kernel_size=2, stride=-1),
+    dict(kernel_size=(2, 0)),
+    dict(kernel_size=2, stride=(0, 2)),
+    dict(kernel_size=2, stride=(2, -3)),
+], ids=str)
+def test_max_unpool_window_arguments_as_torch(spatial, kwargs):
+    """F.max_unpool checks nothing about kernel_size / stride / padding themselves: they give the default output
+    size, (in - 1) * stride + kernel - 2 * padding, and that size decides (a negative one is a ValueError)."""
     if spatial == 1 and any(isinstance(v, tuple) for v in kwargs.values()):
         kwargs = {k: (min(v),) if isinstance(v, tuple) else v for k, v in kwargs.items()}
     shape = (1, 2, 8, 8) if spatial == 2 else (1, 2, 8)
     pool = TF.max_pool2d if spatial == 2 else TF.max_pool1d
-    unpool = FF.max_unpool2d if spatial == 2 else FF.max_unpool1d
+    unpool = {FF: FF.max_unpool2d if spatial == 2 else FF.max_unpool1d,
+              TF: TF.max_unpool2d if spatial == 2 else TF.max_unpool1d}
     y, ind = pool(make_input(shape, "contiguous", distinct=True), 2, return_indices=True)
-    with pytest.raises(ValueError, match=rf"fastconv\.max_unpool{spatial}d: {name} must be positive"):
-        unpool(y, ind, **kwargs)
-    with pytest.raises(ValueError, match=rf"fastconv\.max_unpool{spatial}d: {name} must be positive"):
-        unpool(y[0], ind[0], **kwargs)  # unbatched
+    for args in ((y, ind), (y[0], ind[0])):  # batched, unbatched
+        try:
+            want = unpool[TF](*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 -- whatever torch raises, fastconv raises an instance of it
+            with pytest.raises(type(e)):
+                unpool[FF](*args, **kwargs)
+            continue
+        got = unpool[FF](*args, **kwargs)
+        assert got.shape == want.shape and torch.equal(got, want)
 
 
 # ---- conv_transpose with a channels_last weight ----

@@ -1,5 +1,6 @@
 """Argument normalisation and checks shared by the functional API (errors name the argument)."""
 import numbers
+import operator
 
 import torch
 
@@ -14,36 +15,90 @@ def is_int(v):
     return type(v) is int or (isinstance(v, (numbers.Integral, torch.SymInt)) and not isinstance(v, bool))
 
 
-def ntuple(value, n, op, name):
-    """An int or a length-n sequence of ints -> tuple of n Python ints. A value or item of another type
-    (str, float, bool, None, a nested tuple) raises FastconvTypeError, as torch's argument parser raises
-    TypeError; a sequence of ints of the wrong length raises FastconvValueError (torch: RuntimeError)."""
-    # Fast paths for what modules pass (plain ints and int tuples): the checks below go through the
-    # numbers.Integral ABC, several microseconds per layer call.
+INT64_MAX = 2 ** 63 - 1
+INT64_MIN = -2 ** 63
+
+
+def as_int(v, first=True):
+    """v as an int if torch's argument parser takes it for one, else None. The parser takes ints, numpy ints,
+    SymInts and one-element integer tensors; inside an int list it also takes bools, except as the first item
+    (the one it inspects to pick the overload): stride=(1, True) is accepted, (True, 1) and True are not."""
+    t = type(v)
+    if t is int:
+        return v
+    if t is bool:
+        return None if first else int(v)
+    if isinstance(v, torch.Tensor):
+        return int(v) if v.numel() == 1 and not (v.is_floating_point() or v.is_complex()) else None
+    if isinstance(v, torch.SymInt):
+        return v
+    if isinstance(v, numbers.Integral):
+        return operator.index(v)
+    return None
+
+
+def _check_int64(values, op, name):
+    # torch: ValueError ("Overflow when unpacking long long") for a lone int, TypeError inside a list
+    if any(not INT64_MIN <= v <= INT64_MAX for v in values if type(v) is int):
+        raise FastconvOverflowError(f"fastconv.{op}: {name} does not fit in int64, got {tuple(values)}")
+
+
+def int_list(value, op, name, n=None):
+    """torch's parsing of an int-list argument (stride, kernel_size, ...): an int or a list / tuple /
+    torch.Size of ints -> tuple of Python ints, of the length given (a lone int -> 1-tuple; fit() then
+    broadcasts or rejects the length). A value or item of another type raises FastconvTypeError, one past int64
+    FastconvOverflowError, as the parser does; the functional API parses every argument this way before it
+    checks any value or tensor, so the first error is the one torch reports. n: the length the messages name."""
+    what = "ints" if n is None else f"{n} ints"
+    # Fast path for what modules pass (plain ints and int tuples).
     if type(value) is int:
-        return (value,) * n
-    if type(value) is tuple and len(value) == n and all(type(v) is int for v in value):
-        return value
-    if is_int(value):
-        return (value,) * n
-    # torch's int-list arguments take a list, tuple or torch.Size; not a str, set, range, array or iterator
-    items = tuple(value) if isinstance(value, (list, tuple)) else None
-    if items is None or not all(is_int(v) for v in items):
-        raise FastconvTypeError(f"fastconv.{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
-    if len(items) == 1:
-        items = items * n
-    if len(items) != n:
-        raise FastconvValueError(f"fastconv.{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+        items = (value,)
+    elif type(value) is tuple and all(type(v) is int for v in value):
+        items = value
+    elif isinstance(value, (list, tuple)):  # not a str, set, range, array or iterator
+        items = tuple(as_int(v, first=i == 0) for i, v in enumerate(value))
+        if any(v is None for v in items):
+            raise FastconvTypeError(f"fastconv.{op}: {name} must be an int or a tuple of {what}, got {value!r}")
+    else:
+        v = as_int(value)
+        if v is None:
+            raise FastconvTypeError(f"fastconv.{op}: {name} must be an int or a tuple of {what}, got {value!r}")
+        items = (v,)
+    _check_int64(items, op, name)
     return items
 
 
-INT64_MAX = 2 ** 63 - 1
+def fit(items, n, op, name):
+    """A parsed int list (int_list) -> n ints: one value is repeated for every axis; another length raises
+    FastconvValueError (torch: RuntimeError)."""
+    if len(items) == n:
+        return items
+    if len(items) == 1:
+        return items * n
+    raise FastconvValueError(f"fastconv.{op}: {name} must be an int or a tuple of {n} ints, got {items!r}")
+
+
+def ntuple(value, n, op, name):
+    """int_list then fit: an int or a length-n (or 1) sequence of ints -> tuple of n Python ints."""
+    if type(value) is tuple and len(value) == n and all(type(v) is int for v in value):
+        if all(INT64_MIN <= v <= INT64_MAX for v in value):
+            return value
+    return fit(int_list(value, op, name, n), n, op, name)
+
+
+def int_arg(value, op, name, what="an int"):
+    """torch's parsing of a lone int argument (groups, divisor_override): a bool or float is a TypeError."""
+    v = as_int(value)
+    if v is None:
+        raise FastconvTypeError(f"fastconv.{op}: {name} must be {what}, got {type(value).__name__} {value!r}")
+    _check_int64((v,), op, name)
+    return v
 
 
 def check_int64(values, op, name):
     """The ops take int64 values; torch raises ValueError or TypeError ("Overflow when unpacking long long")
     past that."""
-    if any(v > INT64_MAX or v < -INT64_MAX - 1 for v in values):
+    if any(v > INT64_MAX or v < INT64_MIN for v in values):
         raise FastconvOverflowError(f"fastconv.{op}: {name} does not fit in int64, got {tuple(values)}")
 
 
@@ -78,8 +133,7 @@ def check_flag(value, op, name):
 
 
 def check_groups(groups, op):
-    if not is_int(groups):
-        raise FastconvTypeError(f"fastconv.{op}: groups must be a positive int, got {groups!r}")
+    """groups, parsed by int_arg, must be positive."""
     if groups <= 0:
         raise FastconvValueError(f"fastconv.{op}: groups must be a positive int, got {groups!r}")
 
@@ -124,8 +178,28 @@ def check_float(t, op, name):
 def check_same(a, an, b, bn, op):
     if a.dtype != b.dtype and not (autocast_casts(a) and autocast_casts(b)):
         raise FastconvTypeError(f"fastconv.{op}: {an} and {bn} must have the same dtype, got {a.dtype} and {b.dtype}")
+    check_same_device(a, an, b, bn, op)
+
+
+def check_same_device(a, an, b, bn, op):
     if a.device != b.device:
         raise FastconvError(f"fastconv.{op}: {an} and {bn} must be on the same device, got {a.device} and {b.device}")
+
+
+def common_dtype(x, weight, bias):
+    """x, weight and bias in one dtype where torch lets theirs differ: an empty input (a batch of 0: x's dtype;
+    0 channels: the promoted one, as torch's "Empty" convolution backend computes), and a bias its checks skip
+    (string padding, transposed convolution: the input's). Under autocast the op casts them itself."""
+    if autocast_casts(x):
+        return x, weight, bias
+    dtype = x.dtype
+    if weight.dtype != dtype:
+        if x.shape[0] != 0:
+            dtype = torch.promote_types(x.dtype, weight.dtype)
+        x, weight = x.to(dtype), weight.to(dtype)
+    if bias is not None and bias.dtype != dtype:
+        bias = bias.to(dtype)
+    return x, weight, bias
 
 
 def check_rank(t, ranks, op, name, meaning):

@@ -3,52 +3,67 @@
 import torch
 
 from ..errors import FastconvTypeError, FastconvValueError, widened
-from ._args import check_float, check_rank, check_tensor, is_int as _is_int, non_negative, restore_rank
+from ._args import check_float, check_rank, check_tensor, fit, int_list, non_negative, restore_rank
 
 _ops = torch.ops.fastconv
 
 
-def _output_size(output_size, in_sizes, op):
-    """int, or a sequence of len(in_sizes) ints / None (None keeps that input size) -> list of ints."""
-    n = len(in_sizes)
-    if _is_int(output_size):
-        sizes = [output_size] * n
-    else:
-        # torch takes a list, tuple or torch.Size (not a str, set, range or iterator)
-        items = list(output_size) if isinstance(output_size, (list, tuple)) else None
-        if items is None or not all(v is None or _is_int(v) for v in items):
-            raise FastconvTypeError(f"fastconv.{op}: output_size must be an int or a tuple of {n} ints or None, "
-                                    f"got {output_size!r}")
-        if len(items) != n:
-            raise FastconvValueError(f"fastconv.{op}: output_size must be an int or a tuple of {n} ints or None, "
-                                     f"got {output_size!r}")
-        sizes = [s if v is None else v for v, s in zip(items, in_sizes)]
+def _parse_output_size(input, output_size, spatial, op):
+    """torch's steps: 2-d pooling first replaces None entries by the input's sizes (F's _list_with_default,
+    whose only check is that the input has more dimensions than output_size has entries), then the argument
+    parser takes the result (1-d pooling: output_size as given, no None) as an int list."""
+    if spatial == 2 and not isinstance(output_size, (int, torch.SymInt)):
+        if not hasattr(output_size, "__len__"):
+            raise FastconvTypeError(f"fastconv.{op}: output_size must be an int or a tuple of {spatial} ints or "
+                                    f"None, got {output_size!r}")
+        n = len(output_size)
+        if input.dim() <= n:
+            raise FastconvValueError(f"fastconv.{op}: input dimension should be at least {n + 1} for output_size "
+                                     f"{output_size!r}, got shape {tuple(input.shape)}")
+        defaults = input.shape[input.dim() - n:]
+        output_size = [d if v is None else v for v, d in zip(output_size, defaults)]
         if torch.jit.is_tracing():  # an input size was traced as a tensor; the op takes ints (constants)
-            sizes = [int(v) for v in sizes]
-    return list(non_negative(sizes, op, "output_size"))  # 0: an empty result, as torch
+            output_size = [int(v) for v in output_size]
+    sizes = int_list(output_size, op, "output_size", spatial)
+    if isinstance(output_size, (list, tuple)) and len(sizes) != spatial:  # only a lone int is repeated
+        raise FastconvValueError(f"fastconv.{op}: output_size must be an int or a tuple of {spatial} ints, got "
+                                 f"{output_size!r}")
+    return sizes
 
 
 def _prepare(input, output_size, spatial, op, is_max):
     """Checks input; -> (4-d input view, [OH, OW], unbatched). torch's rules: the spatial sizes must be
     non-zero, and for max pooling every dimension after the first (channels of a batched input); average
-    pooling takes C == 0, and any pooling an output_size of 0, and returns an empty result."""
+    pooling takes C == 0, and any pooling an output_size of 0, and returns an empty result; an average to
+    1x1 takes an empty plane too (see _mean_of_empty)."""
     check_tensor(input, op, "input")
+    sizes = _parse_output_size(input, output_size, spatial, op)
     check_rank(input, (spatial + 1, spatial + 2), op, "input", f"(unbatched or batched {spatial}-d input)")
     check_float(input, op, "input")
+    sizes = list(non_negative(fit(sizes, spatial, op, "output_size"), op, "output_size"))
     unbatched = input.dim() == spatial + 1
     x = input.unsqueeze(0) if unbatched else input
-    if any(s == 0 for s in (input.shape[1:] if is_max else x.shape[2:])):
+    if spatial == 1:
+        x, sizes = x.unsqueeze(2), [1] + sizes
+    to_mean = not is_max and sizes == [1, 1]
+    if any(s == 0 for s in (input.shape[1:] if is_max else x.shape[2:])) and not to_mean:
         what = "non-batch" if is_max else "spatial"
         raise FastconvValueError(f"fastconv.{op}: input must have non-zero size in its {what} dimensions, "
                                  f"got shape {tuple(input.shape)}")
-    sizes = _output_size(output_size, tuple(x.shape[2:]), op)
-    if spatial == 1:
-        x, sizes = x.unsqueeze(2), [1] + sizes
     return x, sizes, unbatched
+
+
+def _mean_of_empty(x):
+    """torch computes an adaptive average to 1x1 as a mean over the plane, which for an empty plane is NaN
+    (0 / 0; its pooling kernel, which rejects an empty plane, is not reached): (N, C, 1, 1) NaNs, whose gradient
+    into the empty input is empty."""
+    return x.sum(dim=(2, 3), keepdim=True) / 0.0
 
 
 def _adaptive_avg(input, output_size, spatial, op):
     x, sizes, unbatched = _prepare(input, output_size, spatial, op, False)
+    if sizes == [1, 1] and x.shape[2] * x.shape[3] == 0:
+        return restore_rank(_mean_of_empty(x), spatial, unbatched, keep_1d_format=True)
     try:
         y = _ops.adaptive_avg_pool2d(x, sizes)
     except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes

@@ -1,16 +1,16 @@
 """conv1d / conv2d with torch.nn.functional's signatures, on fastconv's kernels."""
 import torch
 
-from ..errors import FastconvValueError, widened
+from ..errors import FastconvDtypeError, FastconvValueError, widened
 from ..ops.conv import conv_out_size
-from ._args import (check_float, check_groups, check_rank, check_same, check_tensor, non_negative, ntuple,
-                    positive, restore_rank)
+from ._args import (check_float, check_groups, check_rank, check_same, check_same_device, check_tensor, common_dtype
+                    as _common_dtype, fit, int_arg, int_list, non_negative, positive, restore_rank)
 
 _ops = torch.ops.fastconv
 
 
 def _resolve_padding(padding, kernel, stride, dilation, op, allow_causal):
-    """-> per-axis (lo, hi) pairs. Accepts ints, tuples, 'valid', 'same' and (1-d) 'causal'."""
+    """-> per-axis (lo, hi) pairs. padding: 'valid', 'same', (1-d) 'causal', or an int_list-parsed tuple."""
     n = len(kernel)
     if isinstance(padding, str):
         if padding == "valid":
@@ -25,21 +25,63 @@ def _resolve_padding(padding, kernel, stride, dilation, op, allow_causal):
             return [(d * (k - 1), 0) for k, d in zip(kernel, dilation)]
         allowed = "'valid', 'same' or 'causal'" if allow_causal else "'valid' or 'same'"
         raise FastconvValueError(f"fastconv.{op}: padding must be an int, a tuple of ints, {allowed}; got '{padding}'")
-    pads = non_negative(ntuple(padding, n, op, "padding"), op, "padding")
+    pads = non_negative(fit(padding, n, op, "padding"), op, "padding")
     return [(p, p) for p in pads]
 
 
-def _check_conv_args(input, weight, bias, groups, spatial, op):
-    for t, name in ((input, "input"), (weight, "weight")):
-        check_tensor(t, op, name)
+def _module_pads(flat, spatial, mode, op):
+    """A module's _reversed_padding_repeated_twice (last axis lo, hi, ..., first axis lo, hi), parsed as torch's
+    F.pad parses it -> per-axis (lo, hi) pairs. torch pads with F.pad before the convolution, which rejects a
+    list of another length (NotImplementedError there)."""
+    flat = int_list(flat, op, "padding", 2 * spatial)
+    if len(flat) != 2 * spatial:
+        raise FastconvValueError(f"fastconv.{op}: padding_mode={mode!r} needs {spatial} padding values (one per "
+                                 f"spatial axis), got {len(flat) // 2}")
+    non_negative(flat, op, "padding")
+    return [(flat[2 * i], flat[2 * i + 1]) for i in reversed(range(spatial))]
+
+
+def _empty_input(x, spatial):
+    """torch computes nothing for a batch of 0 or an input of 0 channels (its "Empty" backend) and skips its
+    dtype check of input against weight there."""
+    return x.dim() == spatial + 2 and x.shape[0] == 0 or x.shape[-spatial - 1] == 0
+
+
+def _torch_checks_bias_dtype(input, weight, stride, dilation, groups, spatial):
+    """Whether torch rejects a bias whose dtype differs from the input's under padding='same' / 'valid'. Its
+    int-padding conv1d / conv2d always do; its string-padding overloads leave it to the backend, and only the
+    oneDNN one checks: torch picks it (ConvParams::use_mkldnn) for float32 input when the convolution is
+    strided, dilated, grouped, batched, large or has a kernel over 3x3."""
+    if input.dtype != torch.float32 or _empty_input(input, spatial):  # torch's "Empty" backend checks nothing
+        return False
+    n = input.shape[0] if input.dim() == spatial + 2 else 1
+    kernel = tuple(weight.shape[2:])
+    kh, kw = (1,) + kernel if spatial == 1 else kernel  # torch runs conv1d as conv2d with H == 1 too
+    if kh == kw == 1 and not (any(v != 1 for v in stride + dilation) or n >= 16 or torch.get_num_threads() > 1):
+        return False
+    return groups > 1 or (kh > 3 and kw > 3) or n > 1 or input.numel() > 20480
+
+
+def _check_conv_args(input, weight, bias, groups, spatial, op, bias_any_dtype):
+    """Tensor checks. bias_any_dtype: the bias may have another (real) dtype, which is cast to the input's, as in
+    torch's string-padding path (see _torch_checks_bias_dtype)."""
     check_rank(input, (spatial + 1, spatial + 2), op, "input",
                f"(unbatched or batched {spatial}-d input)")
     check_rank(weight, (spatial + 2,), op, "weight", "(out_channels, in_channels/groups, *kernel_size)")
     check_float(input, op, "input")
-    check_same(input, "input", weight, "weight", op)
+    if _empty_input(input, spatial):
+        check_float(weight, op, "weight")
+        check_same_device(input, "input", weight, "weight", op)
+    else:
+        check_same(input, "input", weight, "weight", op)
     if bias is not None:
-        check_tensor(bias, op, "bias")
-        check_same(input, "input", bias, "bias", op)
+        if bias_any_dtype:
+            check_same_device(input, "input", bias, "bias", op)
+            if bias.is_complex():
+                raise FastconvDtypeError(f"fastconv.{op}: bias must have a real dtype (float32, float64 or an integer "
+                                         f"type, cast to the input's), got {bias.dtype}")
+        else:
+            check_same(input, "input", bias, "bias", op)
         if bias.dim() != 1 or bias.shape[0] != weight.shape[0]:
             raise FastconvValueError(f"fastconv.{op}: bias must have shape ({weight.shape[0]},) to match out_channels, "
                                      f"got {tuple(bias.shape)}")
@@ -74,12 +116,27 @@ def _check_mode_pads(in_sizes, pads, mode, op):
 
 
 def conv_nd(input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial, op, pads=None):
-    """Shared body of conv1d/conv2d. pads: explicit per-axis (lo, hi) pairs that replace padding (modules with
-    a non-zero padding_mode or causal padding pass torch's asymmetric pads this way; the public functions
-    cannot, so F.conv2d(x, w, padding=[(1, 2), (3, 4)]) is a TypeError as in torch)."""
-    _check_conv_args(input, weight, bias, groups, spatial, op)
-    stride = positive(ntuple(stride, spatial, op, "stride"), op, "stride")
-    dilation = positive(ntuple(dilation, spatial, op, "dilation"), op, "dilation")
+    """Shared body of conv1d/conv2d. pads: a module's _reversed_padding_repeated_twice, which replaces padding
+    (modules with a non-zero padding_mode or causal padding pass torch's asymmetric pads this way; the public
+    functions cannot, so F.conv2d(x, w, padding=[(1, 2), (3, 4)]) is a TypeError as in torch)."""
+    # torch's order: F.pad (modules), then the argument parser (types, int64 range), then value and tensor checks
+    if pads is not None:
+        pads = _module_pads(pads, spatial, padding_mode, op)
+    elif not isinstance(padding, str):
+        padding = int_list(padding, op, "padding", spatial)
+    stride = int_list(stride, op, "stride", spatial)
+    dilation = int_list(dilation, op, "dilation", spatial)
+    groups = int_arg(groups, op, "groups", "a positive int")
+    for t, name in ((input, "input"), (weight, "weight")):
+        check_tensor(t, op, name)
+    if bias is not None:
+        check_tensor(bias, op, "bias")
+    stride = positive(fit(stride, spatial, op, "stride"), op, "stride")
+    dilation = positive(fit(dilation, spatial, op, "dilation"), op, "dilation")
+    bias_any_dtype = (isinstance(padding, str) and padding != "causal" and bias is not None
+                      and bias.dtype != input.dtype and isinstance(groups, int) and groups > 0
+                      and not _torch_checks_bias_dtype(input, weight, stride, dilation, groups, spatial))
+    _check_conv_args(input, weight, bias, groups, spatial, op, bias_any_dtype)
     kernel = tuple(weight.shape[2:])
     if pads is None:
         pads = _resolve_padding(padding, kernel, stride, dilation, op, allow_causal=spatial == 1)
@@ -89,6 +146,7 @@ def conv_nd(input, weight, bias, stride, padding, dilation, groups, padding_mode
     _check_fits(in_sizes, pads, kernel, stride, dilation, op)
     if padding_mode != "zeros":
         _check_mode_pads(in_sizes, pads, padding_mode, op)
+    x, weight, bias = _common_dtype(x, weight, bias)
     w = weight
     if spatial == 1:  # run 1-d as 2-d with H == 1 (views only)
         x, w = x.unsqueeze(2), w.unsqueeze(2)

@@ -5,13 +5,14 @@ from fastconv's avg_pool / max_pool exactly as torch composes it.
 """
 import numbers
 import re
+from collections.abc import Iterable
 
 import torch
 
-from ..errors import FastconvError, FastconvTypeError, FastconvValueError, widened
+from ..errors import FastconvError, FastconvIndexError, FastconvTypeError, FastconvValueError, widened
 from ..ops.pool import pool_out_size
 from ._checked_windows import cached_window, remember_window, window_key
-from ._args import (check_float, check_int64, check_rank, check_tensor, flag_error, is_int, non_negative, ntuple,
+from ._args import (check_float, check_rank, check_tensor, fit, flag_error, int_arg, int_list, non_negative,
                     positive, restore_rank)
 
 _ops = torch.ops.fastconv
@@ -32,13 +33,21 @@ def _as_batched_2d(input, spatial, op, name="input"):
     return x, unbatched
 
 
-def _window_args(kernel_size, stride, padding, dilation, spatial, op):
-    kernel = positive(ntuple(kernel_size, spatial, op, "kernel_size"), op, "kernel_size")
-    if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
-        stride = kernel
-    stride = positive(ntuple(stride, spatial, op, "stride"), op, "stride")
-    padding = non_negative(ntuple(padding, spatial, op, "padding"), op, "padding")
-    dilation = positive(ntuple(dilation, spatial, op, "dilation"), op, "dilation")
+def _parse_window(kernel_size, stride, padding, dilation, spatial, op):
+    """torch's argument parser on the window arguments (types and int64 range; no values checked yet).
+    stride None -> () (torch's F.max_pool passes [] for it: the kernel size)."""
+    return (int_list(kernel_size, op, "kernel_size", spatial),
+            () if stride is None else int_list(stride, op, "stride", spatial),
+            int_list(padding, op, "padding", spatial), int_list(dilation, op, "dilation", spatial))
+
+
+def _window_values(parsed, spatial, op):
+    """Parsed window arguments -> per-axis tuples, checked for their values."""
+    kernel, stride, padding, dilation = parsed
+    kernel = positive(fit(kernel, spatial, op, "kernel_size"), op, "kernel_size")
+    stride = kernel if len(stride) == 0 else positive(fit(stride, spatial, op, "stride"), op, "stride")
+    padding = non_negative(fit(padding, spatial, op, "padding"), op, "padding")
+    dilation = positive(fit(dilation, spatial, op, "dilation"), op, "dilation")
     return kernel, stride, padding, dilation
 
 
@@ -83,8 +92,9 @@ def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return
         except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
             raise widened(e) from None
         return (y, ind) if return_indices else y
+    parsed = _parse_window(kernel_size, stride, padding, dilation, spatial, op)  # torch's parser first, then the checks
     x, unbatched = _as_batched_2d(input, spatial, op)
-    kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, dilation, spatial, op)
+    kernel, stride, padding, dilation = _window_values(parsed, spatial, op)
     _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=True, shape=input.shape)
     window = _lift(spatial, kernel, stride, padding, dilation)
     remember_window(key, window, kernel, padding, dilation)
@@ -120,16 +130,15 @@ def avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pa
             return _avg_pool2d(input, k, s, p, ceil_mode, count_include_pad, divisor_override)
         except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
             raise widened(e) from None
-    x, unbatched = _as_batched_2d(input, spatial, op)
-    kernel, stride, padding, dilation = _window_args(kernel_size, stride, padding, 1, spatial, op)
-    _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=False, shape=input.shape)
+    # torch's parser first (types, int64 range), then the checks
+    parsed = _parse_window(kernel_size, stride, padding, 1, spatial, op)
     if divisor_override is not None:
-        if not is_int(divisor_override):
-            raise FastconvTypeError(f"fastconv.{op}: divisor_override must be an int or None, got "
-                                    f"{divisor_override!r}")
-        if divisor_override == 0:
-            raise FastconvValueError(f"fastconv.{op}: divisor_override must be non-zero")
-        check_int64((divisor_override,), op, "divisor_override")
+        divisor_override = int_arg(divisor_override, op, "divisor_override", "an int or None")
+    x, unbatched = _as_batched_2d(input, spatial, op)
+    kernel, stride, padding, dilation = _window_values(parsed, spatial, op)
+    _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=False, shape=input.shape)
+    if divisor_override == 0:
+        raise FastconvValueError(f"fastconv.{op}: divisor_override must be non-zero")
     window = _lift(spatial, kernel, stride, padding, dilation)
     remember_window(key, window, kernel, padding, dilation)
     k, s, p, _ = window
@@ -153,17 +162,23 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, spatial, op):
-    """torch's composition; the avg / max pools it runs on report errors under the lp_pool op's name."""
+    """torch's composition, step by step (so the same arguments fail in the same way); the avg / max pools it
+    runs on report errors under the lp_pool op's name."""
     check_tensor(input, op, "input")
-    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
+    if spatial == 2:  # torch: kw, kh = _pair(kernel_size)
+        kernel = tuple(kernel_size) if isinstance(kernel_size, Iterable) else (kernel_size, kernel_size)
+        if len(kernel) != 2:
+            raise FastconvValueError(f"fastconv.{op}: kernel_size must be an int or a pair, got {kernel_size!r}")
+    # torch takes any exponent Tensor.pow takes: a number (bools too) or a tensor
+    if not isinstance(norm_type, (numbers.Real, torch.Tensor)):
         raise FastconvTypeError(f"fastconv.{op}: norm_type must be a number, got {norm_type!r}")
-    if norm_type == float("inf"):
+    if isinstance(norm_type, (int, float)) and norm_type == float("inf"):
         return max_pool_nd(input.abs(), kernel_size, stride, 0, 1, ceil_mode, False, spatial, op)
-    if norm_type == -float("inf"):
+    if isinstance(norm_type, (int, float)) and norm_type == -float("inf"):
         return -max_pool_nd(-input.abs(), kernel_size, stride, 0, 1, ceil_mode, False, spatial, op)
-    kernel = ntuple(kernel_size, spatial, op, "kernel_size")
     out = avg_pool_nd(input.pow(norm_type), kernel_size, stride, 0, ceil_mode, True, None, spatial, op)
-    elems = kernel[0] if spatial == 1 else kernel[0] * kernel[1]
+    elems = fit(int_list(kernel_size, op, "kernel_size", spatial), 1, op, "kernel_size")[0] if spatial == 1 \
+        else kernel[0] * kernel[1]
     return (torch.sign(out) * torch.relu(torch.abs(out))).mul(elems).pow(1.0 / norm_type)
 
 
@@ -177,38 +192,59 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2, "lp_pool2d")
 
 
-def _unpool_output_size(in_sizes, kernel, stride, padding, output_size, spatial, op):
-    """torch's _unpool_output_size: output_size may give (H, W) or (N, C, H, W); each value must lie
-    strictly between default - stride and default + stride."""
-    default = [(i - 1) * s + k - 2 * p for i, s, k, p in zip(in_sizes, stride, kernel, padding)]
+def _unpool_tuple(value, spatial):
+    """torch's _single / _pair as F.max_unpool uses them: an iterable as a tuple (of any length), anything else
+    repeated."""
+    return tuple(value) if isinstance(value, Iterable) else (value,) * spatial
+
+
+def _unpool_output_size(input, kernel, stride, padding, output_size, spatial, op):
+    """torch's _unpool_output_size step by step: the window arguments only feed this arithmetic (torch checks
+    nothing else about them: a negative stride is fine if the size comes out >= 0). output_size may give
+    (H, W) or (N, C, H, W); each value must lie strictly between default - stride and default + stride."""
+    n = len(kernel)
+    try:
+        default = [(input.shape[-n + d] - 1) * stride[d] + kernel[d] - 2 * padding[d] for d in range(n)]
+    except IndexError:
+        raise FastconvIndexError(f"fastconv.{op}: kernel_size, stride and padding must have {spatial} values for "
+                                 f"input of shape {tuple(input.shape)}, got {kernel}, {stride}, {padding}") from None
+    except TypeError:
+        raise FastconvTypeError(f"fastconv.{op}: kernel_size, stride and padding must be ints or tuples of ints, "
+                                f"got {kernel}, {stride}, {padding}") from None
     if output_size is None:
-        out = default
+        ret = default
     else:
-        # torch's order: a sequence (not a single int), of 2 or 4 (1-d: 1 or 3) values, each in range; the
-        # value types are checked last (a float out of range is a ValueError, one in range a TypeError)
-        if not isinstance(output_size, (list, tuple)):
+        if not hasattr(output_size, "__len__"):
             raise FastconvTypeError(f"fastconv.{op}: output_size must be a tuple of {spatial} or {spatial + 2} "
                                     f"ints, got {output_size!r}")
-        output_size = list(output_size)
-        if len(output_size) == spatial + 2:
+        if len(output_size) == n + 2:
             output_size = output_size[2:]
-        if len(output_size) != spatial:
-            raise FastconvValueError(f"fastconv.{op}: output_size must have {spatial} or {spatial + 2} elements, "
-                                     f"got {len(output_size)}")
-        for d in range(spatial):
+        if len(output_size) != n:
+            raise FastconvValueError(f"fastconv.{op}: output_size should be a sequence containing {n} or {n + 2} "
+                                     f"elements, but it has a length of '{len(output_size)}'")
+        for d in range(n):
             lo, hi = default[d] - stride[d], default[d] + stride[d]
-            v = output_size[d]
-            if not isinstance(v, (numbers.Real, torch.SymInt)):
-                raise FastconvTypeError(f"fastconv.{op}: output_size must be a tuple of {spatial} or "
-                                        f"{spatial + 2} ints, got {output_size!r}")
-            if not lo < v < hi:
-                raise FastconvValueError(f"fastconv.{op}: invalid output_size {tuple(output_size)} (dim {d} must "
-                                         f"be between {lo} and {hi}, exclusive)")
-        if not all(is_int(v) for v in output_size):
-            raise FastconvTypeError(f"fastconv.{op}: output_size must be a tuple of {spatial} or {spatial + 2} "
-                                    f"ints, got {output_size!r}")
-        out = output_size
-    return list(non_negative(out, op, "output_size"))
+            try:
+                inside = lo < output_size[d] < hi
+            except TypeError:
+                raise FastconvTypeError(f"fastconv.{op}: output_size must be a sequence of ints, got "
+                                        f"{output_size!r}") from None
+            if not inside:
+                raise FastconvValueError(f"fastconv.{op}: invalid output_size {list(output_size)} (dim {d} must be "
+                                         f"between {lo} and {hi}, exclusive)")
+        ret = output_size
+    for d in range(n):  # torch._check_value(ret[d] >= 0): the comparison must give a bool (not NaN, a tensor)
+        try:
+            non_negative = ret[d] >= 0
+        except TypeError:
+            raise FastconvTypeError(f"fastconv.{op}: output_size must be a sequence of ints, got {ret!r}") from None
+        if not isinstance(non_negative, (bool, torch.SymBool)):
+            raise FastconvTypeError(f"fastconv.{op}: output_size must be ints, got {ret!r} (from kernel_size, "
+                                    f"stride and padding of another type)")
+        if not non_negative:
+            raise FastconvValueError(f"fastconv.{op}: max_unpooling: output_size must contain non-negative spatial "
+                                     f"dimensions, but got output_size[{d}]={ret[d]}")
+    return ret
 
 
 _PLANE_1D = re.compile(r"(outside )the plane of size 1x(\d+)")
@@ -227,6 +263,15 @@ def _as_1d_error(e, op2d, op):
 
 
 def max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, spatial, op):
+    """torch's order: the output size from the window arguments (F.max_unpool's Python), then the op's
+    argument parser on it, then the tensor checks."""
+    check_tensor(input, op, "input")
+    kernel = _unpool_tuple(kernel_size, spatial)
+    stride = kernel if stride is None else _unpool_tuple(stride, spatial)
+    out = _unpool_output_size(input, kernel, stride, _unpool_tuple(padding, spatial), output_size, spatial, op)
+    out = list(int_list(out, op, "output_size"))
+    if len(out) != spatial:  # (a kernel_size of another length gave it that length)
+        raise FastconvValueError(f"fastconv.{op}: output_size must have {spatial} spatial sizes, got {out}")
     x, unbatched = _as_batched_2d(input, spatial, op)
     check_tensor(indices, op, "indices")
     if indices.dtype != torch.int64:
@@ -237,8 +282,6 @@ def max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, spa
     if indices.device != input.device:
         raise FastconvError(f"fastconv.{op}: indices and input must be on the same device, got {indices.device} "
                             f"and {input.device}")
-    kernel, stride, padding, _ = _window_args(kernel_size, stride, padding, 1, spatial, op)
-    out = _unpool_output_size(tuple(input.shape[-spatial:]), kernel, stride, padding, output_size, spatial, op)
     if torch.jit.is_tracing():  # the sizes were traced as tensors; the op takes ints (recorded as constants)
         out = [int(v) for v in out]
     ind = indices.unsqueeze(0) if unbatched else indices

@@ -6,13 +6,6 @@ from .._functional_conv import conv_nd
 from ._common import refuse_script_module
 
 
-def _module_pads(module):
-    """torch stores (last-dim lo, last-dim hi, ..., first-dim lo, first-dim hi); -> [(lo, hi)] per axis."""
-    r = module._reversed_padding_repeated_twice
-    pairs = [(r[2 * i], r[2 * i + 1]) for i in range(len(r) // 2)]
-    return list(reversed(pairs))
-
-
 class Conv1d(torch.nn.Conv1d):
     """torch.nn.Conv1d on fastconv kernels; also accepts padding='causal'."""
     __prepare_scriptable__ = refuse_script_module
@@ -29,7 +22,7 @@ class Conv1d(torch.nn.Conv1d):
     def _conv_forward(self, input, weight, bias):
         if self.padding_mode != "zeros" or self.padding == "causal":
             return conv_nd(input, weight, bias, self.stride, 0, self.dilation, self.groups, self.padding_mode, 1,
-                           "conv1d", pads=_module_pads(self))
+                           "conv1d", pads=self._reversed_padding_repeated_twice)
         return conv_nd(input, weight, bias, self.stride, self.padding, self.dilation, self.groups, "zeros", 1,
                        "conv1d")
 
@@ -41,6 +34,6 @@ class Conv2d(torch.nn.Conv2d):
     def _conv_forward(self, input, weight, bias):
         if self.padding_mode != "zeros":
             return conv_nd(input, weight, bias, self.stride, 0, self.dilation, self.groups, self.padding_mode, 2,
-                           "conv2d", pads=_module_pads(self))
+                           "conv2d", pads=self._reversed_padding_repeated_twice)
         return conv_nd(input, weight, bias, self.stride, self.padding, self.dilation, self.groups, "zeros", 2,
                        "conv2d")
