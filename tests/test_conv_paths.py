@@ -3,7 +3,8 @@ each case is chosen to exercise one path (packed GEMM with several cache blocks 
 im2col, depthwise with and without channel multiplier, groups, strides, dilation, every padding mode,
 NCHW and NHWC, batch 1 and odd batches, 1 and 2 threads) and is compared with torch for the output and
 the input / weight / bias gradients. The last tests call the backward ops directly with a grad_output
-smaller than the formula's output size (transposed convolution with output_padding).
+whose last rows and columns are zero (the ops take exactly the formula's output size; a smaller one is
+rejected, test_raw_op_checks.py).
 The 2-thread runs lower fastconv's serial-below-this-much-work threshold to 0, so these small shapes take
 the threaded code paths; test_small_problems_default_threshold checks the default (serial) dispatch."""
 import pytest
@@ -180,11 +181,11 @@ def test_backward_ops_cropped_grad_output(case, mode, channels_last, dtype, thre
     gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, w), g_full)
     xd = x.detach()
     if channels_last:
-        g_small = g_small.contiguous(memory_format=torch.channels_last)
+        g_full = g_full.contiguous(memory_format=torch.channels_last)
         xd = xd.contiguous(memory_format=torch.channels_last)
     args = (list(stride), list(pads), [1, 1], groups, mode)
-    gx = ops.conv2d_backward_input(g_small, w.detach(), list(shape), *args)
-    gw = ops.conv2d_backward_weight(g_small, xd, list(w.shape), *args)
+    gx = ops.conv2d_backward_input(g_full, w.detach(), list(shape), *args)
+    gw = ops.conv2d_backward_weight(g_full, xd, list(w.shape), *args)
     assert_close(gx, gx_ref, dtype, "grad_input")
     assert_close(gw, gw_ref, dtype, "grad_weight")
 
@@ -259,11 +260,11 @@ def test_depthwise_nhwc_cropped_grad_output(mode, threads):
     g_full = torch.zeros_like(y_ref)
     g_full[:, :, :oh, :ow] = g_small
     gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, w), g_full)
-    g_small = g_small.contiguous(memory_format=torch.channels_last)
+    g_full = g_full.contiguous(memory_format=torch.channels_last)
     xd = x.detach().contiguous(memory_format=torch.channels_last)
     args = (list(stride), list(pads), [1, 1], c, mode)
-    assert_close(ops.conv2d_backward_input(g_small, w.detach(), list(shape), *args), gx_ref, torch.float64, "gx")
-    assert_close(ops.conv2d_backward_weight(g_small, xd, list(w.shape), *args), gw_ref, torch.float64, "gw")
+    assert_close(ops.conv2d_backward_input(g_full, w.detach(), list(shape), *args), gx_ref, torch.float64, "gx")
+    assert_close(ops.conv2d_backward_weight(g_full, xd, list(w.shape), *args), gw_ref, torch.float64, "gw")
 
 
 # NHWC input gradient without a column matrix (conv_implicit_nhwc.cpp): one group, stride 1, zero
@@ -296,8 +297,8 @@ def test_implicit_backward_input_nhwc_cropped(threads):
     g_full = torch.zeros_like(y_ref)
     g_full[:, :, : g_small.shape[2], : g_small.shape[3]] = g_small
     (gx_ref,) = torch.autograd.grad(y_ref, (xr,), g_full)
-    g_small = g_small.contiguous(memory_format=torch.channels_last)
-    gx = ops.conv2d_backward_input(g_small, w.detach(), list(shape), [1, 1], list(pads), [1, 1], 1, "zeros")
+    g_full = g_full.contiguous(memory_format=torch.channels_last)
+    gx = ops.conv2d_backward_input(g_full, w.detach(), list(shape), [1, 1], list(pads), [1, 1], 1, "zeros")
     assert_close(gx, gx_ref, torch.float64, "grad_input")
 
 
@@ -331,9 +332,9 @@ def test_implicit_backward_weight_nhwc_cropped(threads):
     g_full = torch.zeros_like(y_ref)
     g_full[:, :, : g_small.shape[2], : g_small.shape[3]] = g_small
     (gw_ref,) = torch.autograd.grad(y_ref, (w,), g_full)
-    g_small = g_small.contiguous(memory_format=torch.channels_last)
+    g_full = g_full.contiguous(memory_format=torch.channels_last)
     xd = x.contiguous(memory_format=torch.channels_last)
-    gw = ops.conv2d_backward_weight(g_small, xd, list(w.shape), [1, 1], list(pads), [1, 1], 1, "zeros")
+    gw = ops.conv2d_backward_weight(g_full, xd, list(w.shape), [1, 1], list(pads), [1, 1], 1, "zeros")
     assert_close(gw, gw_ref, torch.float64, "grad_weight")
 
 

@@ -71,17 +71,22 @@ ConvParams make_conv_params(at::IntArrayRef input_size, at::IntArrayRef weight_s
 namespace {
 
 void check_bias(const at::Tensor& input, const std::optional<at::Tensor>& bias, int64_t out_channels,
-                const char* op) {
+                DtypeCheck check_dtype, const char* op) {
   if (!bias.has_value()) return;
+  check_dtype(*bias, op, "bias");
   check_same_dtype_device(input, "input", *bias, "bias", op);
   TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == out_channels, "fastconv.", op, ": bias must have shape (",
                     out_channels, ",) to match out_channels, got ", bias->sizes());
 }
 
-void check_grad_output_matches(const at::Tensor& grad_output, const ConvParams& p, const char* op) {
-  TORCH_CHECK_VALUE(grad_output.size(0) == p.N && grad_output.size(1) == p.K, "fastconv.", op,
-                    ": grad_output of shape ", grad_output.sizes(), " does not match batch ", p.N,
-                    " and out_channels ", p.K);
+// The backward ops take grad_output of exactly the shape conv2d gives for their arguments: any other is the
+// gradient of no forward (torch's autograd rejects it too), and a smaller one used to be summed silently
+// over the rows it has. (conv_transpose2d's backward pads its input to this shape: conv_autograd.cpp.)
+void check_grad_output_shape(const at::Tensor& grad_output, const ConvParams& p, const char* op) {
+  const int64_t expected[4] = {p.N, p.K, p.OH, p.OW};
+  TORCH_CHECK_VALUE(grad_output.sizes() == at::IntArrayRef(expected), "fastconv.", op, ": grad_output of shape ",
+                    grad_output.sizes(), " does not match the convolution's output shape ", at::IntArrayRef(expected),
+                    " for input size (", p.N, ", ", p.C, ", ", p.H, ", ", p.W, ") and out_channels ", p.K);
 }
 
 Layout to_layout(at::MemoryFormat fmt) { return fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW; }
@@ -112,6 +117,7 @@ void check_transpose_args(const at::Tensor& input, const at::Tensor& weight, con
   check_dim(input, 4, op, "input");
   check_dtype(input, op, "input");
   check_dim(weight, 4, op, "weight");
+  check_dtype(weight, op, "weight");
   check_same_dtype_device(input, "input", weight, "weight", op);
   check_list_size(stride, 2, op, "stride");
   check_list_size(padding, 2, op, "padding");
@@ -144,7 +150,7 @@ void check_transpose_args(const at::Tensor& input, const at::Tensor& weight, con
                     ": kernel_size must be positive, got weight of shape ", weight.sizes());
   TORCH_CHECK_VALUE(input.size(2) > 0 && input.size(3) > 0, "fastconv.", op,
                     ": input spatial size must be positive, got input of shape ", input.sizes());
-  check_bias(input, bias, weight.size(1) * groups, op);
+  check_bias(input, bias, weight.size(1) * groups, check_dtype, op);
 }
 
 }  // namespace
@@ -156,10 +162,11 @@ ConvPlan plan_conv2d(const at::Tensor& input, const at::Tensor& weight, const st
   check_dim(input, 4, op, "input");
   check_dtype(input, op, "input");
   check_dim(weight, 4, op, "weight");
+  check_dtype(weight, op, "weight");
   TORCH_CHECK_VALUE(weight.size(0) > 0, "fastconv.", op, ": weight must have at least one output channel, got weight of "
                     "shape ", weight.sizes());
   check_same_dtype_device(input, "input", weight, "weight", op);
-  check_bias(input, bias, weight.size(0), op);
+  check_bias(input, bias, weight.size(0), check_dtype, op);
   const ConvParams p = make_conv_params(input.sizes(), weight.sizes(), stride, padding, dilation, groups,
                                         padding_mode, -1, -1, op);
   return with_format(p, activation_format(input, weight));
@@ -173,10 +180,11 @@ ConvPlan plan_conv2d_backward_input(const at::Tensor& grad_output, const at::Ten
   check_dim(grad_output, 4, op, "grad_output");
   check_dtype(grad_output, op, "grad_output");
   check_dim(weight, 4, op, "weight");
+  check_dtype(weight, op, "weight");
   check_same_dtype_device(grad_output, "grad_output", weight, "weight", op);
   const ConvParams p = make_conv_params(input_size, weight.sizes(), stride, padding, dilation, groups, padding_mode,
-                                        grad_output.size(2), grad_output.size(3), op);
-  check_grad_output_matches(grad_output, p, op);
+                                        -1, -1, op);
+  check_grad_output_shape(grad_output, p, op);
   return with_format(p, activation_format(grad_output, weight));
 }
 
@@ -191,8 +199,8 @@ ConvPlan plan_conv2d_backward_weight(const at::Tensor& grad_output, const at::Te
   check_dtype(input, op, "input");
   check_same_dtype_device(grad_output, "grad_output", input, "input", op);
   const ConvParams p = make_conv_params(input.sizes(), weight_size, stride, padding, dilation, groups, padding_mode,
-                                        grad_output.size(2), grad_output.size(3), op);
-  check_grad_output_matches(grad_output, p, op);
+                                        -1, -1, op);
+  check_grad_output_shape(grad_output, p, op);
   return with_format(p, activation_format(input, grad_output));
 }
 

@@ -10,7 +10,8 @@
 // (backward_input is the adjoint of conv2d in x; backward_weight its adjoint in w.)
 // conv_transpose2d(x, w) is conv2d_backward_input of the convolution Cout -> Cin with the same w (see
 // conv_transpose_ops.cpp), so its derivatives are that convolution's other two adjoints:
-//   dx = conv2d(gy, w) cropped to x's size, dw = conv2d_backward_weight(grad_output=x, input=gy), db = sum of gy.
+//   dx = conv2d(gy, w) cropped to x's size, dw = conv2d_backward_weight(grad_output=x, input=gy), db = sum of gy
+// (x zero-padded to that convolution's output size first when output_padding >= stride).
 #include <torch/library.h>
 
 #include <string>
@@ -85,8 +86,8 @@ struct ConvArgs {
   }
 };
 
-// conv2d gives the formula's output size; a grad_output may be smaller (transposed convolution's
-// output_padding >= stride): keep the leading rows and columns that exist.
+// conv2d gives the formula's output size; a transposed convolution's input may be smaller (output_padding >=
+// stride): keep the leading rows and columns that exist.
 Tensor crop_to(const Tensor& t, const Tensor& like) {
   const c10::SymInt h = like.sym_size(2), w = like.sym_size(3);
   if (t.sym_size(2) == h && t.sym_size(3) == w) return t;
@@ -187,6 +188,9 @@ struct ConvTransposeFunction : torch::autograd::Function<ConvTransposeFunction> 
     // Arguments of the underlying convolution (Cout -> Cin): symmetric padding, zeros mode.
     ConvArgs{stride.vec(), {padding[0], padding[0], padding[1], padding[1]}, dilation.vec(), groups, "zeros"}.save(
         ctx);
+    // Rows / columns the convolution's output has beyond the input's (output_padding >= stride, allowed while
+    // < dilation): conv2d_backward_weight takes grad_output at exactly the convolution's output size.
+    ctx->saved_data["extra_hw"] = std::vector<int64_t>{output_padding[0] / stride[0], output_padding[1] / stride[1]};
     return y;
   }
 
@@ -196,7 +200,11 @@ struct ConvTransposeFunction : torch::autograd::Function<ConvTransposeFunction> 
     const ConvArgs a = ConvArgs::load(ctx);
     variable_list out(8);
     if (ctx->needs_input_grad(0)) out[0] = crop_to(a.conv(grad, weight), input);
-    if (ctx->needs_input_grad(1)) out[1] = a.backward_weight(input, grad, weight.sym_sizes());
+    if (ctx->needs_input_grad(1)) {
+      const auto extra = ctx->saved_data["extra_hw"].toIntVector();  // zero rows: they carry no gradient
+      const Tensor gy = extra[0] || extra[1] ? at::constant_pad_nd(input, {0, extra[1], 0, extra[0]}) : input;
+      out[1] = a.backward_weight(gy, grad, weight.sym_sizes());
+    }
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) out[2] = bias_op().call(grad);
     return out;
   }

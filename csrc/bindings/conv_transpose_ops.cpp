@@ -7,7 +7,8 @@
 //     Hout = (H - 1) * stride - 2 * pad + dil * (R - 1) + output_padding + 1.
 // So no new math kernel: we reuse cpu::conv_backward_input and add the bias afterwards.
 // When output_padding >= stride (allowed if < dilation), the convolution formula applied to Hout gives
-// more rows than H; conv_backward_input accepts such a smaller grad_output (p.OH < formula).
+// more rows than H; the kernel cpu::conv_backward_input accepts such a smaller grad_output (p.OH < formula),
+// the op conv2d_backward_input does not (it takes exactly the formula's size).
 // Autograd (conv_autograd.cpp) is built from conv2d / conv2d_backward_weight / conv_backward_bias.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>

@@ -110,7 +110,10 @@ at::Tensor scatter_by_indices(const at::Tensor& src, const char* src_name, const
   p.layout = to_layout(fmt);
   const bool window_side = window && accumulate && p.layout == Layout::NHWC;
   at::Tensor out = at::empty({p.N, p.C, p.H, p.W}, src.options().memory_format(fmt));
-  if (out.numel() == 0 && src.numel() == 0) return out;
+  // Nothing to compute. max_unpool2d into an empty plane (output_size (0, 8)) also checks no index, as torch's
+  // (no index is valid there, and torch returns the empty result); the max-pool backward still rejects indices
+  // into an empty plane, as torch's autograd does.
+  if (out.numel() == 0 && (src.numel() == 0 || !accumulate)) return out;
   const at::Tensor s = src.contiguous(fmt), ind = indices.contiguous(fmt);
   cpu::IndexCheck r;
   AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), "fastconv_pool_scatter", [&] {
@@ -135,6 +138,7 @@ at::Tensor max_pool2d_backward_window_cpu(const at::Tensor& grad_output, const a
                                           at::IntArrayRef input_size, at::IntArrayRef kernel_size,
                                           at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   const PoolParams w = pool_window_params(kernel_size, stride, padding, dilation, "max_pool2d_backward");
+  check_window_grad_output(w, grad_output, input_size, "max_pool2d_backward");
   return scatter_by_indices(grad_output, "grad_output", indices, input_size, "input_size", true,
                             "max_pool2d_backward", &w);
 }

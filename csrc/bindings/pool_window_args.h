@@ -13,4 +13,9 @@ namespace fastconv {
 PoolParams pool_window_params(at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
                               at::IntArrayRef dilation, const char* op);
 
+// max_pool2d_backward_window: grad_output (4-d) must have the shape a max pooling of an input of spatial size
+// input_size with this window produces, in either ceil_mode (the op is not told which).
+void check_window_grad_output(const PoolParams& window, const at::Tensor& grad_output, at::IntArrayRef input_size,
+                              const char* op);
+
 }  // namespace fastconv

@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <initializer_list>
 #include <string>
 
 namespace fastconv {
@@ -21,20 +22,39 @@ inline at::MemoryFormat activation_format(const at::Tensor& a, const at::Tensor&
 }
 
 // A backend's dtype rule for a floating tensor argument: check_floating here (CPU: float32/float64),
-// cuda_ops::check_floating_cuda (also float16/bfloat16). Shared argument checks take one.
+// cuda_ops::check_floating_cuda (also float16/bfloat16). Shared argument checks take one, and apply it to
+// every floating tensor argument before comparing dtypes, so an unsupported dtype is reported as such
+// ("input and weight must have the same dtype, got Float and Byte" hid that uint8 is not implemented).
 using DtypeCheck = void (*)(const at::Tensor& t, const char* op, const char* name);
 
-inline void check_floating(const at::Tensor& t, const char* op, const char* name) {
-  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, "fastconv.", op, ": ",
-                   name, " must be float32 or float64, got ", t.scalar_type());
+// The one error of every dtype rule: names the dtypes the backend implements (Python's names), e.g.
+// "fastconv.conv2d: weight must be float32 or float64 on cpu, got uint8".
+inline void check_dtype_supported(const at::Tensor& t, std::initializer_list<at::ScalarType> supported,
+                                  const char* device, const char* op, const char* name) {
+  const at::ScalarType s = t.scalar_type();
+  for (const at::ScalarType ok : supported)
+    if (s == ok) return;
+  std::string names;
+  size_t i = 0;
+  for (const at::ScalarType ok : supported) {
+    if (i++) names += i == supported.size() ? " or " : ", ";
+    names += c10::getDtypeNames(ok).first;
+  }
+  TORCH_CHECK_TYPE(false, "fastconv.", op, ": ", name, " must be ", names, " on ", device, ", got ",
+                   c10::getDtypeNames(s).first);
 }
 
+inline void check_floating(const at::Tensor& t, const char* op, const char* name) {
+  check_dtype_supported(t, {at::kFloat, at::kDouble}, "cpu", op, name);
+}
+
+// The device first: a meta tensor among CPU ones (shape inference) is a device mismatch whatever the dtypes.
 inline void check_same_dtype_device(const at::Tensor& a, const char* an, const at::Tensor& b, const char* bn,
                                     const char* op) {
-  TORCH_CHECK_TYPE(a.scalar_type() == b.scalar_type(), "fastconv.", op, ": ", an, " and ", bn,
-                   " must have the same dtype, got ", a.scalar_type(), " and ", b.scalar_type());
   TORCH_CHECK(a.device() == b.device(), "fastconv.", op, ": ", an, " and ", bn,
               " must be on the same device, got ", a.device(), " and ", b.device());
+  TORCH_CHECK_TYPE(a.scalar_type() == b.scalar_type(), "fastconv.", op, ": ", an, " and ", bn,
+                   " must have the same dtype, got ", a.scalar_type(), " and ", b.scalar_type());
 }
 
 inline void check_dim(const at::Tensor& t, int64_t dim, const char* op, const char* name) {

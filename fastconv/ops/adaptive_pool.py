@@ -11,6 +11,7 @@ themselves, so derivatives of any order exist:
 """
 import torch
 
+from . import _checks as check
 from ._layout import activation_format, empty_activation
 
 
@@ -18,35 +19,65 @@ def _backward_format(channels_last, a, b):
     return torch.channels_last if channels_last else activation_format(a, b)
 
 
-# ---- fake (meta) implementations: shapes and strides only, used by torch.compile and opcheck ----
+# ---- fake (meta) implementations: the C++ ops' checks (adaptive_pool_args.cpp), then shapes and strides; used
+# by torch.compile, opcheck and meta tensors ----
+
+def _forward_shape(input, output_size, op):
+    check.activation(input, op, "input")
+    check.list_size(output_size, 2, op, "output_size")
+    check.adaptive(input.shape, output_size, op)
+    n, c = input.shape[:2]
+    return (n, c, output_size[0], output_size[1])
+
 
 @torch.library.register_fake("fastconv::adaptive_avg_pool2d")
 def _adaptive_avg_pool2d_fake(input, output_size):
-    n, c = input.shape[:2]
-    return empty_activation((n, c, output_size[0], output_size[1]), input, activation_format(input, input))
-
-
-@torch.library.register_fake("fastconv::adaptive_avg_pool2d_backward")
-def _adaptive_avg_pool2d_backward_fake(grad_output, input_size, channels_last):
-    fmt = _backward_format(channels_last, grad_output, grad_output)
-    return empty_activation(tuple(input_size), grad_output, fmt)
+    shape = _forward_shape(input, output_size, "adaptive_avg_pool2d")
+    return empty_activation(shape, input, activation_format(input, input))
 
 
 @torch.library.register_fake("fastconv::adaptive_max_pool2d")
 def _adaptive_max_pool2d_fake(input, output_size):
-    n, c = input.shape[:2]
-    shape = (n, c, output_size[0], output_size[1])
+    op = "adaptive_max_pool2d"
+    shape = _forward_shape(input, output_size, op)
+    check.value(shape[1] > 0, op, "input must have non-zero channels (torch's adaptive max pooling rejects them), "
+                f"got shape {list(input.shape)}")
     fmt = activation_format(input, input)
     indices = torch.empty(shape, dtype=torch.int64, device=input.device, memory_format=fmt)
     return empty_activation(shape, input, fmt), indices
 
 
+def _backward_checks(grad_output, input_size, op):
+    check.list_size(input_size, 4, op, "input_size")
+    check.adaptive(input_size, grad_output.shape[2:], op)
+    check.adaptive_batch_channels(grad_output, input_size, op)
+
+
+@torch.library.register_fake("fastconv::adaptive_avg_pool2d_backward")
+def _adaptive_avg_pool2d_backward_fake(grad_output, input_size, channels_last):
+    op = "adaptive_avg_pool2d_backward"
+    check.activation(grad_output, op, "grad_output")
+    _backward_checks(grad_output, input_size, op)
+    fmt = _backward_format(channels_last, grad_output, grad_output)
+    return empty_activation(tuple(input_size), grad_output, fmt)
+
+
 @torch.library.register_fake("fastconv::adaptive_max_pool2d_backward")
 def _adaptive_max_pool2d_backward_fake(grad_output, indices, input_size, channels_last):
+    op = "adaptive_max_pool2d_backward"
+    check.activation(grad_output, op, "grad_output")
+    check.indices(indices, grad_output, "grad_output", op)
+    _backward_checks(grad_output, input_size, op)
     fmt = _backward_format(channels_last, grad_output, indices)
     return empty_activation(tuple(input_size), grad_output, fmt)
 
 
 @torch.library.register_fake("fastconv::adaptive_max_pool2d_gather")
 def _adaptive_max_pool2d_gather_fake(input, indices):
+    op = "adaptive_max_pool2d_gather"
+    check.activation(input, op, "input")
+    check.indices(indices, input, "input", op, same_shape=False)
+    check.value(indices.shape[:2] == input.shape[:2], op, f"indices of shape {list(indices.shape)} do not match "
+                f"input of shape {list(input.shape)} in batch and channels")
+    check.adaptive(input.shape, indices.shape[2:], op)
     return empty_activation(tuple(indices.shape), input, activation_format(input, indices))

@@ -56,9 +56,7 @@ void launch(const char* op, F&& fn) {
 }
 
 inline void check_floating_cuda(const at::Tensor& t, const char* op, const char* name) {
-  const auto s = t.scalar_type();
-  TORCH_CHECK_TYPE(s == at::kFloat || s == at::kDouble || s == at::kHalf || s == at::kBFloat16, "fastconv.", op, ": ",
-                   name, " must be float16, bfloat16, float32 or float64, got ", s);
+  check_dtype_supported(t, {at::kHalf, at::kBFloat16, at::kFloat, at::kDouble}, "cuda", op, name);
   TORCH_CHECK(t.is_cuda(), "fastconv.", op, ": ", name, " must be a CUDA tensor, got ", t.device());
 }
 

@@ -92,7 +92,8 @@ at::Tensor scatter_by_indices(const at::Tensor& src, const char* src_name, const
   p.layout = to_layout(fmt);
   const c10::cuda::CUDAGuard guard(src.device());
   at::Tensor out = at::empty({p.N, p.C, p.H, p.W}, src.options().memory_format(fmt));
-  if (out.numel() == 0 && src.numel() == 0) return out;
+  // max_unpool2d into an empty plane checks no index, as torch's (see pool_ops.cpp)
+  if (out.numel() == 0 && (src.numel() == 0 || !accumulate)) return out;
   const at::Tensor s = src.contiguous(fmt), ind = indices.contiguous(fmt);
   const bool deterministic = at::globalContext().deterministicAlgorithms();
   const at::Tensor flag = bad_index_flag(src);
@@ -120,7 +121,8 @@ at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Ten
 at::Tensor max_pool2d_backward_window_cuda(const at::Tensor& grad_output, const at::Tensor& indices,
                                            at::IntArrayRef input_size, at::IntArrayRef kernel_size,
                                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
-  pool_window_params(kernel_size, stride, padding, dilation, "max_pool2d_backward");
+  const PoolParams w = pool_window_params(kernel_size, stride, padding, dilation, "max_pool2d_backward");
+  check_window_grad_output(w, grad_output, input_size, "max_pool2d_backward");
   return max_pool2d_backward_cuda(grad_output, indices, input_size);
 }
 
