@@ -15,13 +15,15 @@ names the kind of mistake:
     FastconvDtypeError     RuntimeError, TypeError,          a tensor dtype fastconv has no kernel for
                            NotImplementedError               (torch: "... not implemented for 'Long'")
     FastconvOverflowError  RuntimeError, ValueError,         an int argument past int64 (torch: ValueError
-                           TypeError                         for a bare int, TypeError inside a tuple)
+                           TypeError, OverflowError          for a bare int, TypeError inside a tuple) or past
+                                                             a documented limit ("must be smaller than 2^31")
     FastconvIndexError     RuntimeError, IndexError          an index out of range
     FastconvScriptError    RuntimeError                      torch.jit.script of a fastconv module
 
 Errors the C++ ops raise through the dispatcher (ValueError / TypeError / IndexError, from TORCH_CHECK_VALUE
 and friends) are re-raised by the functional API as the matching class above, with the same message.
 """
+import re
 
 
 class FastconvError(RuntimeError):
@@ -41,10 +43,11 @@ class FastconvDtypeError(FastconvTypeError, NotImplementedError):
     RuntimeError) as torch's "not implemented for 'Long'"."""
 
 
-class FastconvOverflowError(FastconvValueError, TypeError):
-    """An int argument does not fit in int64. torch raises ValueError ("Overflow when unpacking long long") for
-    a bare int and TypeError ("failed to unpack the object at pos 1 ...") for one inside a tuple: this is
-    both (and a RuntimeError)."""
+class FastconvOverflowError(FastconvValueError, TypeError, OverflowError):
+    """An int argument does not fit in int64, or is past one of fastconv's documented argument limits (README
+    "Argument limits"). torch raises ValueError ("Overflow when unpacking long long") for a bare int, TypeError
+    ("failed to unpack the object at pos 1 ...") for one inside a tuple, and OverflowError or RuntimeError where
+    its own arithmetic overflows: this is all of them."""
 
 
 class FastconvIndexError(FastconvError, IndexError):
@@ -58,10 +61,16 @@ class FastconvScriptError(FastconvError):
 _WIDER = {ValueError: FastconvValueError, TypeError: FastconvTypeError, IndexError: FastconvIndexError}
 
 
+_LIMIT = re.compile(r"must be smaller than 2\^\d+")
+
+
 def widened(exc):
     """exc (raised by a C++ op through the dispatcher) as the fastconv class for its exact type, with the same
-    message; exc itself when it already is a FastconvError or is of another type (a plain RuntimeError, say)."""
+    message (an argument past a documented limit: FastconvOverflowError); exc itself when it already is a
+    FastconvError or is of another type (a plain RuntimeError, say)."""
     cls = _WIDER.get(type(exc))
+    if cls is FastconvValueError and _LIMIT.search(str(exc)):
+        cls = FastconvOverflowError
     if cls is None:
         return exc
     try:

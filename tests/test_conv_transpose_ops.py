@@ -183,8 +183,8 @@ def test_bad_tensors_functional():
     with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
         FF.conv_transpose2d(_x(), _w(), torch.randn(4))
     # torch adds a bias of another dtype (cast to the input's), unlike conv2d with int padding
-    b64 = torch.randn(3, dtype=torch.float64)
-    got, want = FF.conv_transpose2d(_x(), _w(), b64), torch.nn.functional.conv_transpose2d(_x(), _w(), b64)
+    x, w, b64 = _x(), _w(), torch.randn(3, dtype=torch.float64)
+    got, want = FF.conv_transpose2d(x, w, b64), torch.nn.functional.conv_transpose2d(x, w, b64)
     assert got.dtype == want.dtype == torch.float32 and torch.allclose(got, want, atol=1e-5)
     with pytest.raises(ValueError, match="input spatial size must be positive"):
         FF.conv_transpose2d(torch.randn(1, 4, 0, 5), _w())

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as TF
 
 import fastconv
-from fastconv.errors import (FastconvDtypeError, FastconvError, FastconvIndexError, FastconvScriptError,
-                             FastconvTypeError, FastconvValueError)
+from fastconv.errors import (FastconvDtypeError, FastconvError, FastconvIndexError, FastconvOverflowError,
+                             FastconvScriptError, FastconvTypeError, FastconvValueError)
 
 FC = fastconv.nn.functional
 
@@ -179,21 +179,24 @@ def test_unsupported_dtype_is_not_implemented_error_like_torch():
 
 
 def test_errors_of_the_cpp_ops_are_widened():
-    """Checks only the C++ op makes (here: an index outside the output plane, which depends on the data) come
-    out of the functional API as fastconv's classes: torch raises RuntimeError for it."""
+    """Checks only the C++ op makes come out of the functional API as fastconv's classes. An index outside the
+    output plane (it depends on the data) is a plain RuntimeError, as torch's, also where a backward pass raises
+    it; an argument past a documented limit is a FastconvOverflowError."""
     y, ind = TF.max_pool2d(X2, 2, return_indices=True)
     bad = ind.clone()
     bad[0, 0, 0, 0] = 10 ** 6
     assert isinstance(_raised(TF.max_unpool2d, y, bad, 2), RuntimeError)
     with pytest.raises(RuntimeError, match=r"fastconv\.max_unpool2d: indices: found an invalid index") as info:
         FC.max_unpool2d(y, bad, 2)
-    assert isinstance(info.value, FastconvValueError)
+    assert not isinstance(info.value, ValueError)
     y1, ind1 = TF.max_pool1d(X1, 2, return_indices=True)
     bad1 = ind1.clone()
     bad1[0, 0, 0] = 10 ** 6
-    with pytest.raises(RuntimeError, match=r"fastconv\.max_unpool1d: .*outside the output of length 8") as info:
+    with pytest.raises(RuntimeError, match=r"fastconv\.max_unpool1d: .*outside the output of length 8"):
         FC.max_unpool1d(y1, bad1, 2)
-    assert isinstance(info.value, FastconvValueError)
+    with pytest.raises(FastconvOverflowError, match=r"must be smaller than 2\^31") as info:
+        FC.max_pool2d(X2, 2 ** 40, padding=0, ceil_mode=True)
+    assert isinstance(info.value, OverflowError) and isinstance(info.value, ValueError)
 
 
 def test_module_errors_are_runtime_errors():

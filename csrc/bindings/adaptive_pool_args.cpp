@@ -56,6 +56,27 @@ AdaptivePoolPlan plan_adaptive_pool2d(const at::Tensor& input, at::IntArrayRef o
   return make_plan(input.sizes(), output_size[0], output_size[1], activation_format(input, input), op);
 }
 
+bool averages_an_empty_plane(const at::Tensor& input, at::IntArrayRef output_size, DtypeCheck check_dtype,
+                             const char* op) {
+  check_activation(input, check_dtype, op, "input");
+  check_list_size(output_size, 2, op, "output_size");
+  return output_size[0] == 1 && output_size[1] == 1 && (input.size(2) == 0 || input.size(3) == 0);
+}
+
+bool averages_an_empty_plane_backward(const at::Tensor& grad_output, at::IntArrayRef input_size,
+                                      DtypeCheck check_dtype, const char* op) {
+  check_activation(grad_output, check_dtype, op, "grad_output");
+  check_list_size(input_size, 4, op, "input_size");
+  if (grad_output.size(2) != 1 || grad_output.size(3) != 1 || (input_size[2] != 0 && input_size[3] != 0)) return false;
+  TORCH_CHECK_VALUE(input_size[0] >= 0 && input_size[1] >= 0 && input_size[2] >= 0 && input_size[3] >= 0,
+                    "fastconv.", op, ": input_size must be non-negative, got ", input_size);
+  AdaptivePoolParams p;
+  p.N = input_size[0];
+  p.C = input_size[1];
+  check_grad_output_matches(grad_output, p, input_size, op);
+  return true;
+}
+
 AdaptivePoolPlan plan_adaptive_max_pool2d(const at::Tensor& input, at::IntArrayRef output_size, DtypeCheck check_dtype) {
   const char* op = "adaptive_max_pool2d";
   const AdaptivePoolPlan plan = plan_adaptive_pool2d(input, output_size, check_dtype, op);

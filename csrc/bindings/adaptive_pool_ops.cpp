@@ -10,6 +10,8 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <limits>
+
 #include "../cpu/adaptive_pool_kernels.h"
 #include "adaptive_pool_args.h"
 
@@ -20,6 +22,9 @@ namespace {
 
 at::Tensor adaptive_avg_pool2d_cpu(const at::Tensor& input, at::IntArrayRef output_size) {
   const char* op = "adaptive_avg_pool2d";
+  if (averages_an_empty_plane(input, output_size, check_floating, op)) {
+    return at::full({input.size(0), input.size(1), 1, 1}, std::numeric_limits<double>::quiet_NaN(), input.options());
+  }
   const auto [p, fmt] = plan_adaptive_pool2d(input, output_size, check_floating, op);
   at::Tensor y = at::empty({p.N, p.C, p.OH, p.OW}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
@@ -32,6 +37,9 @@ at::Tensor adaptive_avg_pool2d_cpu(const at::Tensor& input, at::IntArrayRef outp
 
 at::Tensor adaptive_avg_pool2d_backward_cpu(const at::Tensor& grad_output, at::IntArrayRef input_size,
                                             bool channels_last) {
+  if (averages_an_empty_plane_backward(grad_output, input_size, check_floating, "adaptive_avg_pool2d_backward")) {
+    return at::zeros(input_size, grad_output.options());  // no elements
+  }
   const auto [p, fmt] = plan_adaptive_avg_pool2d_backward(grad_output, input_size, channels_last, check_floating);
   at::Tensor gx = at::empty(input_size, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;

@@ -36,8 +36,10 @@ void check_indices(const at::Tensor& ind, const at::Tensor& like, const char* li
                     " must have the shape of ", like_name, " ", like.sizes());
 }
 
+// A RuntimeError, as torch's (its max_unpool forward and the gathers of its backward raise one): a ValueError
+// would escape `except RuntimeError` where it comes out of a backward pass, unwidened by the functional API.
 void raise_bad_index(const cpu::IndexCheck& r, const PoolParams& p, const char* op) {
-  TORCH_CHECK_VALUE(r.ok, "fastconv.", op, ": indices: found an invalid index ", r.value,
+  TORCH_CHECK(r.ok, "fastconv.", op, ": indices: found an invalid index ", r.value,
                     " outside the plane of size ", p.H, "x", p.W, " (valid range [0, ", p.H * p.W, "))");
 }
 

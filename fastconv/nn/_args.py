@@ -37,18 +37,36 @@ def as_int(v, first=True):
     return None
 
 
-def _check_int64(values, op, name):
-    # torch: ValueError ("Overflow when unpacking long long") for a lone int, TypeError inside a list
+def _overflow(values, op, name):
+    """The error for ints past int64 among values, or None."""
     if any(not INT64_MIN <= v <= INT64_MAX for v in values if type(v) is int):
-        raise FastconvOverflowError(f"fastconv.{op}: {name} does not fit in int64, got {tuple(values)}")
+        return FastconvOverflowError(f"fastconv.{op}: {name} does not fit in int64, got {tuple(values)}")
+    return None
 
 
-def int_list(value, op, name, n=None):
+def _report(error, deferred):
+    """Raises error now, or (deferred: a list) records it for raise_deferred."""
+    if deferred is None:
+        raise error
+    deferred.append(error)
+
+
+def raise_deferred(deferred):
+    """torch's parser matches every argument's type first (a lone value, or the first item of a list: errors
+    raised then, left to right), and unpacks the values afterwards in the C++ call's argument order, which GCC
+    evaluates right to left: of the unpacking errors (a later list item of the wrong type, an int past int64),
+    the last argument's comes first."""
+    if deferred:
+        raise deferred[-1]
+
+
+def int_list(value, op, name, n=None, deferred=None):
     """torch's parsing of an int-list argument (stride, kernel_size, ...): an int or a list / tuple /
     torch.Size of ints -> tuple of Python ints, of the length given (a lone int -> 1-tuple; fit() then
     broadcasts or rejects the length). A value or item of another type raises FastconvTypeError, one past int64
     FastconvOverflowError, as the parser does; the functional API parses every argument this way before it
-    checks any value or tensor, so the first error is the one torch reports. n: the length the messages name."""
+    checks any value or tensor, so the first error is the one torch reports. n: the length the messages name;
+    deferred: a list that collects the unpacking errors (see raise_deferred) instead of raising them."""
     what = "ints" if n is None else f"{n} ints"
     # Fast path for what modules pass (plain ints and int tuples).
     if type(value) is int:
@@ -58,13 +76,19 @@ def int_list(value, op, name, n=None):
     elif isinstance(value, (list, tuple)):  # not a str, set, range, array or iterator
         items = tuple(as_int(v, first=i == 0) for i, v in enumerate(value))
         if any(v is None for v in items):
-            raise FastconvTypeError(f"fastconv.{op}: {name} must be an int or a tuple of {what}, got {value!r}")
+            error = FastconvTypeError(f"fastconv.{op}: {name} must be an int or a tuple of {what}, got {value!r}")
+            if items[0] is None:
+                raise error
+            _report(error, deferred)
+            return tuple(1 if v is None else v for v in items)
     else:
         v = as_int(value)
         if v is None:
             raise FastconvTypeError(f"fastconv.{op}: {name} must be an int or a tuple of {what}, got {value!r}")
         items = (v,)
-    _check_int64(items, op, name)
+    error = _overflow(items, op, name)
+    if error is not None:
+        _report(error, deferred)
     return items
 
 
@@ -86,12 +110,15 @@ def ntuple(value, n, op, name):
     return fit(int_list(value, op, name, n), n, op, name)
 
 
-def int_arg(value, op, name, what="an int"):
-    """torch's parsing of a lone int argument (groups, divisor_override): a bool or float is a TypeError."""
+def int_arg(value, op, name, what="an int", deferred=None):
+    """torch's parsing of a lone int argument (groups, divisor_override): a bool or float is a TypeError; one
+    past int64 an unpacking error (see int_list)."""
     v = as_int(value)
     if v is None:
         raise FastconvTypeError(f"fastconv.{op}: {name} must be {what}, got {type(value).__name__} {value!r}")
-    _check_int64((v,), op, name)
+    error = _overflow((v,), op, name)
+    if error is not None:
+        _report(error, deferred)
     return v
 
 

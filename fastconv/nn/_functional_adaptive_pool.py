@@ -1,5 +1,7 @@
 """adaptive_{avg,max}_pool{1,2}d with torch.nn.functional's signatures, on fastconv's kernels.
 1-d runs as 2-d with H == 1; unbatched inputs get a batch dimension of 1 (views only)."""
+import math
+
 import torch
 
 from ..errors import FastconvTypeError, FastconvValueError, widened
@@ -35,7 +37,7 @@ def _prepare(input, output_size, spatial, op, is_max):
     """Checks input; -> (4-d input view, [OH, OW], unbatched). torch's rules: the spatial sizes must be
     non-zero, and for max pooling every dimension after the first (channels of a batched input); average
     pooling takes C == 0, and any pooling an output_size of 0, and returns an empty result; an average to
-    1x1 takes an empty plane too (see _mean_of_empty)."""
+    1x1 takes an empty plane too (NaN: a mean over no elements, as torch's)."""
     check_tensor(input, op, "input")
     sizes = _parse_output_size(input, output_size, spatial, op)
     check_rank(input, (spatial + 1, spatial + 2), op, "input", f"(unbatched or batched {spatial}-d input)")
@@ -53,17 +55,31 @@ def _prepare(input, output_size, spatial, op, is_max):
     return x, sizes, unbatched
 
 
-def _mean_of_empty(x):
-    """torch computes an adaptive average to 1x1 as a mean over the plane, which for an empty plane is NaN
-    (0 / 0; its pooling kernel, which rejects an empty plane, is not reached): (N, C, 1, 1) NaNs, whose gradient
-    into the empty input is empty."""
-    return x.sum(dim=(2, 3), keepdim=True) / 0.0
+def _global_average_any_rank(input, output_size, op):
+    """torch computes an adaptive average to 1x1 as a mean over the last two dimensions, before it checks the
+    rank: a (2-d or more than 4-d) input of any other rank gets one. -> that result, or None for other
+    output sizes and ranks (which the usual checks then reject)."""
+    if not isinstance(input, torch.Tensor) or input.dim() in (0, 1, 3, 4):
+        return None
+    sizes = _parse_output_size(input, output_size, 2, op)
+    if fit(sizes, 2, op, "output_size") != (1, 1):
+        return None
+    check_float(input, op, "input")
+    lead, (h, w) = tuple(input.shape[:-2]), input.shape[-2:]
+    planes = input.reshape(math.prod(lead), 1, h, w)
+    try:
+        y = _ops.adaptive_avg_pool2d(planes, [1, 1])
+    except (ValueError, TypeError, IndexError) as e:
+        raise widened(e) from None
+    return y.reshape(lead + (1, 1))
 
 
 def _adaptive_avg(input, output_size, spatial, op):
+    if spatial == 2:
+        y = _global_average_any_rank(input, output_size, op)
+        if y is not None:
+            return y
     x, sizes, unbatched = _prepare(input, output_size, spatial, op, False)
-    if sizes == [1, 1] and x.shape[2] * x.shape[3] == 0:
-        return restore_rank(_mean_of_empty(x), spatial, unbatched, keep_1d_format=True)
     try:
         y = _ops.adaptive_avg_pool2d(x, sizes)
     except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes

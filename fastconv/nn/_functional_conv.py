@@ -3,8 +3,10 @@ import torch
 
 from ..errors import FastconvDtypeError, FastconvValueError, widened
 from ..ops.conv import conv_out_size
-from ._args import (check_float, check_groups, check_rank, check_same, check_same_device, check_tensor, common_dtype
-                    as _common_dtype, fit, int_arg, int_list, non_negative, positive, restore_rank)
+from ._args import (check_float, check_groups, check_int64, check_rank, check_same, check_same_device, check_tensor,
+                    common_dtype as _common_dtype, fit, int_arg, int_list, non_negative, positive, raise_deferred,
+                    restore_rank)
+from ._torch_backend import torch_uses_onednn
 
 _ops = torch.ops.fastconv
 
@@ -20,8 +22,10 @@ def _resolve_padding(padding, kernel, stride, dilation, op, allow_causal):
                 raise FastconvValueError(f"fastconv.{op}: padding='same' is not supported for strided convolutions "
                                          f"(stride={tuple(stride)})")
             # torch's rule: total = d*(k-1), the extra element (even kernels) goes to the end.
+            check_int64([d * (k - 1) for k, d in zip(kernel, dilation)], op, "padding='same' (dilation * "
+                        "(kernel_size - 1))")
             return [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation)]
-        if padding == "causal" and allow_causal:
+        if padding == "causal" and allow_causal:  # (its size is checked in conv_nd)
             return [(d * (k - 1), 0) for k, d in zip(kernel, dilation)]
         allowed = "'valid', 'same' or 'causal'" if allow_causal else "'valid' or 'same'"
         raise FastconvValueError(f"fastconv.{op}: padding must be an int, a tuple of ints, {allowed}; got '{padding}'")
@@ -47,24 +51,9 @@ def _empty_input(x, spatial):
     return x.dim() == spatial + 2 and x.shape[0] == 0 or x.shape[-spatial - 1] == 0
 
 
-def _torch_checks_bias_dtype(input, weight, stride, dilation, groups, spatial):
-    """Whether torch rejects a bias whose dtype differs from the input's under padding='same' / 'valid'. Its
-    int-padding conv1d / conv2d always do; its string-padding overloads leave it to the backend, and only the
-    oneDNN one checks: torch picks it (ConvParams::use_mkldnn) for float32 input when the convolution is
-    strided, dilated, grouped, batched, large or has a kernel over 3x3."""
-    if input.dtype != torch.float32 or _empty_input(input, spatial):  # torch's "Empty" backend checks nothing
-        return False
-    n = input.shape[0] if input.dim() == spatial + 2 else 1
-    kernel = tuple(weight.shape[2:])
-    kh, kw = (1,) + kernel if spatial == 1 else kernel  # torch runs conv1d as conv2d with H == 1 too
-    if kh == kw == 1 and not (any(v != 1 for v in stride + dilation) or n >= 16 or torch.get_num_threads() > 1):
-        return False
-    return groups > 1 or (kh > 3 and kw > 3) or n > 1 or input.numel() > 20480
-
-
 def _check_conv_args(input, weight, bias, groups, spatial, op, bias_any_dtype):
-    """Tensor checks. bias_any_dtype: the bias may have another (real) dtype, which is cast to the input's, as in
-    torch's string-padding path (see _torch_checks_bias_dtype)."""
+    """Tensor checks. bias_any_dtype: the bias may have another (real) dtype, which is cast to the input's, as
+    torch's string-padding path does unless it runs on oneDNN (its int-padding conv1d / conv2d always check)."""
     check_rank(input, (spatial + 1, spatial + 2), op, "input",
                f"(unbatched or batched {spatial}-d input)")
     check_rank(weight, (spatial + 2,), op, "weight", "(out_channels, in_channels/groups, *kernel_size)")
@@ -122,20 +111,25 @@ def conv_nd(input, weight, bias, stride, padding, dilation, groups, padding_mode
     # torch's order: F.pad (modules), then the argument parser (types, int64 range), then value and tensor checks
     if pads is not None:
         pads = _module_pads(pads, spatial, padding_mode, op)
-    elif not isinstance(padding, str):
-        padding = int_list(padding, op, "padding", spatial)
-    stride = int_list(stride, op, "stride", spatial)
-    dilation = int_list(dilation, op, "dilation", spatial)
-    groups = int_arg(groups, op, "groups", "a positive int")
+    deferred = []
+    stride = int_list(stride, op, "stride", spatial, deferred)
+    if pads is None and not isinstance(padding, str):
+        padding = int_list(padding, op, "padding", spatial, deferred)
+    dilation = int_list(dilation, op, "dilation", spatial, deferred)
+    groups = int_arg(groups, op, "groups", "a positive int", deferred)
+    raise_deferred(deferred)
     for t, name in ((input, "input"), (weight, "weight")):
         check_tensor(t, op, name)
     if bias is not None:
         check_tensor(bias, op, "bias")
+    if padding == "causal" and spatial == 1 and len(dilation) == 1 and weight.dim() == 3:
+        # torch's spelling pads with F.pad by dilation * (kernel_size - 1) before any convolution check
+        check_int64((dilation[0] * (weight.shape[-1] - 1),), op, "padding='causal' (dilation * (kernel_size - 1))")
     stride = positive(fit(stride, spatial, op, "stride"), op, "stride")
     dilation = positive(fit(dilation, spatial, op, "dilation"), op, "dilation")
     bias_any_dtype = (isinstance(padding, str) and padding != "causal" and bias is not None
                       and bias.dtype != input.dtype and isinstance(groups, int) and groups > 0
-                      and not _torch_checks_bias_dtype(input, weight, stride, dilation, groups, spatial))
+                      and not torch_uses_onednn(input, weight, stride, dilation, groups, spatial))
     _check_conv_args(input, weight, bias, groups, spatial, op, bias_any_dtype)
     kernel = tuple(weight.shape[2:])
     if pads is None:

@@ -3,8 +3,10 @@ import torch
 
 from ..errors import FastconvValueError, widened
 from ..ops.conv_transpose import transposed_out_size
-from ._args import (autocast_casts, check_float, check_groups, check_rank, check_same, check_same_device,
-                    check_tensor, common_dtype, fit, int_arg, int_list, non_negative, positive, restore_rank)
+from ._args import (autocast_casts, check_float, check_int64, check_groups, check_rank, check_same, check_same_device,
+                    check_tensor, common_dtype, fit, int_arg, int_list, non_negative, positive, raise_deferred,
+                    restore_rank)
+from ._torch_backend import torch_uses_onednn
 
 _ops = torch.ops.fastconv
 
@@ -57,11 +59,13 @@ def _empty_result(input, weight, bias, groups, batch, out_sizes):
 def conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, spatial, op):
     """Shared body of conv_transpose1d/2d: checks, unbatched and 1-d inputs as views of the 2-d op."""
     # torch's order: the argument parser (types, int64 range) first, then value and tensor checks
-    stride = int_list(stride, op, "stride", spatial)
-    padding = int_list(padding, op, "padding", spatial)
-    output_padding = int_list(output_padding, op, "output_padding", spatial)
-    groups = int_arg(groups, op, "groups", "a positive int")
-    dilation = int_list(dilation, op, "dilation", spatial)
+    deferred = []
+    stride = int_list(stride, op, "stride", spatial, deferred)
+    padding = int_list(padding, op, "padding", spatial, deferred)
+    output_padding = int_list(output_padding, op, "output_padding", spatial, deferred)
+    groups = int_arg(groups, op, "groups", "a positive int", deferred)
+    dilation = int_list(dilation, op, "dilation", spatial, deferred)
+    raise_deferred(deferred)
     for t, name in ((input, "input"), (weight, "weight")):
         check_tensor(t, op, name)
     if bias is not None:
@@ -81,12 +85,19 @@ def conv_transpose_nd(input, weight, bias, stride, padding, output_padding, grou
     in_sizes = tuple(x.shape[2:])
     out_sizes = tuple(transposed_out_size(size, s, p, k, d, o) for size, s, p, k, d, o in
                       zip(in_sizes, stride, padding, weight.shape[2:], dilation, output_padding))
-    if any(size < 0 for size in out_sizes):
+    check_int64(out_sizes, op, "output size")  # torch's int64 arithmetic would wrap
+    if x.shape[0] == 0 and any(size < 0 for size in out_sizes):
         raise FastconvValueError(f"fastconv.{op}: output size {out_sizes} is negative for input size {in_sizes}, "
                                  f"padding={padding}, kernel_size={tuple(weight.shape[2:])}, dilation={dilation}")
     if x.shape[0] != 0 and any(size <= 0 for size in in_sizes):
         raise FastconvValueError(f"fastconv.{op}: input spatial size must be positive, got input of shape "
                                  f"{tuple(input.shape)}")
+    # An empty output plane: torch's oneDNN backend returns an empty result, its reference kernels raise
+    empty_plane_ok = x.shape[0] == 0 or torch_uses_onednn(input, weight, stride, dilation, groups, spatial,
+                                                          output_padding)
+    if any(size < 0 for size in out_sizes) or (0 in out_sizes and not empty_plane_ok):
+        raise FastconvValueError(f"fastconv.{op}: output size {out_sizes} is not positive for input size {in_sizes}, "
+                                 f"padding={padding}, kernel_size={tuple(weight.shape[2:])}, dilation={dilation}")
     # torch computes nothing for an empty batch (from any input plane, with any output_padding) or into an
     # empty output plane: the kernels need neither
     if x.shape[0] == 0 and (any(size <= 0 for size in in_sizes) or big_output_padding) or 0 in out_sizes:

@@ -13,7 +13,7 @@ from ..errors import FastconvError, FastconvIndexError, FastconvTypeError, Fastc
 from ..ops.pool import pool_out_size
 from ._checked_windows import cached_window, remember_window, window_key
 from ._args import (check_float, check_rank, check_tensor, fit, flag_error, int_arg, int_list, non_negative,
-                    positive, restore_rank)
+                    positive, raise_deferred, restore_rank)
 
 _ops = torch.ops.fastconv
 # The overloads themselves: calling them skips the packet's overload lookup (torch.compile traces either).
@@ -33,12 +33,13 @@ def _as_batched_2d(input, spatial, op, name="input"):
     return x, unbatched
 
 
-def _parse_window(kernel_size, stride, padding, dilation, spatial, op):
+def _parse_window(kernel_size, stride, padding, dilation, spatial, op, deferred):
     """torch's argument parser on the window arguments (types and int64 range; no values checked yet).
-    stride None -> () (torch's F.max_pool passes [] for it: the kernel size)."""
-    return (int_list(kernel_size, op, "kernel_size", spatial),
-            () if stride is None else int_list(stride, op, "stride", spatial),
-            int_list(padding, op, "padding", spatial), int_list(dilation, op, "dilation", spatial))
+    stride None -> () (torch's F.max_pool passes [] for it: the kernel size). deferred: see int_list."""
+    return (int_list(kernel_size, op, "kernel_size", spatial, deferred),
+            () if stride is None else int_list(stride, op, "stride", spatial, deferred),
+            int_list(padding, op, "padding", spatial, deferred),
+            int_list(dilation, op, "dilation", spatial, deferred))
 
 
 def _window_values(parsed, spatial, op):
@@ -92,7 +93,9 @@ def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return
         except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
             raise widened(e) from None
         return (y, ind) if return_indices else y
-    parsed = _parse_window(kernel_size, stride, padding, dilation, spatial, op)  # torch's parser first, then the checks
+    deferred = []  # torch's parser first, then the checks
+    parsed = _parse_window(kernel_size, stride, padding, dilation, spatial, op, deferred)
+    raise_deferred(deferred)
     x, unbatched = _as_batched_2d(input, spatial, op)
     kernel, stride, padding, dilation = _window_values(parsed, spatial, op)
     _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=True, shape=input.shape)
@@ -131,9 +134,11 @@ def avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pa
         except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
             raise widened(e) from None
     # torch's parser first (types, int64 range), then the checks
-    parsed = _parse_window(kernel_size, stride, padding, 1, spatial, op)
+    deferred = []
+    parsed = _parse_window(kernel_size, stride, padding, 1, spatial, op, deferred)
     if divisor_override is not None:
-        divisor_override = int_arg(divisor_override, op, "divisor_override", "an int or None")
+        divisor_override = int_arg(divisor_override, op, "divisor_override", "an int or None", deferred)
+    raise_deferred(deferred)
     x, unbatched = _as_batched_2d(input, spatial, op)
     kernel, stride, padding, dilation = _window_values(parsed, spatial, op)
     _check_window(x, kernel, stride, padding, dilation, ceil_mode, spatial, op, is_max=False, shape=input.shape)
@@ -164,11 +169,11 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, spatial, op):
     """torch's composition, step by step (so the same arguments fail in the same way); the avg / max pools it
     runs on report errors under the lp_pool op's name."""
-    check_tensor(input, op, "input")
-    if spatial == 2:  # torch: kw, kh = _pair(kernel_size)
+    if spatial == 2:  # torch: kw, kh = _pair(kernel_size), before it looks at input
         kernel = tuple(kernel_size) if isinstance(kernel_size, Iterable) else (kernel_size, kernel_size)
         if len(kernel) != 2:
             raise FastconvValueError(f"fastconv.{op}: kernel_size must be an int or a pair, got {kernel_size!r}")
+    check_tensor(input, op, "input")
     # torch takes any exponent Tensor.pow takes: a number (bools too) or a tensor
     if not isinstance(norm_type, (numbers.Real, torch.Tensor)):
         raise FastconvTypeError(f"fastconv.{op}: norm_type must be a number, got {norm_type!r}")
@@ -238,6 +243,8 @@ def _unpool_output_size(input, kernel, stride, padding, output_size, spatial, op
             non_negative = ret[d] >= 0
         except TypeError:
             raise FastconvTypeError(f"fastconv.{op}: output_size must be a sequence of ints, got {ret!r}") from None
+        if isinstance(non_negative, torch.Tensor) and torch.jit.is_tracing():  # sizes are traced as tensors
+            non_negative = bool(non_negative)
         if not isinstance(non_negative, (bool, torch.SymBool)):
             raise FastconvTypeError(f"fastconv.{op}: output_size must be ints, got {ret!r} (from kernel_size, "
                                     f"stride and padding of another type)")

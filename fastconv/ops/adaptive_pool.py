@@ -30,9 +30,20 @@ def _forward_shape(input, output_size, op):
     return (n, c, output_size[0], output_size[1])
 
 
+def _averages_an_empty_plane(h, w, out_hw):
+    """torch's adaptive average to 1x1 is a mean over the plane: NaN for an empty plane, which its pooling kernel
+    would reject (adaptive_pool_args.h, averages_an_empty_plane)."""
+    return out_hw[0] == 1 and out_hw[1] == 1 and (h == 0 or w == 0)
+
+
 @torch.library.register_fake("fastconv::adaptive_avg_pool2d")
 def _adaptive_avg_pool2d_fake(input, output_size):
-    shape = _forward_shape(input, output_size, "adaptive_avg_pool2d")
+    op = "adaptive_avg_pool2d"
+    check.activation(input, op, "input")
+    check.list_size(output_size, 2, op, "output_size")
+    if _averages_an_empty_plane(input.shape[2], input.shape[3], output_size):
+        return input.new_empty((input.shape[0], input.shape[1], 1, 1))
+    shape = _forward_shape(input, output_size, op)
     return empty_activation(shape, input, activation_format(input, input))
 
 
@@ -57,6 +68,12 @@ def _backward_checks(grad_output, input_size, op):
 def _adaptive_avg_pool2d_backward_fake(grad_output, input_size, channels_last):
     op = "adaptive_avg_pool2d_backward"
     check.activation(grad_output, op, "grad_output")
+    check.list_size(input_size, 4, op, "input_size")
+    if _averages_an_empty_plane(input_size[2], input_size[3], grad_output.shape[2:]):
+        for v in input_size:
+            check.value(v >= 0, op, f"input_size must be non-negative, got {list(input_size)}")
+        check.adaptive_batch_channels(grad_output, input_size, op)
+        return grad_output.new_empty(tuple(input_size))
     _backward_checks(grad_output, input_size, op)
     fmt = _backward_format(channels_last, grad_output, grad_output)
     return empty_activation(tuple(input_size), grad_output, fmt)

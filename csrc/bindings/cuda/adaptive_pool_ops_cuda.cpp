@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <limits>
 #include <tuple>
 
 #include "../../common/pool_params.h"
@@ -32,6 +33,9 @@ void raise_if_bad_index(const at::Tensor& flag, const AdaptivePoolParams& p, con
 
 at::Tensor adaptive_avg_pool2d_cuda(const at::Tensor& input, at::IntArrayRef output_size) {
   const char* op = "adaptive_avg_pool2d";
+  if (averages_an_empty_plane(input, output_size, check_floating_cuda, op)) {
+    return at::full({input.size(0), input.size(1), 1, 1}, std::numeric_limits<double>::quiet_NaN(), input.options());
+  }
   const auto [p, fmt] = plan_adaptive_pool2d(input, output_size, check_floating_cuda, op);
   const c10::cuda::CUDAGuard guard(input.device());
   at::Tensor y = at::empty({p.N, p.C, p.OH, p.OW}, input.options().memory_format(fmt));
@@ -46,6 +50,9 @@ at::Tensor adaptive_avg_pool2d_cuda(const at::Tensor& input, at::IntArrayRef out
 at::Tensor adaptive_avg_pool2d_backward_cuda(const at::Tensor& grad_output, at::IntArrayRef input_size,
                                              bool channels_last) {
   const char* op = "adaptive_avg_pool2d_backward";
+  if (averages_an_empty_plane_backward(grad_output, input_size, check_floating_cuda, "adaptive_avg_pool2d_backward")) {
+    return at::zeros(input_size, grad_output.options());  // no elements
+  }
   const auto [p, fmt] = plan_adaptive_avg_pool2d_backward(grad_output, input_size, channels_last, check_floating_cuda);
   const c10::cuda::CUDAGuard guard(grad_output.device());
   at::Tensor gx = at::empty(input_size, grad_output.options().memory_format(fmt));

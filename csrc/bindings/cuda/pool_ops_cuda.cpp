@@ -30,7 +30,7 @@ void check_indices(const at::Tensor& ind, const at::Tensor& like, const char* li
 
 void raise_if_bad_index(const at::Tensor& flag, const PoolParams& p, const char* op) {
   const auto [found, value] = read_bad_index(flag);
-  TORCH_CHECK_VALUE(!found, "fastconv.", op, ": indices: found an invalid index ", value,
+  TORCH_CHECK(!found, "fastconv.", op, ": indices: found an invalid index ", value,
                     " outside the plane of size ", p.H, "x", p.W, " (valid range [0, ", p.H * p.W, "))");
 }
 
