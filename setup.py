@@ -28,7 +28,7 @@ VERSION = "0.1.0"
 
 
 def sources(pattern):
-    return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern)))
+    return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern), recursive=True))
 
 
 def torch_has_openmp():
@@ -56,7 +56,7 @@ def extension():
     if torch_has_openmp():
         cxx.append("-fopenmp")
         link.append("-fopenmp")
-    srcs = sources("csrc/cpu/*.cpp") + sources("csrc/bindings/*.cpp")
+    srcs = sources("csrc/cpu/**/*.cpp") + sources("csrc/bindings/*.cpp")  # csrc/cpu and its family folders
     macros = [("FASTCONV_VERSION", f'"{VERSION}"')]
     if want_cuda():
         archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "8.0;9.0")

@@ -5,6 +5,7 @@
 #include "../common/parallel.h"
 #include "../common/simd_level.h"
 #include "../cpu/peak_probe.h"
+#include "../cpu/winograd/winograd.h"
 
 namespace {
 
@@ -41,4 +42,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("set_min_parallel_work", &fastconv::set_min_parallel_work,
         "Work (multiply-adds or elements) below which kernels run on one thread; returns the previous value.",
         pybind11::arg("work"));
+  m.def("winograd_allowed", &fastconv::cpu::winograd_allowed,
+        "Whether the CPU Winograd paths may run (fastconv.backends.cpu.allow_winograd).");
+  m.def("set_winograd_allowed", &fastconv::cpu::set_winograd_allowed, "Allows or forbids the CPU Winograd paths.",
+        pybind11::arg("allowed"));
+  m.def("set_winograd_size_rule", &fastconv::cpu::set_winograd_size_rule,
+        "Tests: off, every eligible float32 3x3 convolution runs Winograd whatever its size; returns the previous "
+        "setting.", pybind11::arg("on"));
 }

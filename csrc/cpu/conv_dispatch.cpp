@@ -1,4 +1,6 @@
 // Chooses the CPU algorithm for each convolution pass:
+//   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3), on channels_last
+//                                                            activations (NCHW ones are transposed)
 //   a layout the shape runs faster in (switch_target)     -> the same dispatch on transposed activations
 //                                                            (conv_layout_switch.cpp)
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
@@ -20,6 +22,7 @@
 #include "conv_kernels.h"
 #include "conv_layout_switch.h"
 #include "conv_whole_input.h"
+#include "winograd/winograd.h"
 
 #include <algorithm>
 
@@ -53,6 +56,10 @@ template <typename T>
 void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y) {
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
+  // before the layout rules: the Winograd kernel wants channels_last whatever they say
+  if (use_fast(p) && use_winograd_forward(p, sizeof(T)))
+    return p.layout == Layout::NHWC ? conv_forward_winograd(p, x, w, bias, y)
+                                    : conv_forward_in_layout(p, Layout::NHWC, x, w, bias, y);
   if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_forward_in_layout(p, other, x, w, bias, y);
   if (use_fast(p) && is_depthwise(p))

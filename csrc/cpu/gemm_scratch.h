@@ -18,6 +18,9 @@ enum ScratchSlot : int {
   kScratchWeight,
   kScratchLayoutIn,   // conv_layout_switch.cpp: activations transposed to NCHW
   kScratchLayoutOut,  // ... and the NCHW result before it is transposed back
+  kScratchWinogradWeight,  // winograd/: transformed weights (the calling thread's, read by the team)
+  kScratchWinogradIn,      // ... a block's transformed input (each thread's own)
+  kScratchWinogradOut,     // ... its 36 GEMM results
   kScratchSlots
 };
 

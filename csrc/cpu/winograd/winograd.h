@@ -1,0 +1,39 @@
+// Winograd minimal filtering F(4x4, 3x3) (Lavin & Gray, CVPR 2016) for 3x3, stride-1, undilated, ungrouped
+// convolutions: each 4x4 output tile costs 36 multiplies per (input, output channel) instead of 144.
+//
+//   U[xi][c][k] = (G g_kc G^T)[xi]        weights, transformed once per call
+//   V[xi][t][c] = (B^T d_tc B)[xi]        6x6 input patches of a block of tiles t, channels as vector lanes
+//   M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k]   36 GEMMs per block of tiles (the GEMM micro-kernel)
+//   y_tk        = A^T M_tk A (4x4)        output tile, clipped at the edges, plus bias
+//
+// The kernels run on channels_last activations (channels are the vector lanes of both transforms); the
+// dispatch moves NCHW convolutions to channels_last for them (conv_layout_switch.cpp). Padding of any size
+// and every padding mode are folded into the input gather. Accuracy: the relative error against a float64
+// reference is a few 1e-7 (direct convolution: ~1e-7); docs and numbers in README, "Winograd".
+#pragma once
+
+#include <cstdint>
+
+#include "../../common/conv_params.h"
+
+namespace fastconv {
+namespace cpu {
+
+// fastconv.backends.cpu.allow_winograd (default on): the switch for the Winograd paths.
+bool winograd_allowed();
+void set_winograd_allowed(bool allowed);
+
+// Tests: off, every 3x3 stride-1 float32 convolution takes the Winograd path whatever its channel and tile
+// counts (use_winograd_forward's size rule); returns the previous setting.
+bool set_winograd_size_rule(bool on);
+
+// The shapes the F(4x4, 3x3) forward kernel takes (any layout: the dispatch chooses channels_last for it),
+// with enough channels that the transforms do not dominate, float32 only (float64 keeps the exact paths).
+bool use_winograd_forward(const ConvParams& p, int64_t elem_size);
+
+// Forward convolution of a channels_last p (use_winograd_forward): y = conv(x, w) + bias.
+template <typename T>
+void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
+
+}  // namespace cpu
+}  // namespace fastconv

@@ -1,0 +1,220 @@
+// F(4x4, 3x3) Winograd forward convolution on channels_last activations (see winograd.h for the scheme).
+// Work is split into blocks of TB tiles (TB a multiple of the micro-kernel's MR, so every GEMM row panel is
+// full and the micro-kernel reads the transformed input in place); a thread transforms a block's input into
+// its own V buffer, runs the 36 GEMMs into its own M buffer and transforms M into the output.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "../../common/denormal_guard.h"
+#include "../../common/parallel.h"
+#include "../gemm_microkernel.h"
+#include "../gemm_scratch.h"
+#include "winograd.h"
+#include "winograd_transforms.h"
+
+namespace fastconv {
+namespace cpu {
+namespace {
+
+std::atomic<bool> g_allowed{true};
+std::atomic<bool> g_size_rule{true};  // tests turn it off to reach the kernel with any channel count
+
+// Where the Winograd path beats the exact ones (measured on the 2-core AVX-512 machine, 2 threads, against
+// fastconv's im2col + GEMM, batch 1-8 over VGG / ResNet 3x3 layers; benchmarks/winograd_rule.py):
+// - at least 64 input and output channels: below, the transforms (O(C + K) per tile) cost more than the
+//   multiplies saved (O(C * K)): 32 channels ran at 0.5-0.8x of the exact path, 64 at 1.4-1.8x;
+// - at least one tile per 4096 weights (C * K): the weight transform and the 36 GEMMs' streaming of the
+//   transformed weights (4x the weights) are per call, the savings per tile; 512 -> 512 channels on 16
+//   tiles ran at 0.2-0.7x, on 64 tiles at 1.2x, 256 -> 256 on 32 tiles at 1.5x.
+constexpr int64_t kMinInChannels = 64;
+constexpr int64_t kMinOutChannels = 64;
+constexpr int64_t kWeightsPerTile = 4096;
+// V and M of one block together: about this many bytes (they stream through L2 once per block).
+constexpr int64_t kBlockBytes = int64_t(1) << 20;
+constexpr int64_t kKC = 256;  // GEMM depth per pass: a B panel (kKC x NR) stays in L1
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+template <typename T>
+struct Plan {
+  using MK = MicroKernel<T>;
+  static constexpr int L = kLanes<T>;
+  int64_t TH, TW, tiles;  // tiles per image row / column, tiles in all
+  int64_t Cp, Kp;         // channel strides of V and M rows (C rounded to the lanes, K to the GEMM's NR)
+  int64_t TB, blocks;     // tiles per block, blocks
+
+  Plan(const ConvParams& p) {
+    TH = (p.OH + kTileOut - 1) / kTileOut;
+    TW = (p.OW + kTileOut - 1) / kTileOut;
+    tiles = p.N * TH * TW;
+    Cp = round_up(p.C, L);
+    Kp = round_up(p.K, MK::NR);
+    const int64_t per_tile = kPoints * int64_t(sizeof(T)) * (Cp + Kp);
+    TB = std::clamp<int64_t>(kBlockBytes / per_tile / MK::MR * MK::MR, MK::MR, 16 * MK::MR);
+    // enough blocks for every thread
+    const int64_t fair = round_up((tiles + p.num_threads - 1) / p.num_threads, MK::MR);
+    TB = std::max<int64_t>(MK::MR, std::min(TB, fair));
+    blocks = (tiles + TB - 1) / TB;
+  }
+};
+
+// U, packed as the micro-kernel's B panels: for point xi, depth block pc (kc = min(kKC, C - pc) rows of
+// C), column panel jr (NR columns of K): kc x NR values at xi*C*Kp + pc*Kp + jr*kc. Columns past K are 0.
+// Work items are (depth block, panel): each transforms its NR kernels per input channel at once (the
+// kernels are the vector lanes) and writes 36 contiguous NR-wide rows.
+template <typename T>
+void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, T* U) {
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  const int64_t C = p.C, K = p.K, Kp = pl.Kp;
+  const int64_t panels = Kp / NR, cblocks = (C + kKC - 1) / kKC;
+  const int nt = static_cast<int>(std::min<int64_t>(threads_for_work(K * C * kPoints * 4, p.num_threads),
+                                                     panels * cblocks));
+#pragma omp parallel for num_threads(std::max(nt, 1)) schedule(static) collapse(2)
+  for (int64_t cb = 0; cb < cblocks; ++cb)
+    for (int64_t jp = 0; jp < panels; ++jp) {
+      const int64_t pc = cb * kKC, kc = std::min(kKC, C - pc), jr = jp * NR, width = std::min(NR, K - jr);
+      alignas(64) T g[9 * NR];
+      alignas(64) T tmp[18 * NR];
+      alignas(64) T u[kPoints * NR];
+      for (int64_t e = 0; e < 9 * NR; ++e) g[e] = T(0);  // kernels past K stay zero
+      for (int64_t c = pc; c < pc + kc; ++c) {
+        for (int64_t j = 0; j < width; ++j) {
+          const T* src = w + ((jr + j) * C + c) * 9;
+          for (int e = 0; e < 9; ++e) g[e * NR + j] = src[e];
+        }
+        weight_tile_transform<T, NR>(g, tmp, u);
+        T* dst = U + pc * Kp + jr * kc + (c - pc) * NR;
+        for (int xi = 0; xi < kPoints; ++xi) std::memcpy(dst + xi * C * Kp, u + xi * NR, NR * sizeof(T));
+      }
+    }
+}
+
+// The 6x6 input patch of tile (n, th, tw), channels [c0, c0 + L) (zeros past C and in zero padding).
+template <typename T>
+void gather_patch(const ConvParams& p, const T* x, int64_t n, int64_t th, int64_t tw, int64_t c0, T* d) {
+  constexpr int L = kLanes<T>;
+  const int64_t ih0 = th * kTileOut - p.pad_t, iw0 = tw * kTileOut - p.pad_l;
+  const T* xn = x + n * p.H * p.W * p.C;
+  const int64_t lanes = std::min<int64_t>(L, p.C - c0);
+  if (lanes == L && ih0 >= 0 && iw0 >= 0 && ih0 + kTileIn <= p.H && iw0 + kTileIn <= p.W) {
+    for (int i = 0; i < kTileIn; ++i)
+      for (int j = 0; j < kTileIn; ++j)
+        std::memcpy(d + (i * kTileIn + j) * L, xn + ((ih0 + i) * p.W + iw0 + j) * p.C + c0, L * sizeof(T));
+    return;
+  }
+  for (int i = 0; i < kTileIn; ++i) {
+    const int64_t ih = remap_index(ih0 + i, p.H, p.mode);
+    for (int j = 0; j < kTileIn; ++j) {
+      T* dst = d + (i * kTileIn + j) * L;
+      const int64_t iw = remap_index(iw0 + j, p.W, p.mode);
+      int64_t l = 0;
+      if (ih >= 0 && iw >= 0) {
+        const T* src = xn + (ih * p.W + iw) * p.C + c0;
+        for (; l < lanes; ++l) dst[l] = src[l];
+      }
+      for (; l < L; ++l) dst[l] = T(0);
+    }
+  }
+}
+
+template <typename T>
+void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x, const T* U, const T* bias,
+               T* y, T* V, T* M) {
+  using MK = MicroKernel<T>;
+  constexpr int L = kLanes<T>;
+  const int64_t TB = pl.TB, Cp = pl.Cp, Kp = pl.Kp, C = p.C;
+  const int64_t t0 = block * TB, count = std::min(TB, pl.tiles - t0);
+  const int64_t v_point = TB * Cp, m_point = TB * Kp;  // distance between two points' matrices
+
+  // 1. input transform: V[xi][t][c]
+  alignas(64) T d[kPoints * L];
+  alignas(64) T tmp[kPoints * L];
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t tile = t0 + t, n = tile / (pl.TH * pl.TW), th = tile / pl.TW % pl.TH, tw = tile % pl.TW;
+    for (int64_t c0 = 0; c0 < Cp; c0 += L) {
+      gather_patch(p, x, n, th, tw, c0, d);
+      input_tile_transform<T>(d, tmp, V + t * Cp + c0, v_point);
+    }
+  }
+  for (int64_t t = count; t < TB; ++t)  // rows of a last, partial block: zeros (finite GEMM inputs)
+    for (int xi = 0; xi < kPoints; ++xi) std::memset(V + xi * v_point + t * Cp, 0, size_t(Cp) * sizeof(T));
+
+  // 2. the 36 GEMMs: M[xi] (TB x Kp) = V[xi] (TB x C) U[xi] (C x Kp); V is read in place (row-major)
+  const int64_t rows = round_up(count, MK::MR);
+  for (int xi = 0; xi < kPoints; ++xi) {
+    const T* Vx = V + xi * v_point;
+    T* Mx = M + xi * m_point;
+    for (int64_t pc = 0; pc < C; pc += kKC) {
+      const int64_t kc = std::min(kKC, C - pc);
+      const T* Ublk = U + xi * C * Kp + pc * Kp;
+      const T beta = pc == 0 ? T(0) : T(1);
+      for (int64_t jr = 0; jr < Kp; jr += MK::NR)
+        for (int64_t ir = 0; ir < rows; ir += MK::MR)
+          MK::template run<true>(kc, Vx + ir * Cp + pc, Ublk + jr * kc, Mx + ir * Kp + jr,
+                                 MicroTileView{Kp, 1, MK::MR, MK::NR}, T(1), beta, nullptr, nullptr, Cp);
+    }
+  }
+
+  // 3. output transform: y = A^T M A + bias, clipped to the output
+  alignas(64) T out[kTileOut * kTileOut * L];
+  T* yb = y;
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t tile = t0 + t, n = tile / (pl.TH * pl.TW), th = tile / pl.TW % pl.TH, tw = tile % pl.TW;
+    const int64_t oh0 = th * kTileOut, ow0 = tw * kTileOut;
+    const int64_t rows_out = std::min<int64_t>(kTileOut, p.OH - oh0), cols_out = std::min<int64_t>(kTileOut, p.OW - ow0);
+    for (int64_t k0 = 0; k0 < p.K; k0 += L) {
+      output_tile_transform<T>(M + t * Kp + k0, m_point, tmp, out);
+      const int64_t lanes = std::min<int64_t>(L, p.K - k0);
+      for (int64_t r = 0; r < rows_out; ++r)
+        for (int64_t c = 0; c < cols_out; ++c) {
+          const T* src = out + (r * kTileOut + c) * L;
+          T* dst = yb + ((n * p.OH + oh0 + r) * p.OW + ow0 + c) * p.K + k0;
+          if (bias) {
+            for (int64_t l = 0; l < lanes; ++l) dst[l] = src[l] + bias[k0 + l];
+          } else {
+            for (int64_t l = 0; l < lanes; ++l) dst[l] = src[l];
+          }
+        }
+    }
+  }
+}
+
+}  // namespace
+
+bool winograd_allowed() { return g_allowed.load(std::memory_order_relaxed); }
+void set_winograd_allowed(bool allowed) { g_allowed.store(allowed, std::memory_order_relaxed); }
+
+bool set_winograd_size_rule(bool on) { return g_size_rule.exchange(on); }
+
+bool use_winograd_forward(const ConvParams& p, int64_t elem_size) {
+  if (!winograd_allowed() || elem_size != 4 || p.R != 3 || p.S != 3 || p.stride_h != 1 || p.stride_w != 1 ||
+      p.dil_h != 1 || p.dil_w != 1 || p.groups != 1 || p.N <= 0 || p.OH <= 0 || p.OW <= 0)
+    return false;
+  if (!g_size_rule.load(std::memory_order_relaxed)) return true;
+  const int64_t tiles = p.N * ((p.OH + kTileOut - 1) / kTileOut) * ((p.OW + kTileOut - 1) / kTileOut);
+  return p.C >= kMinInChannels && p.K >= kMinOutChannels && tiles * kWeightsPerTile > p.C * p.K;
+}
+
+template <typename T>
+void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+  const Plan<T> pl(p);
+  T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * pl.Kp));
+  transform_weights(p, pl, w, U);
+  const int nt = static_cast<int>(std::min<int64_t>(p.num_threads, pl.blocks));
+#pragma omp parallel num_threads(std::max(nt, 1))
+  {
+    DenormalGuard guard;
+    T* V = thread_scratch<T>(kScratchWinogradIn, size_t(kPoints * pl.TB * pl.Cp));
+    T* M = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * pl.TB * pl.Kp));
+#pragma omp for schedule(dynamic)
+    for (int64_t b = 0; b < pl.blocks; ++b) run_block(p, pl, b, x, U, bias, y, V, M);
+  }
+}
+
+template void conv_forward_winograd<float>(const ConvParams&, const float*, const float*, const float*, float*);
+template void conv_forward_winograd<double>(const ConvParams&, const double*, const double*, const double*,
+                                            double*);
+
+}  // namespace cpu
+}  // namespace fastconv

@@ -1,0 +1,99 @@
+// The F(4x4, 3x3) transform matrices (interpolation points 0, 1, -1, 2, -2 and infinity; Lavin & Gray):
+//
+//   B^T = | 4  0 -5  0  1  0 |    G = |  1/4     0     0 |    A^T = | 1  1  1  1  1  0 |
+//         | 0 -4 -4  1  1  0 |        | -1/6  -1/6  -1/6 |          | 0  1 -1  2 -2  0 |
+//         | 0  4 -4 -1  1  0 |        | -1/6   1/6  -1/6 |          | 0  1  1  4  4  0 |
+//         | 0 -2 -1  2  1  0 |        | 1/24  1/12   1/6 |          | 0  1 -1  8 -8  1 |
+//         | 0  2 -1 -2  1  0 |        | 1/24 -1/12   1/6 |
+//         | 0  4  0 -5  0  1 |        |    0     0     1 |
+//
+// Input and output transforms work on L lanes at once (L = one 64-byte vector of channels; the loops over
+// lanes are what the compiler vectorises); the weight transform on L kernels (output channels) at once.
+#pragma once
+
+#include <cstdint>
+
+namespace fastconv {
+namespace cpu {
+
+constexpr int kTileOut = 4;  // output tile edge
+constexpr int kTileIn = 6;   // input patch edge (kTileOut + 3 - 1)
+constexpr int kPoints = kTileIn * kTileIn;  // transform-domain points, one GEMM each
+template <typename T>
+constexpr int kLanes = 64 / int(sizeof(T));
+
+// out[r] = (B^T in)[r] for six values in[0..5] at stride is, six results at stride os; L lanes each.
+template <typename T, int L>
+inline void input_1d(const T* __restrict in, int64_t is, T* __restrict out, int64_t os) {
+#pragma omp simd
+  for (int l = 0; l < L; ++l) {
+    const T d0 = in[l], d1 = in[is + l], d2 = in[2 * is + l], d3 = in[3 * is + l], d4 = in[4 * is + l],
+            d5 = in[5 * is + l];
+    out[l] = T(4) * d0 - T(5) * d2 + d4;
+    out[os + l] = d3 + d4 - T(4) * (d1 + d2);
+    out[2 * os + l] = T(4) * (d1 - d2) - d3 + d4;
+    out[3 * os + l] = T(2) * (d3 - d1) - d2 + d4;
+    out[4 * os + l] = T(2) * (d1 - d3) - d2 + d4;
+    out[5 * os + l] = T(4) * d1 - T(5) * d3 + d5;
+  }
+}
+
+// out[r] = (A^T in)[r] for six values in[0..5] at stride is, four results at stride os; L lanes each.
+template <typename T, int L>
+inline void output_1d(const T* __restrict in, int64_t is, T* __restrict out, int64_t os) {
+#pragma omp simd
+  for (int l = 0; l < L; ++l) {
+    const T m0 = in[l], m1 = in[is + l], m2 = in[2 * is + l], m3 = in[3 * is + l], m4 = in[4 * is + l],
+            m5 = in[5 * is + l];
+    const T s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+    out[l] = m0 + s12 + s34;
+    out[os + l] = d12 + T(2) * d34;
+    out[2 * os + l] = s12 + T(4) * s34;
+    out[3 * os + l] = d12 + T(8) * d34 + m5;
+  }
+}
+
+// V = B^T d B for a 6x6 patch d[(i*6 + j)*L + lane]; V's point (i, j) goes to V[(i*6 + j)*point_stride + lane].
+// tmp: 36*L scratch.
+template <typename T>
+inline void input_tile_transform(const T* d, T* tmp, T* V, int64_t point_stride) {
+  constexpr int L = kLanes<T>;
+  for (int j = 0; j < kTileIn; ++j) input_1d<T, L>(d + j * L, kTileIn * L, tmp + j * L, kTileIn * L);
+  for (int i = 0; i < kTileIn; ++i) input_1d<T, L>(tmp + i * kTileIn * L, L, V + i * kTileIn * point_stride, point_stride);
+}
+
+// out = A^T M A for the 36 points M[xi*point_stride + lane]; out[(r*4 + c)*L + lane]. tmp: 24*L scratch.
+template <typename T>
+inline void output_tile_transform(const T* M, int64_t point_stride, T* tmp, T* out) {
+  constexpr int L = kLanes<T>;
+  for (int j = 0; j < kTileIn; ++j)
+    output_1d<T, L>(M + j * point_stride, kTileIn * point_stride, tmp + j * L, kTileIn * L);
+  for (int r = 0; r < kTileOut; ++r) output_1d<T, L>(tmp + r * kTileIn * L, L, out + r * kTileOut * L, L);
+}
+
+// g1d: (G v) for three values v at stride is, six results at stride os; L lanes each.
+template <typename T, int L>
+inline void weight_1d(const T* __restrict in, int64_t is, T* __restrict out, int64_t os) {
+#pragma omp simd
+  for (int l = 0; l < L; ++l) {
+    const T a = in[l], b = in[is + l], c = in[2 * is + l];
+    const T ac = a + c;
+    out[l] = a * T(0.25);
+    out[os + l] = -(ac + b) * T(1.0 / 6);
+    out[2 * os + l] = -(ac - b) * T(1.0 / 6);
+    out[3 * os + l] = a * T(1.0 / 24) + b * T(1.0 / 12) + c * T(1.0 / 6);
+    out[4 * os + l] = a * T(1.0 / 24) - b * T(1.0 / 12) + c * T(1.0 / 6);
+    out[5 * os + l] = c;
+  }
+}
+
+// u = G g G^T for L kernels at once: g[e*L + lane] (e = 3*row + col of the 3x3 kernel), u[xi*L + lane]
+// (xi = 6*row + col). tmp: 18*L scratch.
+template <typename T, int L>
+inline void weight_tile_transform(const T* g, T* tmp, T* u) {
+  for (int col = 0; col < 3; ++col) weight_1d<T, L>(g + col * L, 3 * L, tmp + col * L, 3 * L);
+  for (int i = 0; i < kTileIn; ++i) weight_1d<T, L>(tmp + i * 3 * L, L, u + i * kTileIn * L, L);
+}
+
+}  // namespace cpu
+}  // namespace fastconv

@@ -1,0 +1,90 @@
+// Winograd F(4x4, 3x3) forward (csrc/cpu/winograd/) against the naive reference (reference_conv.h): edge
+// tiles (output sizes 1-7 and not multiples of 4), every padding mode and asymmetric padding, channel counts
+// that are not multiples of the vector lanes or of the GEMM's 32 columns, several tile blocks, 1 and 2
+// threads; through the dispatcher too (NCHW input is moved to channels_last), with the size rule off so
+// small shapes take the Winograd path. Outputs are pre-filled with NaN. Exit code non-zero on a mismatch.
+#include <cstdio>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "conv_test_params.h"
+#include "cpu/conv_kernels.h"
+#include "cpu/winograd/winograd.h"
+#include "reference_conv.h"
+#include "test_util.h"
+
+using fastconv::ConvParams;
+using fastconv::Layout;
+using fastconv_test::RefConv;
+using fastconv_test::RefPad;
+
+namespace {
+
+RefConv make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
+             RefPad mode = RefPad::Zeros) {
+  RefConv c{N, C, H, W, K, 3, 3};
+  c.pt = pt, c.pb = pb, c.pl = pl, c.pr = pr;
+  c.pad = mode;
+  return c;
+}
+
+double worst = 0;
+
+void check(const RefConv& c, bool with_bias, uint64_t seed) {
+  const int64_t OH = c.oh(), OW = c.ow();
+  const auto x = fastconv_test::random_vector<float>(c.N * c.C * c.H * c.W, seed);
+  const auto w = fastconv_test::random_vector<float>(c.K * c.C * 9, seed + 1);
+  const auto b = fastconv_test::random_vector<float>(c.K, seed + 2);
+  const float* bias = with_bias ? b.data() : nullptr;
+  const auto ref = fastconv_test::ref_forward(c, x, w, bias);
+  char what[200];
+  std::snprintf(what, sizeof what, "N=%lld C=%lld H=%lld W=%lld K=%lld pad=(%lld,%lld,%lld,%lld) mode=%d bias=%d",
+                (long long)c.N, (long long)c.C, (long long)c.H, (long long)c.W, (long long)c.K, (long long)c.pt,
+                (long long)c.pb, (long long)c.pl, (long long)c.pr, int(c.pad), int(with_bias));
+  const auto x_nhwc = fastconv_test::to_nhwc(x, c.N, c.C, c.H, c.W);
+  for (int threads : {1, 2}) {
+    {  // the kernel itself, on channels_last activations
+      const ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
+      std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+      fastconv::cpu::conv_forward_winograd<float>(p, x_nhwc.data(), w.data(), bias, y.data());
+      const double e = fastconv_test::max_rel_error(fastconv_test::to_nchw(y, c.N, c.K, OH, OW), ref);
+      worst = std::max(worst, e);
+      FC_CHECK(e <= 2e-5, "conv_forward_winograd rel err %.3g: %s threads=%d", e, what, threads);
+    }
+    {  // through the dispatcher, NCHW (transposed to channels_last and back)
+      const ConvParams p = fastconv_test::to_params(c, Layout::NCHW, threads);
+      std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+      fastconv::cpu::conv_forward<float>(p, x.data(), w.data(), bias, y.data());
+      const double e = fastconv_test::max_rel_error(y, ref);
+      FC_CHECK(e <= 2e-5, "conv_forward (NCHW, Winograd) rel err %.3g: %s threads=%d", e, what, threads);
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  fastconv::cpu::set_winograd_size_rule(false);
+  FC_CHECK(fastconv::cpu::winograd_allowed(), "the Winograd paths are allowed by default");
+  std::vector<RefConv> cases;
+  for (int64_t hw : {3, 4, 5, 6, 7, 9})  // output sizes 1-7 without padding
+    cases.push_back(make(1, 16, hw, hw + 2, 16, 0, 0, 0, 0));
+  cases.push_back(make(2, 17, 5, 7, 20, 1, 1, 1, 1));                   // channels not multiples of 16
+  cases.push_back(make(3, 33, 9, 8, 40, 2, 2, 2, 2));                   // padding 2
+  cases.push_back(make(1, 16, 12, 11, 130, 1, 1, 1, 1));                // K past a multiple of 32
+  cases.push_back(make(2, 24, 7, 10, 32, 0, 1, 2, 0));                  // asymmetric padding
+  cases.push_back(make(1, 300, 6, 6, 20, 1, 1, 1, 1));                  // C over one GEMM depth block (256)
+  cases.push_back(make(4, 16, 30, 30, 16, 1, 1, 1, 1));                 // many tile blocks
+  for (RefPad mode : {RefPad::Reflect, RefPad::Replicate, RefPad::Circular})
+    cases.push_back(make(2, 20, 7, 9, 24, 1, 2, 2, 1, mode));
+  uint64_t seed = 1;
+  for (const RefConv& c : cases)
+    for (bool with_bias : {true, false}) check(c, with_bias, seed += 7);
+  fastconv::cpu::set_winograd_allowed(false);
+  FC_CHECK(!fastconv::cpu::use_winograd_forward(fastconv_test::to_params(cases[0], Layout::NHWC, 1), 4),
+           "allow_winograd off: no Winograd path");
+  fastconv::cpu::set_winograd_allowed(true);
+  std::printf("test_winograd: %zu shapes, worst max-norm relative error %.3g\n", cases.size(), worst);
+  return fastconv_test::report("test_winograd");
+}

@@ -1,0 +1,149 @@
+"""Winograd F(4x4, 3x3) forward convolution (csrc/cpu/winograd/): accuracy against a float64 reference on
+shapes that hit every edge case of the tiling, the switch fastconv.backends.cpu.allow_winograd, and that it
+is the path that runs."""
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import fastconv
+import fastconv.nn.functional as FF
+
+# The accuracy contract (issue 12): relative error ||y - y64|| / ||y64|| of the default path within 1e-5.
+BOUND = 1e-5
+
+
+@pytest.fixture(autouse=True)
+def every_size_takes_winograd():
+    """The dispatch sends only layers with enough channels and tiles to Winograd; here every 3x3 stride-1
+    float32 convolution goes there, so small shapes reach the kernel's edge cases."""
+    old = fastconv._C.set_winograd_size_rule(False)
+    yield
+    fastconv._C.set_winograd_size_rule(old)
+
+
+def _rel_err(y, ref):
+    return ((y.double() - ref).norm() / ref.norm()).item()
+
+
+def _case(n, c, k, h, w, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, h, w, generator=g)
+    wt = torch.randn(k, c, 3, 3, generator=g) / (3 * c ** 0.5)
+    b = torch.randn(k, generator=g)
+    return x, wt, b
+
+
+# output sizes 1, 2, 3, 5, 7 and not multiples of the 4x4 tile; channels not multiples of 16 lanes
+SHAPES = [
+    # n, c, k, h, w, padding
+    (1, 16, 16, 3, 3, 0),     # one 1x1 output tile
+    (2, 16, 16, 4, 5, 0),     # 2x3 outputs
+    (1, 17, 20, 5, 7, 1),     # 5x7, odd channels
+    (3, 33, 40, 7, 9, 2),     # 9x11, padding 2
+    (1, 64, 64, 14, 14, 1),   # VGG-like
+    (2, 48, 96, 9, 6, 0),
+    (1, 16, 130, 12, 11, 1),  # K past a multiple of the GEMM's 32 columns
+]
+
+
+@pytest.mark.parametrize("n,c,k,h,w,padding", SHAPES)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "noncontiguous"])
+def test_forward_accuracy_and_values(n, c, k, h, w, padding, layout):
+    x, wt, b = _case(n, c, k, h, w, seed=n * 1000 + c * 10 + k + h + w)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == "noncontiguous":
+        x = torch.cat([x, x], dim=3)[..., ::2]
+    ref = TF.conv2d(x.double(), wt.double(), b.double(), padding=padding)
+    y = FF.conv2d(x, wt, b, padding=padding)
+    assert y.shape == ref.shape
+    assert _rel_err(y, ref) < BOUND
+    # the layout follows torch's
+    assert y.is_contiguous(memory_format=torch.channels_last) == TF.conv2d(x, wt, b, padding=padding) \
+        .is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "zeros"])
+@pytest.mark.parametrize("padding", [1, 2, (1, 2)])
+def test_padding_modes(mode, padding):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(24, 32, 3, padding=padding, padding_mode=mode)
+    fc = fastconv.nn.Conv2d(24, 32, 3, padding=padding, padding_mode=mode)
+    fc.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 24, 9, 10)
+    ref = conv.double()(x.double())
+    assert _rel_err(fc(x), ref) < BOUND
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_and_batches(threads):
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for n in (1, 2, 5):
+            x, wt, b = _case(n, 32, 32, 11, 13, seed=n)
+            ref = TF.conv2d(x.double(), wt.double(), b.double(), padding=1)
+            assert _rel_err(FF.conv2d(x, wt, b, padding=1), ref) < BOUND
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_empty_batch_and_no_bias():
+    x, wt, _ = _case(1, 16, 16, 8, 8, seed=3)
+    assert FF.conv2d(x[:0], wt, padding=1).shape == (0, 16, 8, 8)
+    ref = TF.conv2d(x.double(), wt.double(), padding=1)
+    assert _rel_err(FF.conv2d(x, wt, padding=1), ref) < BOUND
+
+
+def test_gradients_still_match():
+    """The backward passes take the exact paths; the forward's Winograd error stays within the bound."""
+    x, wt, b = _case(2, 16, 24, 9, 9, seed=7)
+    xs, ws, bs = (t.clone().requires_grad_() for t in (x, wt, b))
+    xt, wtt, bt = (t.double().requires_grad_() for t in (x, wt, b))
+    FF.conv2d(xs, ws, bs, padding=1).square().sum().backward()
+    TF.conv2d(xt, wtt, bt, padding=1).square().sum().backward()
+    for got, ref in ((xs.grad, xt.grad), (ws.grad, wtt.grad), (bs.grad, bt.grad)):
+        assert _rel_err(got, ref) < 1e-4  # through the squared loss: the forward's error, doubled
+
+
+@pytest.mark.parametrize("size_rule", [True, False])
+def test_switch_chooses_the_path(size_rule):
+    """With the switch on, a Winograd-eligible layer runs Winograd (its rounding differs from the exact
+    path's); off, the exact path runs. The layer (64 -> 64 channels, 32 tiles) passes the size rule."""
+    fastconv._C.set_winograd_size_rule(size_rule)
+    x, wt, b = _case(2, 64, 64, 16, 16, seed=11)
+    assert fastconv.backends.cpu.allow_winograd is True
+    y_wino = FF.conv2d(x, wt, b, padding=1)
+    with fastconv.backends.cpu.flags(allow_winograd=False):
+        assert fastconv.backends.cpu.allow_winograd is False
+        y_exact = FF.conv2d(x, wt, b, padding=1)
+    assert fastconv.backends.cpu.allow_winograd is True
+    ref = TF.conv2d(x.double(), wt.double(), b.double(), padding=1)
+    assert not torch.equal(y_wino, y_exact)
+    assert _rel_err(y_exact, ref) < 1e-6 and _rel_err(y_wino, ref) < BOUND
+
+
+def test_size_rule_keeps_small_layers_exact():
+    """16 channels: below the size rule's threshold the exact path runs (bitwise as with the switch off)."""
+    fastconv._C.set_winograd_size_rule(True)
+    x, wt, b = _case(2, 16, 16, 16, 16, seed=5)
+    y = FF.conv2d(x, wt, b, padding=1)
+    with fastconv.backends.cpu.flags(allow_winograd=False):
+        assert torch.equal(y, FF.conv2d(x, wt, b, padding=1))
+
+
+def test_switch_takes_only_bools():
+    with pytest.raises(TypeError, match="allow_winograd must be a bool"):
+        fastconv.backends.cpu.allow_winograd = 1
+    assert "allow_winograd=True" in repr(fastconv.backends.cpu)
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_both_settings_match_torch(allow):
+    with fastconv.backends.cpu.flags(allow_winograd=allow):
+        for (c, k, h), padding in itertools.product([(16, 16, 6), (32, 48, 10)], [0, 1]):
+            x, wt, b = _case(2, c, k, h, h + 1, seed=c + k + h)
+            torch.testing.assert_close(FF.conv2d(x, wt, b, padding=padding), TF.conv2d(x, wt, b, padding=padding),
+                                       rtol=1e-4, atol=1e-4)
