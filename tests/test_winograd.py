@@ -65,6 +65,32 @@ def test_forward_accuracy_and_values(n, c, k, h, w, padding, layout):
         .is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("n,c,k,h,w,padding", SHAPES)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_input_gradient_accuracy(n, c, k, h, w, padding, layout):
+    x, wt, _ = _case(n, c, k, h, w, seed=n + c + k + h + w)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    xs, xd = x.clone().requires_grad_(), x.double().requires_grad_()
+    ys, yd = FF.conv2d(xs, wt, padding=padding), TF.conv2d(xd, wt.double(), padding=padding)
+    g = torch.randn(ys.shape, generator=torch.Generator().manual_seed(1))
+    (gx,) = torch.autograd.grad(ys, xs, g)
+    (gx_ref,) = torch.autograd.grad(yd, xd, g.double())
+    assert _rel_err(gx, gx_ref) < BOUND
+
+
+def test_transposed_convolution_takes_it():
+    """conv_transpose2d 3x3 stride 1 is the input gradient of a convolution: Winograd, within the bound."""
+    x, wt, b = _case(2, 24, 16, 9, 10, seed=21)
+    wt = wt.transpose(0, 1).contiguous()  # (in_channels 24, out_channels 16, 3, 3): a transposed conv weight
+    x = x[:, :24]
+    ref = TF.conv_transpose2d(x.double(), wt.double(), padding=1)
+    assert _rel_err(FF.conv_transpose2d(x, wt, padding=1), ref) < BOUND
+    with fastconv.backends.cpu.flags(allow_winograd=False):
+        exact = FF.conv_transpose2d(x, wt, padding=1)
+    assert not torch.equal(FF.conv_transpose2d(x, wt, padding=1), exact)
+
+
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "zeros"])
 @pytest.mark.parametrize("padding", [1, 2, (1, 2)])
 def test_padding_modes(mode, padding):
@@ -98,7 +124,8 @@ def test_empty_batch_and_no_bias():
 
 
 def test_gradients_still_match():
-    """The backward passes take the exact paths; the forward's Winograd error stays within the bound."""
+    """The input gradient takes Winograd too (the forward of grad_output with the rotated kernel), the weight
+    gradient the exact path; through the squared loss the forward's error reaches both."""
     x, wt, b = _case(2, 16, 24, 9, 9, seed=7)
     xs, ws, bs = (t.clone().requires_grad_() for t in (x, wt, b))
     xt, wtt, bt = (t.double().requires_grad_() for t in (x, wt, b))

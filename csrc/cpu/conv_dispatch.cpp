@@ -1,6 +1,6 @@
 // Chooses the CPU algorithm for each convolution pass:
 //   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3), on channels_last
-//                                                            activations (NCHW ones are transposed)
+//     and input gradient (use_winograd_backward_input)      activations (NCHW ones are transposed)
 //   a layout the shape runs faster in (switch_target)     -> the same dispatch on transposed activations
 //                                                            (conv_layout_switch.cpp)
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
@@ -74,6 +74,9 @@ template <typename T>
 void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* gx) {
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
+  if (use_fast(p) && use_winograd_backward_input(p, sizeof(T)))  // (see conv_forward)
+    return p.layout == Layout::NHWC ? conv_backward_input_winograd(p, gy, w, gx)
+                                    : conv_backward_input_in_layout(p, Layout::NHWC, gy, w, gx);
   if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_input_in_layout(p, other, gy, w, gx);
   if (use_fast(p) && is_depthwise(p) && !depthwise_gather_wasteful(p))

@@ -2,7 +2,8 @@
 // tiles (output sizes 1-7 and not multiples of 4), every padding mode and asymmetric padding, channel counts
 // that are not multiples of the vector lanes or of the GEMM's 32 columns, several tile blocks, 1 and 2
 // threads; through the dispatcher too (NCHW input is moved to channels_last), with the size rule off so
-// small shapes take the Winograd path. Outputs are pre-filled with NaN. Exit code non-zero on a mismatch.
+// small shapes take the Winograd path; the input gradient (zero padding) the same way. Outputs are
+// pre-filled with NaN. Exit code non-zero on a mismatch.
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -60,6 +61,25 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
       FC_CHECK(e <= 2e-5, "conv_forward (NCHW, Winograd) rel err %.3g: %s threads=%d", e, what, threads);
     }
   }
+  if (c.pad != RefPad::Zeros) return;
+  // the input gradient: a Winograd forward of grad_output with the rotated, transposed kernel
+  const auto gy = fastconv_test::random_vector<float>(c.N * c.K * OH * OW, seed + 3);
+  const auto gx_ref = fastconv_test::ref_backward_input(c, gy, w);
+  const auto gy_nhwc = fastconv_test::to_nhwc(gy, c.N, c.K, OH, OW);
+  for (int threads : {1, 2}) {
+    const ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
+    FC_CHECK(fastconv::cpu::use_winograd_backward_input(p, 4), "input gradient takes Winograd: %s", what);
+    std::vector<float> gx(gx_ref.size(), std::numeric_limits<float>::quiet_NaN());
+    fastconv::cpu::conv_backward_input_winograd<float>(p, gy_nhwc.data(), w.data(), gx.data());
+    const double e = fastconv_test::max_rel_error(fastconv_test::to_nchw(gx, c.N, c.C, c.H, c.W), gx_ref);
+    worst = std::max(worst, e);
+    FC_CHECK(e <= 2e-5, "conv_backward_input_winograd rel err %.3g: %s threads=%d", e, what, threads);
+    const ConvParams q = fastconv_test::to_params(c, Layout::NCHW, threads);
+    std::vector<float> gx2(gx_ref.size(), std::numeric_limits<float>::quiet_NaN());
+    fastconv::cpu::conv_backward_input<float>(q, gy.data(), w.data(), gx2.data());
+    const double e2 = fastconv_test::max_rel_error(gx2, gx_ref);
+    FC_CHECK(e2 <= 2e-5, "conv_backward_input (NCHW, Winograd) rel err %.3g: %s threads=%d", e2, what, threads);
+  }
 }
 
 }  // namespace
@@ -74,6 +94,7 @@ int main() {
   cases.push_back(make(3, 33, 9, 8, 40, 2, 2, 2, 2));                   // padding 2
   cases.push_back(make(1, 16, 12, 11, 130, 1, 1, 1, 1));                // K past a multiple of 32
   cases.push_back(make(2, 24, 7, 10, 32, 0, 1, 2, 0));                  // asymmetric padding
+  cases.push_back(make(1, 20, 3, 3, 24, 2, 2, 2, 2));                   // padding 2 (input gradient: none)
   cases.push_back(make(1, 300, 6, 6, 20, 1, 1, 1, 1));                  // C over one GEMM depth block (256)
   cases.push_back(make(4, 16, 30, 30, 16, 1, 1, 1, 1));                 // many tile blocks
   for (RefPad mode : {RefPad::Reflect, RefPad::Replicate, RefPad::Circular})

@@ -35,5 +35,11 @@ bool use_winograd_forward(const ConvParams& p, int64_t elem_size);
 template <typename T>
 void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
 
+// The input gradient of a channels_last p (use_winograd_backward_input: zero padding <= 2, the output of the
+// formula's size) as a Winograd forward convolution of grad_output with the rotated, transposed kernel.
+bool use_winograd_backward_input(const ConvParams& p, int64_t elem_size);
+template <typename T>
+void conv_backward_input_winograd(const ConvParams& p, const T* gy, const T* w, T* gx);
+
 }  // namespace cpu
 }  // namespace fastconv

@@ -63,8 +63,10 @@ struct Plan {
 // C), column panel jr (NR columns of K): kc x NR values at xi*C*Kp + pc*Kp + jr*kc. Columns past K are 0.
 // Work items are (depth block, panel): each transforms its NR kernels per input channel at once (the
 // kernels are the vector lanes) and writes 36 contiguous NR-wide rows.
+// flipped: w is the weight of the convolution whose input gradient p computes, (p.C, p.K, 3, 3): kernel (k, c)
+// of p is that weight's (c, k), rotated by 180 degrees.
 template <typename T>
-void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, T* U) {
+void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool flipped, T* U) {
   constexpr int64_t NR = MicroKernel<T>::NR;
   const int64_t C = p.C, K = p.K, Kp = pl.Kp;
   const int64_t panels = Kp / NR, cblocks = (C + kKC - 1) / kKC;
@@ -80,8 +82,13 @@ void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, T* U)
       for (int64_t e = 0; e < 9 * NR; ++e) g[e] = T(0);  // kernels past K stay zero
       for (int64_t c = pc; c < pc + kc; ++c) {
         for (int64_t j = 0; j < width; ++j) {
-          const T* src = w + ((jr + j) * C + c) * 9;
-          for (int e = 0; e < 9; ++e) g[e * NR + j] = src[e];
+          if (flipped) {
+            const T* src = w + (c * K + jr + j) * 9;
+            for (int e = 0; e < 9; ++e) g[e * NR + j] = src[8 - e];
+          } else {
+            const T* src = w + ((jr + j) * C + c) * 9;
+            for (int e = 0; e < 9; ++e) g[e * NR + j] = src[e];
+          }
         }
         weight_tile_transform<T, NR>(g, tmp, u);
         T* dst = U + pc * Kp + jr * kc + (c - pc) * NR;
@@ -196,11 +203,23 @@ bool use_winograd_forward(const ConvParams& p, int64_t elem_size) {
   return p.C >= kMinInChannels && p.K >= kMinOutChannels && tiles * kWeightsPerTile > p.C * p.K;
 }
 
+namespace {
+
+// The input gradient of p as the forward convolution it is: grad_output through the rotated, transposed
+// kernel, padded by 2 - p's padding on each side.
+ConvParams input_gradient_problem(const ConvParams& p) {
+  ConvParams q = p;
+  q.C = p.K, q.K = p.C;
+  q.H = p.OH, q.W = p.OW, q.OH = p.H, q.OW = p.W;
+  q.pad_t = 2 - p.pad_t, q.pad_b = 2 - p.pad_b, q.pad_l = 2 - p.pad_l, q.pad_r = 2 - p.pad_r;
+  return q;
+}
+
 template <typename T>
-void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+void winograd_forward(const ConvParams& p, const T* x, const T* w, bool flipped, const T* bias, T* y) {
   const Plan<T> pl(p);
   T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * pl.Kp));
-  transform_weights(p, pl, w, U);
+  transform_weights(p, pl, w, flipped, U);
   const int nt = static_cast<int>(std::min<int64_t>(p.num_threads, pl.blocks));
 #pragma omp parallel num_threads(std::max(nt, 1))
   {
@@ -212,6 +231,29 @@ void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T*
   }
 }
 
+}  // namespace
+
+template <typename T>
+void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+  winograd_forward(p, x, w, false, bias, y);
+}
+
+template <typename T>
+void conv_backward_input_winograd(const ConvParams& p, const T* gy, const T* w, T* gx) {
+  winograd_forward(input_gradient_problem(p), gy, w, true, static_cast<const T*>(nullptr), gx);
+}
+
+bool use_winograd_backward_input(const ConvParams& p, int64_t elem_size) {
+  // zero padding of at most 2 (the transposed problem's padding is 2 - p's), and the whole input
+  // reached (an output cropped below the formula's size leaves input rows no output row sees)
+  if (p.mode != PaddingMode::Zeros || std::max({p.pad_t, p.pad_b, p.pad_l, p.pad_r}) > 2) return false;
+  if (p.OH != conv_out_size(p.H, p.pad_t, p.pad_b, 3, 1, 1) || p.OW != conv_out_size(p.W, p.pad_l, p.pad_r, 3, 1, 1))
+    return false;
+  return use_winograd_forward(input_gradient_problem(p), elem_size);
+}
+
+template void conv_backward_input_winograd<float>(const ConvParams&, const float*, const float*, float*);
+template void conv_backward_input_winograd<double>(const ConvParams&, const double*, const double*, double*);
 template void conv_forward_winograd<float>(const ConvParams&, const float*, const float*, const float*, float*);
 template void conv_forward_winograd<double>(const ConvParams&, const double*, const double*, const double*,
                                             double*);
