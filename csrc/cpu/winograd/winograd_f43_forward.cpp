@@ -21,18 +21,20 @@ std::atomic<bool> g_allowed{true};
 std::atomic<bool> g_size_rule{true};  // tests turn it off to reach the kernel with any channel count
 
 // Where the Winograd path beats the exact ones (measured on the 2-core AVX-512 machine, 2 threads, against
-// fastconv's im2col + GEMM, batch 1-8 over VGG / ResNet 3x3 layers; benchmarks/winograd_rule.py):
+// fastconv's im2col + GEMM, batch 1-4 over VGG / ResNet 3x3 layers):
 // - at least 64 input and output channels: below, the transforms (O(C + K) per tile) cost more than the
-//   multiplies saved (O(C * K)): 32 channels ran at 0.5-0.8x of the exact path, 64 at 1.4-1.8x;
-// - at least one tile per 4096 weights (C * K): the weight transform and the 36 GEMMs' streaming of the
-//   transformed weights (4x the weights) are per call, the savings per tile; 512 -> 512 channels on 16
-//   tiles ran at 0.2-0.7x, on 64 tiles at 1.2x, 256 -> 256 on 32 tiles at 1.5x.
+//   multiplies saved (O(C * K)): 16-32 channels ran at 0.6-0.9x of the exact path, 64 at 1.9-2.5x;
+// - at least one tile per 16384 weights (C * K): the weight transform is per call, the savings per tile;
+//   512 -> 512 channels on 4 tiles (7x7, batch 1) ran at 0.57x, on 16 tiles at 1.2x, 256 -> 256 on 16 tiles
+//   at 1.5x.
 constexpr int64_t kMinInChannels = 64;
 constexpr int64_t kMinOutChannels = 64;
-constexpr int64_t kWeightsPerTile = 4096;
+constexpr int64_t kWeightsPerTile = 16384;
 // V and M of one block together: about this many bytes (they stream through L2 once per block).
 constexpr int64_t kBlockBytes = int64_t(1) << 20;
 constexpr int64_t kKC = 256;  // GEMM depth per pass: a B panel (kKC x NR) stays in L1
+// The panel regime's transformed input (all tiles) at most this large: it is read by every panel.
+constexpr int64_t kPanelInputBytes = int64_t(8) << 20;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -43,6 +45,7 @@ struct Plan {
   int64_t TH, TW, tiles;  // tiles per image row / column, tiles in all
   int64_t Cp, Kp;         // channel strides of V and M rows (C rounded to the lanes, K to the GEMM's NR)
   int64_t TB, blocks;     // tiles per block, blocks
+  bool panels;            // few tiles: all of them in one block (TB rows), threads over output-channel panels
 
   Plan(const ConvParams& p) {
     TH = (p.OH + kTileOut - 1) / kTileOut;
@@ -56,15 +59,47 @@ struct Plan {
     const int64_t fair = round_up((tiles + p.num_threads - 1) / p.num_threads, MK::MR);
     TB = std::max<int64_t>(MK::MR, std::min(TB, fair));
     blocks = (tiles + TB - 1) / TB;
+    // Few tiles: split by tiles, every thread would stream the whole transformed weight (4x the weight) for
+    // a handful of rows; split by output channels, each transforms and reads only its own panels.
+    const int64_t all_rows = round_up(tiles, MK::MR);
+    panels = kPoints * all_rows * Cp * int64_t(sizeof(T)) <= kPanelInputBytes && Kp / MK::NR >= p.num_threads &&
+             blocks <= 2 * p.num_threads;
+    if (panels) TB = all_rows, blocks = 1;
   }
 };
 
-// U, packed as the micro-kernel's B panels: for point xi, depth block pc (kc = min(kKC, C - pc) rows of
-// C), column panel jr (NR columns of K): kc x NR values at xi*C*Kp + pc*Kp + jr*kc. Columns past K are 0.
-// Work items are (depth block, panel): each transforms its NR kernels per input channel at once (the
-// kernels are the vector lanes) and writes 36 contiguous NR-wide rows.
-// flipped: w is the weight of the convolution whose input gradient p computes, (p.C, p.K, 3, 3): kernel (k, c)
-// of p is that weight's (c, k), rotated by 180 degrees.
+// Transformed kernels of output channels [jr, jr + NR) (zeros past K) and input channels [c_begin, c_end), as
+// rows of the micro-kernel's B panels: point xi of input channel c goes to U + xi*xi_stride + (c - c_begin)*NR
+// (NR values). The NR kernels of one input channel are
+// transformed at once (they are the vector lanes). flipped: w is the weight of the convolution whose input
+// gradient p computes, (p.C, p.K, 3, 3): kernel (k, c) of p is that weight's (c, k), rotated by 180 degrees.
+template <typename T>
+void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64_t jr, int64_t c_begin,
+                            int64_t c_end, int64_t xi_stride, T* U) {
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  const int64_t C = p.C, K = p.K, width = std::min(NR, K - jr);
+  alignas(64) T g[9 * NR];
+  alignas(64) T tmp[18 * NR];
+  alignas(64) T u[kPoints * NR];
+  for (int64_t e = 0; e < 9 * NR; ++e) g[e] = T(0);  // kernels past K stay zero
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    for (int64_t j = 0; j < width; ++j) {
+      if (flipped) {
+        const T* src = w + (c * K + jr + j) * 9;
+        for (int e = 0; e < 9; ++e) g[e * NR + j] = src[8 - e];
+      } else {
+        const T* src = w + ((jr + j) * C + c) * 9;
+        for (int e = 0; e < 9; ++e) g[e * NR + j] = src[e];
+      }
+    }
+    weight_tile_transform<T, NR>(g, tmp, u);
+    T* dst = U + (c - c_begin) * NR;
+    for (int xi = 0; xi < kPoints; ++xi) std::memcpy(dst + xi * xi_stride, u + xi * NR, NR * sizeof(T));
+  }
+}
+
+// U for all output channels, packed as the micro-kernel's B panels: for point xi, depth block pc (kc =
+// min(kKC, C - pc) rows of C), column panel jr (NR columns of K): kc x NR values at xi*C*Kp + pc*Kp + jr*kc.
 template <typename T>
 void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool flipped, T* U) {
   constexpr int64_t NR = MicroKernel<T>::NR;
@@ -75,25 +110,8 @@ void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool 
 #pragma omp parallel for num_threads(std::max(nt, 1)) schedule(static) collapse(2)
   for (int64_t cb = 0; cb < cblocks; ++cb)
     for (int64_t jp = 0; jp < panels; ++jp) {
-      const int64_t pc = cb * kKC, kc = std::min(kKC, C - pc), jr = jp * NR, width = std::min(NR, K - jr);
-      alignas(64) T g[9 * NR];
-      alignas(64) T tmp[18 * NR];
-      alignas(64) T u[kPoints * NR];
-      for (int64_t e = 0; e < 9 * NR; ++e) g[e] = T(0);  // kernels past K stay zero
-      for (int64_t c = pc; c < pc + kc; ++c) {
-        for (int64_t j = 0; j < width; ++j) {
-          if (flipped) {
-            const T* src = w + (c * K + jr + j) * 9;
-            for (int e = 0; e < 9; ++e) g[e * NR + j] = src[8 - e];
-          } else {
-            const T* src = w + ((jr + j) * C + c) * 9;
-            for (int e = 0; e < 9; ++e) g[e * NR + j] = src[e];
-          }
-        }
-        weight_tile_transform<T, NR>(g, tmp, u);
-        T* dst = U + pc * Kp + jr * kc + (c - pc) * NR;
-        for (int xi = 0; xi < kPoints; ++xi) std::memcpy(dst + xi * C * Kp, u + xi * NR, NR * sizeof(T));
-      }
+      const int64_t pc = cb * kKC, kc = std::min(kKC, C - pc), jr = jp * NR;
+      transform_weight_panel(p, w, flipped, jr, pc, pc + kc, C * Kp, U + pc * Kp + jr * kc);
     }
 }
 
@@ -125,6 +143,45 @@ void gather_patch(const ConvParams& p, const T* x, int64_t n, int64_t th, int64_
   }
 }
 
+// Tile `tile`'s transformed input: point xi of channel c to V[xi*v_point + c] (all Cp channels).
+template <typename T>
+void transform_input_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, const T* x, T* V,
+                          int64_t v_point) {
+  constexpr int L = kLanes<T>;
+  alignas(64) T d[kPoints * L];
+  alignas(64) T tmp[kPoints * L];
+  const int64_t n = tile / (pl.TH * pl.TW), th = tile / pl.TW % pl.TH, tw = tile % pl.TW;
+  for (int64_t c0 = 0; c0 < pl.Cp; c0 += L) {
+    gather_patch(p, x, n, th, tw, c0, d);
+    input_tile_transform<T>(d, tmp, V + c0, v_point);
+  }
+}
+
+// Output channels [k0, k0 + L) of tile `tile`: y = A^T M A + bias, clipped to the output; M holds the 36
+// points at stride m_point.
+template <typename T>
+void store_output_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, int64_t k0, const T* M,
+                       int64_t m_point, const T* bias, T* y) {
+  constexpr int L = kLanes<T>;
+  alignas(64) T tmp[kTileIn * kTileOut * L];
+  alignas(64) T out[kTileOut * kTileOut * L];
+  const int64_t n = tile / (pl.TH * pl.TW), th = tile / pl.TW % pl.TH, tw = tile % pl.TW;
+  const int64_t oh0 = th * kTileOut, ow0 = tw * kTileOut;
+  const int64_t rows_out = std::min<int64_t>(kTileOut, p.OH - oh0), cols_out = std::min<int64_t>(kTileOut, p.OW - ow0);
+  output_tile_transform<T>(M, m_point, tmp, out);
+  const int64_t lanes = std::min<int64_t>(L, p.K - k0);
+  for (int64_t r = 0; r < rows_out; ++r)
+    for (int64_t c = 0; c < cols_out; ++c) {
+      const T* src = out + (r * kTileOut + c) * L;
+      T* dst = y + ((n * p.OH + oh0 + r) * p.OW + ow0 + c) * p.K + k0;
+      if (bias) {
+        for (int64_t l = 0; l < lanes; ++l) dst[l] = src[l] + bias[k0 + l];
+      } else {
+        for (int64_t l = 0; l < lanes; ++l) dst[l] = src[l];
+      }
+    }
+}
+
 template <typename T>
 void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x, const T* U, const T* bias,
                T* y, T* V, T* M) {
@@ -135,15 +192,7 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
   const int64_t v_point = TB * Cp, m_point = TB * Kp;  // distance between two points' matrices
 
   // 1. input transform: V[xi][t][c]
-  alignas(64) T d[kPoints * L];
-  alignas(64) T tmp[kPoints * L];
-  for (int64_t t = 0; t < count; ++t) {
-    const int64_t tile = t0 + t, n = tile / (pl.TH * pl.TW), th = tile / pl.TW % pl.TH, tw = tile % pl.TW;
-    for (int64_t c0 = 0; c0 < Cp; c0 += L) {
-      gather_patch(p, x, n, th, tw, c0, d);
-      input_tile_transform<T>(d, tmp, V + t * Cp + c0, v_point);
-    }
-  }
+  for (int64_t t = 0; t < count; ++t) transform_input_tile(p, pl, t0 + t, x, V + t * Cp, v_point);
   for (int64_t t = count; t < TB; ++t)  // rows of a last, partial block: zeros (finite GEMM inputs)
     for (int xi = 0; xi < kPoints; ++xi) std::memset(V + xi * v_point + t * Cp, 0, size_t(Cp) * sizeof(T));
 
@@ -164,27 +213,32 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
   }
 
   // 3. output transform: y = A^T M A + bias, clipped to the output
-  alignas(64) T out[kTileOut * kTileOut * L];
-  T* yb = y;
-  for (int64_t t = 0; t < count; ++t) {
-    const int64_t tile = t0 + t, n = tile / (pl.TH * pl.TW), th = tile / pl.TW % pl.TH, tw = tile % pl.TW;
-    const int64_t oh0 = th * kTileOut, ow0 = tw * kTileOut;
-    const int64_t rows_out = std::min<int64_t>(kTileOut, p.OH - oh0), cols_out = std::min<int64_t>(kTileOut, p.OW - ow0);
-    for (int64_t k0 = 0; k0 < p.K; k0 += L) {
-      output_tile_transform<T>(M + t * Kp + k0, m_point, tmp, out);
-      const int64_t lanes = std::min<int64_t>(L, p.K - k0);
-      for (int64_t r = 0; r < rows_out; ++r)
-        for (int64_t c = 0; c < cols_out; ++c) {
-          const T* src = out + (r * kTileOut + c) * L;
-          T* dst = yb + ((n * p.OH + oh0 + r) * p.OW + ow0 + c) * p.K + k0;
-          if (bias) {
-            for (int64_t l = 0; l < lanes; ++l) dst[l] = src[l] + bias[k0 + l];
-          } else {
-            for (int64_t l = 0; l < lanes; ++l) dst[l] = src[l];
-          }
-        }
+  for (int64_t t = 0; t < count; ++t)
+    for (int64_t k0 = 0; k0 < p.K; k0 += L) store_output_tile(p, pl, t0 + t, k0, M + t * Kp + k0, m_point, bias, y);
+}
+
+// Output channels [jr, jr + NR) of every tile, for few tiles (Plan::panels): the panel's weights are
+// transformed into the thread's own buffer (never the whole transformed weight), its 36 GEMMs read the shared
+// transformed input V (all tiles, rows of Cp), and its outputs are written.
+template <typename T>
+void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, const T* w, bool flipped,
+               const T* bias, T* y, T* U, T* M) {
+  using MK = MicroKernel<T>;
+  constexpr int64_t NR = MK::NR;
+  constexpr int L = kLanes<T>;
+  const int64_t C = p.C, Cp = pl.Cp, rows = pl.TB, m_point = rows * NR;
+  transform_weight_panel(p, w, flipped, jr, 0, C, C * NR, U);
+  for (int xi = 0; xi < kPoints; ++xi)
+    for (int64_t pc = 0; pc < C; pc += kKC) {
+      const int64_t kc = std::min(kKC, C - pc);
+      for (int64_t ir = 0; ir < rows; ir += MK::MR)
+        MK::template run<true>(kc, V + xi * rows * Cp + ir * Cp + pc, U + xi * C * NR + pc * NR,
+                               M + xi * m_point + ir * NR, MicroTileView{NR, 1, MK::MR, NR}, T(1),
+                               pc == 0 ? T(0) : T(1), nullptr, nullptr, Cp);
     }
-  }
+  for (int64_t t = 0; t < pl.tiles; ++t)
+    for (int64_t k0 = 0; k0 < NR && jr + k0 < p.K; k0 += L)
+      store_output_tile(p, pl, t, jr + k0, M + t * NR + k0, m_point, bias, y);
 }
 
 }  // namespace
@@ -200,7 +254,7 @@ bool use_winograd_forward(const ConvParams& p, int64_t elem_size) {
     return false;
   if (!g_size_rule.load(std::memory_order_relaxed)) return true;
   const int64_t tiles = p.N * ((p.OH + kTileOut - 1) / kTileOut) * ((p.OW + kTileOut - 1) / kTileOut);
-  return p.C >= kMinInChannels && p.K >= kMinOutChannels && tiles * kWeightsPerTile > p.C * p.K;
+  return p.C >= kMinInChannels && p.K >= kMinOutChannels && tiles * kWeightsPerTile >= p.C * p.K;
 }
 
 namespace {
@@ -216,8 +270,34 @@ ConvParams input_gradient_problem(const ConvParams& p) {
 }
 
 template <typename T>
+void winograd_forward_panels(const ConvParams& p, const Plan<T>& pl, const T* x, const T* w, bool flipped,
+                             const T* bias, T* y) {
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  const int64_t v_point = pl.TB * pl.Cp;
+  T* V = thread_scratch<T>(kScratchWinogradIn, size_t(kPoints * v_point));  // shared: the calling thread's
+  const int nt = static_cast<int>(std::min<int64_t>(p.num_threads, pl.Kp / NR));
+#pragma omp parallel num_threads(std::max(nt, 1))
+  {
+    DenormalGuard guard;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < pl.TB; ++t) {
+      if (t < pl.tiles) {
+        transform_input_tile(p, pl, t, x, V + t * pl.Cp, v_point);
+      } else {  // rows past the last tile: zeros (finite GEMM inputs)
+        for (int xi = 0; xi < kPoints; ++xi) std::memset(V + xi * v_point + t * pl.Cp, 0, size_t(pl.Cp) * sizeof(T));
+      }
+    }
+    T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * NR));
+    T* M = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * pl.TB * NR));
+#pragma omp for schedule(dynamic)
+    for (int64_t jr = 0; jr < pl.Kp; jr += NR) run_panel(p, pl, jr, V, w, flipped, bias, y, U, M);
+  }
+}
+
+template <typename T>
 void winograd_forward(const ConvParams& p, const T* x, const T* w, bool flipped, const T* bias, T* y) {
   const Plan<T> pl(p);
+  if (pl.panels) return winograd_forward_panels(p, pl, x, w, flipped, bias, y);
   T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * pl.Kp));
   transform_weights(p, pl, w, flipped, U);
   const int nt = static_cast<int>(std::min<int64_t>(p.num_threads, pl.blocks));
