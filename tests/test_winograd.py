@@ -45,6 +45,7 @@ SHAPES = [
     (1, 64, 64, 14, 14, 1),   # VGG-like
     (2, 48, 96, 9, 6, 0),
     (1, 16, 130, 12, 11, 1),  # K past a multiple of the GEMM's 32 columns
+    (2, 20, 24, 50, 47, 1),   # a plane NCHW activations are read and written in place (>= 2048 outputs)
 ]
 
 

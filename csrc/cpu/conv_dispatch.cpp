@@ -1,6 +1,6 @@
 // Chooses the CPU algorithm for each convolution pass:
-//   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3), on channels_last
-//     and input gradient (use_winograd_backward_input)      activations (NCHW ones are transposed)
+//   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3) (NCHW with small planes
+//     and input gradient (use_winograd_backward_input)      on transposed, channels_last activations)
 //   a layout the shape runs faster in (switch_target)     -> the same dispatch on transposed activations
 //                                                            (conv_layout_switch.cpp)
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
@@ -58,8 +58,9 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
   const ConvParams p = sized_threads(params);
   // before the layout rules: the Winograd kernel wants channels_last whatever they say
   if (use_fast(p) && use_winograd_forward(p, sizeof(T)))
-    return p.layout == Layout::NHWC ? conv_forward_winograd(p, x, w, bias, y)
-                                    : conv_forward_in_layout(p, Layout::NHWC, x, w, bias, y);
+    return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
+               ? conv_forward_winograd(p, x, w, bias, y)
+               : conv_forward_in_layout(p, Layout::NHWC, x, w, bias, y);
   if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_forward_in_layout(p, other, x, w, bias, y);
   if (use_fast(p) && is_depthwise(p))
@@ -75,8 +76,9 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
   if (use_fast(p) && use_winograd_backward_input(p, sizeof(T)))  // (see conv_forward)
-    return p.layout == Layout::NHWC ? conv_backward_input_winograd(p, gy, w, gx)
-                                    : conv_backward_input_in_layout(p, Layout::NHWC, gy, w, gx);
+    return p.layout == Layout::NHWC || winograd_direct_nchw(p.H * p.W)
+               ? conv_backward_input_winograd(p, gy, w, gx)
+               : conv_backward_input_in_layout(p, Layout::NHWC, gy, w, gx);
   if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_input_in_layout(p, other, gy, w, gx);
   if (use_fast(p) && is_depthwise(p) && !depthwise_gather_wasteful(p))

@@ -53,7 +53,14 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
       worst = std::max(worst, e);
       FC_CHECK(e <= 2e-5, "conv_forward_winograd rel err %.3g: %s threads=%d", e, what, threads);
     }
-    {  // through the dispatcher, NCHW (transposed to channels_last and back)
+    {  // the kernel itself, on NCHW activations (a plane per lane)
+      const ConvParams p = fastconv_test::to_params(c, Layout::NCHW, threads);
+      std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+      fastconv::cpu::conv_forward_winograd<float>(p, x.data(), w.data(), bias, y.data());
+      const double e = fastconv_test::max_rel_error(y, ref);
+      FC_CHECK(e <= 2e-5, "conv_forward_winograd (NCHW) rel err %.3g: %s threads=%d", e, what, threads);
+    }
+    {  // through the dispatcher, NCHW (small planes: transposed to channels_last and back)
       const ConvParams p = fastconv_test::to_params(c, Layout::NCHW, threads);
       std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
       fastconv::cpu::conv_forward<float>(p, x.data(), w.data(), bias, y.data());
@@ -75,6 +82,10 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
     worst = std::max(worst, e);
     FC_CHECK(e <= 2e-5, "conv_backward_input_winograd rel err %.3g: %s threads=%d", e, what, threads);
     const ConvParams q = fastconv_test::to_params(c, Layout::NCHW, threads);
+    std::vector<float> gx1(gx_ref.size(), std::numeric_limits<float>::quiet_NaN());
+    fastconv::cpu::conv_backward_input_winograd<float>(q, gy.data(), w.data(), gx1.data());
+    const double e1 = fastconv_test::max_rel_error(gx1, gx_ref);
+    FC_CHECK(e1 <= 2e-5, "conv_backward_input_winograd (NCHW) rel err %.3g: %s threads=%d", e1, what, threads);
     std::vector<float> gx2(gx_ref.size(), std::numeric_limits<float>::quiet_NaN());
     fastconv::cpu::conv_backward_input<float>(q, gy.data(), w.data(), gx2.data());
     const double e2 = fastconv_test::max_rel_error(gx2, gx_ref);
@@ -97,6 +108,7 @@ int main() {
   cases.push_back(make(1, 20, 3, 3, 24, 2, 2, 2, 2));                   // padding 2 (input gradient: none)
   cases.push_back(make(1, 300, 6, 6, 20, 1, 1, 1, 1));                  // C over one GEMM depth block (256)
   cases.push_back(make(4, 16, 30, 30, 16, 1, 1, 1, 1));                 // many tile blocks
+  cases.push_back(make(1, 20, 50, 47, 24, 1, 1, 1, 1));                 // a plane the dispatcher reads in place
   for (RefPad mode : {RefPad::Reflect, RefPad::Replicate, RefPad::Circular})
     cases.push_back(make(2, 20, 7, 9, 24, 1, 2, 2, 1, mode));
   uint64_t seed = 1;

@@ -6,9 +6,10 @@
 //   M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k]   36 GEMMs per block of tiles (the GEMM micro-kernel)
 //   y_tk        = A^T M_tk A (4x4)        output tile, clipped at the edges, plus bias
 //
-// The kernels run on channels_last activations (channels are the vector lanes of both transforms); the
-// dispatch moves NCHW convolutions to channels_last for them (conv_layout_switch.cpp). Padding of any size
-// and every padding mode are folded into the input gather. Accuracy: the relative error against a float64
+// Channels are the vector lanes of both transforms: channels_last activations are read and written a vector
+// at a time, NCHW ones a plane per lane (for small planes the dispatch transposes NCHW activations to
+// channels_last instead: winograd_direct_nchw). Padding of any size and every padding mode are folded into
+// the input gather. Accuracy: the relative error against a float64
 // reference is a few 1e-7 (direct convolution: ~1e-7); docs and numbers in README, "Winograd".
 #pragma once
 
@@ -31,11 +32,16 @@ bool set_winograd_size_rule(bool on);
 // with enough channels that the transforms do not dominate, float32 only (float64 keeps the exact paths).
 bool use_winograd_forward(const ConvParams& p, int64_t elem_size);
 
-// Forward convolution of a channels_last p (use_winograd_forward): y = conv(x, w) + bias.
+// Whether NCHW activations with output planes of out_plane pixels are read and written in place (long rows),
+// rather than transposed to channels_last first (measured, 2 threads: planes of 224x224 to 56x56 ran 1.1-1.5x
+// faster in place, 28x28 either way, 14x14 1.5x slower).
+bool winograd_direct_nchw(int64_t out_plane);
+
+// Forward convolution (use_winograd_forward), NCHW or channels_last: y = conv(x, w) + bias.
 template <typename T>
 void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
 
-// The input gradient of a channels_last p (use_winograd_backward_input: zero padding <= 2, the output of the
+// The input gradient of p (use_winograd_backward_input: zero padding <= 2, the output of the
 // formula's size) as a Winograd forward convolution of grad_output with the rotated, transposed kernel.
 bool use_winograd_backward_input(const ConvParams& p, int64_t elem_size);
 template <typename T>

@@ -30,6 +30,7 @@ std::atomic<bool> g_size_rule{true};  // tests turn it off to reach the kernel w
 constexpr int64_t kMinInChannels = 64;
 constexpr int64_t kMinOutChannels = 64;
 constexpr int64_t kWeightsPerTile = 16384;
+constexpr int64_t kMinDirectNchwPlane = 2048;  // winograd_direct_nchw: between 28x28 and 56x56
 // V and M of one block together: about this many bytes (they stream through L2 once per block).
 constexpr int64_t kBlockBytes = int64_t(1) << 20;
 constexpr int64_t kKC = 256;  // GEMM depth per pass: a B panel (kKC x NR) stays in L1
@@ -118,17 +119,28 @@ void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool 
     }
 }
 
-// The 6x6 input patch of tile (n, th, tw), channels [c0, c0 + L) (zeros past C and in zero padding).
+// The 6x6 input patch of tile (n, th, tw), channels [c0, c0 + L) (zeros past C and in zero padding), as
+// d[(i*6 + j)*L + lane]. channels_last: a lane is one contiguous load; NCHW: the lanes are 16 planes.
 template <typename T>
 void gather_patch(const ConvParams& p, const T* x, int64_t n, int64_t th, int64_t tw, int64_t c0, T* d) {
   constexpr int L = kLanes<T>;
-  const int64_t ih0 = th * kTileOut - p.pad_t, iw0 = tw * kTileOut - p.pad_l;
-  const T* xn = x + n * p.H * p.W * p.C;
+  const int64_t ih0 = th * kTileOut - p.pad_t, iw0 = tw * kTileOut - p.pad_l, HW = p.H * p.W;
+  const T* xn = x + n * HW * p.C;
+  const bool nhwc = p.layout == Layout::NHWC;
+  const int64_t cs = nhwc ? 1 : HW, ps = nhwc ? p.C : 1;  // strides of a channel, of a pixel
   const int64_t lanes = std::min<int64_t>(L, p.C - c0);
   if (lanes == L && ih0 >= 0 && iw0 >= 0 && ih0 + kTileIn <= p.H && iw0 + kTileIn <= p.W) {
-    for (int i = 0; i < kTileIn; ++i)
-      for (int j = 0; j < kTileIn; ++j)
-        std::memcpy(d + (i * kTileIn + j) * L, xn + ((ih0 + i) * p.W + iw0 + j) * p.C + c0, L * sizeof(T));
+    if (nhwc) {
+      for (int i = 0; i < kTileIn; ++i)
+        for (int j = 0; j < kTileIn; ++j)
+          std::memcpy(d + (i * kTileIn + j) * L, xn + ((ih0 + i) * p.W + iw0 + j) * p.C + c0, L * sizeof(T));
+    } else {
+      for (int64_t l = 0; l < L; ++l) {
+        const T* plane = xn + (c0 + l) * HW + ih0 * p.W + iw0;
+        for (int i = 0; i < kTileIn; ++i)
+          for (int j = 0; j < kTileIn; ++j) d[(i * kTileIn + j) * L + l] = plane[i * p.W + j];
+      }
+    }
     return;
   }
   for (int i = 0; i < kTileIn; ++i) {
@@ -138,8 +150,8 @@ void gather_patch(const ConvParams& p, const T* x, int64_t n, int64_t th, int64_
       const int64_t iw = remap_index(iw0 + j, p.W, p.mode);
       int64_t l = 0;
       if (ih >= 0 && iw >= 0) {
-        const T* src = xn + (ih * p.W + iw) * p.C + c0;
-        for (; l < lanes; ++l) dst[l] = src[l];
+        const T* src = xn + (ih * p.W + iw) * ps + c0 * cs;
+        for (; l < lanes; ++l) dst[l] = src[l * cs];
       }
       for (; l < L; ++l) dst[l] = T(0);
     }
@@ -173,6 +185,16 @@ void store_output_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, int
   const int64_t rows_out = std::min<int64_t>(kTileOut, p.OH - oh0), cols_out = std::min<int64_t>(kTileOut, p.OW - ow0);
   output_tile_transform<T>(M, m_point, tmp, out);
   const int64_t lanes = std::min<int64_t>(L, p.K - k0);
+  if (p.layout == Layout::NCHW) {  // lane l is plane k0 + l: rows of up to 4 outputs
+    const int64_t npix = p.OH * p.OW;
+    for (int64_t l = 0; l < lanes; ++l) {
+      T* plane = y + (n * p.K + k0 + l) * npix + oh0 * p.OW + ow0;
+      const T b = bias ? bias[k0 + l] : T(0);
+      for (int64_t r = 0; r < rows_out; ++r)
+        for (int64_t c = 0; c < cols_out; ++c) plane[r * p.OW + c] = out[(r * kTileOut + c) * L + l] + b;
+    }
+    return;
+  }
   for (int64_t r = 0; r < rows_out; ++r)
     for (int64_t c = 0; c < cols_out; ++c) {
       const T* src = out + (r * kTileOut + c) * L;
@@ -250,6 +272,8 @@ bool winograd_allowed() { return g_allowed.load(std::memory_order_relaxed); }
 void set_winograd_allowed(bool allowed) { g_allowed.store(allowed, std::memory_order_relaxed); }
 
 bool set_winograd_size_rule(bool on) { return g_size_rule.exchange(on); }
+
+bool winograd_direct_nchw(int64_t out_plane) { return out_plane >= kMinDirectNchwPlane; }
 
 bool use_winograd_forward(const ConvParams& p, int64_t elem_size) {
   if (!winograd_allowed() || elem_size != 4 || p.R != 3 || p.S != 3 || p.stride_h != 1 || p.stride_w != 1 ||
