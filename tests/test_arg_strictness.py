@@ -90,20 +90,13 @@ TRUTHY_CASES = [1, 0, "False", "", None, np.bool_(True), np.bool_(False), 2.5, [
 
 
 @pytest.mark.parametrize("value", TRUTHY_CASES, ids=repr)
-@pytest.mark.parametrize("name,x", [("max_pool2d", X2), ("max_pool1d", X1)])
-def test_return_indices_truthiness_matches_torch(name, x, value):
-    """torch's max_pool dispatch tests return_indices for truth and accepts any value; so does fastconv."""
-    ref = getattr(TF, name)(x, 2, return_indices=value)
-    got = getattr(FC, name)(x, 2, return_indices=value)
-    assert isinstance(got, tuple) == isinstance(ref, tuple)
-    torch.testing.assert_close(got, ref)
-
-
-@pytest.mark.parametrize("value", TRUTHY_CASES, ids=repr)
-@pytest.mark.parametrize("name,x", [("adaptive_max_pool2d", X2), ("adaptive_max_pool1d", X1)])
-def test_adaptive_return_indices_truthiness_matches_torch(name, x, value):
-    ref = getattr(TF, name)(x, 3, return_indices=value)
-    got = getattr(FC, name)(x, 3, return_indices=value)
+@pytest.mark.parametrize("name,x,size", [("max_pool2d", X2, 2), ("max_pool1d", X1, 2),
+                                         ("adaptive_max_pool2d", X2, 3), ("adaptive_max_pool1d", X1, 3)])
+def test_return_indices_truthiness_matches_torch(name, x, size, value):
+    """torch's max_pool dispatch (plain and adaptive) tests return_indices for truth and accepts any value;
+    so does fastconv. size: kernel_size or output_size."""
+    ref = getattr(TF, name)(x, size, return_indices=value)
+    got = getattr(FC, name)(x, size, return_indices=value)
     assert isinstance(got, tuple) == isinstance(ref, tuple)
     torch.testing.assert_close(got, ref)
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as TF
 
 import fastconv.nn.functional as F
-from conftest import assert_close_scaled
+from conftest import as_layout, assert_close_scaled
 
 
 def _compare(fn, *inputs, what="", max_seconds=None):
@@ -73,8 +73,7 @@ def test_grouped_large_weight_channels_last():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_max_pool_huge_kernel_is_fast(layout, dtype):
     x = torch.randn(1, 3, 3, 3, dtype=dtype)
-    if layout == "channels_last":
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = as_layout(x, layout)
     _compare(lambda M, x: M.max_pool2d(x, 2**23, 1, 2**22), x, what="max_pool2d k=2^23", max_seconds=2)
     _compare(lambda M, x: M.max_pool2d(x, 2**31 - 1, ceil_mode=True), torch.randn(1, 4, 2, 3, dtype=dtype),
              what="max_pool2d k=2^31-1 ceil", max_seconds=2)
@@ -86,8 +85,7 @@ def test_max_pool_huge_kernel_is_fast(layout, dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_avg_pool_huge_kernel_is_fast(layout, dtype):
     x = torch.randn(1, 2, 5, 7, dtype=dtype)
-    if layout == "channels_last":
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = as_layout(x, layout)
     for include in (True, False):
         _compare(lambda M, x: M.avg_pool2d(x, 2**23, 3, 2**22, count_include_pad=include), x,
                  what=f"avg_pool2d k=2^23 stride 3 count_include_pad={include}", max_seconds=2)
@@ -119,8 +117,7 @@ def test_avg_pool_largest_window_torch_takes():
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 def test_max_pool_sees_denormals(layout):
     x = torch.tensor([[[[-1e-40, 0.0], [0.0, -1e-40]]]]).repeat(2, 16, 1, 1)
-    if layout == "channels_last":
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = as_layout(x, layout)
     for kernel in ((1, 2), (2, 1)):
         y, i = F.max_pool2d(x, kernel, return_indices=True)
         r, j = TF.max_pool2d(x, kernel, return_indices=True)

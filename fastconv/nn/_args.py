@@ -10,11 +10,6 @@ FLOAT_DTYPES_CPU = (torch.float32, torch.float64)
 FLOAT_DTYPES_CUDA = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def is_int(v):
-    """A Python / numpy / symbolic integer, not a bool (torch's int arguments reject bools)."""
-    return type(v) is int or (isinstance(v, (numbers.Integral, torch.SymInt)) and not isinstance(v, bool))
-
-
 INT64_MAX = 2 ** 63 - 1
 INT64_MIN = -2 ** 63
 
@@ -100,14 +95,6 @@ def fit(items, n, op, name):
     if len(items) == 1:
         return items * n
     raise FastconvValueError(f"fastconv.{op}: {name} must be an int or a tuple of {n} ints, got {items!r}")
-
-
-def ntuple(value, n, op, name):
-    """int_list then fit: an int or a length-n (or 1) sequence of ints -> tuple of n Python ints."""
-    if type(value) is tuple and len(value) == n and all(type(v) is int for v in value):
-        if all(INT64_MIN <= v <= INT64_MAX for v in value):
-            return value
-    return fit(int_list(value, op, name, n), n, op, name)
 
 
 def int_arg(value, op, name, what="an int", deferred=None):
@@ -227,6 +214,12 @@ def common_dtype(x, weight, bias):
     if bias is not None and bias.dtype != dtype:
         bias = bias.to(dtype)
     return x, weight, bias
+
+
+def empty_input(x, spatial):
+    """A batch of 0 or 0 channels: torch's convolutions compute nothing there (its "Empty" backend) and skip
+    their input / weight dtype check."""
+    return x.dim() == spatial + 2 and x.shape[0] == 0 or x.shape[-spatial - 1] == 0
 
 
 def check_rank(t, ranks, op, name, meaning):

@@ -1,7 +1,7 @@
 """Pooling window arguments that passed the functional API's checks, remembered for the next call.
 
 A pooling layer calls the functional API with the same window arguments every time, and checking them again
-(ntuple, positivity, padding against the kernel: a dozen small Python functions) cost more than the kernel
+(int_list, fit, positivity, padding against the kernel: a dozen small Python functions) cost more than the kernel
 on small layers, and about 50 us per call when the caches had just been flushed by a large tensor (measured
 on the 2-core machine: fastconv.nn.AvgPool2d took 126 us on 1x16x8x8 after reading 64 MiB, 85 us with this
 lookup; torch's takes 43-45 us). The first call takes the full path and records

@@ -4,7 +4,7 @@ import torch
 from ..errors import FastconvDtypeError, FastconvValueError, widened
 from ..ops.conv import conv_out_size
 from ._args import (check_float, check_groups, check_int64, check_rank, check_same, check_same_device, check_tensor,
-                    common_dtype as _common_dtype, fit, int_arg, int_list, non_negative, positive, raise_deferred,
+                    common_dtype, empty_input, fit, int_arg, int_list, non_negative, positive, raise_deferred,
                     restore_rank)
 from ._torch_backend import torch_uses_onednn
 
@@ -45,12 +45,6 @@ def _module_pads(flat, spatial, mode, op):
     return [(flat[2 * i], flat[2 * i + 1]) for i in reversed(range(spatial))]
 
 
-def _empty_input(x, spatial):
-    """torch computes nothing for a batch of 0 or an input of 0 channels (its "Empty" backend) and skips its
-    dtype check of input against weight there."""
-    return x.dim() == spatial + 2 and x.shape[0] == 0 or x.shape[-spatial - 1] == 0
-
-
 def _check_conv_args(input, weight, bias, groups, spatial, op, bias_any_dtype):
     """Tensor checks. bias_any_dtype: the bias may have another (real) dtype, which is cast to the input's, as
     torch's string-padding path does unless it runs on oneDNN (its int-padding conv1d / conv2d always check)."""
@@ -58,7 +52,7 @@ def _check_conv_args(input, weight, bias, groups, spatial, op, bias_any_dtype):
                f"(unbatched or batched {spatial}-d input)")
     check_rank(weight, (spatial + 2,), op, "weight", "(out_channels, in_channels/groups, *kernel_size)")
     check_float(input, op, "input")
-    if _empty_input(input, spatial):
+    if empty_input(input, spatial):
         check_float(weight, op, "weight")
         check_same_device(input, "input", weight, "weight", op)
     else:
@@ -140,7 +134,7 @@ def conv_nd(input, weight, bias, stride, padding, dilation, groups, padding_mode
     _check_fits(in_sizes, pads, kernel, stride, dilation, op)
     if padding_mode != "zeros":
         _check_mode_pads(in_sizes, pads, padding_mode, op)
-    x, weight, bias = _common_dtype(x, weight, bias)
+    x, weight, bias = common_dtype(x, weight, bias)
     w = weight
     if spatial == 1:  # run 1-d as 2-d with H == 1 (views only)
         x, w = x.unsqueeze(2), w.unsqueeze(2)

@@ -3,24 +3,19 @@ import torch
 
 from ..errors import FastconvValueError, widened
 from ..ops.conv_transpose import transposed_out_size
-from ._args import (autocast_casts, check_float, check_int64, check_groups, check_rank, check_same, check_same_device,
-                    check_tensor, common_dtype, fit, int_arg, int_list, non_negative, positive, raise_deferred,
-                    restore_rank)
+from ._args import (autocast_casts, check_float, check_groups, check_int64, check_rank, check_same, check_same_device,
+                    check_tensor, common_dtype, empty_input, fit, int_arg, int_list, non_negative, positive,
+                    raise_deferred, restore_rank)
 from ._torch_backend import torch_uses_onednn
 
 _ops = torch.ops.fastconv
-
-
-def _empty_input(x, spatial):
-    """A batch of 0 or 0 channels: torch computes nothing and skips its input / weight dtype check."""
-    return x.dim() == spatial + 2 and x.shape[0] == 0 or x.shape[-spatial - 1] == 0
 
 
 def _check_tensors(input, weight, bias, groups, spatial, op):
     check_rank(input, (spatial + 1, spatial + 2), op, "input", f"(unbatched or batched {spatial}-d input)")
     check_rank(weight, (spatial + 2,), op, "weight", "(in_channels, out_channels/groups, *kernel_size)")
     check_float(input, op, "input")
-    if _empty_input(input, spatial):
+    if empty_input(input, spatial):
         check_float(weight, op, "weight")
         check_same_device(input, "input", weight, "weight", op)
     else:
@@ -75,7 +70,7 @@ def conv_transpose_nd(input, weight, bias, stride, padding, output_padding, grou
     padding = non_negative(fit(padding, spatial, op, "padding"), op, "padding")
     output_padding = non_negative(fit(output_padding, spatial, op, "output_padding"), op, "output_padding")
     _check_tensors(input, weight, bias, groups, spatial, op)
-    empty = _empty_input(input, spatial)
+    empty = empty_input(input, spatial)
     big_output_padding = any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation))
     if big_output_padding and not empty:  # torch checks it only where it computes
         raise FastconvValueError(f"fastconv.{op}: output_padding must be smaller than either stride or dilation, "

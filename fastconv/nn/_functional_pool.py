@@ -240,15 +240,15 @@ def _unpool_output_size(input, kernel, stride, padding, output_size, spatial, op
         ret = output_size
     for d in range(n):  # torch._check_value(ret[d] >= 0): the comparison must give a bool (not NaN, a tensor)
         try:
-            non_negative = ret[d] >= 0
+            size_ok = ret[d] >= 0
         except TypeError:
             raise FastconvTypeError(f"fastconv.{op}: output_size must be a sequence of ints, got {ret!r}") from None
-        if isinstance(non_negative, torch.Tensor) and torch.jit.is_tracing():  # sizes are traced as tensors
-            non_negative = bool(non_negative)
-        if not isinstance(non_negative, (bool, torch.SymBool)):
+        if isinstance(size_ok, torch.Tensor) and torch.jit.is_tracing():  # sizes are traced as tensors
+            size_ok = bool(size_ok)
+        if not isinstance(size_ok, (bool, torch.SymBool)):
             raise FastconvTypeError(f"fastconv.{op}: output_size must be ints, got {ret!r} (from kernel_size, "
                                     f"stride and padding of another type)")
-        if not non_negative:
+        if not size_ok:
             raise FastconvValueError(f"fastconv.{op}: max_unpooling: output_size must contain non-negative spatial "
                                      f"dimensions, but got output_size[{d}]={ret[d]}")
     return ret

@@ -8,16 +8,17 @@ ConvParams::use_mkldnn (aten/src/ATen/native/Convolution.cpp) for CPU tensors.
 """
 import torch
 
+from ._args import empty_input
+
 
 def torch_uses_onednn(x, weight, stride, dilation, groups, spatial, output_padding=None):
     """Whether torch runs this convolution (transposed when output_padding is given) on oneDNN. x: the input as
     passed (batched or not, 1-d or 2-d); stride, dilation, output_padding: per-axis tuples."""
     if x.dtype != torch.float32 or x.device.type != "cpu":
         return False
-    batched = x.dim() == spatial + 2
-    n = x.shape[0] if batched else 1
-    if n == 0 or x.shape[-spatial - 1] == 0:  # torch's "Empty" backend comes first
+    if empty_input(x, spatial):  # torch's "Empty" backend comes first
         return False
+    n = x.shape[0] if x.dim() == spatial + 2 else 1
     if output_padding is not None and any(o >= s for o, s in zip(output_padding, stride)):
         return False  # is_output_padding_big
     kernel = tuple(weight.shape[2:])

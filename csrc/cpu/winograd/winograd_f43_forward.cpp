@@ -39,6 +39,9 @@ constexpr int64_t kPanelInputBytes = int64_t(8) << 20;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// 4x4 output tiles along one axis of n outputs.
+int64_t tiles_along(int64_t n) { return (n + kTileOut - 1) / kTileOut; }
+
 template <typename T>
 struct Plan {
   using MK = MicroKernel<T>;
@@ -49,8 +52,8 @@ struct Plan {
   bool panels;            // few tiles: all of them in one block (TB rows), threads over output-channel panels
 
   Plan(const ConvParams& p) {
-    TH = (p.OH + kTileOut - 1) / kTileOut;
-    TW = (p.OW + kTileOut - 1) / kTileOut;
+    TH = tiles_along(p.OH);
+    TW = tiles_along(p.OW);
     tiles = p.N * TH * TW;
     Cp = round_up(p.C, L);
     // The GEMMs broadcast from 14 V rows at once: a row stride of a multiple of 512 bytes would put them in
@@ -158,11 +161,16 @@ void gather_patch(const ConvParams& p, const T* x, int64_t n, int64_t th, int64_
   }
 }
 
-// Tile `tile`'s transformed input: point xi of channel c to V[xi*v_point + c] (all Cp channels).
+// Tile `tile`'s transformed input: point xi of channel c to V[xi*v_point + c] (all Cp channels). A tile past
+// the last one (the rows that fill a GEMM row panel) gets zeros: finite GEMM inputs.
 template <typename T>
 void transform_input_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, const T* x, T* V,
                           int64_t v_point) {
   constexpr int L = kLanes<T>;
+  if (tile >= pl.tiles) {
+    for (int xi = 0; xi < kPoints; ++xi) std::memset(V + xi * v_point, 0, size_t(pl.Cp) * sizeof(T));
+    return;
+  }
   alignas(64) T d[kPoints * L];
   alignas(64) T tmp[kPoints * L];
   const int64_t n = tile / (pl.TH * pl.TW), th = tile / pl.TW % pl.TH, tw = tile % pl.TW;
@@ -207,6 +215,27 @@ void store_output_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, int
     }
 }
 
+// The 36 transform-domain GEMMs: M[xi] (rows x W) = V[xi] (rows x C) U[xi] (C x W) for point xi at
+// V + xi*v_point (rows of Cp, read in place: the micro-kernel's row-major A) and M + xi*m_point (rows of W).
+// U holds W columns packed as the micro-kernel's B panels (transform_weights: W = Kp, or one panel: W = NR).
+// rows: a multiple of MR; W: of NR.
+template <typename T>
+void point_gemms(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t C, const T* U, int64_t W, T* M,
+                 int64_t m_point) {
+  using MK = MicroKernel<T>;
+  for (int xi = 0; xi < kPoints; ++xi)
+    for (int64_t pc = 0; pc < C; pc += kKC) {
+      const int64_t kc = std::min(kKC, C - pc);
+      const T* Ublk = U + xi * C * W + pc * W;
+      const T beta = pc == 0 ? T(0) : T(1);
+      for (int64_t jr = 0; jr < W; jr += MK::NR)
+        for (int64_t ir = 0; ir < rows; ir += MK::MR)
+          MK::template run<true>(kc, V + xi * v_point + ir * Cp + pc, Ublk + jr * kc,
+                                 M + xi * m_point + ir * W + jr, MicroTileView{W, 1, MK::MR, MK::NR}, T(1), beta,
+                                 nullptr, nullptr, Cp);
+    }
+}
+
 template <typename T>
 void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x, const T* U, const T* bias,
                T* y, T* V, T* M) {
@@ -216,26 +245,11 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
   const int64_t t0 = block * TB, count = std::min(TB, pl.tiles - t0);
   const int64_t v_point = TB * Cp, m_point = TB * Kp;  // distance between two points' matrices
 
-  // 1. input transform: V[xi][t][c]
-  for (int64_t t = 0; t < count; ++t) transform_input_tile(p, pl, t0 + t, x, V + t * Cp, v_point);
-  for (int64_t t = count; t < TB; ++t)  // rows of a last, partial block: zeros (finite GEMM inputs)
-    for (int xi = 0; xi < kPoints; ++xi) std::memset(V + xi * v_point + t * Cp, 0, size_t(Cp) * sizeof(T));
+  // 1. input transform: V[xi][t][c] (zero rows past the last tile)
+  for (int64_t t = 0; t < TB; ++t) transform_input_tile(p, pl, t0 + t, x, V + t * Cp, v_point);
 
-  // 2. the 36 GEMMs: M[xi] (TB x Kp) = V[xi] (TB x C) U[xi] (C x Kp); V is read in place (row-major)
-  const int64_t rows = round_up(count, MK::MR);
-  for (int xi = 0; xi < kPoints; ++xi) {
-    const T* Vx = V + xi * v_point;
-    T* Mx = M + xi * m_point;
-    for (int64_t pc = 0; pc < C; pc += kKC) {
-      const int64_t kc = std::min(kKC, C - pc);
-      const T* Ublk = U + xi * C * Kp + pc * Kp;
-      const T beta = pc == 0 ? T(0) : T(1);
-      for (int64_t jr = 0; jr < Kp; jr += MK::NR)
-        for (int64_t ir = 0; ir < rows; ir += MK::MR)
-          MK::template run<true>(kc, Vx + ir * Cp + pc, Ublk + jr * kc, Mx + ir * Kp + jr,
-                                 MicroTileView{Kp, 1, MK::MR, MK::NR}, T(1), beta, nullptr, nullptr, Cp);
-    }
-  }
+  // 2. the 36 GEMMs
+  point_gemms(V, v_point, Cp, round_up(count, MK::MR), C, U, Kp, M, m_point);
 
   // 3. output transform: y = A^T M A + bias, clipped to the output
   for (int64_t t = 0; t < count; ++t)
@@ -253,14 +267,7 @@ void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, c
   constexpr int L = kLanes<T>;
   const int64_t C = p.C, Cp = pl.Cp, rows = pl.TB, m_point = rows * NR;
   transform_weight_panel(p, w, flipped, jr, 0, C, C * NR, U);
-  for (int xi = 0; xi < kPoints; ++xi)
-    for (int64_t pc = 0; pc < C; pc += kKC) {
-      const int64_t kc = std::min(kKC, C - pc);
-      for (int64_t ir = 0; ir < rows; ir += MK::MR)
-        MK::template run<true>(kc, V + xi * rows * Cp + ir * Cp + pc, U + xi * C * NR + pc * NR,
-                               M + xi * m_point + ir * NR, MicroTileView{NR, 1, MK::MR, NR}, T(1),
-                               pc == 0 ? T(0) : T(1), nullptr, nullptr, Cp);
-    }
+  point_gemms(V, rows * Cp, Cp, rows, C, U, NR, M, m_point);
   for (int64_t t = 0; t < pl.tiles; ++t)
     for (int64_t k0 = 0; k0 < NR && jr + k0 < p.K; k0 += L)
       store_output_tile(p, pl, t, jr + k0, M + t * NR + k0, m_point, bias, y);
@@ -280,7 +287,7 @@ bool use_winograd_forward(const ConvParams& p, int64_t elem_size) {
       p.dil_h != 1 || p.dil_w != 1 || p.groups != 1 || p.N <= 0 || p.OH <= 0 || p.OW <= 0)
     return false;
   if (!g_size_rule.load(std::memory_order_relaxed)) return true;
-  const int64_t tiles = p.N * ((p.OH + kTileOut - 1) / kTileOut) * ((p.OW + kTileOut - 1) / kTileOut);
+  const int64_t tiles = p.N * tiles_along(p.OH) * tiles_along(p.OW);
   return p.C >= kMinInChannels && p.K >= kMinOutChannels && tiles * kWeightsPerTile >= p.C * p.K;
 }
 
@@ -307,13 +314,7 @@ void winograd_forward_panels(const ConvParams& p, const Plan<T>& pl, const T* x,
   {
     DenormalGuard guard;
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < pl.TB; ++t) {
-      if (t < pl.tiles) {
-        transform_input_tile(p, pl, t, x, V + t * pl.Cp, v_point);
-      } else {  // rows past the last tile: zeros (finite GEMM inputs)
-        for (int xi = 0; xi < kPoints; ++xi) std::memset(V + xi * v_point + t * pl.Cp, 0, size_t(pl.Cp) * sizeof(T));
-      }
-    }
+    for (int64_t t = 0; t < pl.TB; ++t) transform_input_tile(p, pl, t, x, V + t * pl.Cp, v_point);
     T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * NR));
     T* M = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * pl.TB * NR));
 #pragma omp for schedule(dynamic)

@@ -59,7 +59,8 @@ template <typename T>
 inline void input_tile_transform(const T* d, T* tmp, T* V, int64_t point_stride) {
   constexpr int L = kLanes<T>;
   for (int j = 0; j < kTileIn; ++j) input_1d<T, L>(d + j * L, kTileIn * L, tmp + j * L, kTileIn * L);
-  for (int i = 0; i < kTileIn; ++i) input_1d<T, L>(tmp + i * kTileIn * L, L, V + i * kTileIn * point_stride, point_stride);
+  for (int i = 0; i < kTileIn; ++i)
+    input_1d<T, L>(tmp + i * kTileIn * L, L, V + i * kTileIn * point_stride, point_stride);
 }
 
 // out = A^T M A for the 36 points M[xi*point_stride + lane]; out[(r*4 + c)*L + lane]. tmp: 24*L scratch.
