@@ -1,4 +1,4 @@
-"""Winograd F(4x4, 3x3) forward convolution (csrc/cpu/winograd/): accuracy against a float64 reference on
+"""Winograd F(4x4, 3x3) convolution, forward and both gradients (csrc/cpu/winograd/): accuracy against a float64 reference on
 shapes that hit every edge case of the tiling, the switch fastconv.backends.cpu.allow_winograd, and that it
 is the path that runs."""
 import itertools
@@ -80,6 +80,26 @@ def test_input_gradient_accuracy(n, c, k, h, w, padding, layout):
     assert _rel_err(gx, gx_ref) < BOUND
 
 
+@pytest.mark.parametrize("n,c,k,h,w,padding", SHAPES)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "noncontiguous"])
+def test_weight_gradient_accuracy(n, c, k, h, w, padding, layout):
+    x, wt, _ = _case(n, c, k, h, w, seed=3 * n + c + k + h + w)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == "noncontiguous":
+        x = torch.cat([x, x], dim=3)[..., ::2]
+    ws, wd = wt.clone().requires_grad_(), wt.double().requires_grad_()
+    ys, yd = FF.conv2d(x, ws, padding=padding), TF.conv2d(x.double(), wd, padding=padding)
+    g = torch.randn(ys.shape, generator=torch.Generator().manual_seed(2))
+    (gw,) = torch.autograd.grad(ys, ws, g)
+    (gw_ref,) = torch.autograd.grad(yd, wd, g.double())
+    assert gw.shape == wt.shape and gw.is_contiguous()
+    assert _rel_err(gw, gw_ref) < BOUND
+    with fastconv.backends.cpu.flags(allow_winograd=False):
+        (gw_exact,) = torch.autograd.grad(FF.conv2d(x, ws, padding=padding), ws, g)
+    assert not torch.equal(gw, gw_exact)  # the switch reaches the weight gradient too
+
+
 def test_transposed_convolution_takes_it():
     """conv_transpose2d 3x3 stride 1 is the input gradient of a convolution: Winograd, within the bound."""
     x, wt, b = _case(2, 24, 16, 9, 10, seed=21)
@@ -101,7 +121,24 @@ def test_padding_modes(mode, padding):
     fc.load_state_dict(conv.state_dict())
     x = torch.randn(2, 24, 9, 10)
     ref = conv.double()(x.double())
-    assert _rel_err(fc(x), ref) < BOUND
+    y = fc(x)
+    assert _rel_err(y, ref) < BOUND
+    g = torch.randn(y.shape)
+    (gw,) = torch.autograd.grad(y, fc.weight, g)
+    (gw_ref,) = torch.autograd.grad(ref, conv.weight, g.double())
+    assert _rel_err(gw, gw_ref) < BOUND
+
+
+def test_circular_padding_of_a_one_row_input():
+    """An edge tile's 6x6 patch reaches 3 rows past the padded input; remapped circularly, those rows left a
+    1-row input (NaN or a crash): they are zeros now."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1, padding_mode="circular")
+    fc = fastconv.nn.Conv2d(64, 64, 3, padding=1, padding_mode="circular")
+    fc.load_state_dict(conv.state_dict())
+    for h, w in [(1, 8), (2, 9), (1, 1), (8, 1)]:
+        x = torch.randn(2, 64, h, w)
+        assert _rel_err(fc(x), conv.double()(x.double())) < BOUND
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -125,8 +162,7 @@ def test_empty_batch_and_no_bias():
 
 
 def test_gradients_still_match():
-    """The input gradient takes Winograd too (the forward of grad_output with the rotated kernel), the weight
-    gradient the exact path; through the squared loss the forward's error reaches both."""
+    """All three passes take Winograd; through the squared loss the forward's error reaches both gradients."""
     x, wt, b = _case(2, 16, 24, 9, 9, seed=7)
     xs, ws, bs = (t.clone().requires_grad_() for t in (x, wt, b))
     xt, wtt, bt = (t.double().requires_grad_() for t in (x, wt, b))

@@ -1,6 +1,7 @@
 // Chooses the CPU algorithm for each convolution pass:
 //   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3) (NCHW with small planes
-//     and input gradient (use_winograd_backward_input)      on transposed, channels_last activations)
+//     input gradient (use_winograd_backward_input) and      on transposed, channels_last activations)
+//     weight gradient (use_winograd_backward_weight)
 //   a layout the shape runs faster in (switch_target)     -> the same dispatch on transposed activations
 //                                                            (conv_layout_switch.cpp)
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
@@ -94,6 +95,10 @@ template <typename T>
 void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* gw) {
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
+  if (use_fast(p) && use_winograd_backward_weight(p, sizeof(T)))  // (see conv_forward)
+    return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
+               ? conv_backward_weight_winograd(p, x, gy, gw)
+               : conv_backward_weight_in_layout(p, Layout::NHWC, x, gy, gw);
   if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_weight_in_layout(p, other, x, gy, gw);
   if (use_fast(p) && is_depthwise(p))

@@ -71,23 +71,26 @@ struct MicroKernel {
 
   // kDirectA: a is row-major with leading dimension lda (a[i*lda + p]) instead of a packed panel
   // (a[p*MR + i]); broadcasts from memory cost the same, and it saves packing a large row-major A.
-  template <bool kDirectA = false>
+  // kStrided: both operands in place with row strides: a[p*lda + i], b[p*ldb + j] (the Winograd weight
+  // gradient reads two transformed matrices, tiles x channels, that way).
+  template <bool kDirectA = false, bool kStrided = false>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
-                  T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0) {
+                  T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
+    static_assert(!(kDirectA && kStrided), "one layout of A");
     V c0[MR], c1[MR];
 #pragma GCC unroll 14
     for (int i = 0; i < MR; ++i) c0[i] = c1[i] = Z::zero();
     for (int64_t p = 0; p < kc; ++p) {
       const V b0 = Z::load(b), b1 = Z::load(b + Z::L);
-      __builtin_prefetch(b + 8 * NR);
+      __builtin_prefetch(b + 8 * (kStrided ? ldb : NR));
 #pragma GCC unroll 14
       for (int i = 0; i < MR; ++i) {
         const V ai = Z::set1(kDirectA ? a[i * lda] : a[i]);
         c0[i] = Z::fma(ai, b0, c0[i]);
         c1[i] = Z::fma(ai, b1, c1[i]);
       }
-      a += kDirectA ? 1 : MR;
-      b += NR;
+      a += kDirectA ? 1 : kStrided ? lda : MR;
+      b += kStrided ? ldb : NR;
     }
     if (v.mr == MR && v.nr == NR && v.csC == 1) {
       const V va = Z::set1(alpha), vb = Z::set1(beta);
@@ -122,9 +125,9 @@ struct MicroKernel {
   static constexpr int MR = 6;
   static constexpr int NR = 64 / sizeof(T) * 2;
 
-  template <bool kDirectA = false>
+  template <bool kDirectA = false, bool kStrided = false>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
-                  T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0) {
+                  T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
     alignas(64) T acc[MR * NR] = {};
     for (int64_t p = 0; p < kc; ++p) {
       for (int i = 0; i < MR; ++i) {
@@ -132,8 +135,8 @@ struct MicroKernel {
 #pragma omp simd
         for (int j = 0; j < NR; ++j) acc[i * NR + j] += ai * b[j];
       }
-      a += kDirectA ? 1 : MR;
-      b += NR;
+      a += kDirectA ? 1 : kStrided ? lda : MR;
+      b += kStrided ? ldb : NR;
     }
     store_tile_generic<T, MR, NR>(acc, C, v, alpha, beta, brow, bcol);
   }

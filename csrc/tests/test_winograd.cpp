@@ -2,7 +2,8 @@
 // tiles (output sizes 1-7 and not multiples of 4), every padding mode and asymmetric padding, channel counts
 // that are not multiples of the vector lanes or of the GEMM's 32 columns, several tile blocks, 1 and 2
 // threads; through the dispatcher too (NCHW input is moved to channels_last), with the size rule off so
-// small shapes take the Winograd path; the input gradient (zero padding) the same way. Outputs are
+// small shapes take the Winograd path; the weight gradient (every padding mode) and the input gradient (zero
+// padding) the same way. Outputs are
 // pre-filled with NaN. Exit code non-zero on a mismatch.
 #include <cstdio>
 #include <limits>
@@ -68,11 +69,31 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
       FC_CHECK(e <= 2e-5, "conv_forward (NCHW, Winograd) rel err %.3g: %s threads=%d", e, what, threads);
     }
   }
+  // the weight gradient (any padding mode): 36 GEMMs over the transformed inputs and grad_outputs
+  const auto gy = fastconv_test::random_vector<float>(c.N * c.K * OH * OW, seed + 3);
+  const auto gy_nhwc = fastconv_test::to_nhwc(gy, c.N, c.K, OH, OW);
+  const auto gw_ref = fastconv_test::ref_backward_weight(c, x, gy);
+  for (int threads : {1, 2}) {
+    const ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
+    FC_CHECK(fastconv::cpu::use_winograd_backward_weight(p, 4), "weight gradient takes Winograd: %s", what);
+    std::vector<float> gw(gw_ref.size(), std::numeric_limits<float>::quiet_NaN());
+    fastconv::cpu::conv_backward_weight_winograd<float>(p, x_nhwc.data(), gy_nhwc.data(), gw.data());
+    const double e = fastconv_test::max_rel_error(gw, gw_ref);
+    worst = std::max(worst, e);
+    FC_CHECK(e <= 2e-5, "conv_backward_weight_winograd rel err %.3g: %s threads=%d", e, what, threads);
+    const ConvParams q = fastconv_test::to_params(c, Layout::NCHW, threads);
+    std::vector<float> gw1(gw_ref.size(), std::numeric_limits<float>::quiet_NaN());
+    fastconv::cpu::conv_backward_weight_winograd<float>(q, x.data(), gy.data(), gw1.data());
+    const double e1 = fastconv_test::max_rel_error(gw1, gw_ref);
+    FC_CHECK(e1 <= 2e-5, "conv_backward_weight_winograd (NCHW) rel err %.3g: %s threads=%d", e1, what, threads);
+    std::vector<float> gw2(gw_ref.size(), std::numeric_limits<float>::quiet_NaN());
+    fastconv::cpu::conv_backward_weight<float>(q, x.data(), gy.data(), gw2.data());
+    const double e2 = fastconv_test::max_rel_error(gw2, gw_ref);
+    FC_CHECK(e2 <= 2e-5, "conv_backward_weight (NCHW, Winograd) rel err %.3g: %s threads=%d", e2, what, threads);
+  }
   if (c.pad != RefPad::Zeros) return;
   // the input gradient: a Winograd forward of grad_output with the rotated, transposed kernel
-  const auto gy = fastconv_test::random_vector<float>(c.N * c.K * OH * OW, seed + 3);
   const auto gx_ref = fastconv_test::ref_backward_input(c, gy, w);
-  const auto gy_nhwc = fastconv_test::to_nhwc(gy, c.N, c.K, OH, OW);
   for (int threads : {1, 2}) {
     const ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
     FC_CHECK(fastconv::cpu::use_winograd_backward_input(p, 4), "input gradient takes Winograd: %s", what);
@@ -111,9 +132,16 @@ int main() {
   cases.push_back(make(1, 20, 50, 47, 24, 1, 1, 1, 1));                 // a plane the dispatcher reads in place
   for (RefPad mode : {RefPad::Reflect, RefPad::Replicate, RefPad::Circular})
     cases.push_back(make(2, 20, 7, 9, 24, 1, 2, 2, 1, mode));
+  cases.push_back(make(2, 16, 1, 9, 16, 1, 1, 1, 1, RefPad::Circular));  // edge tiles reach 3 rows past a 1-row input
+  cases.push_back(make(1, 16, 2, 1, 20, 1, 1, 1, 1, RefPad::Circular));
   uint64_t seed = 1;
   for (const RefConv& c : cases)
     for (bool with_bias : {true, false}) check(c, with_bias, seed += 7);
+  // weight-gradient blocks of 7 tiles: many blocks, a partial last one
+  fastconv::cpu::set_winograd_weight_block_tiles(7);
+  for (const RefConv& c : {make(2, 17, 13, 11, 20, 1, 1, 1, 1), make(1, 16, 9, 9, 16, 0, 0, 0, 0)})
+    check(c, false, seed += 7);
+  fastconv::cpu::set_winograd_weight_block_tiles(0);
   fastconv::cpu::set_winograd_allowed(false);
   FC_CHECK(!fastconv::cpu::use_winograd_forward(fastconv_test::to_params(cases[0], Layout::NHWC, 1), 4),
            "allow_winograd off: no Winograd path");

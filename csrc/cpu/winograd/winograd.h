@@ -47,5 +47,13 @@ bool use_winograd_backward_input(const ConvParams& p, int64_t elem_size);
 template <typename T>
 void conv_backward_input_winograd(const ConvParams& p, const T* gy, const T* w, T* gx);
 
+// The weight gradient of p (the shapes of use_winograd_forward, any padding mode): 36 GEMMs over the tiles'
+// transformed inputs and grad_outputs (winograd_f43_backward_weight.cpp).
+bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size);
+template <typename T>
+void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy, T* gw);
+// Tests: blocks of this many tiles in the weight gradient (0: the plan's own choice); returns the previous.
+int64_t set_winograd_weight_block_tiles(int64_t tiles);
+
 }  // namespace cpu
 }  // namespace fastconv

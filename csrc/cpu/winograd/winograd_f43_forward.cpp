@@ -11,10 +11,13 @@
 #include "../gemm_microkernel.h"
 #include "../gemm_scratch.h"
 #include "winograd.h"
+#include "winograd_tiles.h"
 #include "winograd_transforms.h"
 
 namespace fastconv {
 namespace cpu {
+using namespace winograd;
+
 namespace {
 
 std::atomic<bool> g_allowed{true};
@@ -37,28 +40,16 @@ constexpr int64_t kKC = 256;  // GEMM depth per pass: a B panel (kKC x NR) stays
 // The panel regime's transformed input (all tiles) at most this large: it is read by every panel.
 constexpr int64_t kPanelInputBytes = int64_t(8) << 20;
 
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
-// 4x4 output tiles along one axis of n outputs.
-int64_t tiles_along(int64_t n) { return (n + kTileOut - 1) / kTileOut; }
-
 template <typename T>
-struct Plan {
+struct Plan : TileGrid {
   using MK = MicroKernel<T>;
   static constexpr int L = kLanes<T>;
-  int64_t TH, TW, tiles;  // tiles per image row / column, tiles in all
-  int64_t Cp, Kp;         // row strides of V (C rounded to the lanes, off powers of two) and M (K rounded to NR)
+  int64_t Cp, Kp;         // row strides of V (padded_row) and M (K rounded to NR)
   int64_t TB, blocks;     // tiles per block, blocks
   bool panels;            // few tiles: all of them in one block (TB rows), threads over output-channel panels
 
-  Plan(const ConvParams& p) {
-    TH = tiles_along(p.OH);
-    TW = tiles_along(p.OW);
-    tiles = p.N * TH * TW;
-    Cp = round_up(p.C, L);
-    // The GEMMs broadcast from 14 V rows at once: a row stride of a multiple of 512 bytes would put them in
-    // a few L1 sets (C = 256 ran at 0.75x of torch, 1.1x with the stride padded).
-    if (Cp * int64_t(sizeof(T)) % 512 == 0) Cp += L;
+  Plan(const ConvParams& p) : TileGrid(p) {
+    Cp = padded_row<T>(p.C);
     Kp = round_up(p.K, MK::NR);
     const int64_t per_tile = kPoints * int64_t(sizeof(T)) * (Cp + Kp);
     TB = std::clamp<int64_t>(kBlockBytes / per_tile / MK::MR * MK::MR, MK::MR, 16 * MK::MR);
@@ -122,64 +113,6 @@ void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool 
     }
 }
 
-// The 6x6 input patch of tile (n, th, tw), channels [c0, c0 + L) (zeros past C and in zero padding), as
-// d[(i*6 + j)*L + lane]. channels_last: a lane is one contiguous load; NCHW: the lanes are 16 planes.
-template <typename T>
-void gather_patch(const ConvParams& p, const T* x, int64_t n, int64_t th, int64_t tw, int64_t c0, T* d) {
-  constexpr int L = kLanes<T>;
-  const int64_t ih0 = th * kTileOut - p.pad_t, iw0 = tw * kTileOut - p.pad_l, HW = p.H * p.W;
-  const T* xn = x + n * HW * p.C;
-  const bool nhwc = p.layout == Layout::NHWC;
-  const int64_t cs = nhwc ? 1 : HW, ps = nhwc ? p.C : 1;  // strides of a channel, of a pixel
-  const int64_t lanes = std::min<int64_t>(L, p.C - c0);
-  if (lanes == L && ih0 >= 0 && iw0 >= 0 && ih0 + kTileIn <= p.H && iw0 + kTileIn <= p.W) {
-    if (nhwc) {
-      for (int i = 0; i < kTileIn; ++i)
-        for (int j = 0; j < kTileIn; ++j)
-          std::memcpy(d + (i * kTileIn + j) * L, xn + ((ih0 + i) * p.W + iw0 + j) * p.C + c0, L * sizeof(T));
-    } else {
-      for (int64_t l = 0; l < L; ++l) {
-        const T* plane = xn + (c0 + l) * HW + ih0 * p.W + iw0;
-        for (int i = 0; i < kTileIn; ++i)
-          for (int j = 0; j < kTileIn; ++j) d[(i * kTileIn + j) * L + l] = plane[i * p.W + j];
-      }
-    }
-    return;
-  }
-  for (int i = 0; i < kTileIn; ++i) {
-    const int64_t ih = remap_index(ih0 + i, p.H, p.mode);
-    for (int j = 0; j < kTileIn; ++j) {
-      T* dst = d + (i * kTileIn + j) * L;
-      const int64_t iw = remap_index(iw0 + j, p.W, p.mode);
-      int64_t l = 0;
-      if (ih >= 0 && iw >= 0) {
-        const T* src = xn + (ih * p.W + iw) * ps + c0 * cs;
-        for (; l < lanes; ++l) dst[l] = src[l * cs];
-      }
-      for (; l < L; ++l) dst[l] = T(0);
-    }
-  }
-}
-
-// Tile `tile`'s transformed input: point xi of channel c to V[xi*v_point + c] (all Cp channels). A tile past
-// the last one (the rows that fill a GEMM row panel) gets zeros: finite GEMM inputs.
-template <typename T>
-void transform_input_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, const T* x, T* V,
-                          int64_t v_point) {
-  constexpr int L = kLanes<T>;
-  if (tile >= pl.tiles) {
-    for (int xi = 0; xi < kPoints; ++xi) std::memset(V + xi * v_point, 0, size_t(pl.Cp) * sizeof(T));
-    return;
-  }
-  alignas(64) T d[kPoints * L];
-  alignas(64) T tmp[kPoints * L];
-  const int64_t n = tile / (pl.TH * pl.TW), th = tile / pl.TW % pl.TH, tw = tile % pl.TW;
-  for (int64_t c0 = 0; c0 < pl.Cp; c0 += L) {
-    gather_patch(p, x, n, th, tw, c0, d);
-    input_tile_transform<T>(d, tmp, V + c0, v_point);
-  }
-}
-
 // Output channels [k0, k0 + L) of tile `tile`: y = A^T M A + bias, clipped to the output; M holds the 36
 // points at stride m_point.
 template <typename T>
@@ -188,7 +121,7 @@ void store_output_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, int
   constexpr int L = kLanes<T>;
   alignas(64) T tmp[kTileIn * kTileOut * L];
   alignas(64) T out[kTileOut * kTileOut * L];
-  const int64_t n = tile / (pl.TH * pl.TW), th = tile / pl.TW % pl.TH, tw = tile % pl.TW;
+  const int64_t n = pl.image(tile), th = pl.row(tile), tw = pl.col(tile);
   const int64_t oh0 = th * kTileOut, ow0 = tw * kTileOut;
   const int64_t rows_out = std::min<int64_t>(kTileOut, p.OH - oh0), cols_out = std::min<int64_t>(kTileOut, p.OW - ow0);
   output_tile_transform<T>(M, m_point, tmp, out);
@@ -246,7 +179,7 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
   const int64_t v_point = TB * Cp, m_point = TB * Kp;  // distance between two points' matrices
 
   // 1. input transform: V[xi][t][c] (zero rows past the last tile)
-  for (int64_t t = 0; t < TB; ++t) transform_input_tile(p, pl, t0 + t, x, V + t * Cp, v_point);
+  for (int64_t t = 0; t < TB; ++t) transform_input_tile(p, pl, Cp, t0 + t, x, V + t * Cp, v_point);
 
   // 2. the 36 GEMMs
   point_gemms(V, v_point, Cp, round_up(count, MK::MR), C, U, Kp, M, m_point);
@@ -314,7 +247,7 @@ void winograd_forward_panels(const ConvParams& p, const Plan<T>& pl, const T* x,
   {
     DenormalGuard guard;
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < pl.TB; ++t) transform_input_tile(p, pl, t, x, V + t * pl.Cp, v_point);
+    for (int64_t t = 0; t < pl.TB; ++t) transform_input_tile(p, pl, pl.Cp, t, x, V + t * pl.Cp, v_point);
     T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * NR));
     T* M = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * pl.TB * NR));
 #pragma omp for schedule(dynamic)

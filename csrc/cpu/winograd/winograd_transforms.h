@@ -96,5 +96,58 @@ inline void weight_tile_transform(const T* g, T* tmp, T* u) {
   for (int i = 0; i < kTileIn; ++i) weight_1d<T, L>(tmp + i * 3 * L, L, u + i * kTileIn * L, L);
 }
 
+// The weight gradient: y = A^T [(G g G^T) . (B^T d B)] A is linear in g, so dL/dg = G^T [(B^T d B) . (A dy A^T)] G,
+// summed over tiles (every output in exactly one tile: exact in exact arithmetic). The two new transforms
+// are the transposes of the output and weight transforms.
+
+// out[xi] = (A dy)[xi] for four values dy[0..3] at stride is, six results at stride os; L lanes each.
+template <typename T, int L>
+inline void grad_output_1d(const T* __restrict in, int64_t is, T* __restrict out, int64_t os) {
+#pragma omp simd
+  for (int l = 0; l < L; ++l) {
+    const T m0 = in[l], m1 = in[is + l], m2 = in[2 * is + l], m3 = in[3 * is + l];
+    const T s02 = m0 + m2, s13 = m1 + m3, a = m0 + T(4) * m2, b = T(2) * m1 + T(8) * m3;
+    out[l] = m0;
+    out[os + l] = s02 + s13;
+    out[2 * os + l] = s02 - s13;
+    out[3 * os + l] = a + b;
+    out[4 * os + l] = a - b;
+    out[5 * os + l] = m3;
+  }
+}
+
+// U = A dy A^T for a 4x4 tile dy[(r*4 + c)*L + lane]; point (i, j) to U[(i*6 + j)*point_stride + lane].
+// tmp: 24*L scratch.
+template <typename T>
+inline void grad_output_tile_transform(const T* dy, T* tmp, T* U, int64_t point_stride) {
+  constexpr int L = kLanes<T>;
+  for (int c = 0; c < kTileOut; ++c) grad_output_1d<T, L>(dy + c * L, kTileOut * L, tmp + c * L, kTileOut * L);
+  for (int i = 0; i < kTileIn; ++i)
+    grad_output_1d<T, L>(tmp + i * kTileOut * L, L, U + i * kTileIn * point_stride, point_stride);
+}
+
+// out[e] = (G^T m)[e] for six values m at stride is, three results at stride os; L lanes each.
+template <typename T, int L>
+inline void weight_grad_1d(const T* __restrict in, int64_t is, T* __restrict out, int64_t os) {
+#pragma omp simd
+  for (int l = 0; l < L; ++l) {
+    const T m0 = in[l], m1 = in[is + l], m2 = in[2 * is + l], m3 = in[3 * is + l], m4 = in[4 * is + l],
+            m5 = in[5 * is + l];
+    const T s12 = m1 + m2, s34 = m3 + m4;
+    out[l] = m0 * T(0.25) - s12 * T(1.0 / 6) + s34 * T(1.0 / 24);
+    out[os + l] = (m2 - m1) * T(1.0 / 6) + (m3 - m4) * T(1.0 / 12);
+    out[2 * os + l] = (s34 - s12) * T(1.0 / 6) + m5;
+  }
+}
+
+// g = G^T M G for the 36 points M[xi*point_stride + lane]; g[e*L + lane] (e = 3*row + col). tmp: 18*L scratch.
+template <typename T>
+inline void weight_grad_tile_transform(const T* M, int64_t point_stride, T* tmp, T* g) {
+  constexpr int L = kLanes<T>;
+  for (int j = 0; j < kTileIn; ++j)
+    weight_grad_1d<T, L>(M + j * point_stride, kTileIn * point_stride, tmp + j * L, kTileIn * L);
+  for (int r = 0; r < 3; ++r) weight_grad_1d<T, L>(tmp + r * kTileIn * L, L, g + r * 3 * L, L);
+}
+
 }  // namespace cpu
 }  // namespace fastconv
