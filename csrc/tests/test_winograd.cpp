@@ -137,11 +137,18 @@ int main() {
   uint64_t seed = 1;
   for (const RefConv& c : cases)
     for (bool with_bias : {true, false}) check(c, with_bias, seed += 7);
-  // weight-gradient blocks of 7 tiles: many blocks, a partial last one
-  fastconv::cpu::set_winograd_weight_block_tiles(7);
-  for (const RefConv& c : {make(2, 17, 13, 11, 20, 1, 1, 1, 1), make(1, 16, 9, 9, 16, 0, 0, 0, 0)})
-    check(c, false, seed += 7);
-  fastconv::cpu::set_winograd_weight_block_tiles(0);
+  // every forward regime (private blocks, output-channel panels, team blocks), and blocks of 7 tiles (the
+  // weight gradient's; the team regime's rounded up to 14): many blocks, a partial last one
+  for (int regime : {1, 2, 3})
+    for (int64_t block : {0, 7}) {
+      fastconv::cpu::set_winograd_forward_regime(regime);
+      fastconv::cpu::set_winograd_block_tiles(block);
+      for (const RefConv& c : {make(2, 17, 13, 11, 20, 1, 1, 1, 1), make(1, 16, 9, 9, 40, 0, 0, 0, 0),
+                               make(3, 33, 30, 17, 16, 0, 2, 1, 1)})
+        check(c, block == 0, seed += 7);
+    }
+  fastconv::cpu::set_winograd_forward_regime(0);
+  fastconv::cpu::set_winograd_block_tiles(0);
   fastconv::cpu::set_winograd_allowed(false);
   FC_CHECK(!fastconv::cpu::use_winograd_forward(fastconv_test::to_params(cases[0], Layout::NHWC, 1), 4),
            "allow_winograd off: no Winograd path");

@@ -27,6 +27,12 @@ void set_winograd_allowed(bool allowed);
 // Tests: off, every 3x3 stride-1 float32 convolution takes the Winograd path whatever its channel and tile
 // counts (use_winograd_forward's size rule); returns the previous setting.
 bool set_winograd_size_rule(bool on);
+// Tests: the forward's work split (0: by size, 1: private blocks, 2: output-channel panels, 3: team blocks;
+// winograd_f43_forward.cpp), and the tiles per block of the team regime and of the weight gradient (0: by
+// size). Both return the previous setting.
+int set_winograd_forward_regime(int regime);
+int64_t set_winograd_block_tiles(int64_t tiles);
+int64_t winograd_block_tiles();
 
 // The shapes the F(4x4, 3x3) forward kernel takes (any layout: the dispatch chooses channels_last for it),
 // with enough channels that the transforms do not dominate, float32 only (float64 keeps the exact paths).
@@ -52,8 +58,6 @@ void conv_backward_input_winograd(const ConvParams& p, const T* gy, const T* w, 
 bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size);
 template <typename T>
 void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy, T* gw);
-// Tests: blocks of this many tiles in the weight gradient (0: the plan's own choice); returns the previous.
-int64_t set_winograd_weight_block_tiles(int64_t tiles);
 
 }  // namespace cpu
 }  // namespace fastconv

@@ -9,7 +9,6 @@
 // 32-channel strips of M, each adding into its own part of M), so M exists once whatever the thread count
 // and needs no reduction. After the last block the team transforms M into gw.
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 
 #include "../../common/denormal_guard.h"
@@ -36,7 +35,6 @@ constexpr int64_t kLargeMBytes = int64_t(16) << 20;
 constexpr int64_t kMinTilesLargeM = 384;
 constexpr int64_t kKC = 128;  // GEMM depth per pass: the V strip (kKC x NR) and the E strip stay in L1
 
-std::atomic<int64_t> g_block_tiles{0};  // set_winograd_weight_block_tiles
 
 template <typename T>
 struct Plan : TileGrid {
@@ -53,7 +51,7 @@ struct Plan : TileGrid {
     const int64_t per_tile = kPoints * int64_t(sizeof(T)) * (Cp + Kp);
     TB = std::max<int64_t>(1, kBlockBytes / per_tile);
     if (kPoints * Km * Cm * int64_t(sizeof(T)) > kLargeMBytes) TB = std::max(TB, kMinTilesLargeM);
-    if (const int64_t forced = g_block_tiles.load(std::memory_order_relaxed)) TB = forced;
+    if (const int64_t forced = winograd_block_tiles()) TB = forced;
     TB = std::min(TB, tiles);
     blocks = (tiles + TB - 1) / TB;
   }
@@ -133,8 +131,6 @@ void store_weight_gradient(const ConvParams& p, const Plan<T>& pl, int64_t k, in
 }
 
 }  // namespace
-
-int64_t set_winograd_weight_block_tiles(int64_t tiles) { return g_block_tiles.exchange(tiles); }
 
 bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size) { return use_winograd_forward(p, elem_size); }
 

@@ -1,10 +1,18 @@
-// F(4x4, 3x3) Winograd forward convolution on channels_last activations (see winograd.h for the scheme).
-// Work is split into blocks of TB tiles (TB a multiple of the micro-kernel's MR, so every GEMM row panel is
-// full and the micro-kernel reads the transformed input in place); a thread transforms a block's input into
-// its own V buffer, runs the 36 GEMMs into its own M buffer and transforms M into the output.
+// F(4x4, 3x3) Winograd forward convolution (see winograd.h for the scheme). Work is split into blocks of TB
+// tiles (TB a multiple of the micro-kernel's MR, so every GEMM row panel is full and the micro-kernel reads
+// the transformed input in place), in one of three regimes (Plan):
+// - Private: a thread transforms a block's input into its own V, runs the 36 GEMMs into its own M and
+//   transforms M into the output; V and M stay in its L2, the transformed weight U is read once per block;
+// - Panels (few tiles): one block; threads take output-channel panels, each transforming its own part of U;
+// - Team (U too large to re-read per small block): the team shares large blocks and splits each phase
+//   (input transforms, GEMMs by point and panel, output transforms), so U is read once per large block.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "../../common/denormal_guard.h"
 #include "../../common/parallel.h"
@@ -22,6 +30,8 @@ namespace {
 
 std::atomic<bool> g_allowed{true};
 std::atomic<bool> g_size_rule{true};  // tests turn it off to reach the kernel with any channel count
+std::atomic<int> g_forced_regime{0};  // set_winograd_forward_regime
+std::atomic<int64_t> g_block_tiles{0};  // set_winograd_block_tiles
 
 // Where the Winograd path beats the exact ones (measured on the 2-core AVX-512 machine, 2 threads, against
 // fastconv's im2col + GEMM, batch 1-4 over VGG / ResNet 3x3 layers):
@@ -39,6 +49,18 @@ constexpr int64_t kBlockBytes = int64_t(1) << 20;
 constexpr int64_t kKC = 256;  // GEMM depth per pass: a B panel (kKC x NR) stays in L1
 // The panel regime's transformed input (all tiles) at most this large: it is read by every panel.
 constexpr int64_t kPanelInputBytes = int64_t(8) << 20;
+// Transformed weights larger than this take the team regime (measured, 2 threads: 512 -> 512 channels, U of
+// 36 MB, on 64-392 tiles 1.25-1.45x faster than private blocks; 256 -> 256, U of 9 MB, 0.85-0.95x).
+constexpr int64_t kTeamUBytes = int64_t(16) << 20;
+
+// The team regime's V and M of one block together at most this large (shared by the team, in the L3 cache).
+constexpr int64_t kTeamBlockBytes = int64_t(16) << 20;
+
+enum class Regime {
+  Private,  // each thread its own blocks of tiles (V and M in its L2), reading all of U per block
+  Panels,   // few tiles: all in one block, threads over output-channel panels (each transforms its own U)
+  Team,     // large U: the team shares big blocks, threads over (point, panel) GEMMs: U read once per block
+};
 
 template <typename T>
 struct Plan : TileGrid {
@@ -46,7 +68,7 @@ struct Plan : TileGrid {
   static constexpr int L = kLanes<T>;
   int64_t Cp, Kp;         // row strides of V (padded_row) and M (K rounded to NR)
   int64_t TB, blocks;     // tiles per block, blocks
-  bool panels;            // few tiles: all of them in one block (TB rows), threads over output-channel panels
+  Regime regime;
 
   Plan(const ConvParams& p) : TileGrid(p) {
     Cp = padded_row<T>(p.C);
@@ -57,42 +79,72 @@ struct Plan : TileGrid {
     const int64_t fair = round_up((tiles + p.num_threads - 1) / p.num_threads, MK::MR);
     TB = std::max<int64_t>(MK::MR, std::min(TB, fair));
     blocks = (tiles + TB - 1) / TB;
+    const int forced = g_forced_regime.load(std::memory_order_relaxed);
+    regime = Regime::Private;
     // Few tiles: split by tiles, every thread would stream the whole transformed weight (4x the weight) for
     // a handful of rows; split by output channels, each transforms and reads only its own panels.
     const int64_t all_rows = round_up(tiles, MK::MR);
-    panels = kPoints * all_rows * Cp * int64_t(sizeof(T)) <= kPanelInputBytes && Kp / MK::NR >= p.num_threads &&
-             blocks <= 2 * p.num_threads;
-    if (panels) TB = all_rows, blocks = 1;
+    if (forced ? forced == 2
+               : kPoints * all_rows * Cp * int64_t(sizeof(T)) <= kPanelInputBytes && Kp / MK::NR >= p.num_threads &&
+                     blocks <= 2 * p.num_threads) {
+      regime = Regime::Panels, TB = all_rows, blocks = 1;
+      return;
+    }
+    if (forced ? forced == 3 : kPoints * p.C * Kp * int64_t(sizeof(T)) > kTeamUBytes) {
+      regime = Regime::Team;
+      TB = std::clamp<int64_t>(kTeamBlockBytes / per_tile / MK::MR * MK::MR, MK::MR, all_rows);
+      if (const int64_t b = winograd_block_tiles()) TB = round_up(b, MK::MR);
+      blocks = (tiles + TB - 1) / TB;
+    }
   }
 };
 
+// The 3x3 kernels (jr + j, c) for j < width, j-major (g[e*NR + j]; kernels past width stay as they are).
+// Unflipped, kernel k of input channel c is w + (k*C + c)*9; flipped, w + (c*K + k)*9, taps reversed.
+template <typename T>
+void gather_kernels(const ConvParams& p, const T* w, bool flipped, int64_t jr, int64_t width, int64_t c, T* g) {
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  const int64_t C = p.C, K = p.K;
+#if defined(__AVX512F__)
+  // 16 kernels a vector: a gather at the kernels' stride (the scalar copy cost 18% of a 256-channel layer)
+  const int64_t stride = flipped ? 9 : C * 9;
+  if constexpr (sizeof(T) == 4) {
+    if (stride * 16 < (int64_t(1) << 31)) {
+      const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(int(stride)));
+      for (int64_t h = 0; h < width; h += 16) {
+        const __mmask16 m = __mmask16((1u << std::min<int64_t>(16, width - h)) - 1);
+        const T* base = flipped ? w + (c * K + jr + h) * 9 : w + ((jr + h) * C + c) * 9;
+        for (int e = 0; e < 9; ++e)
+          _mm512_store_ps(g + e * NR + h, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx,
+                                                                   base + (flipped ? 8 - e : e), 4));
+      }
+      return;
+    }
+  }
+#endif
+  for (int64_t j = 0; j < width; ++j) {
+    const T* src = flipped ? w + (c * K + jr + j) * 9 : w + ((jr + j) * C + c) * 9;
+    for (int e = 0; e < 9; ++e) g[e * NR + j] = src[flipped ? 8 - e : e];
+  }
+}
+
 // Transformed kernels of output channels [jr, jr + NR) (zeros past K) and input channels [c_begin, c_end), as
 // rows of the micro-kernel's B panels: point xi of input channel c goes to U + xi*xi_stride + (c - c_begin)*NR
-// (NR values). The NR kernels of one input channel are
-// transformed at once (they are the vector lanes). flipped: w is the weight of the convolution whose input
-// gradient p computes, (p.C, p.K, 3, 3): kernel (k, c) of p is that weight's (c, k), rotated by 180 degrees.
+// (NR values). The NR kernels of one input channel are transformed at once (they are the vector lanes).
+// flipped: w is the weight of the convolution whose input gradient p computes, (p.C, p.K, 3, 3): kernel (k, c)
+// of p is that weight's (c, k), rotated by 180 degrees.
 template <typename T>
 void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64_t jr, int64_t c_begin,
                             int64_t c_end, int64_t xi_stride, T* U) {
   constexpr int64_t NR = MicroKernel<T>::NR;
-  const int64_t C = p.C, K = p.K, width = std::min(NR, K - jr);
+  const int64_t width = std::min(NR, p.K - jr);
   alignas(64) T g[9 * NR];
   alignas(64) T tmp[18 * NR];
-  alignas(64) T u[kPoints * NR];
   for (int64_t e = 0; e < 9 * NR; ++e) g[e] = T(0);  // kernels past K stay zero
   for (int64_t c = c_begin; c < c_end; ++c) {
-    for (int64_t j = 0; j < width; ++j) {
-      if (flipped) {
-        const T* src = w + (c * K + jr + j) * 9;
-        for (int e = 0; e < 9; ++e) g[e * NR + j] = src[8 - e];
-      } else {
-        const T* src = w + ((jr + j) * C + c) * 9;
-        for (int e = 0; e < 9; ++e) g[e * NR + j] = src[e];
-      }
-    }
-    weight_tile_transform<T, NR>(g, tmp, u);
-    T* dst = U + (c - c_begin) * NR;
-    for (int xi = 0; xi < kPoints; ++xi) std::memcpy(dst + xi * xi_stride, u + xi * NR, NR * sizeof(T));
+    gather_kernels(p, w, flipped, jr, width, c, g);
+    weight_tile_transform<T, NR>(g, tmp, U + (c - c_begin) * NR, xi_stride);
   }
 }
 
@@ -148,25 +200,30 @@ void store_output_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, int
     }
 }
 
-// The 36 transform-domain GEMMs: M[xi] (rows x W) = V[xi] (rows x C) U[xi] (C x W) for point xi at
+// One transform-domain GEMM panel: M[xi][:, jr:jr+NR] = V[xi] (rows x C) U[xi][:, jr:jr+NR] for point xi at
 // V + xi*v_point (rows of Cp, read in place: the micro-kernel's row-major A) and M + xi*m_point (rows of W).
 // U holds W columns packed as the micro-kernel's B panels (transform_weights: W = Kp, or one panel: W = NR).
 // rows: a multiple of MR; W: of NR.
 template <typename T>
+void panel_gemm(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t C, const T* U, int64_t W, T* M,
+                int64_t m_point, int xi, int64_t jr) {
+  using MK = MicroKernel<T>;
+  for (int64_t pc = 0; pc < C; pc += kKC) {
+    const int64_t kc = std::min(kKC, C - pc);
+    const T* Ublk = U + xi * C * W + pc * W + jr * kc;
+    const T beta = pc == 0 ? T(0) : T(1);
+    for (int64_t ir = 0; ir < rows; ir += MK::MR)
+      MK::template run<true>(kc, V + xi * v_point + ir * Cp + pc, Ublk, M + xi * m_point + ir * W + jr,
+                             MicroTileView{W, 1, MK::MR, MK::NR}, T(1), beta, nullptr, nullptr, Cp);
+  }
+}
+
+// All 36 GEMMs, all W columns.
+template <typename T>
 void point_gemms(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t C, const T* U, int64_t W, T* M,
                  int64_t m_point) {
-  using MK = MicroKernel<T>;
   for (int xi = 0; xi < kPoints; ++xi)
-    for (int64_t pc = 0; pc < C; pc += kKC) {
-      const int64_t kc = std::min(kKC, C - pc);
-      const T* Ublk = U + xi * C * W + pc * W;
-      const T beta = pc == 0 ? T(0) : T(1);
-      for (int64_t jr = 0; jr < W; jr += MK::NR)
-        for (int64_t ir = 0; ir < rows; ir += MK::MR)
-          MK::template run<true>(kc, V + xi * v_point + ir * Cp + pc, Ublk + jr * kc,
-                                 M + xi * m_point + ir * W + jr, MicroTileView{W, 1, MK::MR, MK::NR}, T(1), beta,
-                                 nullptr, nullptr, Cp);
-    }
+    for (int64_t jr = 0; jr < W; jr += MicroKernel<T>::NR) panel_gemm(V, v_point, Cp, rows, C, U, W, M, m_point, xi, jr);
 }
 
 template <typename T>
@@ -189,7 +246,7 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
     for (int64_t k0 = 0; k0 < p.K; k0 += L) store_output_tile(p, pl, t0 + t, k0, M + t * Kp + k0, m_point, bias, y);
 }
 
-// Output channels [jr, jr + NR) of every tile, for few tiles (Plan::panels): the panel's weights are
+// Output channels [jr, jr + NR) of every tile, for few tiles (Regime::Panels): the panel's weights are
 // transformed into the thread's own buffer (never the whole transformed weight), its 36 GEMMs read the shared
 // transformed input V (all tiles, rows of Cp), and its outputs are written.
 template <typename T>
@@ -212,6 +269,10 @@ bool winograd_allowed() { return g_allowed.load(std::memory_order_relaxed); }
 void set_winograd_allowed(bool allowed) { g_allowed.store(allowed, std::memory_order_relaxed); }
 
 bool set_winograd_size_rule(bool on) { return g_size_rule.exchange(on); }
+
+int set_winograd_forward_regime(int regime) { return g_forced_regime.exchange(regime); }
+int64_t set_winograd_block_tiles(int64_t tiles) { return g_block_tiles.exchange(tiles); }
+int64_t winograd_block_tiles() { return g_block_tiles.load(std::memory_order_relaxed); }
 
 bool winograd_direct_nchw(int64_t out_plane) { return out_plane >= kMinDirectNchwPlane; }
 
@@ -255,10 +316,43 @@ void winograd_forward_panels(const ConvParams& p, const Plan<T>& pl, const T* x,
   }
 }
 
+// Regime::Team: U transformed once; the team transforms a block's input (threads over tiles), runs its GEMMs
+// (threads over points and NR-column panels: each U panel is read once per block) and its output transforms.
+template <typename T>
+void winograd_forward_team(const ConvParams& p, const Plan<T>& pl, const T* x, const T* w, bool flipped,
+                           const T* bias, T* y) {
+  using MK = MicroKernel<T>;
+  constexpr int L = kLanes<T>;
+  T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * pl.Kp));
+  transform_weights(p, pl, w, flipped, U);
+  const int64_t v_point = pl.TB * pl.Cp, m_point = pl.TB * pl.Kp;
+  const int64_t panels = pl.Kp / MK::NR, k_groups = (p.K + L - 1) / L;
+  T* V = thread_scratch<T>(kScratchWinogradIn, size_t(kPoints * v_point));
+  T* M = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * m_point));
+#pragma omp parallel num_threads(std::max(p.num_threads, 1))
+  {
+    DenormalGuard guard;
+    for (int64_t b = 0; b < pl.blocks; ++b) {
+      const int64_t t0 = b * pl.TB, count = std::min(pl.TB, pl.tiles - t0), rows = round_up(count, MK::MR);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < rows; ++t) transform_input_tile(p, pl, pl.Cp, t0 + t, x, V + t * pl.Cp, v_point);
+#pragma omp for schedule(static) collapse(2)
+      for (int xi = 0; xi < kPoints; ++xi)
+        for (int64_t jp = 0; jp < panels; ++jp)
+          panel_gemm(V, v_point, pl.Cp, rows, p.C, U, pl.Kp, M, m_point, xi, jp * MK::NR);
+#pragma omp for schedule(static) collapse(2)
+      for (int64_t t = 0; t < count; ++t)
+        for (int64_t kg = 0; kg < k_groups; ++kg)
+          store_output_tile(p, pl, t0 + t, kg * L, M + t * pl.Kp + kg * L, m_point, bias, y);
+    }
+  }
+}
+
 template <typename T>
 void winograd_forward(const ConvParams& p, const T* x, const T* w, bool flipped, const T* bias, T* y) {
   const Plan<T> pl(p);
-  if (pl.panels) return winograd_forward_panels(p, pl, x, w, flipped, bias, y);
+  if (pl.regime == Regime::Panels) return winograd_forward_panels(p, pl, x, w, flipped, bias, y);
+  if (pl.regime == Regime::Team) return winograd_forward_team(p, pl, x, w, flipped, bias, y);
   T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * pl.Kp));
   transform_weights(p, pl, w, flipped, U);
   const int nt = static_cast<int>(std::min<int64_t>(p.num_threads, pl.blocks));

@@ -88,12 +88,13 @@ inline void weight_1d(const T* __restrict in, int64_t is, T* __restrict out, int
   }
 }
 
-// u = G g G^T for L kernels at once: g[e*L + lane] (e = 3*row + col of the 3x3 kernel), u[xi*L + lane]
-// (xi = 6*row + col). tmp: 18*L scratch.
+// u = G g G^T for L kernels at once: g[e*L + lane] (e = 3*row + col of the 3x3 kernel), u[xi*point_stride +
+// lane] (xi = 6*row + col). tmp: 18*L scratch.
 template <typename T, int L>
-inline void weight_tile_transform(const T* g, T* tmp, T* u) {
+inline void weight_tile_transform(const T* g, T* tmp, T* u, int64_t point_stride) {
   for (int col = 0; col < 3; ++col) weight_1d<T, L>(g + col * L, 3 * L, tmp + col * L, 3 * L);
-  for (int i = 0; i < kTileIn; ++i) weight_1d<T, L>(tmp + i * 3 * L, L, u + i * kTileIn * L, L);
+  for (int i = 0; i < kTileIn; ++i)
+    weight_1d<T, L>(tmp + i * 3 * L, L, u + i * kTileIn * point_stride, point_stride);
 }
 
 // The weight gradient: y = A^T [(G g G^T) . (B^T d B)] A is linear in g, so dL/dg = G^T [(B^T d B) . (A dy A^T)] G,
