@@ -17,6 +17,7 @@
 #include <string>
 
 #include "autograd_util.h"
+#include "winograd_weight_cache.h"
 
 namespace fastconv {
 namespace {
@@ -214,6 +215,8 @@ struct ConvTransposeFunction : torch::autograd::Function<ConvTransposeFunction> 
 
 Tensor conv2d_autograd(const Tensor& input, const Tensor& weight, const std::optional<Tensor>& bias, IntArrayRef stride,
                        IntArrayRef padding, IntArrayRef dilation, int64_t groups, c10::string_view padding_mode) {
+  // a weight being trained changes every step: the forward keeps no transformed copy of it
+  const TrainingWeightScope training(at::GradMode::is_enabled() && weight.requires_grad());
   return ConvFunction::apply(input, weight, bias, stride, padding, dilation, groups, padding_mode);
 }
 

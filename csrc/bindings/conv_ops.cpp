@@ -11,6 +11,7 @@
 #include "conv_args.h"
 #include "tensor_checks.h"
 #include "weight_layout.h"
+#include "winograd_weight_cache.h"
 
 namespace fastconv {
 namespace {
@@ -26,8 +27,11 @@ at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight, const s
   if (y.numel() == 0) return y;
   const at::Tensor x = input.contiguous(fmt), w = dense_weight(weight);
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+  ConvParams q = p;
+  const at::Tensor transformed = cached_winograd_weight(p, w, weight);  // inference: kept between calls
+  if (transformed.defined()) q.winograd_weight = transformed.const_data_ptr();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastconv_conv2d", [&] {
-    cpu::conv_forward<scalar_t>(p, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+    cpu::conv_forward<scalar_t>(q, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
                                 b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, y.mutable_data_ptr<scalar_t>());
   });
   return y;

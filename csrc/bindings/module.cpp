@@ -6,6 +6,7 @@
 #include "../common/simd_level.h"
 #include "../cpu/peak_probe.h"
 #include "../cpu/winograd/winograd.h"
+#include "winograd_weight_cache.h"
 
 namespace {
 
@@ -49,4 +50,17 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("set_winograd_size_rule", &fastconv::cpu::set_winograd_size_rule,
         "Tests: off, every eligible float32 3x3 convolution runs Winograd whatever its size; returns the previous "
         "setting.", pybind11::arg("on"));
+  m.def("winograd_weight_cache_mb", &fastconv::winograd_weight_cache_mb,
+        "Budget of the cache of transformed Winograd weights, MiB (fastconv.backends.cpu.winograd_weight_cache_mb).");
+  m.def("set_winograd_weight_cache_mb", &fastconv::set_winograd_weight_cache_mb,
+        "Sets the budget of the transformed-weight cache, MiB (0: off; entries past it are dropped).",
+        pybind11::arg("mb"));
+  m.def("clear_winograd_weight_cache", &fastconv::clear_winograd_weight_cache,
+        "Drops every cached transformed weight.");
+  m.def("winograd_weight_cache_stats", [] {
+    const auto s = fastconv::winograd_weight_cache_stats();
+    pybind11::dict d;
+    d["entries"] = s.entries, d["bytes"] = s.bytes, d["hits"] = s.hits, d["misses"] = s.misses;
+    return d;
+  }, "The transformed-weight cache: entries, bytes, hits and misses since import.");
 }

@@ -26,6 +26,9 @@ struct ConvParams {
   PaddingMode mode = PaddingMode::Zeros;
   Layout layout = Layout::NCHW;
   int num_threads = 1; // OpenMP threads to use (the binding passes torch's setting)
+  // CPU forward only: the weight already through cpu::winograd_transform_weight (the binding's cache of
+  // transformed weights, for inference), used when the Winograd path runs; null: transformed per call.
+  const void* winograd_weight = nullptr;
 
   int64_t C_per_group() const { return C / groups; }
   int64_t K_per_group() const { return K / groups; }

@@ -43,9 +43,16 @@ bool use_winograd_forward(const ConvParams& p, int64_t elem_size);
 // faster in place, 28x28 either way, 14x14 1.5x slower).
 bool winograd_direct_nchw(int64_t out_plane);
 
-// Forward convolution (use_winograd_forward), NCHW or channels_last: y = conv(x, w) + bias.
+// Forward convolution (use_winograd_forward), NCHW or channels_last: y = conv(x, w) + bias. Uses
+// p.winograd_weight, when set, instead of transforming w.
 template <typename T>
 void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
+
+// The forward's transformed weight (what p.winograd_weight points to): winograd_weight_elems values of
+// elem_size bytes, filled by winograd_transform_weight from the (K, C, 3, 3) weight.
+int64_t winograd_weight_elems(const ConvParams& p, int64_t elem_size);
+template <typename T>
+void winograd_transform_weight(const ConvParams& p, const T* w, T* U);
 
 // The input gradient of p (use_winograd_backward_input: zero padding <= 2, the output of the
 // formula's size) as a Winograd forward convolution of grad_output with the rotated, transposed kernel.

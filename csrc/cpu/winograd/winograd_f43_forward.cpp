@@ -200,30 +200,22 @@ void store_output_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, int
     }
 }
 
-// One transform-domain GEMM panel: M[xi][:, jr:jr+NR] = V[xi] (rows x C) U[xi][:, jr:jr+NR] for point xi at
-// V + xi*v_point (rows of Cp, read in place: the micro-kernel's row-major A) and M + xi*m_point (rows of W).
-// U holds W columns packed as the micro-kernel's B panels (transform_weights: W = Kp, or one panel: W = NR).
-// rows: a multiple of MR; W: of NR.
+// One transform-domain GEMM panel: M[xi] (rows x NR) = V[xi] (rows x C) U[xi][:, jr:jr+NR] for point xi, with
+// V[xi] at V + xi*v_point (rows of Cp, read in place: the micro-kernel's row-major A), U holding W columns
+// packed as the micro-kernel's B panels (transform_weights: W = Kp; one panel: W = NR) and M[xi] at
+// M + xi*m_point (rows of ldm). rows: a multiple of MR; W: of NR.
 template <typename T>
-void panel_gemm(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t C, const T* U, int64_t W, T* M,
-                int64_t m_point, int xi, int64_t jr) {
+void panel_gemm(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t C, const T* U, int64_t W, int64_t jr,
+                T* M, int64_t m_point, int64_t ldm, int xi) {
   using MK = MicroKernel<T>;
   for (int64_t pc = 0; pc < C; pc += kKC) {
     const int64_t kc = std::min(kKC, C - pc);
     const T* Ublk = U + xi * C * W + pc * W + jr * kc;
     const T beta = pc == 0 ? T(0) : T(1);
     for (int64_t ir = 0; ir < rows; ir += MK::MR)
-      MK::template run<true>(kc, V + xi * v_point + ir * Cp + pc, Ublk, M + xi * m_point + ir * W + jr,
-                             MicroTileView{W, 1, MK::MR, MK::NR}, T(1), beta, nullptr, nullptr, Cp);
+      MK::template run<true>(kc, V + xi * v_point + ir * Cp + pc, Ublk, M + xi * m_point + ir * ldm,
+                             MicroTileView{ldm, 1, MK::MR, MK::NR}, T(1), beta, nullptr, nullptr, Cp);
   }
-}
-
-// All 36 GEMMs, all W columns.
-template <typename T>
-void point_gemms(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t C, const T* U, int64_t W, T* M,
-                 int64_t m_point) {
-  for (int xi = 0; xi < kPoints; ++xi)
-    for (int64_t jr = 0; jr < W; jr += MicroKernel<T>::NR) panel_gemm(V, v_point, Cp, rows, C, U, W, M, m_point, xi, jr);
 }
 
 template <typename T>
@@ -239,25 +231,30 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
   for (int64_t t = 0; t < TB; ++t) transform_input_tile(p, pl, Cp, t0 + t, x, V + t * Cp, v_point);
 
   // 2. the 36 GEMMs
-  point_gemms(V, v_point, Cp, round_up(count, MK::MR), C, U, Kp, M, m_point);
+  for (int xi = 0; xi < kPoints; ++xi)
+    for (int64_t jr = 0; jr < Kp; jr += MK::NR)
+      panel_gemm(V, v_point, Cp, round_up(count, MK::MR), C, U, Kp, jr, M + jr, m_point, Kp, xi);
 
   // 3. output transform: y = A^T M A + bias, clipped to the output
   for (int64_t t = 0; t < count; ++t)
     for (int64_t k0 = 0; k0 < p.K; k0 += L) store_output_tile(p, pl, t0 + t, k0, M + t * Kp + k0, m_point, bias, y);
 }
 
-// Output channels [jr, jr + NR) of every tile, for few tiles (Regime::Panels): the panel's weights are
-// transformed into the thread's own buffer (never the whole transformed weight), its 36 GEMMs read the shared
-// transformed input V (all tiles, rows of Cp), and its outputs are written.
+// Output channels [jr, jr + NR) of every tile, for few tiles (Regime::Panels): the 36 GEMMs of the panel
+// read the shared transformed input V (all tiles, rows of Cp) and either the given transformed weight
+// (Ugiven, W = Kp) or the panel's own, transformed here into the thread's buffer U (never the whole
+// transformed weight); then the panel's outputs are written.
 template <typename T>
 void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, const T* w, bool flipped,
-               const T* bias, T* y, T* U, T* M) {
+               const T* Ugiven, const T* bias, T* y, T* U, T* M) {
   using MK = MicroKernel<T>;
   constexpr int64_t NR = MK::NR;
   constexpr int L = kLanes<T>;
   const int64_t C = p.C, Cp = pl.Cp, rows = pl.TB, m_point = rows * NR;
-  transform_weight_panel(p, w, flipped, jr, 0, C, C * NR, U);
-  point_gemms(V, rows * Cp, Cp, rows, C, U, NR, M, m_point);
+  if (!Ugiven) transform_weight_panel(p, w, flipped, jr, 0, C, C * NR, U);
+  for (int xi = 0; xi < kPoints; ++xi)
+    Ugiven ? panel_gemm(V, rows * Cp, Cp, rows, C, Ugiven, pl.Kp, jr, M, m_point, NR, xi)
+           : panel_gemm(V, rows * Cp, Cp, rows, C, static_cast<const T*>(U), NR, 0, M, m_point, NR, xi);
   for (int64_t t = 0; t < pl.tiles; ++t)
     for (int64_t k0 = 0; k0 < NR && jr + k0 < p.K; k0 += L)
       store_output_tile(p, pl, t, jr + k0, M + t * NR + k0, m_point, bias, y);
@@ -299,7 +296,7 @@ ConvParams input_gradient_problem(const ConvParams& p) {
 
 template <typename T>
 void winograd_forward_panels(const ConvParams& p, const Plan<T>& pl, const T* x, const T* w, bool flipped,
-                             const T* bias, T* y) {
+                             const T* Ugiven, const T* bias, T* y) {
   constexpr int64_t NR = MicroKernel<T>::NR;
   const int64_t v_point = pl.TB * pl.Cp;
   T* V = thread_scratch<T>(kScratchWinogradIn, size_t(kPoints * v_point));  // shared: the calling thread's
@@ -309,22 +306,19 @@ void winograd_forward_panels(const ConvParams& p, const Plan<T>& pl, const T* x,
     DenormalGuard guard;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < pl.TB; ++t) transform_input_tile(p, pl, pl.Cp, t, x, V + t * pl.Cp, v_point);
-    T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * NR));
+    T* U = Ugiven ? nullptr : thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * NR));
     T* M = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * pl.TB * NR));
 #pragma omp for schedule(dynamic)
-    for (int64_t jr = 0; jr < pl.Kp; jr += NR) run_panel(p, pl, jr, V, w, flipped, bias, y, U, M);
+    for (int64_t jr = 0; jr < pl.Kp; jr += NR) run_panel(p, pl, jr, V, w, flipped, Ugiven, bias, y, U, M);
   }
 }
 
 // Regime::Team: U transformed once; the team transforms a block's input (threads over tiles), runs its GEMMs
 // (threads over points and NR-column panels: each U panel is read once per block) and its output transforms.
 template <typename T>
-void winograd_forward_team(const ConvParams& p, const Plan<T>& pl, const T* x, const T* w, bool flipped,
-                           const T* bias, T* y) {
+void winograd_forward_team(const ConvParams& p, const Plan<T>& pl, const T* x, const T* U, const T* bias, T* y) {
   using MK = MicroKernel<T>;
   constexpr int L = kLanes<T>;
-  T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * pl.Kp));
-  transform_weights(p, pl, w, flipped, U);
   const int64_t v_point = pl.TB * pl.Cp, m_point = pl.TB * pl.Kp;
   const int64_t panels = pl.Kp / MK::NR, k_groups = (p.K + L - 1) / L;
   T* V = thread_scratch<T>(kScratchWinogradIn, size_t(kPoints * v_point));
@@ -339,7 +333,7 @@ void winograd_forward_team(const ConvParams& p, const Plan<T>& pl, const T* x, c
 #pragma omp for schedule(static) collapse(2)
       for (int xi = 0; xi < kPoints; ++xi)
         for (int64_t jp = 0; jp < panels; ++jp)
-          panel_gemm(V, v_point, pl.Cp, rows, p.C, U, pl.Kp, M, m_point, xi, jp * MK::NR);
+          panel_gemm(V, v_point, pl.Cp, rows, p.C, U, pl.Kp, jp * MK::NR, M + jp * MK::NR, m_point, pl.Kp, xi);
 #pragma omp for schedule(static) collapse(2)
       for (int64_t t = 0; t < count; ++t)
         for (int64_t kg = 0; kg < k_groups; ++kg)
@@ -348,13 +342,19 @@ void winograd_forward_team(const ConvParams& p, const Plan<T>& pl, const T* x, c
   }
 }
 
+// Ugiven: w already through winograd_transform_weight (the forward's, never flipped), or null.
 template <typename T>
-void winograd_forward(const ConvParams& p, const T* x, const T* w, bool flipped, const T* bias, T* y) {
+void winograd_forward(const ConvParams& p, const T* x, const T* w, bool flipped, const T* Ugiven, const T* bias,
+                      T* y) {
   const Plan<T> pl(p);
-  if (pl.regime == Regime::Panels) return winograd_forward_panels(p, pl, x, w, flipped, bias, y);
-  if (pl.regime == Regime::Team) return winograd_forward_team(p, pl, x, w, flipped, bias, y);
-  T* U = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * pl.Kp));
-  transform_weights(p, pl, w, flipped, U);
+  if (pl.regime == Regime::Panels) return winograd_forward_panels(p, pl, x, w, flipped, Ugiven, bias, y);
+  const T* U = Ugiven;
+  if (!U) {
+    T* scratch = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * pl.Kp));
+    transform_weights(p, pl, w, flipped, scratch);
+    U = scratch;
+  }
+  if (pl.regime == Regime::Team) return winograd_forward_team(p, pl, x, U, bias, y);
   const int nt = static_cast<int>(std::min<int64_t>(p.num_threads, pl.blocks));
 #pragma omp parallel num_threads(std::max(nt, 1))
   {
@@ -370,12 +370,23 @@ void winograd_forward(const ConvParams& p, const T* x, const T* w, bool flipped,
 
 template <typename T>
 void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
-  winograd_forward(p, x, w, false, bias, y);
+  winograd_forward(p, x, w, false, static_cast<const T*>(p.winograd_weight), bias, y);
+}
+
+int64_t winograd_weight_elems(const ConvParams& p, int64_t elem_size) {
+  return kPoints * p.C * round_up(p.K, elem_size == 4 ? MicroKernel<float>::NR : MicroKernel<double>::NR);
+}
+
+template <typename T>
+void winograd_transform_weight(const ConvParams& p, const T* w, T* U) {
+  transform_weights(p, Plan<T>(p), w, false, U);
 }
 
 template <typename T>
 void conv_backward_input_winograd(const ConvParams& p, const T* gy, const T* w, T* gx) {
-  winograd_forward(input_gradient_problem(p), gy, w, true, static_cast<const T*>(nullptr), gx);
+  ConvParams q = input_gradient_problem(p);
+  q.winograd_weight = nullptr;  // the forward's transformed weight is not this one's
+  winograd_forward(q, gy, w, true, static_cast<const T*>(nullptr), static_cast<const T*>(nullptr), gx);
 }
 
 bool use_winograd_backward_input(const ConvParams& p, int64_t elem_size) {
@@ -389,6 +400,8 @@ bool use_winograd_backward_input(const ConvParams& p, int64_t elem_size) {
 
 template void conv_backward_input_winograd<float>(const ConvParams&, const float*, const float*, float*);
 template void conv_backward_input_winograd<double>(const ConvParams&, const double*, const double*, double*);
+template void winograd_transform_weight<float>(const ConvParams&, const float*, float*);
+template void winograd_transform_weight<double>(const ConvParams&, const double*, double*);
 template void conv_forward_winograd<float>(const ConvParams&, const float*, const float*, const float*, float*);
 template void conv_forward_winograd<double>(const ConvParams&, const double*, const double*, const double*,
                                             double*);
