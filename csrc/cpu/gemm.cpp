@@ -136,12 +136,12 @@ void gemm_serial(const GemmArgs<T>& g) {
             T* c = g.C + (ic + ir) * g.rsC + (jc + jr) * g.csC;
             // The vector epilogue (bias_col included) only runs on full tiles, so partial tiles never
             // read past the end of C or of the biases.
-            if (!direct_a) {
+            if (v.mr < MR) {  // last, partial row panel (of a row-major A: packed above)
+              MK::run_partial(kc, direct_a ? Ap : Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
+            } else if (!direct_a) {
               MK::run(kc, Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
-            } else if (v.mr == MR) {
+            } else {
               MK::template run<true>(kc, Ablk + ir * g.rsA, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol, g.rsA);
-            } else {  // last, partial row panel of a row-major A: packed above
-              MK::run(kc, Ap, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
             }
           }
         }

@@ -92,12 +92,58 @@ struct MicroKernel {
       a += kDirectA ? 1 : kStrided ? lda : MR;
       b += kStrided ? ldb : NR;
     }
-    if (v.mr == MR && v.nr == NR && v.csC == 1) {
+    store<MR>(c0, c1, C, v, alpha, beta, brow, bcol);
+  }
+
+  // The last, partial row panel of a packed A (v.mr < MR rows, a[p*MR + i]): only R >= v.mr rows of
+  // accumulators, so an M of 16 or 32 (14 + 2, 28 + 4 rows) does not pay for a second 14 rows.
+  static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
+                          const T* brow, const T* bcol) {
+    switch ((v.mr + 1) / 2) {
+      case 1: return run_rows<2>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 2: return run_rows<4>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 3: return run_rows<6>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 4: return run_rows<8>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 5: return run_rows<10>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 6: return run_rows<12>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      default: return run(kc, a, b, C, v, alpha, beta, brow, bcol);
+    }
+  }
+
+ private:
+  template <int R>
+  static void run_rows(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
+                       T alpha, T beta, const T* brow, const T* bcol) {
+    V c0[R], c1[R];
+#pragma GCC unroll 14
+    for (int i = 0; i < R; ++i) c0[i] = c1[i] = Z::zero();
+    for (int64_t p = 0; p < kc; ++p) {
+      const V b0 = Z::load(b), b1 = Z::load(b + Z::L);
+      __builtin_prefetch(b + 8 * NR);
+#pragma GCC unroll 14
+      for (int i = 0; i < R; ++i) {
+        const V ai = Z::set1(a[i]);
+        c0[i] = Z::fma(ai, b0, c0[i]);
+        c1[i] = Z::fma(ai, b1, c1[i]);
+      }
+      a += MR;
+      b += NR;
+    }
+    store<R>(c0, c1, C, v, alpha, beta, brow, bcol);
+  }
+
+  // C = alpha*acc + beta*C + biases for the v.mr <= R rows that exist: vectors for full-width rows of unit
+  // column stride, scalars otherwise (partial tiles never read past the end of C or of the biases).
+  template <int R>
+  static void store(const V* c0, const V* c1, T* C, const MicroTileView& v, T alpha, T beta, const T* brow,
+                    const T* bcol) {
+    if (v.nr == NR && v.csC == 1) {
       const V va = Z::set1(alpha), vb = Z::set1(beta);
       V bc0 = Z::zero(), bc1 = Z::zero();
       if (bcol) bc0 = Z::load(bcol), bc1 = Z::load(bcol + Z::L);
 #pragma GCC unroll 14
-      for (int i = 0; i < MR; ++i) {
+      for (int i = 0; i < R; ++i) {
+        if (i >= v.mr) break;
         T* row = C + i * v.rsC;
         V r0 = Z::mul(va, c0[i]), r1 = Z::mul(va, c1[i]);
         if (beta != T(0)) r0 = Z::fma(vb, Z::load(row), r0), r1 = Z::fma(vb, Z::load(row + Z::L), r1);
@@ -111,10 +157,10 @@ struct MicroKernel {
       }
       return;
     }
-    alignas(64) T acc[MR * NR];
+    alignas(64) T acc[R * NR];
 #pragma GCC unroll 14
-    for (int i = 0; i < MR; ++i) Z::store(acc + i * NR, c0[i]), Z::store(acc + i * NR + Z::L, c1[i]);
-    store_tile_generic<T, MR, NR>(acc, C, v, alpha, beta, brow, bcol);
+    for (int i = 0; i < R; ++i) Z::store(acc + i * NR, c0[i]), Z::store(acc + i * NR + Z::L, c1[i]);
+    store_tile_generic<T, R, NR>(acc, C, v, alpha, beta, brow, bcol);
   }
 };
 
@@ -139,6 +185,11 @@ struct MicroKernel {
       b += kStrided ? ldb : NR;
     }
     store_tile_generic<T, MR, NR>(acc, C, v, alpha, beta, brow, bcol);
+  }
+
+  static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
+                          const T* brow, const T* bcol) {
+    run(kc, a, b, C, v, alpha, beta, brow, bcol);
   }
 };
 
