@@ -64,3 +64,29 @@ def test_zoo_is_valid_and_covers_every_op():
     assert {c.op for c in cases} == set(zoo.ALL_OPS)
     assert 12 <= len(zoo.select(cases, "quick")) <= 18
     assert len(zoo.select(cases, "full")) == len(cases)
+
+
+def test_models_runs_whole_networks_after_a_check(tmp_path):
+    """`--models`: two small networks (32x32 inputs, batch 2), both layouts, both modes, JSON and table."""
+    out = tmp_path / "models.json"
+    proc = _run(["--models", "resnet18,unet", "--batch", "2", "--size", "32", "--reps", "1", "--layout", "both",
+                 "--threads", "1", "--json", str(out)], timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "geometric mean speed-up, training_step" in proc.stdout
+    doc = json.loads(out.read_text())
+    assert doc["kind"] == "models" and doc["config"]["models"] == ["resnet18", "unet"]
+    runs = {(r["model"], r["layout"], r["mode"]) for r in doc["results"]}
+    assert runs == {(m, lay, mode) for m in ("resnet18", "unet") for lay in ("nchw", "nhwc")
+                    for mode in ("inference", "training_step")}
+    for r in doc["results"]:
+        assert r["status"] == "ok" and r["check"]["passed"]
+        assert r["check"]["output"] < 1e-3 and r["check"]["first_weight_grad"] < 1e-3
+        assert r["torch_ms"] > 0 and r["fastconv_ms"] > 0 and len(r["torch_times_ms"]) == 1
+    assert doc["summary"]["inference"]["runs"] == 4
+
+
+def test_models_bad_arguments():
+    for args, msg in ((["--models", "resnet1"], "unknown model"), (["--models", "--batch", "1"], "--batch >= 2"),
+                      (["--models", "--dtype", "float64"], "float32")):
+        proc = _run(args)
+        assert proc.returncode == 2 and msg in proc.stderr, proc.stderr

@@ -40,6 +40,13 @@ def build_parser():
     p.add_argument("--allow-tf32", action="store_true",
                    help="cuda float32: let cuDNN use TF32 (off by default: an fp32 comparison)")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    m = p.add_argument_group("whole networks (--models)")
+    m.add_argument("--models", nargs="?", const="all", default=None, metavar="LIST",
+                   help="time whole networks instead of layers: comma-separated names of "
+                        "resnet18, resnet50, vgg16, mobilenet_v2, densenet121, unet (default: all)")
+    m.add_argument("--batch", type=int, default=8, help="--models: batch size, at least 2 (default 8)")
+    m.add_argument("--size", type=int, default=224, help="--models: input height and width (default 224)")
+    m.add_argument("--reps", type=int, default=5, help="--models: timed steps per network and mode (default 5)")
     return p
 
 
@@ -80,6 +87,8 @@ def main(argv=None):
     if err:
         print(f"fastconv.bench: {err}", file=sys.stderr)
         return 2
+    if args.models is not None:
+        return run_models(args)
     try:
         cases = zoo.select(zoo.load(), args.suite, _split(args.ops), _split(args.case), args.max_cases)
     except ValueError as exc:
@@ -160,6 +169,53 @@ def run(args, cases):
                                       f"{threads} threads")
         print(f"fastconv.bench: wrote {args.plot}", file=sys.stderr)
     return 1 if any(r["status"] in ("FAIL", "error") for r in results) else 0
+
+
+def run_models(args):
+    """--models: whole networks (fastconv/bench/models.py)."""
+    import fastconv  # noqa: F401
+
+    from . import machine, models, report
+
+    if args.device != "cpu" or args.dtype != "float32":
+        print("fastconv.bench: --models runs on the CPU in float32", file=sys.stderr)
+        return 2
+    names = models.DEFAULT_MODELS if args.models == "all" else tuple(_split(args.models))
+    unknown = [n for n in names if n not in models.MODELS]
+    if unknown or not names:
+        print(f"fastconv.bench: unknown model(s) {', '.join(unknown) or '(none given)'}; "
+              f"choose from {', '.join(models.MODELS)}", file=sys.stderr)
+        return 2
+    if args.batch < 2 or args.size < 32 or args.reps < 1:  # batch 2: training-mode BatchNorm needs it
+        print("fastconv.bench: --models needs --batch >= 2, --size >= 32 and --reps >= 1", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    layouts = ["nchw", "nhwc"] if args.layout == "both" else [args.layout]
+    t0 = time.perf_counter()
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    load_start = _loadavg()
+    results = models.run_models(names, args.batch, args.size, layouts, args.reps, warmup=1,
+                                progress=lambda msg: print(f"fastconv.bench: {msg}", file=sys.stderr, flush=True))
+    elapsed = time.perf_counter() - t0
+    print(models.table(results))
+    config = {"models": list(names), "batch": args.batch, "size": args.size, "layout": args.layout,
+              "reps": args.reps, "warmup_steps": 1, "threads": threads, "started_utc": started,
+              "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "argv": sys.argv, "loadavg_start": load_start, "loadavg_end": _loadavg(),
+              "winograd_weight_cache_mb": fastconv.backends.cpu.winograd_weight_cache_mb}
+    if args.json:
+        doc = {"schema": 1, "kind": "models", "config": config,
+               "machine": machine.describe(torch.device("cpu"), threads),
+               "summary": models.summary(results), "elapsed_s": elapsed, "results": results}
+        report.write_json(args.json, doc)
+        print(f"fastconv.bench: wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        models.plot(results, args.plot, f"whole networks, fastconv vs torch: batch {args.batch}, {args.size}x{args.size}, "
+                                        f"float32, {threads} threads")
+        print(f"fastconv.bench: wrote {args.plot}", file=sys.stderr)
+    return 1 if any(r["status"] != "ok" for r in results) else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,190 @@
+"""`python -m fastconv bench --models`: whole networks, fastconv against torch.
+
+Each network of fastconv.models is built once on torch.nn layers and converted with fastconv.convert (the
+same parameters). After a same-numbers check (eval mode: outputs, then the loss and first-layer weight gradient of
+one backward pass), both are timed, interleaved in this process on fresh batches: inference (eval mode,
+no_grad forward) and a training step (train mode: forward, loss, backward, SGD step), NCHW and channels_last.
+"""
+import copy
+import math
+import statistics
+import time
+
+import torch
+import torch.nn.functional as TF
+
+import fastconv
+from fastconv import models as zoo_models
+
+# name -> (builder taking the layers module and the input size, task)
+MODELS = {
+    "resnet18": (lambda L, size: zoo_models.resnet18(layers=L), "classify"),
+    "resnet50": (lambda L, size: zoo_models.resnet50(layers=L), "classify"),
+    "vgg16": (lambda L, size: zoo_models.vgg16(layers=L, input_size=size), "classify"),
+    "mobilenet_v2": (lambda L, size: zoo_models.MobileNetV2(layers=L), "classify"),
+    "densenet121": (lambda L, size: zoo_models.densenet121(layers=L), "classify"),
+    "unet": (lambda L, size: zoo_models.UNet(in_channels=3, num_classes=2, layers=L), "segment"),
+}
+DEFAULT_MODELS = tuple(MODELS)
+OUTPUT_TOLERANCE = 1e-3  # relative error ||y - y_torch|| / ||y_torch|| of the eval-mode output
+GRADIENT_TOLERANCE = 1e-3  # ... of the loss and the first layer's weight gradient (eval mode)
+
+
+def _rel(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
+
+
+class _Workload:
+    """Batches and targets of one network at one layout (fresh data per timed step, rotated)."""
+
+    def __init__(self, task, batch, size, layout, count, seed):
+        g = torch.Generator().manual_seed(seed)
+        fmt = torch.channels_last if layout == "nhwc" else torch.contiguous_format
+        self.task = task
+        self.inputs = [torch.randn(batch, 3, size, size, generator=g).contiguous(memory_format=fmt)
+                       for _ in range(count)]
+        shape = (batch,) if task == "classify" else (batch, size, size)
+        high = 1000 if task == "classify" else 2
+        self.targets = [torch.randint(0, high, shape, generator=g) for _ in range(count)]
+
+    def loss(self, out, i):
+        return TF.cross_entropy(out, self.targets[i % len(self.targets)])
+
+
+def _first_conv_weight(model):
+    for m in model.modules():
+        if hasattr(m, "weight") and getattr(m.weight, "dim", lambda: 0)() == 4:
+            return m.weight
+    raise ValueError("no convolution in the model")
+
+
+def check(ref, fc, work):
+    """Same numbers, in eval mode: the outputs, then the loss and the first layer's weight gradient of one
+    backward pass. (Train-mode BatchNorm on a small batch divides by near-zero variances and makes both
+    networks' float32 rounding differ by orders of magnitude more than their convolutions do.)"""
+    x = work.inputs[0]
+    ref.eval(), fc.eval()
+    with torch.no_grad():
+        out_err = _rel(fc(x), ref(x))
+    grads = []
+    for model in (ref, fc):
+        model.zero_grad()
+        loss = work.loss(model(x), 0)
+        loss.backward()
+        grads.append((loss.detach(), _first_conv_weight(model).grad.clone()))
+        model.zero_grad()
+    loss_err, grad_err = _rel(grads[1][0], grads[0][0]), _rel(grads[1][1], grads[0][1])
+    passed = out_err < OUTPUT_TOLERANCE and loss_err < GRADIENT_TOLERANCE and grad_err < GRADIENT_TOLERANCE
+    return {"passed": passed, "output": out_err, "loss": loss_err, "first_weight_grad": grad_err,
+            "tolerance": {"output": OUTPUT_TOLERANCE, "gradients": GRADIENT_TOLERANCE}}
+
+
+def _stepper(model, work, train):
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    model.train(train)
+
+    def step(i):
+        x = work.inputs[i % len(work.inputs)]
+        if train:
+            opt.zero_grad()
+            work.loss(model(x), i).backward()
+            opt.step()
+        else:
+            with torch.no_grad():
+                model(x)
+
+    return step
+
+
+def time_pair(ref, fc, work, train, reps, warmup):
+    """Median step times (s) of torch and fastconv, interleaved (the order alternates every repeat)."""
+    steps = {"torch": _stepper(ref, work, train), "fastconv": _stepper(fc, work, train)}
+    for i in range(warmup):
+        for s in steps.values():
+            s(i)
+    times = {"torch": [], "fastconv": []}
+    for r in range(reps):
+        order = ("torch", "fastconv") if r % 2 == 0 else ("fastconv", "torch")
+        for name in order:
+            t = time.perf_counter()
+            steps[name](warmup + r)
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+def run_models(names, batch, size, layouts, reps, warmup, progress=print):
+    """-> list of result records, one per (model, layout, mode)."""
+    results = []
+    for name in names:
+        build, task = MODELS[name]
+        for layout in layouts:
+            torch.manual_seed(0)
+            ref = build(torch.nn, size)
+            fc, _ = fastconv.convert(copy.deepcopy(ref))
+            if layout == "nhwc":
+                ref = ref.to(memory_format=torch.channels_last)
+                fc = fc.to(memory_format=torch.channels_last)
+            work = _Workload(task, batch, size, layout, count=3, seed=list(MODELS).index(name))
+            chk = check(ref, fc, work)
+            for mode in ("inference", "training_step"):
+                progress(f"{name} [{layout}] {mode}")
+                rec = {"model": name, "layout": layout, "mode": mode, "batch": batch, "size": size, "check": chk}
+                if chk["passed"]:
+                    times = time_pair(ref, fc, work, mode == "training_step", reps, warmup)
+                    t_ms, f_ms = (statistics.median(times[k]) * 1e3 for k in ("torch", "fastconv"))
+                    rec.update(status="ok", torch_ms=t_ms, fastconv_ms=f_ms, speedup=t_ms / f_ms,
+                               torch_times_ms=[t * 1e3 for t in times["torch"]],
+                               fastconv_times_ms=[t * 1e3 for t in times["fastconv"]])
+                else:
+                    rec.update(status="FAIL")
+                results.append(rec)
+            del ref, fc, work
+    return results
+
+
+def summary(results):
+    out = {}
+    for mode in ("inference", "training_step"):
+        s = [r["speedup"] for r in results if r["mode"] == mode and r["status"] == "ok"]
+        out[mode] = {"geomean_speedup": math.exp(sum(map(math.log, s)) / len(s)) if s else None, "runs": len(s)}
+    return out
+
+
+def table(results):
+    lines = [f"{'model':14s} {'layout':6s} {'mode':14s} {'status':6s} {'torch ms':>10s} {'fastconv ms':>12s} "
+             f"{'speed-up':>9s}  check (output / loss / grad)"]
+    for r in results:
+        c = r["check"]
+        times = (f"{r['torch_ms']:10.1f} {r['fastconv_ms']:12.1f} {r['speedup']:8.2f}x" if r["status"] == "ok"
+                 else f"{'-':>10s} {'-':>12s} {'-':>9s}")
+        lines.append(f"{r['model']:14s} {r['layout']:6s} {r['mode']:14s} {r['status']:6s} {times}  "
+                     f"{c['output']:.1e} / {c['loss']:.1e} / {c['first_weight_grad']:.1e}")
+    for mode, s in summary(results).items():
+        if s["geomean_speedup"]:
+            lines.append(f"geometric mean speed-up, {mode}: {s['geomean_speedup']:.2f}x over {s['runs']} runs")
+    lines.append("speed-up = torch time / fastconv time (>1: fastconv faster), medians of interleaved steps")
+    return "\n".join(lines)
+
+
+def plot(results, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in results if r["status"] == "ok"]
+    labels = sorted({(r["model"], r["layout"]) for r in ok}, key=lambda k: (list(MODELS).index(k[0]), k[1]))
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(labels)), 4))
+    width = 0.4
+    for j, mode in enumerate(("inference", "training_step")):
+        vals = [next((r["speedup"] for r in ok if (r["model"], r["layout"]) == k and r["mode"] == mode), 0)
+                for k in labels]
+        ax.bar([i + (j - 0.5) * width for i in range(len(labels))], vals, width, label=mode.replace("_", " "))
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(labels)), [f"{m}\n{lay}" for m, lay in labels], fontsize=8)
+    ax.set_ylabel("speed-up over torch (x)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
