@@ -1,8 +1,8 @@
 """`python -m fastconv bench --models`: whole networks, fastconv against torch.
 
 Each network of fastconv.models is built once on torch.nn layers and converted with fastconv.convert (the
-same parameters). After a same-numbers check (eval mode: outputs, then the loss and first-layer weight gradient of
-one backward pass), both are timed, interleaved in this process on fresh batches: inference (eval mode,
+same parameters). After a same-numbers check (eval mode: outputs, loss and first-layer weight gradient of one backward
+pass, fastconv and torch in float32 against torch in float64), both are timed, interleaved in this process on fresh batches: inference (eval mode,
 no_grad forward) and a training step (train mode: forward, loss, backward, SGD step), NCHW and channels_last.
 """
 import copy
@@ -26,8 +26,13 @@ MODELS = {
     "unet": (lambda L, size: zoo_models.UNet(in_channels=3, num_classes=2, layers=L), "segment"),
 }
 DEFAULT_MODELS = tuple(MODELS)
-OUTPUT_TOLERANCE = 1e-3  # relative error ||y - y_torch|| / ||y_torch|| of the eval-mode output
-GRADIENT_TOLERANCE = 1e-3  # ... of the loss and the first layer's weight gradient (eval mode)
+# The check compares both float32 networks with the torch network in float64, on the first CHECK_BATCH samples.
+# fastconv passes when each of its errors is within the tolerance or within TORCH_ERROR_FACTOR times torch's own
+# float32 error (deep ReLU / max-pool nets route gradients by comparisons that rounding can flip: torch's own
+# first-layer gradient of VGG-16 is off by ~1e-2 at initialisation).
+CHECK_BATCH = 2
+TOLERANCE = {"output": 1e-4, "loss": 1e-4, "first_weight_grad": 1e-3}
+TORCH_ERROR_FACTOR = 10.0
 
 
 def _rel(a, b):
@@ -58,25 +63,37 @@ def _first_conv_weight(model):
     raise ValueError("no convolution in the model")
 
 
+def _eval_pass(model, x, work):
+    """Eval-mode output, loss and first-layer weight gradient of one backward pass."""
+    model.eval()
+    model.zero_grad()
+    out = model(x)
+    loss = work.loss(out, 0)
+    loss.backward()
+    grad = _first_conv_weight(model).grad.clone()
+    model.zero_grad()
+    return {"output": out.detach(), "loss": loss.detach(), "first_weight_grad": grad}
+
+
 def check(ref, fc, work):
-    """Same numbers, in eval mode: the outputs, then the loss and the first layer's weight gradient of one
-    backward pass. (Train-mode BatchNorm on a small batch divides by near-zero variances and makes both
-    networks' float32 rounding differ by orders of magnitude more than their convolutions do.)"""
-    x = work.inputs[0]
-    ref.eval(), fc.eval()
-    with torch.no_grad():
-        out_err = _rel(fc(x), ref(x))
-    grads = []
-    for model in (ref, fc):
-        model.zero_grad()
-        loss = work.loss(model(x), 0)
-        loss.backward()
-        grads.append((loss.detach(), _first_conv_weight(model).grad.clone()))
-        model.zero_grad()
-    loss_err, grad_err = _rel(grads[1][0], grads[0][0]), _rel(grads[1][1], grads[0][1])
-    passed = out_err < OUTPUT_TOLERANCE and loss_err < GRADIENT_TOLERANCE and grad_err < GRADIENT_TOLERANCE
-    return {"passed": passed, "output": out_err, "loss": loss_err, "first_weight_grad": grad_err,
-            "tolerance": {"output": OUTPUT_TOLERANCE, "gradients": GRADIENT_TOLERANCE}}
+    """Same numbers, in eval mode (train-mode BatchNorm on a small batch divides by near-zero variances):
+    output, loss and first-layer weight gradient of fastconv and of torch in float32 against torch in
+    float64, on the first CHECK_BATCH samples."""
+    x = work.inputs[0][:CHECK_BATCH]
+    saved = work.targets[0]
+    work.targets[0] = saved[:CHECK_BATCH]
+    try:
+        ref64 = copy.deepcopy(ref).double()
+        want = _eval_pass(ref64, x.double(), work)
+        got_torch, got_fc = _eval_pass(ref, x, work), _eval_pass(fc, x, work)
+    finally:
+        work.targets[0] = saved
+    del ref64
+    fc_err = {k: _rel(got_fc[k], want[k]) for k in TOLERANCE}
+    torch_err = {k: _rel(got_torch[k], want[k]) for k in TOLERANCE}
+    passed = all(fc_err[k] <= max(TOLERANCE[k], TORCH_ERROR_FACTOR * torch_err[k]) for k in TOLERANCE)
+    return {"passed": passed, "reference": "torch float64", "samples": int(x.shape[0]), "fastconv": fc_err,
+            "torch": torch_err, "tolerance": TOLERANCE, "torch_error_factor": TORCH_ERROR_FACTOR}
 
 
 def _stepper(model, work, train):
@@ -152,13 +169,13 @@ def summary(results):
 
 def table(results):
     lines = [f"{'model':14s} {'layout':6s} {'mode':14s} {'status':6s} {'torch ms':>10s} {'fastconv ms':>12s} "
-             f"{'speed-up':>9s}  check (output / loss / grad)"]
+             f"{'speed-up':>9s}  error vs float64, fastconv (torch): output / loss / first-layer grad"]
     for r in results:
         c = r["check"]
         times = (f"{r['torch_ms']:10.1f} {r['fastconv_ms']:12.1f} {r['speedup']:8.2f}x" if r["status"] == "ok"
                  else f"{'-':>10s} {'-':>12s} {'-':>9s}")
-        lines.append(f"{r['model']:14s} {r['layout']:6s} {r['mode']:14s} {r['status']:6s} {times}  "
-                     f"{c['output']:.1e} / {c['loss']:.1e} / {c['first_weight_grad']:.1e}")
+        errs = " / ".join(f"{c['fastconv'][k]:.0e} ({c['torch'][k]:.0e})" for k in TOLERANCE)
+        lines.append(f"{r['model']:14s} {r['layout']:6s} {r['mode']:14s} {r['status']:6s} {times}  {errs}")
     for mode, s in summary(results).items():
         if s["geomean_speedup"]:
             lines.append(f"geometric mean speed-up, {mode}: {s['geomean_speedup']:.2f}x over {s['runs']} runs")
