@@ -27,6 +27,7 @@ void set_winograd_allowed(bool allowed);
 // Tests: off, every 3x3 stride-1 float32 convolution takes the Winograd path whatever its channel and tile
 // counts (use_winograd_forward's size rule); returns the previous setting.
 bool set_winograd_size_rule(bool on);
+bool winograd_size_rule();
 // Tests: the forward's work split (0: by size, 1: private blocks, 2: output-channel panels, 3: team blocks;
 // winograd_f43_forward.cpp), and the tiles per block of the team regime and of the weight gradient (0: by
 // size). Both return the previous setting.
