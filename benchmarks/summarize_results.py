@@ -88,6 +88,36 @@ def summarize(doc):
     return "\n".join(lines)
 
 
+def summarize_models(doc):
+    """`python -m fastconv bench --models` results: one row per network and layout."""
+    cfg, machine = doc["config"], doc["machine"]
+    lines = [f"**whole networks**, batch {cfg['batch']}, {cfg['size']}x{cfg['size']}, float32, "
+             f"{machine.get('cpu_model', '?')}, {cfg['threads']} threads, torch {machine.get('torch', '?')} — "
+             "inference = eval-mode no_grad forward; training step = forward, cross-entropy, backward, SGD step; "
+             "ms per step torch / fastconv (speed-up), medians of interleaved steps:", "",
+             "| network | layout | inference | training step |", "|---|---|---|---|"]
+    by_key = {(r["model"], r["layout"], r["mode"]): r for r in doc["results"]}
+    for model in cfg["models"]:
+        for layout in ("nchw", "nhwc"):
+            cells = []
+            for mode in ("inference", "training_step"):
+                r = by_key.get((model, layout, mode))
+                if r is None:
+                    cells = None
+                    break
+                cells.append(f"{r['torch_ms']:.0f} / {r['fastconv_ms']:.0f} ({r['speedup']:.2f}x)"
+                             if r["status"] == "ok" else r["status"])
+            if cells:
+                lines.append(f"| {model} | {layout} | {cells[0]} | {cells[1]} |")
+    s = doc["summary"]
+    means = [f"{mode.replace('_', ' ')} {s[mode]['geomean_speedup']:.2f}x ({s[mode]['runs']})"
+             for mode in ("inference", "training_step") if s[mode]["geomean_speedup"]]
+    lines += ["", "Geometric means: " + ", ".join(means) + ". Every network passed its same-numbers check "
+              "(eval mode, against torch in float64)." if all(r["check"]["passed"] for r in doc["results"])
+              else "Some networks FAILED their same-numbers check.", ""]
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", nargs="+")
@@ -97,7 +127,9 @@ def main(argv=None):
     for path in args.json:
         with open(path) as f:
             doc = json.load(f)
-        parts.append(f"From `{path}`:\n\n" + summarize(doc))
+        if "results" not in doc:  # not a benchmark document (the Winograd accuracy table)
+            continue
+        parts.append(f"From `{path}`:\n\n" + (summarize_models(doc) if doc.get("kind") == "models" else summarize(doc)))
     text = "\n".join(parts)
     if not args.readme:
         print(text)
