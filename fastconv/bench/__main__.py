@@ -160,22 +160,29 @@ def run(args, cases):
         config.update(cudnn_benchmark=True, allow_tf32=args.allow_tf32)
     print(report.table(results, config))
     print(f"total {elapsed:.1f} s", file=sys.stderr)
+    _write_outputs(args, lambda: report.document(results, config, machine.describe(device, threads), peaks, elapsed),
+                   lambda path: plot.plot(results, path, f"fastconv vs torch, {args.suite} suite, {args.device} "
+                                                         f"{args.dtype}, {threads} threads"))
+    return 1 if any(r["status"] in ("FAIL", "error") for r in results) else 0
+
+
+def _write_outputs(args, make_doc, draw):
+    """--json and --plot: the JSON document and the picture, each announced on stderr."""
+    from . import report
+
     if args.json:
-        doc = report.document(results, config, machine.describe(device, threads), peaks, elapsed)
-        report.write_json(args.json, doc)
+        report.write_json(args.json, make_doc())
         print(f"fastconv.bench: wrote {args.json}", file=sys.stderr)
     if args.plot:
-        plot.plot(results, args.plot, f"fastconv vs torch, {args.suite} suite, {args.device} {args.dtype}, "
-                                      f"{threads} threads")
+        draw(args.plot)
         print(f"fastconv.bench: wrote {args.plot}", file=sys.stderr)
-    return 1 if any(r["status"] in ("FAIL", "error") for r in results) else 0
 
 
 def run_models(args):
     """--models: whole networks (fastconv/bench/models.py)."""
     import fastconv  # noqa: F401
 
-    from . import machine, models, report
+    from . import machine, models
 
     if args.device != "cpu" or args.dtype != "float32":
         print("fastconv.bench: --models runs on the CPU in float32", file=sys.stderr)
@@ -205,16 +212,11 @@ def run_models(args):
               "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "argv": sys.argv, "loadavg_start": load_start, "loadavg_end": _loadavg(),
               "winograd_weight_cache_mb": fastconv.backends.cpu.winograd_weight_cache_mb}
-    if args.json:
-        doc = {"schema": 1, "kind": "models", "config": config,
-               "machine": machine.describe(torch.device("cpu"), threads),
-               "summary": models.summary(results), "elapsed_s": elapsed, "results": results}
-        report.write_json(args.json, doc)
-        print(f"fastconv.bench: wrote {args.json}", file=sys.stderr)
-    if args.plot:
-        models.plot(results, args.plot, f"whole networks, fastconv vs torch: batch {args.batch}, {args.size}x{args.size}, "
-                                        f"float32, {threads} threads")
-        print(f"fastconv.bench: wrote {args.plot}", file=sys.stderr)
+    _write_outputs(args, lambda: {"schema": 1, "kind": "models", "config": config,
+                                  "machine": machine.describe(torch.device("cpu"), threads),
+                                  "summary": models.summary(results), "elapsed_s": elapsed, "results": results},
+                   lambda path: models.plot(results, path, f"whole networks, fastconv vs torch: batch {args.batch}, "
+                                                           f"{args.size}x{args.size}, float32, {threads} threads"))
     return 1 if any(r["status"] != "ok" for r in results) else 0
 
 
