@@ -12,6 +12,7 @@
 #include "conv_gemm.h"
 #include "conv_implicit_nhwc.h"
 #include "gemm.h"
+#include "gemm_microkernel.h"
 #include "gemm_scratch.h"
 #include "im2col.h"
 #include "transpose.h"
@@ -20,17 +21,11 @@ namespace fastconv {
 namespace cpu {
 namespace {
 
-// Row stride of the NCHW pass's transposed weight (groups, Cg*R*S, Kg): Kg, moved off multiples of 512 bytes
-// (the micro-kernel broadcasts from 14 rows at once; at such strides they share a few L1 sets).
-int64_t transposed_weight_ld(int64_t Kg, int64_t elem_size) {
-  return Kg * elem_size % 512 == 0 ? Kg + 64 / elem_size : Kg;
-}
-
 // Input channels [c0, c1) of every group of image n. For NCHW w is the transposed weight (groups, Cg*R*S,
-// Kg) with rows of transposed_weight_ld, read in place by the GEMM (packing the (K, Cg, R, S) weight per
-// image and band cost a third of a DCGAN layer's time); for NHWC it is the (K, R, S, Cg) repack cut into
-// `slices` channel slices (weight_to_rsc), this call's slice at column R*S*c0 of each row. NHWC 1x1 uses the
-// weight as is (all layouts coincide).
+// Kg) with rows of stride_off_512(Kg), read in place by the GEMM (packing the (K, Cg, R, S) weight per image
+// and band cost a third of a DCGAN layer's time); for NHWC it is the (K, R, S, Cg) repack cut into `slices`
+// channel slices (weight_to_rsc), this call's slice at column R*S*c0 of each row. NHWC 1x1 uses the weight
+// as is (all layouts coincide).
 template <typename T>
 void backward_input_slice(const ConvParams& p, const GemmConvPlan& pl, int64_t n, int64_t c0, int64_t c1,
                           const T* gy, const T* w, T* gx, int gemm_threads) {
@@ -53,7 +48,7 @@ void backward_input_slice(const ConvParams& p, const GemmConvPlan& pl, int64_t n
       const int64_t oh1 = std::min(p.OH, oh0 + pl.band_rows), bp = (oh1 - oh0) * p.OW;
       GemmArgs<T> a;
       if (!nhwc) {
-        const int64_t ldw = transposed_weight_ld(pl.Kg, sizeof(T));
+        const int64_t ldw = stride_off_512(pl.Kg, sizeof(T));
         a.M = rows, a.N = bp, a.K = pl.Kg;
         a.A = w + (g * pl.CRS + c0 * RS) * ldw, a.rsA = ldw, a.csA = 1;
         a.B = gy + (n * p.K + g * pl.Kg) * pl.npix + oh0 * p.OW, a.rsB = pl.npix, a.csB = 1;
@@ -90,7 +85,7 @@ void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* g
   const int slices = pl.per_image || pl.nt <= 1 ? 1 : static_cast<int>(std::min<int64_t>(pl.nt, pl.Cg));
   const T* wk = w;
   if (p.layout == Layout::NCHW) {
-    const int64_t ldw = transposed_weight_ld(pl.Kg, sizeof(T));
+    const int64_t ldw = stride_off_512(pl.Kg, sizeof(T));
     T* wt = thread_scratch<T>(kScratchWeight, size_t(p.groups * pl.CRS * ldw));
     for (int64_t g = 0; g < p.groups; ++g)  // (Kg, CRS) -> (CRS, Kg) per group
       transpose_tiled(pl.Kg, pl.CRS, w + g * pl.Kg * pl.CRS, pl.CRS, 1, wt + g * pl.CRS * ldw, ldw, pl.nt);

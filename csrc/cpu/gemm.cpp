@@ -134,8 +134,8 @@ void gemm_serial(const GemmArgs<T>& g) {
             const MicroTileView v{g.rsC, g.csC, std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr)};
             const T* brow = first && g.bias_row ? g.bias_row + ic + ir : nullptr;
             T* c = g.C + (ic + ir) * g.rsC + (jc + jr) * g.csC;
-            // The vector epilogue (bias_col included) only runs on full tiles, so partial tiles never
-            // read past the end of C or of the biases.
+            // The vector epilogue (bias_col included) only runs on full-width tiles and only on their v.mr
+            // rows, so partial tiles never read past the end of C or of the biases.
             if (v.mr < MR) {  // last, partial row panel (of a row-major A: packed above)
               MK::run_partial(kc, direct_a ? Ap : Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
             } else if (!direct_a) {

@@ -18,6 +18,13 @@ struct MicroTileView {  // where the tile lands in C, and which part of it exist
   int64_t mr, nr;
 };
 
+// A row stride of n elements for a matrix the micro-kernels read many rows of at once (14 broadcast rows, or a
+// strip of B rows): n, moved one 64-byte vector further when n * elem_size is a multiple of 512 bytes, where the
+// rows would share a few L1 sets (Winograd C = 256 ran at 0.75x of torch, 1.1x with the stride padded).
+inline int64_t stride_off_512(int64_t n, int64_t elem_size) {
+  return n * elem_size % 512 == 0 ? n + 64 / elem_size : n;
+}
+
 // Scalar epilogue for partial tiles or non-unit column stride. acc is MR x NR row-major.
 template <typename T, int MR, int NR>
 inline void store_tile_generic(const T* acc, T* C, const MicroTileView& v, T alpha, T beta, const T* brow,
@@ -73,18 +80,20 @@ struct MicroKernel {
   // (a[p*MR + i]); broadcasts from memory cost the same, and it saves packing a large row-major A.
   // kStrided: both operands in place with row strides: a[p*lda + i], b[p*ldb + j] (the Winograd weight
   // gradient reads two transformed matrices, tiles x channels, that way).
-  template <bool kDirectA = false, bool kStrided = false>
+  // R: rows of accumulators (MR, or fewer for a partial row panel: run_partial).
+  template <bool kDirectA = false, bool kStrided = false, int R = MR>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
                   T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
     static_assert(!(kDirectA && kStrided), "one layout of A");
-    V c0[MR], c1[MR];
+    static_assert(R >= 1 && R <= MR, "at most MR rows");
+    V c0[R], c1[R];
 #pragma GCC unroll 14
-    for (int i = 0; i < MR; ++i) c0[i] = c1[i] = Z::zero();
+    for (int i = 0; i < R; ++i) c0[i] = c1[i] = Z::zero();
     for (int64_t p = 0; p < kc; ++p) {
       const V b0 = Z::load(b), b1 = Z::load(b + Z::L);
       __builtin_prefetch(b + 8 * (kStrided ? ldb : NR));
 #pragma GCC unroll 14
-      for (int i = 0; i < MR; ++i) {
+      for (int i = 0; i < R; ++i) {
         const V ai = Z::set1(kDirectA ? a[i * lda] : a[i]);
         c0[i] = Z::fma(ai, b0, c0[i]);
         c1[i] = Z::fma(ai, b1, c1[i]);
@@ -92,7 +101,7 @@ struct MicroKernel {
       a += kDirectA ? 1 : kStrided ? lda : MR;
       b += kStrided ? ldb : NR;
     }
-    store<MR>(c0, c1, C, v, alpha, beta, brow, bcol);
+    store<R>(c0, c1, C, v, alpha, beta, brow, bcol);
   }
 
   // The last, partial row panel of a packed A (v.mr < MR rows, a[p*MR + i]): only R >= v.mr rows of
@@ -100,38 +109,17 @@ struct MicroKernel {
   static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
                           const T* brow, const T* bcol) {
     switch ((v.mr + 1) / 2) {
-      case 1: return run_rows<2>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      case 2: return run_rows<4>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      case 3: return run_rows<6>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      case 4: return run_rows<8>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      case 5: return run_rows<10>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      case 6: return run_rows<12>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 1: return run<false, false, 2>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 2: return run<false, false, 4>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 3: return run<false, false, 6>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 4: return run<false, false, 8>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 5: return run<false, false, 10>(kc, a, b, C, v, alpha, beta, brow, bcol);
+      case 6: return run<false, false, 12>(kc, a, b, C, v, alpha, beta, brow, bcol);
       default: return run(kc, a, b, C, v, alpha, beta, brow, bcol);
     }
   }
 
  private:
-  template <int R>
-  static void run_rows(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
-                       T alpha, T beta, const T* brow, const T* bcol) {
-    V c0[R], c1[R];
-#pragma GCC unroll 14
-    for (int i = 0; i < R; ++i) c0[i] = c1[i] = Z::zero();
-    for (int64_t p = 0; p < kc; ++p) {
-      const V b0 = Z::load(b), b1 = Z::load(b + Z::L);
-      __builtin_prefetch(b + 8 * NR);
-#pragma GCC unroll 14
-      for (int i = 0; i < R; ++i) {
-        const V ai = Z::set1(a[i]);
-        c0[i] = Z::fma(ai, b0, c0[i]);
-        c1[i] = Z::fma(ai, b1, c1[i]);
-      }
-      a += MR;
-      b += NR;
-    }
-    store<R>(c0, c1, C, v, alpha, beta, brow, bcol);
-  }
-
   // C = alpha*acc + beta*C + biases for the v.mr <= R rows that exist: vectors for full-width rows of unit
   // column stride, scalars otherwise (partial tiles never read past the end of C or of the biases).
   template <int R>

@@ -1,7 +1,7 @@
 // Winograd minimal filtering F(4x4, 3x3) (Lavin & Gray, CVPR 2016) for 3x3, stride-1, undilated, ungrouped
 // convolutions: each 4x4 output tile costs 36 multiplies per (input, output channel) instead of 144.
 //
-//   U[xi][c][k] = (G g_kc G^T)[xi]        weights, transformed once per call
+//   U[xi][c][k] = (G g_kc G^T)[xi]        weights, transformed per call (inference: kept, p.winograd_weight)
 //   V[xi][t][c] = (B^T d_tc B)[xi]        6x6 input patches of a block of tiles t, channels as vector lanes
 //   M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k]   36 GEMMs per block of tiles (the GEMM micro-kernel)
 //   y_tk        = A^T M_tk A (4x4)        output tile, clipped at the edges, plus bias
@@ -9,8 +9,9 @@
 // Channels are the vector lanes of both transforms: channels_last activations are read and written a vector
 // at a time, NCHW ones a plane per lane (for small planes the dispatch transposes NCHW activations to
 // channels_last instead: winograd_direct_nchw). Padding of any size and every padding mode are folded into
-// the input gather. Accuracy: the relative error against a float64
-// reference is a few 1e-7 (direct convolution: ~1e-7); docs and numbers in README, "Winograd".
+// the input gather. The weight gradient runs the same transforms transposed (winograd_f43_backward_weight.cpp).
+// Accuracy: relative errors against a float64 reference of 1e-7 to 3.3e-6 on the benchmark zoo (direct
+// convolution: ~2e-7); docs and numbers in README, "Algorithms and accuracy".
 #pragma once
 
 #include <cstdint>

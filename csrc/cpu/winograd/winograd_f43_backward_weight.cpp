@@ -35,7 +35,6 @@ constexpr int64_t kLargeMBytes = int64_t(16) << 20;
 constexpr int64_t kMinTilesLargeM = 384;
 constexpr int64_t kKC = 128;  // GEMM depth per pass: the V strip (kKC x NR) and the E strip stay in L1
 
-
 template <typename T>
 struct Plan : TileGrid {
   using MK = MicroKernel<T>;

@@ -63,17 +63,22 @@ enum class Regime {
   Team,     // large U: the team shares big blocks, threads over (point, panel) GEMMs: U read once per block
 };
 
+// Columns of the transformed weight U and row stride of M: K rounded to whole GEMM column panels.
+template <typename T>
+int64_t weight_columns(int64_t K) {
+  return round_up(K, MicroKernel<T>::NR);
+}
+
 template <typename T>
 struct Plan : TileGrid {
   using MK = MicroKernel<T>;
-  static constexpr int L = kLanes<T>;
-  int64_t Cp, Kp;         // row strides of V (padded_row) and M (K rounded to NR)
+  int64_t Cp, Kp;         // row strides of V (padded_row) and M (weight_columns)
   int64_t TB, blocks;     // tiles per block, blocks
   Regime regime;
 
   Plan(const ConvParams& p) : TileGrid(p) {
     Cp = padded_row<T>(p.C);
-    Kp = round_up(p.K, MK::NR);
+    Kp = weight_columns<T>(p.K);
     const int64_t per_tile = kPoints * int64_t(sizeof(T)) * (Cp + Kp);
     TB = std::clamp<int64_t>(kBlockBytes / per_tile / MK::MR * MK::MR, MK::MR, 16 * MK::MR);
     // enough blocks for every thread
@@ -352,7 +357,7 @@ void winograd_forward(const ConvParams& p, const T* x, const T* w, bool flipped,
   if (pl.regime == Regime::Panels) return winograd_forward_panels(p, pl, x, w, flipped, Ugiven, bias, y);
   const T* U = Ugiven;
   if (!U) {
-    T* scratch = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * pl.Kp));
+    T* scratch = thread_scratch<T>(kScratchWinogradWeight, size_t(winograd_weight_elems(p, sizeof(T))));
     transform_weights(p, pl, w, flipped, scratch);
     U = scratch;
   }
@@ -376,7 +381,7 @@ void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T*
 }
 
 int64_t winograd_weight_elems(const ConvParams& p, int64_t elem_size) {
-  return kPoints * p.C * round_up(p.K, elem_size == 4 ? MicroKernel<float>::NR : MicroKernel<double>::NR);
+  return kPoints * p.C * (elem_size == 4 ? weight_columns<float>(p.K) : weight_columns<double>(p.K));
 }
 
 template <typename T>

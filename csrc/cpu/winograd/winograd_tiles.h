@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "../../common/conv_params.h"
+#include "../gemm_microkernel.h"
 #include "winograd_transforms.h"
 
 namespace fastconv {
@@ -19,12 +20,10 @@ inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 inline int64_t tiles_along(int64_t n) { return (n + kTileOut - 1) / kTileOut; }
 
 // Row strides of the transformed matrices: channel counts rounded to the vector lanes, then moved off
-// multiples of 512 bytes (the GEMMs read 14 rows or a column strip of many rows at once; at such strides
-// they share a few L1 sets: C = 256 ran at 0.75x of torch, 1.1x with the stride padded).
+// multiples of 512 bytes (stride_off_512: the GEMMs read 14 rows or a column strip of many rows at once).
 template <typename T>
 int64_t padded_row(int64_t channels) {
-  const int64_t L = kLanes<T>, r = round_up(channels, L);
-  return r * int64_t(sizeof(T)) % 512 == 0 ? r + L : r;
+  return stride_off_512(round_up(channels, kLanes<T>), sizeof(T));
 }
 
 // Tiles are numbered image by image, row by row: tile = (n*TH + th)*TW + tw.
