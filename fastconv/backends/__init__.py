@@ -6,7 +6,7 @@
 
 allow_winograd (default True): float32 3x3 stride-1 convolutions may use Winograd F(4x4, 3x3), which is
 faster and slightly less exact: its relative error against a float64 reference is within 1e-5 on every
-benchmarked layer (README, "Accuracy"), where the direct paths give ~1e-7. The setting is process-wide
+benchmarked layer (README, "Algorithms and accuracy"), where the direct paths give ~2e-7. The setting is process-wide
 (every thread), read when a convolution runs.
 
 winograd_weight_cache_mb (default 512): inference (no grad, or a weight that does not require grad) keeps
