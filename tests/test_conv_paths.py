@@ -83,6 +83,14 @@ GEMM_CASES = {
     "1x1_wide": ((1, 4, 64, 64), (8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # N > NC of the GEMM
     "1x1_stride2": ((2, 8, 9, 9), (5, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),
     "1x1_groups": ((2, 12, 6, 5), (8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
+    # channels_last 1x1 forward: one GEMM over the whole batch per group, the (Kg, Cg) weight packed by
+    # 16 x 16 transposes (Cg = 40: two blocks and 8 rows left; Kg = 48: a full and a partial panel)
+    "1x1_whole_batch_groups": ((3, 80, 5, 5), (96, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 2),
+    # NCHW 1x1 forward at <= 7x7 runs in channels_last (the activations transposed: partial 32-row tiles)
+    "1x1_7x7_layout_switch": ((3, 40, 7, 7), (48, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    # rows of 512 floats (2 KB): the GEMM copies such an A to another stride, the NCHW forward its weight
+    "1x1_rows_2kb": ((2, 512, 3, 5), (40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_rows_2kb_large": ((2, 512, 8, 8), (64, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "stem_7x7_s2": ((1, 3, 20, 20), (16, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),
     "asym_pad_even_kernel": ((2, 5, 9, 8), (7, 4, 2), (1, 1), (1, 2, 0, 1), (1, 1), 1),
     # batch < threads: the input gradient splits each group's channels over the threads (uneven slices)
@@ -106,7 +114,8 @@ def test_gemm_single_input_channel(threads):
 
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
-@pytest.mark.parametrize("case", ["3x3_pad1", "groups_stride_dil", "1x1", "stem_7x7_s2"])
+@pytest.mark.parametrize("case", ["3x3_pad1", "groups_stride_dil", "1x1", "stem_7x7_s2", "1x1_whole_batch_groups",
+                                  "1x1_7x7_layout_switch", "1x1_rows_2kb_large"])
 def test_gemm_path_float64(case, channels_last, threads):
     shape, kshape, stride, pads, dil, groups = GEMM_CASES[case]
     run_case(shape, kshape, stride, pads, dil, groups, channels_last=channels_last, dtype=torch.float64)

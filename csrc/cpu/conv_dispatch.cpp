@@ -62,7 +62,7 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
                ? conv_forward_winograd(p, x, w, bias, y)
                : conv_forward_in_layout(p, Layout::NHWC, x, w, bias, y);
-  if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
+  if (const Layout other = switch_target(p, ConvPass::Forward, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_forward_in_layout(p, other, x, w, bias, y);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y) : depthwise_forward_nhwc(p, x, w, bias, y);
@@ -80,7 +80,7 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.H * p.W)
                ? conv_backward_input_winograd(p, gy, w, gx)
                : conv_backward_input_in_layout(p, Layout::NHWC, gy, w, gx);
-  if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
+  if (const Layout other = switch_target(p, ConvPass::BackwardInput, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_input_in_layout(p, other, gy, w, gx);
   if (use_fast(p) && is_depthwise(p) && !depthwise_gather_wasteful(p))
     return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
@@ -99,7 +99,7 @@ void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* 
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
                ? conv_backward_weight_winograd(p, x, gy, gw)
                : conv_backward_weight_in_layout(p, Layout::NHWC, x, gy, gw);
-  if (const Layout other = switch_target(p, sizeof(T)); use_fast(p) && other != p.layout)
+  if (const Layout other = switch_target(p, ConvPass::BackwardWeight, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_weight_in_layout(p, other, x, gy, gw);
   if (use_fast(p) && is_depthwise(p))
     return p.layout == Layout::NCHW ? depthwise_backward_weight_nchw(p, x, gy, gw)

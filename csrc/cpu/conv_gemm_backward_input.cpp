@@ -81,6 +81,20 @@ void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* g
   // NHWC, one group, stride 1, zero padding: no column matrix at all (conv_implicit_nhwc*.cpp).
   if (implicit_backward_input_applies(p, sizeof(T))) return conv_backward_input_implicit_nhwc(p, gy, w, gx);
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
+  // channels_last 1x1 with the input as its own column matrix: gx_g (N*H*W, Cg) = gy_g W_g, one GEMM over
+  // the whole batch per group (as the forward, conv_gemm_forward.cpp).
+  if (p.layout == Layout::NHWC && pl.identity_col) {
+    DenormalGuard guard;
+    for (int64_t g = 0; g < p.groups; ++g) {
+      GemmArgs<T> a;
+      a.M = p.N * pl.npix, a.N = pl.Cg, a.K = pl.Kg;
+      a.A = gy + g * pl.Kg, a.rsA = p.K, a.csA = 1;
+      a.B = w + g * pl.Kg * pl.Cg, a.rsB = pl.Cg, a.csB = 1;
+      a.C = gx + g * pl.Cg, a.rsC = p.C, a.csC = 1;
+      gemm_parallel(a, pl.nt);
+    }
+    return;
+  }
   // Channel slices per group: one per thread when the images alone do not balance the threads.
   const int slices = pl.per_image || pl.nt <= 1 ? 1 : static_cast<int>(std::min<int64_t>(pl.nt, pl.Cg));
   const T* wk = w;

@@ -6,6 +6,7 @@
 #include "../common/parallel.h"
 #include "conv_gemm.h"
 #include "gemm.h"
+#include "gemm_microkernel.h"
 #include "gemm_scratch.h"
 #include "im2col.h"
 
@@ -15,8 +16,8 @@ namespace {
 
 // One work item: output rows [band*band_rows, ...) of group g of image n.
 template <typename T>
-void forward_item(const ConvParams& p, const GemmConvPlan& pl, int64_t item, const T* x, const T* w, const T* bias,
-                  T* y, int gemm_threads) {
+void forward_item(const ConvParams& p, const GemmConvPlan& pl, int64_t item, const T* x, const T* w, int64_t ldw,
+                  const T* bias, T* y, int gemm_threads) {
   const bool nhwc = p.layout == Layout::NHWC;
   const int64_t band = item % pl.bands, g = (item / pl.bands) % p.groups, n = item / (pl.bands * p.groups);
   const int64_t oh0 = band * pl.band_rows, oh1 = std::min(p.OH, oh0 + pl.band_rows), bp = (oh1 - oh0) * p.OW;
@@ -25,7 +26,7 @@ void forward_item(const ConvParams& p, const GemmConvPlan& pl, int64_t item, con
   if (!nhwc) {
     const T* xg = x + (n * p.C + g * pl.Cg) * pl.HW;
     a.M = pl.Kg, a.N = bp, a.K = pl.CRS;
-    a.A = w + g * pl.Kg * pl.CRS, a.rsA = pl.CRS, a.csA = 1;
+    a.A = w + g * pl.Kg * ldw, a.rsA = ldw, a.csA = 1;
     if (pl.identity_col) {
       a.B = xg + oh0 * p.OW, a.rsB = pl.HW, a.csB = 1;
     } else {
@@ -56,10 +57,40 @@ template <typename T>
 void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
   const T* wk = w;
-  if (p.layout == Layout::NHWC) {
+  const bool whole_batch = p.layout == Layout::NHWC && pl.identity_col;
+  if (p.layout == Layout::NHWC && !whole_batch) {
     T* wt = thread_scratch<T>(kScratchWeight, size_t(p.K * pl.CRS));
     weight_to_rsck(p, w, wt);
     wk = wt;
+  }
+  // NCHW reads the (K, C*R*S) weight in place as the GEMM's A. A row length that is a multiple of 2 KB
+  // puts the 14 rows a micro-tile reads into one or two L1 sets (see gemm.cpp), so such a weight is
+  // copied once per call to a padded row stride, rather than re-strided by every image's GEMM.
+  int64_t ldw = pl.CRS;
+  if (p.layout == Layout::NCHW && (pl.CRS * int64_t(sizeof(T))) % 2048 == 0) {
+    ldw = stride_off_512(pl.CRS, sizeof(T));
+    T* wp = thread_scratch<T>(kScratchWeight, size_t(p.K * ldw));
+    for (int64_t k = 0; k < p.K; ++k) std::copy(w + k * pl.CRS, w + (k + 1) * pl.CRS, wp + k * ldw);
+    wk = wp;
+  }
+  // channels_last 1x1 with the input as its own column matrix: the images are consecutive rows of one
+  // (N*H*W, C) matrix, so one GEMM per group covers the whole batch. Per-image GEMMs of small planes
+  // wasted partial row panels (a 7x7 plane is 49 rows: 3.5 panels of 14) and packed the weight per image.
+  if (whole_batch) {
+    DenormalGuard guard;
+    for (int64_t g = 0; g < p.groups; ++g) {
+      GemmArgs<T> a;
+      a.M = p.N * pl.npix, a.N = pl.Kg, a.K = pl.Cg;
+      a.A = x + g * pl.Cg, a.rsA = p.C, a.csA = 1;
+      if (wk == w)  // the (Kg, Cg) weight read as its transpose (the GEMM's B pack transposes it anyway)
+        a.B = w + g * pl.Kg * pl.Cg, a.rsB = 1, a.csB = pl.Cg;
+      else
+        a.B = wk + g * pl.Cg * pl.Kg, a.rsB = pl.Kg, a.csB = 1;
+      a.C = y + g * pl.Kg, a.rsC = p.K, a.csC = 1;
+      a.bias_col = bias ? bias + g * pl.Kg : nullptr;
+      gemm_parallel(a, pl.nt);
+    }
+    return;
   }
   // Items write disjoint outputs: one parallel region, items handed out dynamically (on shared cores a
   // descheduled thread then holds up only its current item, not a fixed share of the work).
@@ -69,11 +100,11 @@ void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bia
     {
       DenormalGuard guard;
 #pragma omp for schedule(dynamic)
-      for (int64_t i = 0; i < items; ++i) forward_item(p, pl, i, x, wk, bias, y, 1);
+      for (int64_t i = 0; i < items; ++i) forward_item(p, pl, i, x, wk, ldw, bias, y, 1);
     }
   } else {
     DenormalGuard guard;
-    for (int64_t i = 0; i < items; ++i) forward_item(p, pl, i, x, wk, bias, y, pl.nt);
+    for (int64_t i = 0; i < items; ++i) forward_item(p, pl, i, x, wk, ldw, bias, y, pl.nt);
   }
 }
 

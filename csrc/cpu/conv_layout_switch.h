@@ -1,9 +1,11 @@
 // Convolutions computed in the other activation layout: the activations are transposed into scratch, the
-// pass runs in the preferred layout, and an activation result is transposed back. Two cases, where the
+// pass runs in the preferred layout, and an activation result is transposed back. These cases, where the
 // other layout's kernel is about 2x faster and the activations are small enough that the transposes
 // cost little (measured on this 2-core AVX-512 machine, numbers in the commit):
 //   NHWC, weight of 2 MB or more per group, at most 28x28 outputs (VGG-16 conv4/conv5, ResNet
-//     layer3/layer4, ResNet-50's 512->2048 1x1) -> NCHW: the NCHW GEMM reads the weight in place;
+//     layer3/layer4) -> NCHW: the NCHW GEMM reads the weight in place;
+//   NCHW 1x1 (stride 1, unpadded) with at most 7x7 outputs -> NHWC, where all three passes are one GEMM
+//     over the whole batch (and an NHWC 1x1 stays there whatever its weight);
 //   NCHW depthwise with output rows shorter than 16 (MobileNet's 14x14 and 7x7 stages) -> NHWC: the
 //     NHWC depthwise kernel vectorises over channels, the NCHW one over a row of at most 15 outputs.
 #pragma once
@@ -15,12 +17,14 @@
 namespace fastconv {
 namespace cpu {
 
+enum class ConvPass { Forward, BackwardInput, BackwardWeight };
+
 // The layout a pass of p should run in (p.layout unless one of the cases above applies).
-Layout preferred_layout(const ConvParams& p, int64_t elem_size);
+Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size);
 
 // preferred_layout(p) when the pass, moved there, stays there (the dispatch then runs it there without
 // switching again); else p.layout. The dispatch switches only through this.
-Layout switch_target(const ConvParams& p, int64_t elem_size);
+Layout switch_target(const ConvParams& p, ConvPass pass, int64_t elem_size);
 
 template <typename T>
 void conv_forward_in_layout(const ConvParams& p, Layout target, const T* x, const T* w, const T* bias, T* y);

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "../common/parallel.h"
+#include "simd_transpose.h"
 
 namespace fastconv {
 namespace cpu {
@@ -26,10 +28,24 @@ void transpose_tiled_batch(int64_t batch, int64_t rows, int64_t cols, const T* s
     const int64_t b = item / tile_rows, i0 = (item % tile_rows) * kTile, ni = std::min(kTile, rows - i0);
     const T* s = src + b * s_bs + i0 * s_rs;
     T* d = dst + b * d_bs + i0;
+    // rows [0, iv) x columns [0, jv) by 16 x 16 register transposes (float, unit column stride), the rest
+    // element by element
+    int64_t iv = 0, jv = 0;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      if (s_cs == 1) iv = ni / 16 * 16, jv = iv > 0 ? cols / 16 * 16 : 0;
+    }
+#endif
     for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
       const int64_t j1 = std::min(cols, j0 + kTile);
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) {
+        for (int64_t jb = j0; jb + 16 <= std::min(j1, jv); jb += 16)
+          for (int64_t i = 0; i < iv; i += 16) transpose_block16(s + i * s_rs + jb, s_rs, d + jb * d_rs + i, d_rs);
+      }
+#endif
       for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = 0; i < ni; ++i) d[j * d_rs + i] = s[i * s_rs + j * s_cs];
+        for (int64_t i = j < jv ? iv : 0; i < ni; ++i) d[j * d_rs + i] = s[i * s_rs + j * s_cs];
     }
   }
 }

@@ -1,0 +1,103 @@
+// The packed GEMM (csrc/cpu/gemm.cpp) and the tiled transpose (transpose.h) against plain loops, on the
+// operand layouts that take special paths: B read as a transpose (16 x 16 register transposes with rows
+// left over and a partial column panel), a row-major A with a 2 KB row stride (copied to another stride),
+// partial row panels, several K blocks, biases and beta, one and two threads; and transposes with partial
+// tiles in both directions. Sizes are small enough for the ASan build.
+#include <cstdio>
+#include <vector>
+
+#include "cpu/gemm.h"
+#include "cpu/transpose.h"
+#include "test_util.h"
+
+using fastconv_test::max_rel_error;
+using fastconv_test::random_vector;
+
+namespace {
+
+struct Layout {
+  bool a_col_major;  // A stored (K, M): rsA = 1
+  bool b_col_major;  // B stored (N, K): rsB = 1 (the transposing pack)
+  int64_t lda_pad;   // extra elements per row of a row-major A (its stride is K + lda_pad)
+};
+
+template <typename T>
+void check_gemm(int64_t M, int64_t N, int64_t K, const Layout& l, bool biases, T beta, int threads) {
+  const int64_t lda = l.a_col_major ? M : K + l.lda_pad, ldb = l.b_col_major ? K : N;
+  const auto A = random_vector<T>(size_t(l.a_col_major ? K * lda : M * lda), 1 + M);
+  const auto B = random_vector<T>(size_t(l.b_col_major ? N * ldb : K * ldb), 2 + N);
+  const auto brow = random_vector<T>(size_t(M), 3), bcol = random_vector<T>(size_t(N), 4);
+  auto C = random_vector<T>(size_t(M * N), 5);
+  std::vector<T> ref(C.size());
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t p = 0; p < K; ++p) {
+        const T a = l.a_col_major ? A[p * lda + i] : A[i * lda + p];
+        const T b = l.b_col_major ? B[j * ldb + p] : B[p * ldb + j];
+        s += double(a) * double(b);
+      }
+      if (beta != T(0)) s += double(beta) * double(C[i * N + j]);
+      if (biases) s += double(brow[i]) + double(bcol[j]);
+      ref[i * N + j] = T(s);
+    }
+  fastconv::cpu::GemmArgs<T> g;
+  g.M = M, g.N = N, g.K = K, g.beta = beta;
+  g.A = A.data(), g.rsA = l.a_col_major ? 1 : lda, g.csA = l.a_col_major ? lda : 1;
+  g.B = B.data(), g.rsB = l.b_col_major ? 1 : ldb, g.csB = l.b_col_major ? ldb : 1;
+  g.C = C.data(), g.rsC = N, g.csC = 1;
+  if (biases) g.bias_row = brow.data(), g.bias_col = bcol.data();
+  fastconv::cpu::gemm_parallel(g, threads);
+  const double e = max_rel_error(C, ref);
+  FC_CHECK(e <= fastconv_test::default_tolerance<T>(),
+           "gemm<%s> M=%lld N=%lld K=%lld a_col=%d b_col=%d lda_pad=%lld biases=%d threads=%d: rel err %.3g",
+           sizeof(T) == 4 ? "float" : "double", (long long)M, (long long)N, (long long)K, l.a_col_major,
+           l.b_col_major, (long long)l.lda_pad, biases, threads, e);
+}
+
+template <typename T>
+void check_transpose(int64_t batch, int64_t rows, int64_t cols, int64_t s_cs, int threads) {
+  const int64_t s_rs = cols * s_cs + 3, s_bs = rows * s_rs + 5, d_rs = rows + 2, d_bs = cols * d_rs + 7;
+  const auto src = random_vector<T>(size_t(batch * s_bs), 6);
+  std::vector<T> dst(size_t(batch * d_bs), T(0)), ref(dst.size(), T(0));
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) ref[b * d_bs + j * d_rs + i] = src[b * s_bs + i * s_rs + j * s_cs];
+  fastconv::cpu::transpose_tiled_batch(batch, rows, cols, src.data(), s_bs, s_rs, s_cs, dst.data(), d_bs, d_rs,
+                                       threads);
+  FC_CHECK(dst == ref, "transpose_tiled_batch batch=%lld rows=%lld cols=%lld s_cs=%lld threads=%d", (long long)batch,
+           (long long)rows, (long long)cols, (long long)s_cs, threads);
+}
+
+template <typename T>
+void run_all() {
+  const int64_t row2kb = 2048 / int64_t(sizeof(T));  // a row stride of exactly 2 KB
+  for (int threads : {1, 2}) {
+    // B read as its transpose: K with 16-row blocks and rows left over (40, 300 > KC), N with a partial panel
+    check_gemm<T>(30, 48, 40, {false, true, 0}, true, T(0), threads);
+    check_gemm<T>(45, 96, 300, {false, true, 0}, false, T(0.5), threads);
+    check_gemm<T>(7, 33, 17, {true, true, 0}, true, T(0), threads);
+    // row-major A with a 2 KB row stride: copied to another stride (full panels) next to a partial panel
+    check_gemm<T>(30, 40, row2kb, {false, false, 0}, true, T(0), threads);
+    check_gemm<T>(70, 64, row2kb - 100, {false, false, 100}, false, T(1), threads);
+    check_gemm<T>(14, 32, 2 * row2kb, {false, true, 0}, true, T(0), threads);
+    // plain layouts, partial row panels of every size class
+    for (int64_t M : {1, 5, 13, 14, 16, 29})
+      check_gemm<T>(M, 35, 20, {false, false, 0}, true, T(0), threads);
+    check_gemm<T>(50, 70, 260, {true, false, 0}, false, T(0), threads);
+    // transposes: partial 32-row tiles, columns not a multiple of 16, strided source columns
+    check_transpose<T>(2, 49, 40, 1, threads);
+    check_transpose<T>(1, 40, 49, 1, threads);
+    check_transpose<T>(3, 16, 16, 1, threads);
+    check_transpose<T>(1, 70, 33, 2, threads);
+    check_transpose<T>(2, 5, 100, 1, threads);
+  }
+}
+
+}  // namespace
+
+int main() {
+  run_all<float>();
+  run_all<double>();
+  return fastconv_test::report("test_gemm");
+}
