@@ -161,6 +161,11 @@ void gemm_serial(const GemmArgs<T>& g) {
             // rows, so partial tiles never read past the end of C or of the biases.
             if (v.mr < MR) {  // last, partial row panel (of a row-major A: packed above)
               MK::run_partial(kc, direct_a ? Ap : Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
+            } else if (2 * v.nr <= NR) {  // last column panel, at most half full (a 16-channel output)
+              if (direct_a)
+                MK::template run_narrow<true>(kc, Ablk + ir * lda, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol, lda);
+              else
+                MK::run_narrow(kc, Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
             } else if (!direct_a) {
               MK::run(kc, Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
             } else {

@@ -113,6 +113,30 @@ struct MicroKernel {
     store<R>(c0, c1, C, v, alpha, beta, brow, bcol);
   }
 
+  // A column panel of at most L columns (the last panel of an N that is up to 16 past a multiple of 32, such
+  // as a 16-channel output): one vector of accumulators per row, so it costs half the FMAs of a full tile.
+  // b is still a packed panel of NR columns; only its first L are read.
+  template <bool kDirectA = false>
+  static void run_narrow(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
+                         T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0) {
+    V c0[MR];
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; ++i) c0[i] = Z::zero();
+    if (v.csC == 1)
+      for (int i = 0; i < v.mr; ++i) __builtin_prefetch(C + i * v.rsC, 1, 3);
+    for (int64_t p = 0; p < kc; ++p) {
+      const V b0 = Z::load(b);
+#pragma GCC unroll 14
+      for (int i = 0; i < MR; ++i) c0[i] = Z::fma(Z::set1(kDirectA ? a[i * lda] : a[i]), b0, c0[i]);
+      a += kDirectA ? 1 : MR;
+      b += NR;
+    }
+    alignas(64) T acc[MR * NR];
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; ++i) Z::store(acc + i * NR, c0[i]), Z::store(acc + i * NR + Z::L, Z::zero());
+    store_tile_generic<T, MR, NR>(acc, C, v, alpha, beta, brow, bcol);
+  }
+
   // The last, partial row panel of a packed A (v.mr < MR rows, a[p*MR + i]): only R >= v.mr rows of
   // accumulators, so an M of 16 or 32 (14 + 2, 28 + 4 rows) does not pay for a second 14 rows.
   static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
@@ -187,6 +211,12 @@ struct MicroKernel {
   static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
                           const T* brow, const T* bcol) {
     run(kc, a, b, C, v, alpha, beta, brow, bcol);
+  }
+
+  template <bool kDirectA = false>
+  static void run_narrow(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
+                         const T* brow, const T* bcol, int64_t lda = 0) {
+    run<kDirectA>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
   }
 };
 

@@ -81,6 +81,10 @@ void run_all() {
     check_gemm<T>(30, 40, row2kb, {false, false, 0}, true, T(0), threads);
     check_gemm<T>(70, 64, row2kb - 100, {false, false, 100}, false, T(1), threads);
     check_gemm<T>(14, 32, 2 * row2kb, {false, true, 0}, true, T(0), threads);
+    // a last column panel at most half full (narrow tiles), from a packed and from a row-major A
+    check_gemm<T>(29, 48, 70, {true, false, 0}, true, T(0), threads);
+    check_gemm<T>(42, 16, 33, {false, false, 0}, true, T(0.25), threads);
+    check_gemm<T>(28, 7, 300, {false, true, 0}, false, T(0), threads);
     // plain layouts, partial row panels of every size class
     for (int64_t M : {1, 5, 13, 14, 16, 29})
       check_gemm<T>(M, 35, 20, {false, false, 0}, true, T(0), threads);
