@@ -6,10 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 #include <type_traits>
 
 #include "../common/denormal_guard.h"
@@ -21,8 +17,6 @@
 namespace fastconv {
 namespace cpu {
 namespace {
-
-constexpr int64_t kStreamBytes = int64_t(4) << 20;
 
 template <typename T>
 struct Blocking {
@@ -130,10 +124,6 @@ void gemm_serial(const GemmArgs<T>& g) {
   // channels_last 1x1 ran at 40% of peak). Such an A block is copied row by row to a stride that spreads
   // over the sets (stride_off_512), once per block and reused by every column panel.
   const bool direct_a = g.csA == 1 && g.rsA != 1;
-  // A C of kStreamBytes or more is written with non-temporal stores once final (no read for ownership of
-  // lines that are only overwritten: channels_last 1x1 layers with 13-26 MB outputs 1.07-1.15x faster,
-  // ResNet-50 channels_last 3% a step); a smaller one stays in the cache for whatever reads it next.
-  const bool stream = g.csC == 1 && int64_t(sizeof(T)) * g.M * g.N >= kStreamBytes;
   const bool restride_a = direct_a && (g.rsA * int64_t(sizeof(T))) % 2048 == 0;
   const int64_t lda_r = stride_off_512(kcmax, sizeof(T));
   T* Ap = thread_scratch<T>(kScratchPackA, size_t(restride_a ? MR * kcmax + mcmax * lda_r : kcmax * mcmax));
@@ -164,8 +154,7 @@ void gemm_serial(const GemmArgs<T>& g) {
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const T* bcol = first && g.bias_col ? g.bias_col + jc + jr : nullptr;
           for (int64_t ir = 0; ir < mc; ir += MR) {
-            const MicroTileView v{g.rsC, g.csC, std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr),
-                                  stream && pc + kc == g.K};
+            const MicroTileView v{g.rsC, g.csC, std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr)};
             const T* brow = first && g.bias_row ? g.bias_row + ic + ir : nullptr;
             T* c = g.C + (ic + ir) * g.rsC + (jc + jr) * g.csC;
             // The vector epilogue (bias_col included) only runs on full-width tiles and only on their v.mr
@@ -195,13 +184,8 @@ template <typename T>
 void gemm(const GemmArgs<T>& g) {
   if (g.M <= 0 || g.N <= 0) return;
   if (g.K <= 0) return scale_c(g);
-  if (g.csC != 1 && g.rsC == 1)
-    gemm_serial(transposed(g));
-  else
-    gemm_serial(g);
-#if defined(__AVX512F__)
-  _mm_sfence();  // the micro-kernel's non-temporal stores are visible before anyone reads C
-#endif
+  if (g.csC != 1 && g.rsC == 1) return gemm_serial(transposed(g));
+  gemm_serial(g);
 }
 
 template <typename T>

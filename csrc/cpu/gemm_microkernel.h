@@ -16,7 +16,6 @@ namespace cpu {
 struct MicroTileView {  // where the tile lands in C, and which part of it exists
   int64_t rsC, csC;
   int64_t mr, nr;
-  bool stream = false;  // final values of full, 64-byte aligned rows: non-temporal stores
 };
 
 // A row stride of n elements for a matrix the micro-kernels read many rows of at once (14 broadcast rows, or a
@@ -56,7 +55,6 @@ struct Zmm<float> {
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static void stream(float* p, V v) { _mm512_stream_ps(p, v); }
 };
 template <>
 struct Zmm<double> {
@@ -69,7 +67,6 @@ struct Zmm<double> {
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
-  static void stream(double* p, V v) { _mm512_stream_pd(p, v); }
 };
 
 template <typename T>
@@ -95,7 +92,7 @@ struct MicroKernel {
     // The tile's rows of C, fetched for writing while the loop runs: a freshly allocated output misses
     // every cache, and its read-for-ownership then stalled the epilogue (3-8% on channels_last 1x1 layers
     // with large outputs). A prefetch never faults, so a narrower tile may ask for a line past its end.
-    if (v.csC == 1 && !v.stream) {
+    if (v.csC == 1) {
       for (int i = 0; i < R && i < v.mr; ++i) {
         __builtin_prefetch(C + i * v.rsC, 1, 3);
         __builtin_prefetch(C + i * v.rsC + NR - 1, 1, 3);
@@ -176,13 +173,8 @@ struct MicroKernel {
           r0 = Z::add(r0, br), r1 = Z::add(r1, br);
         }
         if (bcol) r0 = Z::add(r0, bc0), r1 = Z::add(r1, bc1);
-        if (v.stream && (reinterpret_cast<uintptr_t>(row) & 63) == 0) {
-          Z::stream(row, r0);
-          Z::stream(row + Z::L, r1);
-        } else {
-          Z::store(row, r0);
-          Z::store(row + Z::L, r1);
-        }
+        Z::store(row, r0);
+        Z::store(row + Z::L, r1);
       }
       return;
     }
