@@ -91,6 +91,10 @@ GEMM_CASES = {
     # rows of 512 floats (2 KB): the GEMM copies such an A to another stride, the NCHW forward its weight
     "1x1_rows_2kb": ((2, 512, 3, 5), (40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "1x1_rows_2kb_large": ((2, 512, 8, 8), (64, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    # channels_last forward with <= 14x14 outputs: the images' column matrices stacked into one GEMM (all five
+    # in one; then a 14x14 plane with C*R*S = 2700, one image per GEMM)
+    "stacked_images_s2": ((5, 64, 11, 11), (40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    "stacked_one_per_gemm": ((3, 300, 28, 28), (16, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
     "stem_7x7_s2": ((1, 3, 20, 20), (16, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),
     "asym_pad_even_kernel": ((2, 5, 9, 8), (7, 4, 2), (1, 1), (1, 2, 0, 1), (1, 1), 1),
     # batch < threads: the input gradient splits each group's channels over the threads (uneven slices)
