@@ -95,6 +95,8 @@ GEMM_CASES = {
     # in one; then a 14x14 plane with C*R*S = 2700, one image per GEMM)
     "stacked_images_s2": ((5, 64, 11, 11), (40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
     "stacked_one_per_gemm": ((3, 300, 28, 28), (16, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    # NCHW stacks only <= 7x7 outputs with C*R*S >= 1024 (columns side by side, copied out per image)
+    "stacked_nchw_7x7": ((3, 128, 13, 13), (24, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
     "stem_7x7_s2": ((1, 3, 20, 20), (16, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),
     "asym_pad_even_kernel": ((2, 5, 9, 8), (7, 4, 2), (1, 1), (1, 2, 0, 1), (1, 1), 1),
     # batch < threads: the input gradient splits each group's channels over the threads (uneven slices)
@@ -119,7 +121,8 @@ def test_gemm_single_input_channel(threads):
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("case", ["3x3_pad1", "groups_stride_dil", "1x1", "stem_7x7_s2", "1x1_whole_batch_groups",
-                                  "1x1_7x7_layout_switch", "1x1_rows_2kb_large"])
+                                  "1x1_7x7_layout_switch", "1x1_rows_2kb_large", "stacked_images_s2",
+                                  "stacked_nchw_7x7"])
 def test_gemm_path_float64(case, channels_last, threads):
     shape, kshape, stride, pads, dil, groups = GEMM_CASES[case]
     run_case(shape, kshape, stride, pads, dil, groups, channels_last=channels_last, dtype=torch.float64)

@@ -23,8 +23,8 @@ InteriorRange interior_cols(const ConvParams& p, int64_t s) {
 }
 
 template <typename T>
-void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col) {
-  const int64_t Cg = p.C_per_group(), npix = (oh1 - oh0) * p.OW, HW = p.H * p.W;
+void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col, int64_t ld) {
+  const int64_t Cg = p.C_per_group(), npix = ld > 0 ? ld : (oh1 - oh0) * p.OW, HW = p.H * p.W;
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < p.R; ++r)
       for (int64_t s = 0; s < p.S; ++s) {
@@ -161,7 +161,7 @@ void col2im_nhwc(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, in
 }
 
 #define FASTCONV_INSTANTIATE_IM2COL(T)                                                 \
-  template void im2col_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, T*);     \
+  template void im2col_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, T*, int64_t);     \
   template void col2im_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, int64_t, T*);     \
   template void im2col_nhwc<T>(const ConvParams&, const T*, int64_t, int64_t, T*);     \
   template void col2im_nhwc<T>(const ConvParams&, const T*, int64_t, int64_t, int64_t, T*);

@@ -18,8 +18,9 @@
 namespace fastconv {
 namespace cpu {
 
+// ld: the row stride of col (0: the band's pixel count), so several images' columns can sit side by side.
 template <typename T>
-void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col);
+void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col, int64_t ld = 0);
 template <typename T>
 void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, int64_t channels, T* gx);
 template <typename T>
