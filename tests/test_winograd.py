@@ -211,3 +211,42 @@ def test_both_settings_match_torch(allow):
             x, wt, b = _case(2, c, k, h, h + 1, seed=c + k + h)
             torch.testing.assert_close(FF.conv2d(x, wt, b, padding=padding), TF.conv2d(x, wt, b, padding=padding),
                                        rtol=1e-4, atol=1e-4)
+
+
+# Dilated 3x3 convolutions run as undilated ones on subgrids (csrc/cpu/conv_subgrid.cpp) when the padding is a
+# multiple of the dilation and the planes divide by it; else the exact paths.
+DILATED = [
+    # n, c, k, h, w, dilation, padding
+    (2, 16, 24, 12, 10, 2, 2),            # 'same', 2x2 subgrids of 6x5
+    (1, 20, 16, 16, 16, 4, 4),
+    (3, 16, 20, 12, 18, (2, 3), (2, 3)),  # different dilations per axis
+    (2, 24, 16, 14, 12, 2, (4, 2)),       # padding twice the dilation on one axis
+    (1, 16, 16, 16, 16, 8, 8),            # 2x2-pixel subgrids
+    (2, 16, 16, 11, 12, 2, 2),            # 11 rows do not divide by 2: exact path
+]
+
+
+@pytest.mark.parametrize("n,c,k,h,w,dilation,padding", DILATED)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_dilated_all_passes(n, c, k, h, w, dilation, padding, layout):
+    x, wt, b = _case(n, c, k, h, w, seed=n * 100 + h + c)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    xs, ws, bs = (t.clone().requires_grad_() for t in (x, wt, b))
+    y = FF.conv2d(xs, ws, bs, padding=padding, dilation=dilation)
+    xd, wd, bd = (t.double().requires_grad_() for t in (x, wt, b))
+    yd = TF.conv2d(xd, wd, bd, padding=padding, dilation=dilation)
+    assert y.shape == yd.shape
+    if layout == "channels_last":
+        assert y.is_contiguous(memory_format=torch.channels_last)
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, (xs, ws, bs), g)
+    refs = torch.autograd.grad(yd, (xd, wd, bd), g.double())
+    assert _rel_err(y, yd) < BOUND
+    for got, ref in zip(grads, refs):
+        assert _rel_err(got, ref) < BOUND
+    divides = all(s % d == 0 for s, d in zip((h, w), (dilation,) * 2 if isinstance(dilation, int) else dilation))
+    with fastconv.backends.cpu.flags(allow_winograd=False):
+        exact = FF.conv2d(x, wt, b, padding=padding, dilation=dilation)
+    # the subgrid path is Winograd (not bit-equal to the exact path); a shape it cannot take stays exact
+    assert torch.equal(FF.conv2d(x, wt, b, padding=padding, dilation=dilation), exact) != divides

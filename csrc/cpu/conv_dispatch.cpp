@@ -1,4 +1,6 @@
 // Chooses the CPU algorithm for each convolution pass:
+//   dilated, stride 1, whose undilated subgrids take Winograd -> conv_subgrid.cpp (regrouped, then this
+//     (use_subgrids)                                           dispatch undilated)
 //   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3) (NCHW with small planes
 //     input gradient (use_winograd_backward_input) and      on transposed, channels_last activations)
 //     weight gradient (use_winograd_backward_weight)
@@ -22,6 +24,7 @@
 #include "conv_gemm.h"
 #include "conv_kernels.h"
 #include "conv_layout_switch.h"
+#include "conv_subgrid.h"
 #include "conv_whole_input.h"
 #include "winograd/winograd.h"
 
@@ -57,6 +60,7 @@ template <typename T>
 void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y) {
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
+  if (use_fast(p) && use_subgrids(p, ConvPass::Forward, sizeof(T))) return conv_forward_subgrids(p, x, w, bias, y);
   // before the layout rules: the Winograd kernel wants channels_last whatever they say
   if (use_fast(p) && use_winograd_forward(p, sizeof(T)))
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
@@ -76,6 +80,7 @@ template <typename T>
 void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* gx) {
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
+  if (use_fast(p) && use_subgrids(p, ConvPass::BackwardInput, sizeof(T))) return conv_backward_input_subgrids(p, gy, w, gx);
   if (use_fast(p) && use_winograd_backward_input(p, sizeof(T)))  // (see conv_forward)
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.H * p.W)
                ? conv_backward_input_winograd(p, gy, w, gx)
@@ -95,6 +100,7 @@ template <typename T>
 void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* gw) {
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
+  if (use_fast(p) && use_subgrids(p, ConvPass::BackwardWeight, sizeof(T))) return conv_backward_weight_subgrids(p, x, gy, gw);
   if (use_fast(p) && use_winograd_backward_weight(p, sizeof(T)))  // (see conv_forward)
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
                ? conv_backward_weight_winograd(p, x, gy, gw)

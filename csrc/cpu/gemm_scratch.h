@@ -21,6 +21,8 @@ enum ScratchSlot : int {
   kScratchWinogradWeight,  // winograd/: transformed weights (the calling thread's, read by the team)
   kScratchWinogradIn,      // ... a block's transformed input (each thread's own)
   kScratchWinogradOut,     // ... its 36 GEMM results
+  kScratchSubgridIn,       // conv_subgrid.cpp: activations regrouped into subgrid images
+  kScratchSubgridOut,      // ... and the subgrid result before it is regrouped back
   kScratchSlots
 };
 

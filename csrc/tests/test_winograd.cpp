@@ -3,7 +3,7 @@
 // that are not multiples of the vector lanes or of the GEMM's 32 columns, several tile blocks, 1 and 2
 // threads; through the dispatcher too (NCHW input is moved to channels_last), with the size rule off so
 // small shapes take the Winograd path; the weight gradient (every padding mode) and the input gradient (zero
-// padding) the same way. Outputs are
+// padding) the same way; dilated convolutions through the dispatcher (the subgrid path). Outputs are
 // pre-filled with NaN. Exit code non-zero on a mismatch.
 #include <cstdio>
 #include <limits>
@@ -116,6 +116,42 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
 
 }  // namespace
 
+// A dilated 3x3 convolution through the dispatcher, all three passes, both layouts: the subgrid path
+// (csrc/cpu/conv_subgrid.cpp) regroups the activations and runs the undilated Winograd kernels.
+void check_dilated(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t dh, int64_t dw, int64_t ph,
+                   int64_t pw, uint64_t seed) {
+  RefConv c{N, C, H, W, K, 3, 3};
+  c.dh = dh, c.dw = dw, c.pt = c.pb = ph, c.pl = c.pr = pw;
+  const int64_t OH = c.oh(), OW = c.ow();
+  const auto x = fastconv_test::random_vector<float>(N * C * H * W, seed);
+  const auto w = fastconv_test::random_vector<float>(K * C * 9, seed + 1);
+  const auto b = fastconv_test::random_vector<float>(K, seed + 2);
+  const auto gy = fastconv_test::random_vector<float>(N * K * OH * OW, seed + 3);
+  const auto y_ref = fastconv_test::ref_forward(c, x, w, b.data());
+  const auto gx_ref = fastconv_test::ref_backward_input(c, gy, w);
+  const auto gw_ref = fastconv_test::ref_backward_weight(c, x, gy);
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int threads : {1, 2}) {
+      const ConvParams p = fastconv_test::to_params(c, layout, threads);
+      const bool nhwc = layout == Layout::NHWC;
+      const auto xl = nhwc ? fastconv_test::to_nhwc(x, N, C, H, W) : x;
+      const auto gyl = nhwc ? fastconv_test::to_nhwc(gy, N, K, OH, OW) : gy;
+      std::vector<float> y(y_ref.size(), std::numeric_limits<float>::quiet_NaN()), gx(gx_ref.size(), y[0]),
+          gw(gw_ref.size(), y[0]);
+      fastconv::cpu::conv_forward(p, xl.data(), w.data(), b.data(), y.data());
+      fastconv::cpu::conv_backward_input(p, gyl.data(), w.data(), gx.data());
+      fastconv::cpu::conv_backward_weight(p, xl.data(), gyl.data(), gw.data());
+      const double ey = fastconv_test::max_rel_error(nhwc ? fastconv_test::to_nchw(y, N, K, OH, OW) : y, y_ref);
+      const double ex = fastconv_test::max_rel_error(nhwc ? fastconv_test::to_nchw(gx, N, C, H, W) : gx, gx_ref);
+      const double ew = fastconv_test::max_rel_error(gw, gw_ref);
+      FC_CHECK(ey <= 2e-5 && ex <= 2e-5 && ew <= 2e-5,
+               "dilated N=%lld C=%lld %lldx%lld K=%lld dil=(%lld,%lld) pad=(%lld,%lld) %s threads=%d: "
+               "rel err y %.3g gx %.3g gw %.3g", (long long)N, (long long)C, (long long)H, (long long)W,
+               (long long)K, (long long)dh, (long long)dw, (long long)ph, (long long)pw, nhwc ? "NHWC" : "NCHW",
+               threads, ey, ex, ew);
+    }
+}
+
 int main() {
   fastconv::cpu::set_winograd_size_rule(false);
   FC_CHECK(fastconv::cpu::winograd_allowed(), "the Winograd paths are allowed by default");
@@ -135,6 +171,9 @@ int main() {
   cases.push_back(make(2, 16, 1, 9, 16, 1, 1, 1, 1, RefPad::Circular));  // edge tiles reach 3 rows past a 1-row input
   cases.push_back(make(1, 16, 2, 1, 20, 1, 1, 1, 1, RefPad::Circular));
   uint64_t seed = 1;
+  check_dilated(2, 16, 12, 10, 24, 2, 2, 2, 2, seed += 7);
+  check_dilated(1, 17, 12, 18, 20, 2, 3, 4, 3, seed += 7);
+  check_dilated(2, 16, 16, 16, 16, 8, 8, 8, 8, seed += 7);
   for (const RefConv& c : cases)
     for (bool with_bias : {true, false}) check(c, with_bias, seed += 7);
   // every forward regime (private blocks, output-channel panels, team blocks), and blocks of 7 tiles (the
