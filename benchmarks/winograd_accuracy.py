@@ -1,6 +1,7 @@
 """Accuracy of fastconv's float32 3x3 convolutions against a float64 reference, Winograd on and off.
 
-For every 3x3 stride-1 layer of the benchmark zoo (and its batch): the relative error ||y - y64|| / ||y64|| of
+For every 3x3 stride-1 layer of the benchmark zoo (and its batch; dilated ones included, which run Winograd on
+their subgrids, csrc/cpu/conv_subgrid.cpp): the relative error ||y - y64|| / ||y64|| of
 the output, the input gradient and the weight gradient (for a random grad_output), with
 fastconv.backends.cpu.allow_winograd True (default) and False, next to torch's own float32 error.
 
@@ -22,9 +23,9 @@ def rel(a, b):
     return ((a.double() - b).norm() / b.norm()).item()
 
 
-def errors(conv, x, w, b, padding, g):
+def errors(conv, x, w, b, padding, dilation, g):
     xs, ws = x.clone().requires_grad_(), w.clone().requires_grad_()
-    y = conv(xs, ws, b, padding=padding)
+    y = conv(xs, ws, b, padding=padding, dilation=dilation)
     gx, gw = torch.autograd.grad(y, (xs, ws), g)
     return y, gx, gw
 
@@ -36,7 +37,7 @@ def main():
     rows = []
     for case in zoo.select(zoo.load(), suite="full", ops=["conv2d"]):
         p, layer = case.params, case.layer
-        if p.get("stride", 1) != 1 or p.get("dilation", 1) != 1 or p.get("groups", 1) != 1:
+        if p.get("stride", 1) != 1 or p.get("groups", 1) != 1:
             continue
         if layer["kernel_size"] not in (3, [3, 3], (3, 3)):
             continue
@@ -46,16 +47,16 @@ def main():
         x = torch.randn(shape, generator=g)
         w = torch.randn(wshape, generator=g) / (3 * shape[1] ** 0.5)
         b = torch.randn(wshape[0], generator=g)
-        padding = p.get("padding", 0)
+        padding, dilation = p.get("padding", 0), p.get("dilation", 1)
         xd, wd = x.double().requires_grad_(), w.double().requires_grad_()
-        yd = TF.conv2d(xd, wd, b.double(), padding=padding)
+        yd = TF.conv2d(xd, wd, b.double(), padding=padding, dilation=dilation)
         grad = torch.randn(yd.shape, generator=g)
         gxd, gwd = torch.autograd.grad(yd, (xd, wd), grad.double())
         row = {"case": case.name, "input": list(shape), "weight": list(wshape)}
         for name, conv, allow in (("fastconv_winograd", FF.conv2d, True), ("fastconv_exact", FF.conv2d, False),
                                   ("torch", TF.conv2d, True)):
             with fastconv.backends.cpu.flags(allow_winograd=allow):
-                y, gx, gw = errors(conv, x, w, b, padding, grad)
+                y, gx, gw = errors(conv, x, w, b, padding, dilation, grad)
             row[name] = {"output": rel(y, yd), "grad_input": rel(gx, gxd), "grad_weight": rel(gw, gwd)}
         rows.append(row)
         print(f"{case.name:28s} winograd out {row['fastconv_winograd']['output']:.1e} "
