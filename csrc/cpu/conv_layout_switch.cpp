@@ -11,7 +11,7 @@ namespace fastconv {
 namespace cpu {
 namespace {
 
-constexpr int64_t kMinWeightBytes = int64_t(4) << 20;
+constexpr int64_t kMinWeightBytes = int64_t(2) << 20;
 constexpr int64_t kMaxOutputPixels = 28 * 28;
 constexpr int64_t kShortDepthwiseRow = 16;
 constexpr int64_t kMaxPointwiseSwitchPixels = 7 * 7;

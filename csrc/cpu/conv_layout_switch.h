@@ -2,9 +2,9 @@
 // pass runs in the preferred layout, and an activation result is transposed back. These cases, where the
 // other layout's kernel is about 2x faster and the activations are small enough that the transposes
 // cost little (measured on this 2-core AVX-512 machine, numbers in the commit):
-//   NHWC, a kernel larger than 1x1 with 4 MB or more of weight per group, at most 28x28 outputs (VGG-16
-//     conv4/conv5, ResNet layer4) -> NCHW: the NCHW GEMM reads the weight in place (2.4 MB ResNet layer3
-//     weights measured 1.1x faster forward+backward staying in channels_last);
+//   NHWC, a kernel larger than 1x1 with 2 MB or more of weight per group, at most 28x28 outputs (VGG-16
+//     conv4/conv5, ResNet layer3/layer4, DCGAN's first transposed layer) -> NCHW: the NCHW GEMM reads the
+//     weight in place;
 //   NCHW 1x1 (stride 1, unpadded) with at most 7x7 outputs -> NHWC, where all three passes are one GEMM
 //     over the whole batch (and an NHWC 1x1 stays there whatever its weight);
 //   NCHW depthwise with output rows shorter than 16 (MobileNet's 14x14 and 7x7 stages) -> NHWC: the
