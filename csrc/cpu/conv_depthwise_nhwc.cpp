@@ -141,6 +141,33 @@ void forward_pixels_s3(const ConvParams& p, const T* x_img, const T* wt, const T
 }
 #endif
 
+// forward_pixels for np pixels any of whose taps may fall in the padding: one accumulator for a single pixel
+// (the padded edge of a row), kPixels otherwise.
+template <typename T>
+void forward_pixels_edge(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih,
+                         const int64_t* iw, int64_t np, int64_t mult, T* __restrict out) {
+  if (np == 1)
+    forward_pixels<T, false, 1>(p, x_img, wt, bias, ih, iw, np, mult, out);
+  else
+    forward_pixels<T, false>(p, x_img, wt, bias, ih, iw, np, mult, out);
+}
+
+// Walks a row of `width` pixels in groups of up to kPixels: interior(w0) for kPixels pixels from w0 whose taps
+// all lie inside (the pixels [lo, hi); interior_ok: the fast path applies at all), general(w0, np) for the
+// rest. The padded edges go group by group, the interior in groups from lo with the last one moved back to end
+// at hi: it recomputes a few pixels rather than leaving them to the slow path (with groups from 0, a 56-wide
+// row with padding 1 sent 2 of its 7 there).
+template <class Interior, class General>
+void for_pixel_groups(int64_t width, int64_t lo, int64_t hi, bool interior_ok, Interior interior, General general) {
+  if (!interior_ok || hi - lo < kPixels) {
+    for (int64_t w0 = 0; w0 < width; w0 += kPixels) general(w0, std::min(kPixels, width - w0));
+    return;
+  }
+  for (int64_t w0 = 0; w0 < lo; w0 += kPixels) general(w0, std::min(kPixels, lo - w0));
+  for (int64_t w0 = lo; w0 < hi; w0 += kPixels) interior(std::min(w0, hi - kPixels));
+  for (int64_t w0 = hi; w0 < width; w0 += kPixels) general(w0, std::min(kPixels, width - w0));
+}
+
 }  // namespace
 
 template <typename T>
@@ -181,27 +208,9 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
         for (int64_t q = 0; q < kPixels; ++q)
           for (int64_t s = 0; s < p.S; ++s)
             iw[q * p.S + s] = q < np ? remap_index((ow0 + q) * p.stride_w - p.pad_l + s * p.dil_w, p.W, p.mode) : -1;
-        if (np == 1)
-          forward_pixels<T, false, 1>(p, xn, wt, bias, ih.data(), iw.data(), np, mult, yrow + ow0 * p.K);
-        else
-          forward_pixels<T, false>(p, xn, wt, bias, ih.data(), iw.data(), np, mult, yrow + ow0 * p.K);
+        forward_pixels_edge(p, xn, wt, bias, ih.data(), iw.data(), np, mult, yrow + ow0 * p.K);
       };
-      if (hi - lo >= kPixels) {
-        // The padded edges pixel-group by pixel-group, the interior in groups of kPixels from lo, the last one
-        // moved back to end at hi (it recomputes a few pixels rather than leaving them to the slow path:
-        // with chunks from 0, a 56-wide row with padding 1 sent 2 of its 7 groups there).
-        for (int64_t ow0 = 0; ow0 < lo; ow0 += kPixels) general(ow0, std::min(kPixels, lo - ow0));
-        for (int64_t ow0 = lo; ow0 < hi; ow0 += kPixels) interior(std::min(ow0, hi - kPixels));
-        for (int64_t ow0 = hi; ow0 < p.OW; ow0 += kPixels) general(ow0, std::min(kPixels, p.OW - ow0));
-        continue;
-      }
-      for (int64_t ow0 = 0; ow0 < p.OW; ow0 += kPixels) {
-        const int64_t np = std::min(kPixels, p.OW - ow0);
-        if (np == kPixels && ow0 >= lo && ow0 + kPixels <= hi)
-          interior(ow0);
-        else
-          general(ow0, np);
-      }
+      for_pixel_groups(p.OW, lo, hi, true, interior, general);
     }
   }
 }
@@ -256,26 +265,10 @@ void backward_input_gather(const ConvParams& p, const T* gy, const T* w, T* gx) 
         for (int64_t k = 0; k < kPixels; ++k)
           for (int64_t s = 0; s < p.S; ++s)
             iw[k * p.S + s] = k < np ? source_index(w0 + k, p.pad_l, p.S - 1 - s, p.dil_w, p.stride_w, p.OW) : -1;
-        if (np == 1)
-          forward_pixels<T, false, 1>(q, gyn, wf, static_cast<const T*>(nullptr), ih.data(), iw.data(), np, 1,
-                                      gxrow + w0 * p.C);
-        else
-          forward_pixels<T, false>(q, gyn, wf, static_cast<const T*>(nullptr), ih.data(), iw.data(), np, 1,
-                                   gxrow + w0 * p.C);
+        forward_pixels_edge(q, gyn, wf, static_cast<const T*>(nullptr), ih.data(), iw.data(), np, 1,
+                            gxrow + w0 * p.C);
       };
-      if (p.stride_w == 1 && hi - lo >= kPixels) {  // as in depthwise_forward_nhwc
-        for (int64_t w0 = 0; w0 < lo; w0 += kPixels) general(w0, std::min(kPixels, lo - w0));
-        for (int64_t w0 = lo; w0 < hi; w0 += kPixels) interior(std::min(w0, hi - kPixels));
-        for (int64_t w0 = hi; w0 < p.W; w0 += kPixels) general(w0, std::min(kPixels, p.W - w0));
-        continue;
-      }
-      for (int64_t w0 = 0; w0 < p.W; w0 += kPixels) {
-        const int64_t np = std::min(kPixels, p.W - w0);
-        if (p.stride_w == 1 && np == kPixels && w0 >= lo && w0 + kPixels <= hi)
-          interior(w0);
-        else
-          general(w0, np);
-      }
+      for_pixel_groups(p.W, lo, hi, p.stride_w == 1, interior, general);
     }
   }
 }

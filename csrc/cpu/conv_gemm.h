@@ -23,6 +23,12 @@ void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* g
 template <typename T>
 void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* gw);
 
+// A 1x1, stride-1, unpadded convolution whose output is the input's size: the input is its own column matrix.
+inline bool is_identity_1x1(const ConvParams& p) {
+  return p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 && p.pad_b == 0 &&
+         p.pad_l == 0 && p.pad_r == 0 && p.OH == p.H && p.OW == p.W;
+}
+
 // Shared decisions of the three GEMM passes.
 struct GemmConvPlan {
   int64_t Cg, Kg, CRS, npix, HW;
@@ -40,8 +46,7 @@ inline GemmConvPlan make_gemm_plan(const ConvParams& p, int64_t elem_size) {
   g.CRS = g.Cg * p.R * p.S;
   g.npix = p.OH * p.OW;
   g.HW = p.H * p.W;
-  g.identity_col = p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 && p.pad_b == 0 &&
-                   p.pad_l == 0 && p.pad_r == 0 && p.OH == p.H && p.OW == p.W;
+  g.identity_col = is_identity_1x1(p);
   // Keep one band of the column matrix around 512 KB (inside the 1-2 MB L2 of current x86 cores), but
   // give every band at least kMinBandPixels output pixels (one KC block of the GEMM) while the band stays
   // within kMaxBandBytes: each band's GEMM streams the whole weight (forward, input gradient) or the whole

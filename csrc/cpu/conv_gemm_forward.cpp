@@ -18,6 +18,11 @@ constexpr int64_t kMaxStackedImagePixels = 14 * 14;
 constexpr int64_t kMaxStackedNchwPixels = 7 * 7, kMinStackedNchwDepth = 1024;
 constexpr int64_t kStackedColumnElems = int64_t(1) << 20;  // 4 MB of float columns per stacked GEMM
 
+// Images whose column matrices one stacked GEMM takes: kStackedColumnElems of columns, at least one image.
+int64_t images_per_stack(const ConvParams& p, const GemmConvPlan& pl) {
+  return std::clamp<int64_t>(kStackedColumnElems / std::max<int64_t>(pl.npix * pl.CRS, 1), 1, p.N);
+}
+
 // One work item: output rows [band*band_rows, ...) of group g of image n.
 template <typename T>
 void forward_item(const ConvParams& p, const GemmConvPlan& pl, int64_t item, const T* x, const T* w, int64_t ldw,
@@ -71,7 +76,7 @@ void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bia
   // puts the 14 rows a micro-tile reads into one or two L1 sets (see gemm.cpp), so such a weight is
   // copied once per call to a padded row stride, rather than re-strided by every image's GEMM.
   int64_t ldw = pl.CRS;
-  if (p.layout == Layout::NCHW && (pl.CRS * int64_t(sizeof(T))) % 2048 == 0) {
+  if (p.layout == Layout::NCHW && broadcast_rows_alias(pl.CRS, sizeof(T))) {
     ldw = stride_off_512(pl.CRS, sizeof(T));
     T* wp = thread_scratch<T>(kScratchWeight, size_t(p.K * ldw));
     for (int64_t k = 0; k < p.K; ++k) std::copy(w + k * pl.CRS, w + (k + 1) * pl.CRS, wp + k * ldw);
@@ -102,8 +107,7 @@ void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bia
   // (ResNet-50's 1024->2048 1x1 stride-2 downsample 1.06x -> 1.30x of torch, ResNet-18's 256->512 1.03x ->
   // 1.12x).
   if (p.layout == Layout::NHWC && p.groups == 1 && p.N > 1 && pl.npix <= kMaxStackedImagePixels) {
-    const int64_t per_image = pl.npix * pl.CRS;
-    const int64_t ipc = std::clamp<int64_t>(kStackedColumnElems / std::max<int64_t>(per_image, 1), 1, p.N);
+    const int64_t per_image = pl.npix * pl.CRS, ipc = images_per_stack(p, pl);
     T* col = thread_scratch<T>(kScratchCol, size_t(ipc * per_image));
     DenormalGuard guard;
     for (int64_t n0 = 0; n0 < p.N; n0 += ipc) {
@@ -127,8 +131,7 @@ void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bia
   // with a short depth such as ResNet-18's 256->512 downsample, the copy cost more than it saved).
   if (p.layout == Layout::NCHW && p.groups == 1 && p.N > 1 && pl.npix <= kMaxStackedNchwPixels &&
       pl.CRS >= kMinStackedNchwDepth && !pl.identity_col) {
-    const int64_t per_image = pl.npix * pl.CRS;
-    const int64_t ipc = std::clamp<int64_t>(kStackedColumnElems / std::max<int64_t>(per_image, 1), 1, p.N);
+    const int64_t per_image = pl.npix * pl.CRS, ipc = images_per_stack(p, pl);
     T* col = thread_scratch<T>(kScratchCol, size_t(ipc * per_image));
     T* out = thread_scratch<T>(kScratchAcc, size_t(ipc * pl.npix * p.K));
     DenormalGuard guard;

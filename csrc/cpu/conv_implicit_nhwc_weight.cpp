@@ -15,6 +15,7 @@
 
 #include "../common/denormal_guard.h"
 #include "../common/parallel.h"
+#include "conv_gemm.h"  // is_identity_1x1
 #include "conv_implicit_nhwc.h"
 #include "gemm_microkernel.h"  // Zmm<T>
 #include "gemm_scratch.h"
@@ -113,8 +114,7 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
   const int64_t Wq = p.W + p.pad_l + p.pad_r, halo = (p.R - 1) * p.dil_h;
   const int64_t slack = (p.S - 1) * p.dil_w + 1;  // pixels the last row's taps read past it
   const int64_t seg = 8;                            // output rows padded and processed together
-  const bool identity = p.R == 1 && p.S == 1 && p.pad_t == 0 && p.pad_b == 0 && p.pad_l == 0 && p.pad_r == 0 &&
-                        p.OH == p.H && p.OW == p.W;
+  const bool identity = is_identity_1x1(p);
   // 16 chunks, fewer for weights so large that the chunk buffers would pass ~64 MB (at least 2).
   const int64_t rows = p.N * p.OH, per = RS * K * C;
   const int64_t chunks = std::min<int64_t>(

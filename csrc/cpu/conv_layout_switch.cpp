@@ -3,6 +3,7 @@
 #include "conv_layout_switch.h"
 
 #include "conv_depthwise.h"
+#include "conv_gemm.h"  // is_identity_1x1
 #include "conv_kernels.h"
 #include "gemm_scratch.h"
 #include "transpose.h"
@@ -40,8 +41,7 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   // (switch_target).
   const bool depthwise = is_depthwise(p);
   const int64_t weight_bytes = p.K_per_group() * p.C_per_group() * p.R * p.S * elem_size;
-  const bool pointwise = !depthwise && p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 &&
-                         p.pad_b == 0 && p.pad_l == 0 && p.pad_r == 0 && p.OH == p.H && p.OW == p.W;
+  const bool pointwise = !depthwise && is_identity_1x1(p);
   // Every pass of a 1x1 convolution in channels_last is one GEMM over the whole batch (conv_gemm_*.cpp). In
   // NCHW each image's plane is a GEMM of its own: 49 columns at 7x7, which fill 64 columns of micro-tiles,
   // and a weight gradient that sums 49 pixels per pass over the whole gradient. There the transposes cost

@@ -32,18 +32,20 @@ template <typename T, bool kToSubgrids>
 void regroup(const ConvParams& p, int64_t C, int64_t H, int64_t W, const T* src, T* dst) {
   const int64_t dh = p.dil_h, dw = p.dil_w, Hs = H / dh, Ws = W / dw, rows = p.N * H;
   const int nt = threads_for_work(p.N * C * H * W, p.num_threads);
+  // element `full` of the activation <-> element `sub` of the subgrids
+  auto move = [&](int64_t full, int64_t sub, int64_t count) {
+    if (kToSubgrids)
+      std::memcpy(dst + sub, src + full, sizeof(T) * size_t(count));
+    else
+      std::memcpy(dst + full, src + sub, sizeof(T) * size_t(count));
+  };
   if (p.layout == Layout::NHWC) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t n = row / H, h = row % H, i = h % dh, a = h / dh;
       for (int64_t wcol = 0; wcol < W; ++wcol) {
         const int64_t j = wcol % dw, b = wcol / dw;
-        T* full = const_cast<T*>(kToSubgrids ? src : dst) + (row * W + wcol) * C;
-        T* sub = const_cast<T*>(kToSubgrids ? dst : src) + ((((n * dh + i) * dw + j) * Hs + a) * Ws + b) * C;
-        if (kToSubgrids)
-          std::memcpy(sub, full, sizeof(T) * size_t(C));
-        else
-          std::memcpy(full, sub, sizeof(T) * size_t(C));
+        move((row * W + wcol) * C, ((((n * dh + i) * dw + j) * Hs + a) * Ws + b) * C, C);
       }
     }
     return;
@@ -51,15 +53,9 @@ void regroup(const ConvParams& p, int64_t C, int64_t H, int64_t W, const T* src,
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t e = 0; e < p.N * C * H; ++e) {  // rows (n, c, h) of the full activation
     const int64_t h = e % H, c = (e / H) % C, n = e / (H * C), i = h % dh, a = h / dh;
-    T* full = const_cast<T*>(kToSubgrids ? src : dst) + e * W;
     for (int64_t j = 0; j < dw; ++j) {
-      T* sub = const_cast<T*>(kToSubgrids ? dst : src) + ((((n * dh + i) * dw + j) * C + c) * Hs + a) * Ws;
-      for (int64_t b = 0; b < Ws; ++b) {
-        if (kToSubgrids)
-          sub[b] = full[b * dw + j];
-        else
-          full[b * dw + j] = sub[b];
-      }
+      const int64_t sub = ((((n * dh + i) * dw + j) * C + c) * Hs + a) * Ws;
+      for (int64_t b = 0; b < Ws; ++b) move(e * W + b * dw + j, sub + b, 1);
     }
   }
 }

@@ -124,7 +124,7 @@ void gemm_serial(const GemmArgs<T>& g) {
   // channels_last 1x1 ran at 40% of peak). Such an A block is copied row by row to a stride that spreads
   // over the sets (stride_off_512), once per block and reused by every column panel.
   const bool direct_a = g.csA == 1 && g.rsA != 1;
-  const bool restride_a = direct_a && (g.rsA * int64_t(sizeof(T))) % 2048 == 0;
+  const bool restride_a = direct_a && broadcast_rows_alias(g.rsA, sizeof(T));
   const int64_t lda_r = stride_off_512(kcmax, sizeof(T));
   T* Ap = thread_scratch<T>(kScratchPackA, size_t(restride_a ? MR * kcmax + mcmax * lda_r : kcmax * mcmax));
   for (int64_t jc = 0; jc < g.N; jc += Bk::NC) {
