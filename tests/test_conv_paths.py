@@ -354,8 +354,39 @@ def test_implicit_backward_weight_nhwc_cropped(threads):
     assert_close(gw, gw_ref, torch.float64, "grad_weight")
 
 
-# NHWC with a weight of 2 MB or more per group on a map of at most 28x28 outputs: computed by the NCHW
-# kernels on transposed activations (csrc/cpu/conv_layout_switch.cpp); float64 doubles the weight bytes.
+# NHWC forward of kernels larger than 1x1 as a direct convolution on the GEMM micro-kernel
+# (conv_implicit_nhwc_forward.cpp): (shape, kernel (K, R, S), stride, pads, dilation, groups, mode).
+# Partial pixel tiles (odd and even remainders of 14, rows narrower than a tile), one-vector column
+# panels (K per group <= 16) and panel tails, groups, strides per axis, dilation, every padding mode,
+# padding beyond the kernel's reach, a pixel stride moved off 2 KB (256 channels at stride 2), and a
+# single output row whose column panels are split between threads.
+IMPLICIT_FORWARD_CASES = {
+    "3x3_s2_tails": ((2, 40, 15, 31), (33, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "5x5_groups3_narrow": ((3, 48, 9, 13), (15, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 3, "zeros"),
+    "11x11_s4_rgb": ((2, 3, 39, 43), (20, 11, 11), (4, 4), (2, 2, 2, 2), (1, 1), 1, "zeros"),
+    "7x7_s2_rgb": ((1, 3, 30, 27), (80, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, "zeros"),
+    "1x5_stride_1x3": ((2, 17, 6, 40), (40, 1, 5), (1, 3), (0, 0, 2, 1), (1, 1), 1, "zeros"),
+    "3x1_dilated": ((1, 32, 20, 7), (16, 3, 1), (1, 1), (2, 2, 0, 0), (2, 1), 1, "zeros"),
+    "3x3_dil2_s2": ((2, 24, 17, 19), (48, 3, 3), (2, 2), (2, 1, 2, 1), (2, 2), 2, "zeros"),
+    "wide_zero_pad": ((1, 24, 4, 5), (9, 3, 3), (1, 2), (4, 0, 3, 5), (1, 1), 1, "zeros"),
+    "reflect": ((2, 20, 9, 16), (24, 5, 3), (1, 1), (1, 2, 2, 1), (1, 1), 1, "reflect"),
+    "replicate_s2": ((1, 16, 10, 21), (32, 5, 5), (2, 2), (2, 2, 2, 2), (1, 1), 1, "replicate"),
+    "circular_groups": ((2, 32, 8, 14), (48, 2, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2, "circular"),
+    "c256_s2_alias": ((1, 256, 9, 30), (40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "one_row_split": ((1, 16, 3, 20), (100, 3, 2), (1, 1), (0, 0, 0, 0), (1, 1), 1, "zeros"),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(IMPLICIT_FORWARD_CASES))
+def test_implicit_forward_nhwc(case, dtype, threads):
+    shape, kshape, stride, pads, dil, groups, mode = IMPLICIT_FORWARD_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, groups, mode, channels_last=True, dtype=dtype, bias=groups != 3)
+
+
+# NHWC with a weight of 2 MB or more per group on a map of at most 28x28 outputs: the backward passes are
+# computed by the NCHW kernels on transposed activations (csrc/cpu/conv_layout_switch.cpp; float64 doubles
+# the weight bytes); the forward runs in channels_last as a direct convolution (see above).
 LAYOUT_SWITCH_CASES = {
     "3x3_256": ((2, 256, 9, 7), (256, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros"),
     "groups2_512": ((1, 512, 6, 5), (512, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2, "zeros"),

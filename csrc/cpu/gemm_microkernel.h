@@ -142,6 +142,39 @@ struct MicroKernel {
     store_tile_generic<T, MR, NR>(acc, C, v, alpha, beta, brow, bcol);
   }
 
+  // Direct convolution on channels-last data ("implicit GEMM"): the tile's rows are output pixels, and
+  // pixel i's operands for tap t are the kc contiguous values at a + off[t] + i*lda (the padded input);
+  // b holds one packed (kc, NR) weight panel per tap, b + t*kc*NR. The accumulators stay in registers over
+  // all taps, so a tile is written once, with no column matrix and no partial sums in memory.
+  // R: pixels (rows) computed; NV: vectors of columns (1: a panel of at most L output channels).
+  template <int R = MR, int NV = 2>
+  static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
+                       const MicroTileView& v, const T* bcol) {
+    static_assert(R >= 1 && R <= MR && (NV == 1 || NV == 2), "tile shape");
+    V c0[R], c1[R];
+#pragma GCC unroll 14
+    for (int i = 0; i < R; ++i) c0[i] = c1[i] = Z::zero();
+    for (int i = 0; i < R && i < v.mr; ++i) __builtin_prefetch(C + i * v.rsC, 1, 3);
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const T* at = a + off[t];
+      const T* bt = b + t * kc * NR;
+      for (int64_t p = 0; p < kc; ++p) {
+        const V b0 = Z::load(bt + p * NR);
+        const V b1 = NV == 2 ? Z::load(bt + p * NR + Z::L) : b0;
+        __builtin_prefetch(bt + (p + 8) * NR);
+#pragma GCC unroll 14
+        for (int i = 0; i < R; ++i) {
+          const V ai = Z::set1(at[i * lda + p]);
+          c0[i] = Z::fma(ai, b0, c0[i]);
+          if (NV == 2) c1[i] = Z::fma(ai, b1, c1[i]);
+        }
+      }
+    }
+    if (NV == 1)
+      for (int i = 0; i < R; ++i) c1[i] = Z::zero();
+    store<R>(c0, c1, C, v, T(1), T(0), nullptr, bcol);
+  }
+
   // The last, partial row panel of a packed A (v.mr < MR rows, a[p*MR + i]): only R >= v.mr rows of
   // accumulators, so an M of 16 or 32 (14 + 2, 28 + 4 rows) does not pay for a second 14 rows.
   static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
@@ -216,6 +249,21 @@ struct MicroKernel {
   static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
                           const T* brow, const T* bcol) {
     run(kc, a, b, C, v, alpha, beta, brow, bcol);
+  }
+
+  template <int R = MR, int NV = 2>
+  static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
+                       const MicroTileView& v, const T* bcol) {
+    alignas(64) T acc[MR * NR] = {};
+    for (int64_t t = 0; t < ntaps; ++t)
+      for (int64_t p = 0; p < kc; ++p)
+        for (int i = 0; i < v.mr; ++i) {
+          const T ai = a[off[t] + i * lda + p];
+          const T* bp = b + (t * kc + p) * NR;
+#pragma omp simd
+          for (int j = 0; j < NR; ++j) acc[i * NR + j] += ai * bp[j];
+        }
+    store_tile_generic<T, MR, NR>(acc, C, v, T(1), T(0), nullptr, bcol);
   }
 
   template <bool kDirectA = false>
