@@ -283,23 +283,26 @@ def test_depthwise_nhwc_cropped_grad_output(mode, threads):
     assert_close(ops.conv2d_backward_weight(g_full, xd, list(w.shape), *args), gw_ref, torch.float64, "gw")
 
 
-# NHWC input gradient without a column matrix (conv_implicit_nhwc.cpp): one group, stride 1, zero
-# padding within the kernel's reach, rows of at least 14 pixels. Partial pixel tiles (W % 14), channel
-# panel tails (C % 32), more than 256 output channels (split inner dimension), dilation, asymmetric and
-# zero padding.
+# NHWC input gradient without a column matrix (conv_implicit_nhwc.cpp: the forward's direct convolution on
+# grad_output): stride 1, zero padding within the kernel's reach, shapes the few-channel direct kernel leaves
+# (K*R*S > 512). 3x3_pad1_tails reaches it in float64 (float32 runs Winograd). Partial pixel tiles (W % 14, rows narrower
+# than a tile), channel panel tails (C % 32) and one-vector panels (C <= 16, 3 channels), more than 256
+# output channels, groups, dilation, asymmetric and zero padding.
 IMPLICIT_CASES = {
-    "3x3_pad1_tails": ((2, 40, 5, 17), (24, 3, 3), (1, 1, 1, 1), (1, 1)),
-    "k300_asym": ((1, 8, 4, 15), (300, 2, 3), (0, 1, 2, 0), (1, 1)),
-    "dilated_5x3": ((2, 33, 9, 29), (16, 5, 3), (3, 0, 1, 2), (2, 2)),
-    "unpadded": ((1, 16, 6, 14), (8, 3, 3), (0, 0, 0, 0), (1, 1)),
+    "3x3_pad1_tails": ((2, 40, 5, 17), (24, 3, 3), (1, 1, 1, 1), (1, 1), 1),
+    "k300_asym": ((1, 8, 4, 15), (300, 2, 3), (0, 1, 2, 0), (1, 1), 1),
+    "dilated_5x3": ((2, 33, 9, 29), (40, 5, 3), (3, 0, 1, 2), (2, 2), 1),
+    "unpadded_3x2": ((1, 16, 6, 14), (96, 3, 2), (0, 0, 0, 0), (1, 1), 1),
+    "narrow_rows_rgb": ((2, 3, 9, 6), (20, 5, 5), (2, 2, 2, 2), (1, 1), 1),
+    "groups_5x5": ((2, 48, 11, 13), (48, 5, 5), (2, 2, 1, 1), (1, 1), 2),
 }
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("case", list(IMPLICIT_CASES))
 def test_implicit_backward_input_nhwc(case, dtype, threads):
-    shape, kshape, pads, dil = IMPLICIT_CASES[case]
-    run_case(shape, kshape, (1, 1), pads, dil, 1, channels_last=True, dtype=dtype)
+    shape, kshape, pads, dil, groups = IMPLICIT_CASES[case]
+    run_case(shape, kshape, (1, 1), pads, dil, groups, channels_last=True, dtype=dtype)
 
 
 def test_implicit_backward_input_nhwc_cropped(threads):
@@ -355,7 +358,7 @@ def test_implicit_backward_weight_nhwc_cropped(threads):
 
 
 # NHWC forward of kernels larger than 1x1 as a direct convolution on the GEMM micro-kernel
-# (conv_implicit_nhwc_forward.cpp): (shape, kernel (K, R, S), stride, pads, dilation, groups, mode).
+# (conv_implicit_nhwc.cpp): (shape, kernel (K, R, S), stride, pads, dilation, groups, mode).
 # Partial pixel tiles (odd and even remainders of 14, rows narrower than a tile), one-vector column
 # panels (K per group <= 16) and panel tails, groups, strides per axis, dilation, every padding mode,
 # padding beyond the kernel's reach, a pixel stride moved off 2 KB (256 channels at stride 2), and a

@@ -78,7 +78,8 @@ void backward_input_slice(const ConvParams& p, const GemmConvPlan& pl, int64_t n
 
 template <typename T>
 void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* gx) {
-  // NHWC, one group, stride 1, zero padding: no column matrix at all (conv_implicit_nhwc*.cpp).
+  // NHWC, stride 1, zero padding: the direct convolution of the forward, run on grad_output with the weight
+  // transposed and flipped; no column matrix at all (conv_implicit_nhwc.cpp).
   if (implicit_backward_input_applies(p, sizeof(T))) return conv_backward_input_implicit_nhwc(p, gy, w, gx);
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));
   // channels_last 1x1 with the input as its own column matrix: gx_g (N*H*W, Cg) = gy_g W_g, one GEMM over

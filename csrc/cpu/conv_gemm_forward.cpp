@@ -66,7 +66,7 @@ void forward_item(const ConvParams& p, const GemmConvPlan& pl, int64_t item, con
 template <typename T>
 void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
   // channels_last kernels larger than 1x1: direct convolution on the micro-kernel, no column matrix
-  // (conv_implicit_nhwc_forward.cpp; ResNet's stride-2 3x3 5-20%, AlexNet's 11x11/4 and 5x5 10-15%, the
+  // (conv_implicit_nhwc.cpp; ResNet's stride-2 3x3 5-20%, AlexNet's 11x11/4 and 5x5 10-15%, the
   // 5x5 layers of GoogLeNet and the MNIST CNN 15-40% faster than im2col + GEMM).
   if (implicit_forward_applies(p, sizeof(T))) return conv_forward_implicit_nhwc(p, x, w, bias, y);
   const GemmConvPlan pl = make_gemm_plan(p, sizeof(T));

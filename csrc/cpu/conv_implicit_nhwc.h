@@ -1,10 +1,8 @@
 // NHWC convolution passes without a column matrix ("implicit GEMM"): the forward for kernels larger than
-// 1x1 (any groups, stride, dilation, padding mode), and the input and weight gradients for the common case
-// of one group and stride 1 with zero padding (e.g. 3x3 pad 1). See conv_implicit_nhwc*.cpp. The GEMM
-// entry points (conv_gemm_forward.cpp, conv_gemm_backward_*.cpp) call these when *_applies says so.
-
-// Input gradient: also needs padding within the kernel's reach, rows of at least 14 pixels, and one
-// channel panel of the weight (all taps) small enough for L2.
+// 1x1 (any groups, stride, dilation, padding mode) and the stride-1 input gradient as the same direct
+// convolution on grad_output (conv_implicit_nhwc.cpp); the weight gradient for one group, stride 1 and zero
+// padding (conv_implicit_nhwc_weight.cpp). The GEMM entry points (conv_gemm_forward.cpp,
+// conv_gemm_backward_*.cpp) call these when *_applies says so.
 #pragma once
 
 #include "../common/conv_params.h"
@@ -12,14 +10,17 @@
 namespace fastconv {
 namespace cpu {
 
-bool implicit_backward_input_applies(const ConvParams& p, int64_t elem_size);
-
 // Forward, any groups / stride / dilation / padding mode, kernels larger than 1x1, as long as one column
-// panel of the packed weight (all taps of a group's channels) stays in L2 (conv_implicit_nhwc_forward.cpp).
+// panel of the packed weight (all taps of a group's channels) stays in L2 and a band of padded input rows
+// fits a thread's scratch.
 bool implicit_forward_applies(const ConvParams& p, int64_t elem_size);
 
 template <typename T>
 void conv_forward_implicit_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
+
+// Input gradient: stride 1, zero padding within the kernel's reach on the top and left, and the forward's
+// conditions for the transposed problem (its input is grad_output, its output channels p's input channels).
+bool implicit_backward_input_applies(const ConvParams& p, int64_t elem_size);
 
 template <typename T>
 void conv_backward_input_implicit_nhwc(const ConvParams& p, const T* gy, const T* w, T* gx);

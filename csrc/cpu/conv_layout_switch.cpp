@@ -51,7 +51,7 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   if (pointwise) return p.OH * p.OW <= kMaxPointwiseSwitchPixels ? Layout::NHWC : p.layout;
   // Not for 1x1 kernels (strided ones included): channels_last stacks their small planes into one GEMM
   // (ResNet-50's stride-2 downsamples measured 1.2x faster forward+backward staying there). Nor for a forward
-  // that runs as a direct convolution in channels_last (conv_implicit_nhwc_forward.cpp): ResNet-50's
+  // that runs as a direct convolution in channels_last (conv_implicit_nhwc.cpp): ResNet-50's
   // 512-channel stride-2 3x3 was 1.2x faster there than through the transposes and NCHW's im2col + GEMM.
   const bool implicit_forward = pass == ConvPass::Forward && implicit_forward_applies(p, elem_size);
   if (p.layout == Layout::NHWC && !depthwise && p.R * p.S > 1 && weight_bytes >= kMinWeightBytes &&

@@ -195,7 +195,7 @@ std::vector<RefConv> hand_picked_cases() {
   v.push_back(make(1, 3, 32, 32, 16, 7, 7, 2, 3, 1, 1));                   // stem
   v.push_back(make(2, 33, 9, 11, 17, 3, 3, 1, 1, 1, 1, RefPad::Reflect));  // odd channels, reflect
   v.push_back(make(1, 32, 12, 12, 64, 3, 3, 1, 1, 1, 4));                  // grouped, wide
-  // The NHWC direct forward (conv_implicit_nhwc_forward.cpp): groups with one-vector column panels, an
+  // The NHWC direct forward (conv_implicit_nhwc.cpp): groups with one-vector column panels, an
   // 11x11/4 kernel on 3 channels, a pixel stride moved off 2 KB, dilated + strided with replicate padding.
   v.push_back(make(3, 48, 9, 13, 15, 5, 5, 1, 2, 1, 3));
   v.push_back(make(2, 3, 39, 43, 20, 11, 11, 4, 2, 1, 1));
