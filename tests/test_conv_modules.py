@@ -168,3 +168,32 @@ def test_training_step_matches_torch():
             opt.step()
     for (k, a), b in zip(fc_net.state_dict().items(), t_net.state_dict().values()):
         assert_close_scaled(a, b, torch.float64, k)
+
+
+def test_conv2d_fast_path_follows_attribute_changes():
+    """Conv2d calls the op directly with argument lists cached from its attributes (fastconv/nn/modules/conv.py):
+    replacing stride / padding / dilation / groups after the first call must take effect, like torch's."""
+    torch.manual_seed(3)
+    tm = torch.nn.Conv2d(4, 6, 3, padding=1)
+    fc = fastconv.nn.Conv2d(4, 6, 3, padding=1)
+    fc.load_state_dict(tm.state_dict())
+    x = randn(2, 4, 9, 8)
+    for change in ({}, {"stride": (2, 2)}, {"padding": (0, 2)}, {"dilation": (2, 1)}, {"stride": (1, 3)}):
+        for k, v in change.items():
+            setattr(tm, k, v), setattr(fc, k, v)
+        assert_close_scaled(fc(x), tm(x))
+    tm.groups = fc.groups = 2
+    tm.weight = fc.weight = torch.nn.Parameter(randn(6, 2, 3, 3))
+    assert_close_scaled(fc(x), tm(x))
+
+
+def test_conv2d_fast_path_errors_are_fastconvs():
+    """Inputs the op rejects fall back to the checked functional path: the same error as F.conv2d's."""
+    fc = fastconv.nn.Conv2d(4, 6, 3)
+    with pytest.raises(fastconv.FastconvError, match="channels"):
+        fc(randn(1, 5, 8, 8))
+    with pytest.raises(fastconv.FastconvError, match="larger than the padded input"):
+        fc(randn(1, 4, 2, 8))
+    fc.padding = (-1, 0)
+    with pytest.raises(fastconv.FastconvError, match="padding"):
+        fc(randn(1, 4, 8, 8))
