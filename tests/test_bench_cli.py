@@ -2,8 +2,11 @@
 JSON structure and the correctness check. Timings themselves are not asserted (the CI machine is shared)."""
 import json
 import os
+import platform
 import subprocess
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,10 +86,35 @@ def test_models_runs_whole_networks_after_a_check(tmp_path):
         assert r["check"]["fastconv"]["output"] < 1e-4 and r["check"]["fastconv"]["first_weight_grad"] < 1e-3
         assert r["torch_ms"] > 0 and r["fastconv_ms"] > 0 and len(r["torch_times_ms"]) == 1
     assert doc["summary"]["inference"]["runs"] == 4
+    assert doc["config"]["heap"]["steady_heap"] == (platform.libc_ver()[0] == "glibc")
 
 
-def test_models_bad_arguments():
-    for args, msg in ((["--models", "resnet1"], "unknown model"), (["--models", "--batch", "1"], "--batch >= 2"),
-                      (["--models", "--dtype", "float64"], "float32")):
-        proc = _run(args)
-        assert proc.returncode == 2 and msg in proc.stderr, proc.stderr
+def test_models_system_malloc_is_recorded(tmp_path):
+    out = tmp_path / "models.json"
+    proc = _run(["--models", "resnet18", "--batch", "2", "--size", "32", "--reps", "1", "--threads", "1",
+                 "--system-malloc", "--json", str(out)], timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(out.read_text())["config"]["heap"] == {"steady_heap": False, "reason": "--system-malloc"}
+    assert "heap: as the system set it (--system-malloc)" in proc.stdout
+
+
+def test_steady_heap_keeps_freed_blocks():
+    """After steady_heap(), freed 64 MB blocks are reused instead of being returned to the kernel: once the
+    heap has grown (two warm-up allocations), at most one of four more allocations of that size page-faults
+    (with the system's thresholds every one does)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's mallopt")
+    code = ("import resource, sys, torch\n"
+            "from fastconv.bench.allocator import steady_heap\n"
+            "if sys.argv[1] == 'steady': assert steady_heap()['steady_heap']\n"
+            "def faults(): return resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+            "for _ in range(2): torch.ones(16 << 20)\n"
+            "f0 = faults()\n"
+            "for _ in range(4): torch.ones(16 << 20)\n"
+            "print(faults() - f0)\n")
+    counts = {}
+    for mode in ("steady", "system"):
+        proc = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        counts[mode] = int(proc.stdout.split()[-1])
+    assert counts["system"] > 4 * 8000 and counts["steady"] < counts["system"] / 3, counts

@@ -47,6 +47,9 @@ def build_parser():
     m.add_argument("--batch", type=int, default=8, help="--models: batch size, at least 2 (default 8)")
     m.add_argument("--size", type=int, default=224, help="--models: input height and width (default 224)")
     m.add_argument("--reps", type=int, default=5, help="--models: timed steps per network and mode (default 5)")
+    m.add_argument("--system-malloc", action="store_true",
+                   help="--models: leave glibc's mmap/trim thresholds as they are (by default they are raised so "
+                        "that freed activations stay in the heap: see fastconv/bench/allocator.py)")
     return p
 
 
@@ -182,7 +185,7 @@ def run_models(args):
     """--models: whole networks (fastconv/bench/models.py)."""
     import fastconv  # noqa: F401
 
-    from . import machine, models
+    from . import allocator, machine, models
 
     if args.device != "cpu" or args.dtype != "float32":
         print("fastconv.bench: --models runs on the CPU in float32", file=sys.stderr)
@@ -199,6 +202,7 @@ def run_models(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
+    heap = {"steady_heap": False, "reason": "--system-malloc"} if args.system_malloc else allocator.steady_heap()
     layouts = ["nchw", "nhwc"] if args.layout == "both" else [args.layout]
     t0 = time.perf_counter()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -207,11 +211,13 @@ def run_models(args):
                                 progress=lambda msg: print(f"fastconv.bench: {msg}", file=sys.stderr, flush=True))
     elapsed = time.perf_counter() - t0
     print(models.table(results))
+    print("heap: glibc mmap/trim thresholds raised to 1 GB (freed activations stay in the heap)" if heap["steady_heap"]
+          else f"heap: as the system set it ({heap['reason']})")
     config = {"models": list(names), "batch": args.batch, "size": args.size, "layout": args.layout,
               "reps": args.reps, "warmup_steps": 1, "threads": threads, "started_utc": started,
               "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "argv": sys.argv, "loadavg_start": load_start, "loadavg_end": _loadavg(),
-              "winograd_weight_cache_mb": fastconv.backends.cpu.winograd_weight_cache_mb}
+              "winograd_weight_cache_mb": fastconv.backends.cpu.winograd_weight_cache_mb, "heap": heap}
     _write_outputs(args, lambda: {"schema": 1, "kind": "models", "config": config,
                                   "machine": machine.describe(torch.device("cpu"), threads),
                                   "summary": models.summary(results), "elapsed_s": elapsed, "results": results},
