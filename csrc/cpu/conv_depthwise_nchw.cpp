@@ -6,6 +6,7 @@
 // thread runs it): on shared cores a descheduled thread then delays only the item it holds.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "../common/denormal_guard.h"
 #include "../common/parallel.h"
@@ -159,6 +160,11 @@ void forward_plane_flat(const ConvParams& p, const PaddedPlane& pp, const T* P, 
 
 template <typename T>
 void depthwise_forward_nchw(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (depthwise_small_plane_applies(p, sizeof(T))) return depthwise_forward_nchw_small(p, x, w, bias, y);
+  }
+#endif
   constexpr int64_t kChunk = 128 / sizeof(T);  // two AVX-512 vectors of outputs
   const PaddedPlane pp = padded_plane(p);
   const int64_t mult = p.K / p.C, RS = p.R * p.S, planes = p.N * p.C;
@@ -222,6 +228,12 @@ void depthwise_forward_nchw(const ConvParams& p, const T* x, const T* w, const T
 
 template <typename T>
 void depthwise_backward_input_nchw(const ConvParams& p, const T* gy, const T* w, T* gx) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (p.stride_h == 1 && depthwise_small_plane_applies(p, sizeof(T)))
+      return depthwise_backward_input_nchw_small(p, gy, w, gx);
+  }
+#endif
   const PaddedPlane pp = padded_plane(p);
   const int64_t mult = p.K / p.C, RS = p.R * p.S, planes = p.N * p.C;
 #pragma omp parallel num_threads(p.num_threads)

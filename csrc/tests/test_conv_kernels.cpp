@@ -201,6 +201,9 @@ std::vector<RefConv> hand_picked_cases() {
   v.push_back(make(2, 3, 39, 43, 20, 11, 11, 4, 2, 1, 1));
   v.push_back(make(1, 256, 9, 30, 40, 3, 3, 2, 1, 1, 1));
   v.push_back(make(2, 24, 17, 19, 48, 3, 3, 2, 2, 2, 2, RefPad::Replicate));
+  // NCHW depthwise 3x3 pad 1 on rows of at most 16 floats (conv_depthwise_nchw_small.cpp), stride 1 and 2.
+  v.push_back(make(2, 16, 14, 14, 16, 3, 3, 1, 1, 1, 16));
+  v.push_back(make(1, 8, 9, 16, 8, 3, 3, 2, 1, 1, 8));
   // Circular padding equal to the input size (allowed), and replicate with big pads.
   v.push_back(make(1, 2, 3, 3, 2, 3, 3, 1, 3, 1, 1, RefPad::Circular));
   v.push_back(make(1, 2, 2, 3, 2, 3, 3, 1, 4, 1, 1, RefPad::Replicate));
