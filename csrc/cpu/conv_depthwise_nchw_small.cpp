@@ -88,41 +88,40 @@ inline void plane_s2(const ConvParams& p, const float* x, const float* wk, float
   }
 }
 
-}  // namespace
-
-void depthwise_forward_nchw_small(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
-  const int64_t planes = p.N * p.C, in = p.H * p.W, out = p.OH * p.OW;
-  const int nt = threads_for_work(planes * out * 9, p.num_threads);
+// fn(plane, channel) for every (image, channel) plane, shared among the threads (planes are independent).
+template <typename Fn>
+void for_planes(const ConvParams& p, int64_t work_per_plane, Fn fn) {
+  const int64_t planes = p.N * p.C;
+  const int nt = threads_for_work(planes * work_per_plane, p.num_threads);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalGuard guard;
 #pragma omp for schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const int64_t c = plane % p.C;
-      const float b = bias ? bias[c] : 0.f;
-      if (p.stride_h == 1)
-        plane_s1(p, x + plane * in, w + c * 9, b, y + plane * out);
-      else
-        plane_s2(p, x + plane * in, w + c * 9, b, y + plane * out);
-    }
+    for (int64_t plane = 0; plane < planes; ++plane) fn(plane, plane % p.C);
   }
+}
+
+}  // namespace
+
+void depthwise_forward_nchw_small(const ConvParams& p, const float* x, const float* w, const float* bias, float* y) {
+  const int64_t in = p.H * p.W, out = p.OH * p.OW;
+  for_planes(p, out * 9, [&](int64_t plane, int64_t c) {
+    const float b = bias ? bias[c] : 0.f;
+    if (p.stride_h == 1)
+      plane_s1(p, x + plane * in, w + c * 9, b, y + plane * out);
+    else
+      plane_s2(p, x + plane * in, w + c * 9, b, y + plane * out);
+  });
 }
 
 // Stride 1: the input gradient is the forward of grad_output with the kernel flipped (same padding, same size).
 void depthwise_backward_input_nchw_small(const ConvParams& p, const float* gy, const float* w, float* gx) {
-  const int64_t planes = p.N * p.C, hw = p.H * p.W;
-  const int nt = threads_for_work(planes * hw * 9, p.num_threads);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    DenormalGuard guard;
-#pragma omp for schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const int64_t c = plane % p.C;
-      float flipped[9];
-      for (int i = 0; i < 9; ++i) flipped[i] = w[c * 9 + 8 - i];
-      plane_s1(p, gy + plane * hw, flipped, 0.f, gx + plane * hw);
-    }
-  }
+  const int64_t hw = p.H * p.W;
+  for_planes(p, hw * 9, [&](int64_t plane, int64_t c) {
+    float flipped[9];
+    for (int i = 0; i < 9; ++i) flipped[i] = w[c * 9 + 8 - i];
+    plane_s1(p, gy + plane * hw, flipped, 0.f, gx + plane * hw);
+  });
 }
 #endif
 
