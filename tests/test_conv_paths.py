@@ -422,3 +422,39 @@ def test_channels_last_weight(case, channels_last, threads):
     """channels_last weights are converted by the binding's threaded transpose (bindings/weight_layout.cpp)."""
     shape, kshape, stride, pads, dil, groups = GEMM_CASES[case]
     run_case(shape, kshape, stride, pads, dil, groups, channels_last=channels_last, weight_channels_last=True)
+
+
+# NHWC strided input gradient by output phases (conv_implicit_nhwc.cpp): each phase of gx (every stride-th row and
+# column) is a stride-1 direct convolution of grad_output with its taps of the kernel. Input channels of at least
+# one column panel in whole half panels (32, 48, 64 float; the float64 panel is half as wide). Odd sizes (phases of
+# unequal size), strides 3 and 4, kernels of 2 (one tap per phase) to 11, a kernel not a multiple of the stride,
+# asymmetric padding, groups, DCGAN's 4x4/2.
+PHASE_CASES = {
+    "3x3_s2_odd": ((2, 32, 13, 15), (40, 3, 3), (2, 2), (1, 1, 1, 1), 1),
+    "dcgan_4x4_s2_two_panels": ((2, 48, 8, 8), (24, 4, 4), (2, 2), (1, 1, 1, 1), 1),
+    "5x4_s3x2_asym": ((1, 64, 17, 11), (20, 5, 4), (3, 2), (2, 0, 1, 3), 1),
+    "2x2_s2": ((2, 32, 8, 10), (16, 2, 2), (2, 2), (0, 0, 0, 0), 1),
+    "11x11_s4": ((1, 32, 35, 31), (8, 11, 11), (4, 4), (2, 2, 2, 2), 1),
+    "3x3_s2_groups": ((2, 64, 10, 9), (32, 3, 3), (2, 2), (1, 1, 1, 1), 2),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(PHASE_CASES))
+def test_strided_backward_input_phases_nhwc(case, dtype, threads):
+    shape, kshape, stride, pads, groups = PHASE_CASES[case]
+    run_case(shape, kshape, stride, pads, (1, 1), groups, channels_last=True, dtype=dtype)
+
+
+@pytest.mark.parametrize("output_padding", [0, 1])
+def test_conv_transpose2d_phases_nhwc(output_padding, threads):
+    """A channels_last transposed convolution is the phases' input gradient; output_padding adds a row and column
+    that only some phases reach."""
+    x = torch.randn(2, 24, 9, 7, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(24, 32, 4, 3, dtype=torch.float64)
+    b = torch.randn(32, dtype=torch.float64)
+    y = ops.conv_transpose2d(x, w, b, [2, 2], [1, 1], [output_padding] * 2, 1, [1, 1])
+    y_ref = F.conv_transpose2d(x, w, b, 2, 1, output_padding)
+    assert y.shape == y_ref.shape and y.is_contiguous(memory_format=torch.channels_last)
+    assert_close(y, y_ref, torch.float64, "output")
+

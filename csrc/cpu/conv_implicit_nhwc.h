@@ -1,8 +1,8 @@
 // NHWC convolution passes without a column matrix ("implicit GEMM"): the forward for kernels larger than
-// 1x1 (any groups, stride, dilation, padding mode) and the stride-1 input gradient as the same direct
-// convolution on grad_output (conv_implicit_nhwc.cpp); the weight gradient for one group, stride 1 and zero
-// padding (conv_implicit_nhwc_weight.cpp). The GEMM entry points (conv_gemm_forward.cpp,
-// conv_gemm_backward_*.cpp) call these when *_applies says so.
+// 1x1 (any groups, stride, dilation, padding mode) and the input gradient as the same direct convolution on
+// grad_output, output phase by output phase when strided (conv_implicit_nhwc.cpp); the weight gradient for one
+// group, stride 1 and zero padding (conv_implicit_nhwc_weight.cpp). The GEMM entry points
+// (conv_gemm_forward.cpp, conv_gemm_backward_*.cpp) call these when *_applies says so.
 #pragma once
 
 #include "../common/conv_params.h"
@@ -18,8 +18,10 @@ bool implicit_forward_applies(const ConvParams& p, int64_t elem_size);
 template <typename T>
 void conv_forward_implicit_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
 
-// Input gradient: stride 1, zero padding within the kernel's reach on the top and left, and the forward's
-// conditions for the transposed problem (its input is grad_output, its output channels p's input channels).
+// Input gradient, zero padding. Stride 1: padding within the kernel's reach on the top and left. Strided:
+// dilation 1, a kernel at least the stride, input channels per group of at least one column panel in whole half
+// panels. Both: run_direct's limits for every phase's problem (its input is grad_output, its output channels
+// p's input channels).
 bool implicit_backward_input_applies(const ConvParams& p, int64_t elem_size);
 
 template <typename T>

@@ -201,6 +201,18 @@ std::vector<RefConv> hand_picked_cases() {
   v.push_back(make(2, 3, 39, 43, 20, 11, 11, 4, 2, 1, 1));
   v.push_back(make(1, 256, 9, 30, 40, 3, 3, 2, 1, 1, 1));
   v.push_back(make(2, 24, 17, 19, 48, 3, 3, 2, 2, 2, 2, RefPad::Replicate));
+  // The NHWC strided input gradient by output phases (conv_implicit_nhwc.cpp; input channels >= 32, in whole
+  // half panels): DCGAN's 4x4/2 with two panels (48 channels), 3x3/2 on odd sizes, stride 3 with a 4-tap kernel
+  // (phases of 2 and 1 taps), 2x2/2 (one tap per phase), a cropped grad_output.
+  v.push_back(make(2, 48, 8, 8, 24, 4, 4, 2, 1, 1, 1));
+  v.push_back(make(2, 32, 13, 15, 40, 3, 3, 2, 1, 1, 1));
+  v.push_back(make(1, 64, 17, 11, 20, 4, 4, 3, 2, 1, 2));
+  v.push_back(make(2, 32, 8, 10, 16, 2, 2, 2, 0, 1, 1));
+  {
+    RefConv c = make(2, 32, 11, 9, 8, 4, 4, 2, 1, 1, 1);
+    c.OH = c.formula_oh() - 1;
+    v.push_back(c);
+  }
   // NCHW depthwise 3x3 pad 1 on rows of at most 16 floats (conv_depthwise_nchw_small.cpp), stride 1 and 2.
   v.push_back(make(2, 16, 14, 14, 16, 3, 3, 1, 1, 1, 16));
   v.push_back(make(1, 8, 9, 16, 8, 3, 3, 2, 1, 1, 8));
