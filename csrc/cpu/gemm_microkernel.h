@@ -16,6 +16,7 @@ namespace cpu {
 struct MicroTileView {  // where the tile lands in C, and which part of it exists
   int64_t rsC, csC;
   int64_t mr, nr;
+  bool stream = false;  // full-width rows on 64-byte boundaries go out as non-temporal stores (beta == 0)
 };
 
 // A row stride of n elements for a matrix the micro-kernels read many rows of at once (14 broadcast rows, or a
@@ -60,6 +61,7 @@ struct Zmm<float> {
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static void stream(float* p, V v) { _mm512_stream_ps(p, v); }
 };
 template <>
 struct Zmm<double> {
@@ -72,6 +74,7 @@ struct Zmm<double> {
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+  static void stream(double* p, V v) { _mm512_stream_pd(p, v); }
 };
 
 template <typename T>
@@ -211,8 +214,13 @@ struct MicroKernel {
           r0 = Z::add(r0, br), r1 = Z::add(r1, br);
         }
         if (bcol) r0 = Z::add(r0, bc0), r1 = Z::add(r1, bc1);
-        Z::store(row, r0);
-        Z::store(row + Z::L, r1);
+        if (v.stream && beta == T(0) && (reinterpret_cast<uintptr_t>(row) & 63) == 0) {
+          Z::stream(row, r0);
+          Z::stream(row + Z::L, r1);
+        } else {
+          Z::store(row, r0);
+          Z::store(row + Z::L, r1);
+        }
       }
       return;
     }

@@ -1,8 +1,10 @@
 // The packed GEMM (csrc/cpu/gemm.cpp) and the tiled transpose (transpose.h) against plain loops, on the
 // operand layouts that take special paths: B read as a transpose (16 x 16 register transposes with rows
 // left over and a partial column panel), a row-major A with a 2 KB row stride (copied to another stride),
-// partial row panels, several K blocks, biases and beta, one and two threads; and transposes with partial
-// tiles in both directions. Sizes are small enough for the ASan build.
+// partial row panels, several K blocks, biases and beta, a result large enough for non-temporal stores, one
+// and two threads; and transposes with partial tiles in both directions. Sizes are small enough for the ASan
+// build.
+#include <cstdint>
 #include <cstdio>
 #include <vector>
 
@@ -27,8 +29,10 @@ void check_gemm(int64_t M, int64_t N, int64_t K, const Layout& l, bool biases, T
   const auto A = random_vector<T>(size_t(l.a_col_major ? K * lda : M * lda), 1 + M);
   const auto B = random_vector<T>(size_t(l.b_col_major ? N * ldb : K * ldb), 2 + N);
   const auto brow = random_vector<T>(size_t(M), 3), bcol = random_vector<T>(size_t(N), 4);
-  auto C = random_vector<T>(size_t(M * N), 5);
-  std::vector<T> ref(C.size());
+  // C starts on 64 bytes, as torch allocates it (the non-temporal stores take rows that start on 64 bytes)
+  auto Cbuf = random_vector<T>(size_t(M * N) + 64 / sizeof(T), 5);
+  T* C0 = Cbuf.data() + (64 - reinterpret_cast<uintptr_t>(Cbuf.data()) % 64) % 64 / sizeof(T);
+  std::vector<T> C(C0, C0 + M * N), ref(C.size());
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       double s = 0;
@@ -45,9 +49,10 @@ void check_gemm(int64_t M, int64_t N, int64_t K, const Layout& l, bool biases, T
   g.M = M, g.N = N, g.K = K, g.beta = beta;
   g.A = A.data(), g.rsA = l.a_col_major ? 1 : lda, g.csA = l.a_col_major ? lda : 1;
   g.B = B.data(), g.rsB = l.b_col_major ? 1 : ldb, g.csB = l.b_col_major ? ldb : 1;
-  g.C = C.data(), g.rsC = N, g.csC = 1;
+  g.C = C0, g.rsC = N, g.csC = 1;
   if (biases) g.bias_row = brow.data(), g.bias_col = bcol.data();
   fastconv::cpu::gemm_parallel(g, threads);
+  C.assign(C0, C0 + M * N);
   const double e = max_rel_error(C, ref);
   FC_CHECK(e <= fastconv_test::default_tolerance<T>(),
            "gemm<%s> M=%lld N=%lld K=%lld a_col=%d b_col=%d lda_pad=%lld biases=%d threads=%d: rel err %.3g",
@@ -89,6 +94,9 @@ void run_all() {
     for (int64_t M : {1, 5, 13, 14, 16, 29})
       check_gemm<T>(M, 35, 20, {false, false, 0}, true, T(0), threads);
     check_gemm<T>(50, 70, 260, {true, false, 0}, false, T(0), threads);
+    // a result of 16 MB or more written in one pass: non-temporal stores on rows that start on 64 bytes (rows of
+    // 40 elements: some do, some do not), the partial column panel and the partial row panel stored as usual
+    check_gemm<T>((int64_t(16) << 20) / (40 * int64_t(sizeof(T))) + 7, 40, 24, {false, false, 0}, true, T(0), threads);
     // transposes: partial 32-row tiles, columns not a multiple of 16, strided source columns
     check_transpose<T>(2, 49, 40, 1, threads);
     check_transpose<T>(1, 40, 49, 1, threads);
