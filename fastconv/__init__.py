@@ -14,10 +14,11 @@ from . import nn
 from ._info import build_info
 from . import _autocast  # noqa: F401  autocast rules for the fastconv ops (run in float32 on the CPU)
 from .convert import ConvertReport, convert
+from .fold import fold_batchnorm
 from . import models
 from . import backends
 
 __version__ = "0.1.0"
 
 __all__ = ["nn", "ops", "build_info", "__version__", "convert", "ConvertReport", "models", "errors",
-           "FastconvError", "backends"]
+           "FastconvError", "backends", "fold_batchnorm"]

@@ -89,13 +89,20 @@ def test_models_runs_whole_networks_after_a_check(tmp_path):
     assert doc["config"]["heap"]["steady_heap"] == (platform.libc_ver()[0] == "glibc")
 
 
-def test_models_system_malloc_is_recorded(tmp_path):
+def test_models_system_malloc_and_fold_bn_are_recorded(tmp_path):
+    """--system-malloc is recorded; --fold-bn adds inference with ResNet-18's 20 BatchNorms folded, checked first."""
     out = tmp_path / "models.json"
     proc = _run(["--models", "resnet18", "--batch", "2", "--size", "32", "--reps", "1", "--threads", "1",
-                 "--system-malloc", "--json", str(out)], timeout=300)
+                 "--system-malloc", "--fold-bn", "--json", str(out)], timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads(out.read_text())["config"]["heap"] == {"steady_heap": False, "reason": "--system-malloc"}
+    doc = json.loads(out.read_text())
+    assert doc["config"]["heap"] == {"steady_heap": False, "reason": "--system-malloc"} and doc["config"]["fold_bn"]
     assert "heap: as the system set it (--system-malloc)" in proc.stdout
+    assert "geometric mean speed-up, inference_bn_folded" in proc.stdout
+    (folded,) = [r for r in doc["results"] if r["mode"] == "inference_bn_folded"]
+    assert folded["status"] == "ok" and folded["folded_batchnorms"] == 20 and folded["check"]["passed"]
+    assert folded["check"]["fastconv"]["output"] < 1e-4 and folded["fastconv_ms"] > 0
+    assert doc["summary"]["inference_bn_folded"]["runs"] == 1
 
 
 def test_steady_heap_keeps_freed_blocks():

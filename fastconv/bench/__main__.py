@@ -47,6 +47,9 @@ def build_parser():
     m.add_argument("--batch", type=int, default=8, help="--models: batch size, at least 2 (default 8)")
     m.add_argument("--size", type=int, default=224, help="--models: input height and width (default 224)")
     m.add_argument("--reps", type=int, default=5, help="--models: timed steps per network and mode (default 5)")
+    m.add_argument("--fold-bn", action="store_true",
+                   help="--models: also time inference of fastconv's network with its eval-mode BatchNorms folded into "
+                        "the convolutions (fastconv.fold_batchnorm) against torch's network as it is")
     m.add_argument("--system-malloc", action="store_true",
                    help="--models: leave glibc's mmap/trim thresholds as they are (by default they are raised so "
                         "that freed activations stay in the heap: see fastconv/bench/allocator.py)")
@@ -208,7 +211,8 @@ def run_models(args):
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     load_start = _loadavg()
     results = models.run_models(names, args.batch, args.size, layouts, args.reps, warmup=1,
-                                progress=lambda msg: print(f"fastconv.bench: {msg}", file=sys.stderr, flush=True))
+                                progress=lambda msg: print(f"fastconv.bench: {msg}", file=sys.stderr, flush=True),
+                                fold_bn=args.fold_bn)
     elapsed = time.perf_counter() - t0
     print(models.table(results))
     print("heap: glibc mmap/trim thresholds raised to 1 GB (freed activations stay in the heap)" if heap["steady_heap"]
@@ -217,7 +221,8 @@ def run_models(args):
               "reps": args.reps, "warmup_steps": 1, "threads": threads, "started_utc": started,
               "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "argv": sys.argv, "loadavg_start": load_start, "loadavg_end": _loadavg(),
-              "winograd_weight_cache_mb": fastconv.backends.cpu.winograd_weight_cache_mb, "heap": heap}
+              "winograd_weight_cache_mb": fastconv.backends.cpu.winograd_weight_cache_mb, "heap": heap,
+              "fold_bn": args.fold_bn}
     _write_outputs(args, lambda: {"schema": 1, "kind": "models", "config": config,
                                   "machine": machine.describe(torch.device("cpu"), threads),
                                   "summary": models.summary(results), "elapsed_s": elapsed, "results": results},
