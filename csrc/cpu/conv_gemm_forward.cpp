@@ -77,8 +77,8 @@ void conv_forward_gemm(const ConvParams& p, const T* x, const T* w, const T* bia
     weight_to_rsck(p, w, wt);
     wk = wt;
   }
-  // NCHW reads the (K, C*R*S) weight in place as the GEMM's A. A row length that is a multiple of 2 KB
-  // puts the 14 rows a micro-tile reads into one or two L1 sets (see gemm.cpp), so such a weight is
+  // NCHW reads the (K, C*R*S) weight in place as the GEMM's A. A row length that is a multiple of 1 KB
+  // crowds the 14 rows a micro-tile reads into a few L1 sets (broadcast_rows_alias), so such a weight is
   // copied once per call to a padded row stride, rather than re-strided by every image's GEMM.
   int64_t ldw = pl.CRS;
   if (p.layout == Layout::NCHW && broadcast_rows_alias(pl.CRS, sizeof(T))) {

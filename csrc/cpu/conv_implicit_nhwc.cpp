@@ -38,8 +38,8 @@ int64_t padded_width(const ConvParams& p) { return (p.OW - 1) * p.stride_w + (p.
 // Input rows a band of `band` output rows reads.
 int64_t band_input_rows(const ConvParams& p, int64_t band) { return (band - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1; }
 
-// Row stride, in elements, of one padded pixel: Cg, moved off a 2 KB multiple of the pixel-to-pixel step
-// (stride_w pixels), which would put the 14 pixels a tile broadcasts from into one or two L1 sets.
+// Row stride, in elements, of one padded pixel: Cg, moved off a 1 KB multiple of the pixel-to-pixel step
+// (stride_w pixels), which would crowd the 14 pixels a tile broadcasts from into a few L1 sets.
 int64_t pixel_stride(const ConvParams& p, int64_t elem_size) {
   const int64_t cg = p.C_per_group();
   return broadcast_rows_alias(p.stride_w * cg, elem_size) ? cg + 64 / elem_size : cg;

@@ -1,6 +1,6 @@
 // The packed GEMM (csrc/cpu/gemm.cpp) and the tiled transpose (transpose.h) against plain loops, on the
 // operand layouts that take special paths: B read as a transpose (16 x 16 register transposes with rows
-// left over and a partial column panel), a row-major A with a 2 KB row stride (copied to another stride),
+// left over and a partial column panel), a row-major A with a 1 or 2 KB row stride (copied to another stride),
 // partial row panels, several K blocks, biases and beta, a result large enough for non-temporal stores, one
 // and two threads; and transposes with partial tiles in both directions. Sizes are small enough for the ASan
 // build.
@@ -86,6 +86,7 @@ void run_all() {
     check_gemm<T>(30, 40, row2kb, {false, false, 0}, true, T(0), threads);
     check_gemm<T>(70, 64, row2kb - 100, {false, false, 100}, false, T(1), threads);
     check_gemm<T>(14, 32, 2 * row2kb, {false, true, 0}, true, T(0), threads);
+    check_gemm<T>(31, 40, row2kb / 2, {false, false, 0}, true, T(0), threads);  // a 1 KB row stride: copied too
     // a last column panel at most half full (narrow tiles), from a packed and from a row-major A
     check_gemm<T>(29, 48, 70, {true, false, 0}, true, T(0), threads);
     check_gemm<T>(42, 16, 33, {false, false, 0}, true, T(0.25), threads);
