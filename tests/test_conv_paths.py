@@ -142,6 +142,10 @@ DW_CASES = {
     "asym_multiplier3": ((2, 3, 8, 10), 3, (2, 3), (1, 2), (0, 1, 2, 0), (1, 1)),
     "wide_channel_tail": ((2, 24, 5, 37), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),  # vector + scalar channels
     "wide_strided": ((1, 16, 6, 41), 1, (3, 3), (1, 2), (1, 1, 1, 1), (1, 1)),
+    # channels_last rows of at most 16 outputs, 3-wide, zero padding, whole channel vectors: a row in one pass
+    # (forward_row_s3): 7 outputs at stride 2, 16 unpadded outputs (with "3x3": 13 outputs, padding 1)
+    "row_s2_7": ((2, 32, 13, 14), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    "row_16_unpadded": ((1, 16, 5, 18), 1, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1)),
     # NCHW rows of 16..31 outputs at stride 1 take the flat-plane loops of conv_depthwise_nchw.cpp (shorter
     # NCHW rows run in NHWC, conv_layout_switch.cpp)
     "flat_rows_dilated_mult2": ((2, 4, 9, 20), 2, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),

@@ -94,6 +94,21 @@ void forward_pixels(const ConvParams& p, const T* x_img, const T* wt, const T* b
 }
 
 #if defined(__AVX512F__)
+// Column j of a row of a 3-wide kernel at stride STRIDE, loaded once (xv), into the pixels that read it: pixel
+// (j - s) / STRIDE takes it as tap s. With j a constant (the callers' loops are unrolled) acc stays in registers.
+template <typename T, int STRIDE, int NP>
+inline void feed_column(int j, typename Zmm<T>::V xv, typename Zmm<T>::V w0, typename Zmm<T>::V w1,
+                        typename Zmm<T>::V w2, typename Zmm<T>::V* acc) {
+  using Z = Zmm<T>;
+  const typename Z::V w[3] = {w0, w1, w2};
+#pragma GCC unroll 3
+  for (int s = 0; s < 3; ++s)
+    if (j >= s && (j - s) % STRIDE == 0 && (j - s) / STRIDE < NP) {
+      const int q = (j - s) / STRIDE;
+      acc[q] = Z::fma(w[s], xv, acc[q]);
+    }
+}
+
 // forward_pixels<T, true> for 3-wide kernels with stride_w STRIDE (1 or 2), dilation 1 and one output channel
 // per input channel (MobileNet's 3x3 layers): pixel q's tap s reads input column q*STRIDE + s, so each of the
 // (kPixels-1)*STRIDE + 3 columns of a row is loaded once and feeds every pixel that reads it (10 loads for 24
@@ -118,12 +133,7 @@ void forward_pixels_s3(const ConvParams& p, const T* x_img, const T* wt, const T
       const V w0 = Z::load(wr), w1 = Z::load(wr + K), w2 = Z::load(wr + 2 * K);
 #pragma GCC unroll 32
       for (int j = 0; j < kCols; ++j) {
-        const V xv = Z::load(xs + j * C);
-        if (j % STRIDE == 0 && j / STRIDE < kPixels) acc[j / STRIDE] = Z::fma(w0, xv, acc[j / STRIDE]);
-        if (j >= 1 && (j - 1) % STRIDE == 0 && (j - 1) / STRIDE < kPixels)
-          acc[(j - 1) / STRIDE] = Z::fma(w1, xv, acc[(j - 1) / STRIDE]);
-        if (j >= 2 && (j - 2) % STRIDE == 0 && (j - 2) / STRIDE < kPixels)
-          acc[(j - 2) / STRIDE] = Z::fma(w2, xv, acc[(j - 2) / STRIDE]);
+        feed_column<T, STRIDE, kPixels>(j, Z::load(xs + j * C), w0, w1, w2, acc);
       }
     }
 #pragma GCC unroll 8
@@ -138,6 +148,42 @@ void forward_pixels_s3(const ConvParams& p, const T* x_img, const T* wt, const T
       }
       out[q * K + k] = a;
     }
+}
+#endif
+
+#if defined(__AVX512F__)
+// A whole output row of np <= NP pixels of a 3-wide kernel, zero padding, stride_w STRIDE (1 or 2), dilation 1,
+// one output channel per input channel, channels a multiple of the vector: like forward_pixels_s3, but the
+// padded columns are simply not loaded, so the row's edges need no separate pass (MobileNet's 14-wide rows ran as
+// two overlapping 8-pixel groups plus two single-pixel edge passes: 18 pixels' work and a slow path for 14).
+template <typename T, int STRIDE, int NP>
+void forward_row_s3(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih, int64_t np,
+                    T* __restrict out) {
+  using Z = Zmm<T>;
+  using V = typename Z::V;
+  constexpr int kCols = (NP - 1) * STRIDE + 3;
+  const int64_t C = p.C, K = p.K, iw0 = -p.pad_l, cols = std::min<int64_t>(kCols, (np - 1) * STRIDE + 3);
+  for (int64_t k0 = 0; k0 < K; k0 += Z::L) {
+    V acc[NP];
+    const V b = bias ? Z::load(bias + k0) : Z::zero();
+#pragma GCC unroll 16
+    for (int q = 0; q < NP; ++q) acc[q] = b;
+    for (int64_t r = 0; r < p.R; ++r) {
+      if (ih[r] < 0) continue;
+      const T* xs = x_img + ih[r] * p.W * C + k0;
+      const T* wr = wt + r * 3 * K + k0;
+      const V w0 = Z::load(wr), w1 = Z::load(wr + K), w2 = Z::load(wr + 2 * K);
+#pragma GCC unroll 64
+      for (int j = 0; j < kCols; ++j) {
+        const int64_t col = iw0 + j;
+        if (j >= cols || col < 0 || col >= p.W) continue;  // past the row, or in the zero padding
+        feed_column<T, STRIDE, NP>(j, Z::load(xs + col * C), w0, w1, w2, acc);
+      }
+    }
+#pragma GCC unroll 16
+    for (int q = 0; q < NP; ++q)
+      if (q < np) Z::store(out + q * K + k0, acc[q]);
+  }
 }
 #endif
 
@@ -182,6 +228,11 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
   }
   // 3-wide kernels at stride 1 or 2 (dilation 1, no channel multiplier): the column-reuse kernel
   const int s3 = mult == 1 && p.S == 3 && p.dil_w == 1 && (p.stride_w == 1 || p.stride_w == 2) ? int(p.stride_w) : 0;
+  // ... on rows of at most 16 outputs with zero padding and whole channel vectors: a row in one pass
+  bool row_s3 = false;
+#if defined(__AVX512F__)
+  row_s3 = s3 != 0 && p.OW <= 16 && p.mode == PaddingMode::Zeros && p.K % Zmm<T>::L == 0;
+#endif
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
@@ -192,6 +243,17 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
       for (int64_t r = 0; r < p.R; ++r) ih[r] = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
       const T* xn = x + n * p.H * p.W * p.C;
       T* yrow = y + (n * p.OH + oh) * p.OW * p.K;
+#if defined(__AVX512F__)
+      if (row_s3) {
+        if (p.OW <= 8)
+          s3 == 1 ? forward_row_s3<T, 1, 8>(p, xn, wt, bias, ih.data(), p.OW, yrow)
+                  : forward_row_s3<T, 2, 8>(p, xn, wt, bias, ih.data(), p.OW, yrow);
+        else
+          s3 == 1 ? forward_row_s3<T, 1, 16>(p, xn, wt, bias, ih.data(), p.OW, yrow)
+                  : forward_row_s3<T, 2, 16>(p, xn, wt, bias, ih.data(), p.OW, yrow);
+        continue;
+      }
+#endif
       // kPixels output pixels from ow0 whose taps are all inside the input
       auto interior = [&](int64_t ow0) {
         T* out = yrow + ow0 * p.K;
