@@ -146,6 +146,9 @@ DW_CASES = {
     # (forward_row_s3): 7 outputs at stride 2, 16 unpadded outputs (with "3x3": 13 outputs, padding 1)
     "row_s2_7": ((2, 32, 13, 14), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
     "row_16_unpadded": ((1, 16, 5, 18), 1, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1)),
+    # channels_last input gradient of 3-wide stride-2 pad-1 kernels by rows of gx (backward_input_row_s2): 35
+    # columns (groups of 16, 16 and 3), stride 1 along the height
+    "gx_rows_s2_35": ((1, 16, 9, 35), 1, (3, 3), (1, 2), (1, 1, 1, 1), (1, 1)),
     # NCHW rows of 16..31 outputs at stride 1 take the flat-plane loops of conv_depthwise_nchw.cpp (shorter
     # NCHW rows run in NHWC, conv_layout_switch.cpp)
     "flat_rows_dilated_mult2": ((2, 4, 9, 20), 2, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),

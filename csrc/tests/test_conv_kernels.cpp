@@ -213,6 +213,10 @@ std::vector<RefConv> hand_picked_cases() {
     c.OH = c.formula_oh() - 1;
     v.push_back(c);
   }
+  // NHWC depthwise 3x3 on whole channel vectors: rows of at most 16 outputs in one pass (forward), the stride-2
+  // input gradient by rows of gx (groups of 16 columns and a partial one).
+  v.push_back(make(2, 32, 14, 14, 32, 3, 3, 2, 1, 1, 32));
+  v.push_back(make(1, 16, 9, 35, 16, 3, 3, 2, 1, 1, 16));
   // NCHW depthwise 3x3 pad 1 on rows of at most 16 floats (conv_depthwise_nchw_small.cpp), stride 1 and 2.
   v.push_back(make(2, 16, 14, 14, 16, 3, 3, 1, 1, 1, 16));
   v.push_back(make(1, 8, 9, 16, 8, 3, 3, 2, 1, 1, 8));
