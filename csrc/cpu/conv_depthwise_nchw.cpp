@@ -234,6 +234,24 @@ void depthwise_backward_input_nchw(const ConvParams& p, const T* gy, const T* w,
       return depthwise_backward_input_nchw_small(p, gy, w, gx);
   }
 #endif
+  // Stride 1, zero padding within the kernel's reach, one output channel per input channel: the forward of
+  // grad_output padded by (R-1)*dil - pad, with the kernel flipped (each gx row accumulated in cache and written
+  // once; the scatter below read-modify-writes the padded plane per tap and then folds it: MobileNet's 32-channel
+  // 112x112 input gradient 0.8-0.9x of torch that way).
+  const bool gather = p.stride_h == 1 && p.stride_w == 1 && p.K == p.C && p.mode == PaddingMode::Zeros &&
+                      std::max(p.pad_t, p.pad_b) <= (p.R - 1) * p.dil_h &&
+                      std::max(p.pad_l, p.pad_r) <= (p.S - 1) * p.dil_w;
+  if (gather) {
+    const int64_t RS = p.R * p.S;
+    T* wf = thread_scratch<T>(kScratchWeight, size_t(p.C * RS));
+    for (int64_t c = 0; c < p.C; ++c)
+      for (int64_t t = 0; t < RS; ++t) wf[c * RS + t] = w[c * RS + RS - 1 - t];
+    ConvParams q = p;
+    q.H = p.OH, q.W = p.OW, q.OH = p.H, q.OW = p.W;
+    q.pad_t = (p.R - 1) * p.dil_h - p.pad_t, q.pad_b = (p.R - 1) * p.dil_h - p.pad_b;
+    q.pad_l = (p.S - 1) * p.dil_w - p.pad_l, q.pad_r = (p.S - 1) * p.dil_w - p.pad_r;
+    return depthwise_forward_nchw(q, gy, static_cast<const T*>(wf), static_cast<const T*>(nullptr), gx);
+  }
   const PaddedPlane pp = padded_plane(p);
   const int64_t mult = p.K / p.C, RS = p.R * p.S, planes = p.N * p.C;
 #pragma omp parallel num_threads(p.num_threads)

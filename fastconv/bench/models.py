@@ -201,7 +201,7 @@ def summary(results):
 
 
 def table(results):
-    lines = [f"{'model':14s} {'layout':6s} {'mode':14s} {'status':6s} {'torch ms':>10s} {'fastconv ms':>12s} "
+    lines = [f"{'model':14s} {'layout':6s} {'mode':19s} {'status':6s} {'torch ms':>10s} {'fastconv ms':>12s} "
              f"{'speed-up':>9s}  error vs float64, fastconv (torch): output / loss / first-layer grad"]
     for r in results:
         c = r["check"]
@@ -209,7 +209,7 @@ def table(results):
                  else f"{'-':>10s} {'-':>12s} {'-':>9s}")
         errs = " / ".join(f"{c['fastconv'][k]:.0e}" + (f" ({c['torch'][k]:.0e})" if "torch" in c else "")
                           for k in c["fastconv"])
-        lines.append(f"{r['model']:14s} {r['layout']:6s} {r['mode']:14s} {r['status']:6s} {times}  {errs}")
+        lines.append(f"{r['model']:14s} {r['layout']:6s} {r['mode']:19s} {r['status']:6s} {times}  {errs}")
     for mode, s in summary(results).items():
         if s["geomean_speedup"]:
             lines.append(f"geometric mean speed-up, {mode}: {s['geomean_speedup']:.2f}x over {s['runs']} runs")
