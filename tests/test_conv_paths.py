@@ -149,6 +149,11 @@ DW_CASES = {
     # channels_last input gradient of 3-wide stride-2 pad-1 kernels by rows of gx (backward_input_row_s2): 35
     # columns (groups of 16, 16 and 3), stride 1 along the height
     "gx_rows_s2_35": ((1, 16, 9, 35), 1, (3, 3), (1, 2), (1, 1, 1, 1), (1, 1)),
+    # NCHW strided input gradient gathered by output phases (conv_depthwise_nchw.cpp): even and odd widths, a
+    # 5x5 kernel (phases of 3 and 2 taps), strides (2, 2) and (3, 2)
+    "gx_phases_s2_even": ((2, 8, 23, 36), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    "gx_phases_s2_odd": ((1, 4, 20, 37), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    "gx_phases_5x5_s3x2": ((1, 4, 25, 40), 1, (5, 5), (3, 2), (2, 2, 2, 2), (1, 1)),
     # NCHW rows of 16..31 outputs at stride 1 take the flat-plane loops of conv_depthwise_nchw.cpp (shorter
     # NCHW rows run in NHWC, conv_layout_switch.cpp)
     "flat_rows_dilated_mult2": ((2, 4, 9, 20), 2, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../common/denormal_guard.h"
+#include "../common/output_phase.h"
 #include "../common/parallel.h"
 #include "conv_implicit_nhwc.h"
 #include "gemm_microkernel.h"
@@ -259,13 +260,8 @@ struct Phase {
 };
 
 Phase make_phase(const ConvParams& p, int64_t ph, int64_t pw) {
-  Phase f{ph, pw, (ph + p.pad_t) % p.stride_h, (pw + p.pad_l) % p.stride_w, 0, 0, 0, 0, 0, 0};
-  f.Rt = f.r0 < p.R ? (p.R - f.r0 + p.stride_h - 1) / p.stride_h : 0;
-  f.St = f.s0 < p.S ? (p.S - f.s0 + p.stride_w - 1) / p.stride_w : 0;
-  f.qh = (ph + p.pad_t - f.r0) / p.stride_h, f.qw = (pw + p.pad_l - f.s0) / p.stride_w;
-  f.Ha = ph < p.H ? (p.H - ph + p.stride_h - 1) / p.stride_h : 0;
-  f.Wa = pw < p.W ? (p.W - pw + p.stride_w - 1) / p.stride_w : 0;
-  return f;
+  const AxisPhase h = axis_phase(ph, p.pad_t, p.stride_h, p.R, p.H), w = axis_phase(pw, p.pad_l, p.stride_w, p.S, p.W);
+  return {ph, pw, h.r0, w.r0, h.taps, w.taps, h.q, w.q, h.count, w.count};
 }
 
 // The phase's forward problem: input grad_output (its OH x OW, K channels), output the phase's Ha x Wa pixels

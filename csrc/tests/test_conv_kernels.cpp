@@ -217,6 +217,13 @@ std::vector<RefConv> hand_picked_cases() {
   // input gradient by rows of gx (groups of 16 columns and a partial one).
   v.push_back(make(2, 32, 14, 14, 32, 3, 3, 2, 1, 1, 32));
   v.push_back(make(1, 16, 9, 35, 16, 3, 3, 2, 1, 1, 16));
+  // NCHW depthwise strided input gradient by output phases: rows of 18 and 19 outputs, a 5x5 kernel at (3, 2).
+  v.push_back(make(2, 8, 23, 36, 8, 3, 3, 2, 1, 1, 8));
+  {
+    RefConv c = make(1, 4, 25, 41, 4, 5, 5, 2, 2, 1, 4);
+    c.sh = 3;
+    v.push_back(c);
+  }
   // NCHW depthwise 3x3 pad 1 on rows of at most 16 floats (conv_depthwise_nchw_small.cpp), stride 1 and 2.
   v.push_back(make(2, 16, 14, 14, 16, 3, 3, 1, 1, 1, 16));
   v.push_back(make(1, 8, 9, 16, 8, 3, 3, 2, 1, 1, 8));
