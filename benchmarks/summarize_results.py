@@ -89,18 +89,22 @@ def summarize(doc):
 
 
 def summarize_models(doc):
-    """`python -m fastconv bench --models` results: one row per network and layout."""
+    """`python -m fastconv bench --models` results: one row per network and layout (with --fold-bn, a column for
+    fastconv's network with its BatchNorms folded, against torch's as it is)."""
     cfg, machine = doc["config"], doc["machine"]
+    modes = ["inference", "training_step"] + (["inference_bn_folded"] if cfg.get("fold_bn") else [])
+    titles = {"inference": "inference", "training_step": "training step", "inference_bn_folded": "inference, BN folded"}
     lines = [f"**whole networks**, batch {cfg['batch']}, {cfg['size']}x{cfg['size']}, float32, "
              f"{machine.get('cpu_model', '?')}, {cfg['threads']} threads, torch {machine.get('torch', '?')} — "
-             "inference = eval-mode no_grad forward; training step = forward, cross-entropy, backward, SGD step; "
-             "ms per step torch / fastconv (speed-up), medians of interleaved steps:", "",
-             "| network | layout | inference | training step |", "|---|---|---|---|"]
+             "inference = eval-mode no_grad forward; training step = forward, cross-entropy, backward, SGD step"
+             + ("; BN folded = fastconv.fold_batchnorm on fastconv's side only (opt-in)" if cfg.get("fold_bn") else "")
+             + "; ms per step torch / fastconv (speed-up), medians of interleaved steps:", "",
+             "| network | layout | " + " | ".join(titles[m] for m in modes) + " |", "|---|---|" + "---|" * len(modes)]
     by_key = {(r["model"], r["layout"], r["mode"]): r for r in doc["results"]}
     for model in cfg["models"]:
         for layout in ("nchw", "nhwc"):
             cells = []
-            for mode in ("inference", "training_step"):
+            for mode in modes:
                 r = by_key.get((model, layout, mode))
                 if r is None:
                     cells = None
@@ -108,10 +112,10 @@ def summarize_models(doc):
                 cells.append(f"{r['torch_ms']:.0f} / {r['fastconv_ms']:.0f} ({r['speedup']:.2f}x)"
                              if r["status"] == "ok" else r["status"])
             if cells:
-                lines.append(f"| {model} | {layout} | {cells[0]} | {cells[1]} |")
+                lines.append(f"| {model} | {layout} | " + " | ".join(cells) + " |")
     s = doc["summary"]
-    means = [f"{mode.replace('_', ' ')} {s[mode]['geomean_speedup']:.2f}x ({s[mode]['runs']})"
-             for mode in ("inference", "training_step") if s[mode]["geomean_speedup"]]
+    means = [f"{titles[mode]} {s[mode]['geomean_speedup']:.2f}x ({s[mode]['runs']})"
+             for mode in modes if mode in s and s[mode]["geomean_speedup"]]
     lines += ["", "Geometric means: " + ", ".join(means) + ". Every network passed its same-numbers check "
               "(eval mode, against torch in float64)." if all(r["check"]["passed"] for r in doc["results"])
               else "Some networks FAILED their same-numbers check.", ""]
