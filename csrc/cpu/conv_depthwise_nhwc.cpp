@@ -109,81 +109,63 @@ inline void feed_column(int j, typename Zmm<T>::V xv, typename Zmm<T>::V w0, typ
     }
 }
 
-// forward_pixels<T, true> for 3-wide kernels with stride_w STRIDE (1 or 2), dilation 1 and one output channel
-// per input channel (MobileNet's 3x3 layers): pixel q's tap s reads input column q*STRIDE + s, so each of the
-// (kPixels-1)*STRIDE + 3 columns of a row is loaded once and feeds every pixel that reads it (10 loads for 24
-// FMAs at stride 1, instead of a load per FMA).
-template <typename T, int STRIDE>
-void forward_pixels_s3(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih,
-                       int64_t iw0, T* __restrict out) {
-  using Z = Zmm<T>;
-  using V = typename Z::V;
-  constexpr int kCols = (kPixels - 1) * STRIDE + 3;
-  const int64_t C = p.C, K = p.K;
-  int64_t k0 = 0;
-  for (; k0 + Z::L <= K; k0 += Z::L) {
-    V acc[kPixels];
-    const V b = bias ? Z::load(bias + k0) : Z::zero();
-#pragma GCC unroll 8
-    for (int q = 0; q < kPixels; ++q) acc[q] = b;
-    for (int64_t r = 0; r < p.R; ++r) {
-      if (ih[r] < 0) continue;
-      const T* xs = x_img + (ih[r] * p.W + iw0) * C + k0;
-      const T* wr = wt + r * 3 * K + k0;
-      const V w0 = Z::load(wr), w1 = Z::load(wr + K), w2 = Z::load(wr + 2 * K);
-#pragma GCC unroll 32
-      for (int j = 0; j < kCols; ++j) {
-        feed_column<T, STRIDE, kPixels>(j, Z::load(xs + j * C), w0, w1, w2, acc);
-      }
-    }
-#pragma GCC unroll 8
-    for (int q = 0; q < kPixels; ++q) Z::store(out + q * K + k0, acc[q]);
-  }
-  for (int64_t q = 0; q < kPixels; ++q)  // remaining channels
-    for (int64_t k = k0; k < K; ++k) {
-      T a = bias ? bias[k] : T(0);
-      for (int64_t r = 0; r < p.R; ++r) {
-        if (ih[r] < 0) continue;
-        for (int64_t s = 0; s < 3; ++s) a += wt[(r * 3 + s) * K + k] * x_img[(ih[r] * p.W + iw0 + q * STRIDE + s) * C + k];
-      }
-      out[q * K + k] = a;
-    }
-}
-#endif
-
-#if defined(__AVX512F__)
-// A whole output row of np <= NP pixels of a 3-wide kernel, zero padding, stride_w STRIDE (1 or 2), dilation 1,
-// one output channel per input channel, channels a multiple of the vector: like forward_pixels_s3, but the
-// padded columns are simply not loaded, so the row's edges need no separate pass (MobileNet's 14-wide rows ran as
-// two overlapping 8-pixel groups plus two single-pixel edge passes: 18 pixels' work and a slow path for 14).
-template <typename T, int STRIDE, int NP>
-void forward_row_s3(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih, int64_t np,
-                    T* __restrict out) {
+// NP output pixels of a 3-wide kernel with stride_w STRIDE (1 or 2), dilation 1 and one output channel per input
+// channel (MobileNet's 3x3 layers), the first reading input column iw0: pixel q's tap s reads column
+// iw0 + q*STRIDE + s, so each of the (NP-1)*STRIDE + 3 columns is loaded once and feeds every pixel that reads it
+// (10 loads for 24 FMAs at stride 1, instead of a load per FMA). kEdges: columns outside [0, W) are zero padding
+// and are not loaded, and only np <= NP pixels exist (a whole short row in one pass: MobileNet's 14-wide rows ran
+// as two overlapping 8-pixel groups plus two single-pixel edge passes); otherwise every column is inside.
+template <typename T, int STRIDE, int NP, bool kEdges>
+void forward_cols_s3(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih, int64_t iw0,
+                     int64_t np, T* __restrict out) {
   using Z = Zmm<T>;
   using V = typename Z::V;
   constexpr int kCols = (NP - 1) * STRIDE + 3;
-  const int64_t C = p.C, K = p.K, iw0 = -p.pad_l, cols = std::min<int64_t>(kCols, (np - 1) * STRIDE + 3);
-  for (int64_t k0 = 0; k0 < K; k0 += Z::L) {
+  const int64_t C = p.C, K = p.K, cols = std::min<int64_t>(kCols, (np - 1) * STRIDE + 3);
+  auto inside = [&](int64_t j) { return !kEdges || (j < cols && iw0 + j >= 0 && iw0 + j < p.W); };
+  int64_t k0 = 0;
+  for (; k0 + Z::L <= K; k0 += Z::L) {
     V acc[NP];
     const V b = bias ? Z::load(bias + k0) : Z::zero();
 #pragma GCC unroll 16
     for (int q = 0; q < NP; ++q) acc[q] = b;
     for (int64_t r = 0; r < p.R; ++r) {
       if (ih[r] < 0) continue;
-      const T* xs = x_img + ih[r] * p.W * C + k0;
+      const T* xs = x_img + (ih[r] * p.W + iw0) * C + k0;
       const T* wr = wt + r * 3 * K + k0;
       const V w0 = Z::load(wr), w1 = Z::load(wr + K), w2 = Z::load(wr + 2 * K);
 #pragma GCC unroll 64
-      for (int j = 0; j < kCols; ++j) {
-        const int64_t col = iw0 + j;
-        if (j >= cols || col < 0 || col >= p.W) continue;  // past the row, or in the zero padding
-        feed_column<T, STRIDE, NP>(j, Z::load(xs + col * C), w0, w1, w2, acc);
-      }
+      for (int j = 0; j < kCols; ++j)
+        if (inside(j)) feed_column<T, STRIDE, NP>(j, Z::load(xs + j * C), w0, w1, w2, acc);
     }
 #pragma GCC unroll 16
     for (int q = 0; q < NP; ++q)
       if (q < np) Z::store(out + q * K + k0, acc[q]);
   }
+  for (int64_t q = 0; q < np; ++q)  // remaining channels
+    for (int64_t k = k0; k < K; ++k) {
+      T a = bias ? bias[k] : T(0);
+      for (int64_t r = 0; r < p.R; ++r) {
+        if (ih[r] < 0) continue;
+        for (int64_t s = 0; s < 3; ++s)
+          if (inside(q * STRIDE + s)) a += wt[(r * 3 + s) * K + k] * x_img[(ih[r] * p.W + iw0 + q * STRIDE + s) * C + k];
+      }
+      out[q * K + k] = a;
+    }
+}
+
+// The interior groups of kPixels pixels, every column inside the input.
+template <typename T, int STRIDE>
+void forward_pixels_s3(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih,
+                       int64_t iw0, T* __restrict out) {
+  forward_cols_s3<T, STRIDE, kPixels, false>(p, x_img, wt, bias, ih, iw0, kPixels, out);
+}
+
+// A whole output row of np <= NP pixels with zero padding (the padding is pad_l columns before column 0).
+template <typename T, int STRIDE, int NP>
+void forward_row_s3(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih, int64_t np,
+                    T* __restrict out) {
+  forward_cols_s3<T, STRIDE, NP, true>(p, x_img, wt, bias, ih, -p.pad_l, np, out);
 }
 #endif
 
