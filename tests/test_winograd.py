@@ -46,15 +46,18 @@ SHAPES = [
     (2, 48, 96, 9, 6, 0),
     (1, 16, 130, 12, 11, 1),  # K past a multiple of the GEMM's 32 columns
     (2, 20, 24, 50, 47, 1),   # a plane NCHW activations are read and written in place (>= 2048 outputs)
+    (1, 40, 64, 6, 6, 1),     # full 32-kernel weight panels, 16-channel transpose blocks and a remainder
 ]
 
 
 @pytest.mark.parametrize("n,c,k,h,w,padding", SHAPES)
-@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "noncontiguous"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "channels_last_weight", "noncontiguous"])
 def test_forward_accuracy_and_values(n, c, k, h, w, padding, layout):
     x, wt, b = _case(n, c, k, h, w, seed=n * 1000 + c * 10 + k + h + w)
-    if layout == "channels_last":
+    if layout.startswith("channels_last"):
         x = x.contiguous(memory_format=torch.channels_last)
+    if layout == "channels_last_weight":  # read in place by the weight transform (ConvParams::weight_rsc)
+        wt = wt.contiguous(memory_format=torch.channels_last)
     elif layout == "noncontiguous":
         x = torch.cat([x, x], dim=3)[..., ::2]
     ref = TF.conv2d(x.double(), wt.double(), b.double(), padding=padding)
@@ -67,11 +70,13 @@ def test_forward_accuracy_and_values(n, c, k, h, w, padding, layout):
 
 
 @pytest.mark.parametrize("n,c,k,h,w,padding", SHAPES)
-@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "channels_last_weight"])
 def test_input_gradient_accuracy(n, c, k, h, w, padding, layout):
     x, wt, _ = _case(n, c, k, h, w, seed=n + c + k + h + w)
-    if layout == "channels_last":
+    if layout.startswith("channels_last"):
         x = x.contiguous(memory_format=torch.channels_last)
+    if layout == "channels_last_weight":
+        wt = wt.contiguous(memory_format=torch.channels_last)
     xs, xd = x.clone().requires_grad_(), x.double().requires_grad_()
     ys, yd = FF.conv2d(xs, wt, padding=padding), TF.conv2d(xd, wt.double(), padding=padding)
     g = torch.randn(ys.shape, generator=torch.Generator().manual_seed(1))

@@ -118,7 +118,7 @@ def test_freed_weights_leave_the_cache():
 
 def test_budget():
     x, w = _data(c=64, k=64)
-    entry = 36 * 64 * 64 * 4
+    entry = 36 * (64 * 64 + 16) * 4  # 36 points of C x K values, each one cache line apart
     with fastconv.backends.cpu.flags(winograd_weight_cache_mb=0):
         with torch.no_grad():
             FF.conv2d(x, w, padding=1)

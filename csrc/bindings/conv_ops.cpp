@@ -25,10 +25,12 @@ at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight, const s
                                     check_floating);
   at::Tensor y = at::empty({p.N, p.K, p.OH, p.OW}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
-  const at::Tensor x = input.contiguous(fmt), w = dense_weight(weight);
+  const bool rsc = is_rsc_weight(weight);  // passed as it is (ConvParams::weight_rsc)
+  const at::Tensor x = input.contiguous(fmt), w = rsc ? weight : dense_weight(weight);
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   ConvParams q = p;
-  const at::Tensor transformed = cached_winograd_weight(p, w, weight);  // inference: kept between calls
+  q.weight_rsc = rsc;
+  const at::Tensor transformed = cached_winograd_weight(q, w, weight);  // inference: kept between calls
   if (transformed.defined()) q.winograd_weight = transformed.const_data_ptr();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastconv_conv2d", [&] {
     cpu::conv_forward<scalar_t>(q, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
@@ -44,9 +46,12 @@ at::Tensor conv2d_backward_input_cpu(const at::Tensor& grad_output, const at::Te
                                                    padding_mode, check_floating);
   at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
-  const at::Tensor gy = grad_output.contiguous(fmt), w = dense_weight(weight);
+  const bool rsc = is_rsc_weight(weight);  // passed as it is (ConvParams::weight_rsc)
+  const at::Tensor gy = grad_output.contiguous(fmt), w = rsc ? weight : dense_weight(weight);
+  ConvParams q = p;
+  q.weight_rsc = rsc;
   AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "fastconv_conv2d_backward_input", [&] {
-    cpu::conv_backward_input<scalar_t>(p, gy.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+    cpu::conv_backward_input<scalar_t>(q, gy.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
                                        gx.mutable_data_ptr<scalar_t>());
   });
   return gx;

@@ -5,6 +5,11 @@
 
 namespace fastconv {
 
+bool is_rsc_weight(const at::Tensor& weight) {
+  return weight.dim() == 4 && !weight.is_contiguous() && weight.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+         at::isFloatingType(weight.scalar_type());
+}
+
 at::Tensor dense_weight(const at::Tensor& weight) {
   if (weight.is_contiguous()) return weight;
   if (weight.dim() != 4 || !weight.is_contiguous(at::MemoryFormat::ChannelsLast) ||

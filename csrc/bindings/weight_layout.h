@@ -11,4 +11,8 @@ namespace fastconv {
 // weight as a contiguous tensor of the same sizes (the same tensor when it already is one).
 at::Tensor dense_weight(const at::Tensor& weight);
 
+// A 4-d floating weight stored (K, R, S, C/groups) (channels_last) and not also dense: the CPU forward and
+// input gradient take it as it is (ConvParams::weight_rsc), their Winograd transforms reading it in place.
+bool is_rsc_weight(const at::Tensor& weight);
+
 }  // namespace fastconv

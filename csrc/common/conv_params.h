@@ -9,7 +9,8 @@ namespace fastconv {
 enum class PaddingMode : int { Zeros = 0, Reflect = 1, Replicate = 2, Circular = 3 };
 
 // Memory layout of activations (input, output and their gradients).
-// Weights are always (K, C/groups, R, S) contiguous; the binding layer guarantees it.
+// Weights are (K, C/groups, R, S) contiguous, or for the CPU forward and input gradient (K, R, S, C/groups)
+// contiguous (a channels_last weight, weight_rsc below).
 enum class Layout : int { NCHW = 0, NHWC = 1 };
 
 struct ConvParams {
@@ -29,6 +30,9 @@ struct ConvParams {
   // CPU forward only: the weight already through cpu::winograd_transform_weight (the binding's cache of
   // transformed weights, for inference), used when the Winograd path runs; null: transformed per call.
   const void* winograd_weight = nullptr;
+  // CPU forward and input gradient: the weight is stored (K, R, S, C/groups). The Winograd weight transforms
+  // read it in place; conv_dispatch.cpp makes it (K, C/groups, R, S) for every other path.
+  bool weight_rsc = false;
 
   int64_t C_per_group() const { return C / groups; }
   int64_t K_per_group() const { return K / groups; }

@@ -195,6 +195,21 @@ struct MicroKernel {
     }
   }
 
+  // v.mr <= MR rows of a row-major A read in place (a[i*lda + p]), with the accumulators of the next even
+  // row count: reads up to one row past v.mr (the caller's A must have it), writes only v.mr rows of C.
+  static void run_direct_rows(int64_t kc, const T* a, int64_t lda, const T* b, T* C, const MicroTileView& v,
+                              T beta) {
+    switch ((v.mr + 1) / 2) {
+      case 1: return run<true, false, 2>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
+      case 2: return run<true, false, 4>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
+      case 3: return run<true, false, 6>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
+      case 4: return run<true, false, 8>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
+      case 5: return run<true, false, 10>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
+      case 6: return run<true, false, 12>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
+      default: return run<true>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
+    }
+  }
+
  private:
   // C = alpha*acc + beta*C + biases for the v.mr <= R rows that exist: vectors for full-width rows of unit
   // column stride, scalars otherwise (partial tiles never read past the end of C or of the biases).

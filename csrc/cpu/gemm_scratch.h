@@ -23,6 +23,7 @@ enum ScratchSlot : int {
   kScratchWinogradOut,     // ... its 36 GEMM results
   kScratchSubgridIn,       // conv_subgrid.cpp: activations regrouped into subgrid images
   kScratchSubgridOut,      // ... and the subgrid result before it is regrouped back
+  kScratchDenseWeight,     // conv_dispatch.cpp: a (K, R, S, Cg) weight as (K, Cg, R, S)
   kScratchSlots
 };
 

@@ -54,6 +54,16 @@ inline void transpose_block16(const float* src, int64_t s_rs, float* dst, int64_
   for (int j = 0; j < 16; ++j) _mm512_storeu_ps(dst + j * d_rs, r[j]);
 }
 
+// The same for a rows x cols corner (rows, cols <= 16): dst[j * d_rs + i] = src[i * s_rs + j] for i < rows,
+// j < cols, reading and writing nothing else (masked loads and stores: safe at the end of a buffer).
+inline void transpose_block16_masked(const float* src, int64_t s_rs, float* dst, int64_t d_rs, int rows, int cols) {
+  const __mmask16 in = __mmask16((1u << cols) - 1), out = __mmask16((1u << rows) - 1);
+  __m512 r[16];
+  for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(in, src + i * s_rs) : _mm512_setzero_ps();
+  transpose16x16(r);
+  for (int j = 0; j < cols; ++j) _mm512_mask_storeu_ps(dst + j * d_rs, out, r[j]);
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

@@ -45,6 +45,7 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
                 (long long)c.N, (long long)c.C, (long long)c.H, (long long)c.W, (long long)c.K, (long long)c.pt,
                 (long long)c.pb, (long long)c.pl, (long long)c.pr, int(c.pad), int(with_bias));
   const auto x_nhwc = fastconv_test::to_nhwc(x, c.N, c.C, c.H, c.W);
+  const auto w_rsc = fastconv_test::to_nhwc(w, c.K, c.C, 3, 3);
   for (int threads : {1, 2}) {
     {  // the kernel itself, on channels_last activations
       const ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
@@ -67,6 +68,14 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
       fastconv::cpu::conv_forward<float>(p, x.data(), w.data(), bias, y.data());
       const double e = fastconv_test::max_rel_error(y, ref);
       FC_CHECK(e <= 2e-5, "conv_forward (NCHW, Winograd) rel err %.3g: %s threads=%d", e, what, threads);
+    }
+    {  // a channels_last weight (K, 3, 3, C), read in place by the weight transform
+      ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
+      p.weight_rsc = true;
+      std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+      fastconv::cpu::conv_forward<float>(p, x_nhwc.data(), w_rsc.data(), bias, y.data());
+      const double e = fastconv_test::max_rel_error(fastconv_test::to_nchw(y, c.N, c.K, OH, OW), ref);
+      FC_CHECK(e <= 2e-5, "conv_forward (channels_last weight) rel err %.3g: %s threads=%d", e, what, threads);
     }
   }
   // the weight gradient (any padding mode): 36 GEMMs over the transformed inputs and grad_outputs
@@ -111,6 +120,12 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
     fastconv::cpu::conv_backward_input<float>(q, gy.data(), w.data(), gx2.data());
     const double e2 = fastconv_test::max_rel_error(gx2, gx_ref);
     FC_CHECK(e2 <= 2e-5, "conv_backward_input (NCHW, Winograd) rel err %.3g: %s threads=%d", e2, what, threads);
+    ConvParams r = p;  // a channels_last weight, read in place by the flipped weight transform
+    r.weight_rsc = true;
+    std::vector<float> gx3(gx_ref.size(), std::numeric_limits<float>::quiet_NaN());
+    fastconv::cpu::conv_backward_input<float>(r, gy_nhwc.data(), w_rsc.data(), gx3.data());
+    const double e3 = fastconv_test::max_rel_error(fastconv_test::to_nchw(gx3, c.N, c.C, c.H, c.W), gx_ref);
+    FC_CHECK(e3 <= 2e-5, "conv_backward_input (channels_last weight) rel err %.3g: %s threads=%d", e3, what, threads);
   }
 }
 
@@ -164,6 +179,8 @@ int main() {
   cases.push_back(make(2, 24, 7, 10, 32, 0, 1, 2, 0));                  // asymmetric padding
   cases.push_back(make(1, 20, 3, 3, 24, 2, 2, 2, 2));                   // padding 2 (input gradient: none)
   cases.push_back(make(1, 300, 6, 6, 20, 1, 1, 1, 1));                  // C over one GEMM depth block (256)
+  cases.push_back(make(1, 40, 6, 6, 64, 1, 1, 1, 1));                   // full 32-kernel panels, 16-channel blocks
+  cases.push_back(make(2, 64, 5, 7, 48, 1, 1, 1, 1));                   // ... and a partial panel
   cases.push_back(make(4, 16, 30, 30, 16, 1, 1, 1, 1));                 // many tile blocks
   cases.push_back(make(1, 20, 50, 47, 24, 1, 1, 1, 1));                 // a plane the dispatcher reads in place
   for (RefPad mode : {RefPad::Reflect, RefPad::Replicate, RefPad::Circular})

@@ -18,6 +18,7 @@
 #include "../../common/parallel.h"
 #include "../gemm_microkernel.h"
 #include "../gemm_scratch.h"
+#include "../simd_transpose.h"
 #include "winograd.h"
 #include "winograd_tiles.h"
 #include "winograd_transforms.h"
@@ -48,6 +49,13 @@ constexpr int64_t kMinDirectNchwPlane = 2048;  // winograd_direct_nchw: between 
 // V and M of one block together: about this many bytes (they stream through L2 once per block).
 constexpr int64_t kBlockBytes = int64_t(1) << 20;
 constexpr int64_t kKC = 256;  // GEMM depth per pass: a B panel (kKC x NR) stays in L1
+// Input channels per fused weight transform of the panel regime (run_panel): 36 x 128 x NR floats, 590 KB,
+// stay in a 1 MB L2 between the transform and the GEMMs.
+constexpr int64_t kFusedKC = 128;
+// Added to the distance between two points of a transformed weight (that buffer, 16 KB a point, and the
+// whole U): one cache line, so that the 36 stores of one transformed kernel do not all fall in one L1 set
+// (at a multiple of 4 KB they did, and the weight transform of a 512 -> 512 layer ran 1.6x slower).
+constexpr int64_t kPointPad = 16;
 // The panel regime's transformed input (all tiles) at most this large: it is read by every panel.
 constexpr int64_t kPanelInputBytes = int64_t(8) << 20;
 // Transformed weights larger than this take the team regime (measured, 2 threads: 512 -> 512 channels, U of
@@ -105,57 +113,108 @@ struct Plan : TileGrid {
   }
 };
 
+// Element e (tap 3*row + col) of the 3x3 kernel of output channel k and input channel c of p, rotated by 180
+// degrees when flipped: w is then the weight of the convolution whose input gradient p computes, (p.C, p.K, 3,
+// 3), whose kernel (c, k) is p's (k, c). p.weight_rsc: w is stored with the taps before the input channels
+// ((K, 3, 3, C), a channels_last weight; flipped: (p.C, 3, 3, p.K)).
+struct KernelIndex {
+  int64_t k_stride, c_stride, e_stride;  // element (k, c, e) at k*k_stride + c*c_stride + tap(e)*e_stride
+  bool flipped;
+  KernelIndex(const ConvParams& p, bool flip) : flipped(flip) {
+    const int64_t outer = flip ? p.K : p.C;  // w's second dimension
+    if (p.weight_rsc)
+      e_stride = outer, flip ? (k_stride = 1, c_stride = 9 * p.K) : (k_stride = 9 * p.C, c_stride = 1);
+    else
+      e_stride = 1, flip ? (k_stride = 9, c_stride = 9 * p.K) : (k_stride = 9 * p.C, c_stride = 9);
+  }
+  int64_t tap(int e) const { return flipped ? 8 - e : e; }
+  int64_t at(int64_t k, int64_t c, int e) const { return k * k_stride + c * c_stride + tap(e) * e_stride; }
+};
+
 // The 3x3 kernels (jr + j, c) for j < width, j-major (g[e*NR + j]; kernels past width stay as they are).
-// Unflipped, kernel k of input channel c is w + (k*C + c)*9; flipped, w + (c*K + k)*9, taps reversed.
 template <typename T>
-void gather_kernels(const ConvParams& p, const T* w, bool flipped, int64_t jr, int64_t width, int64_t c, T* g) {
+void gather_kernels(const KernelIndex& ix, const T* w, int64_t jr, int64_t width, int64_t c, T* g) {
   constexpr int64_t NR = MicroKernel<T>::NR;
-  const int64_t C = p.C, K = p.K;
 #if defined(__AVX512F__)
   // 16 kernels a vector: a gather at the kernels' stride (the scalar copy cost 18% of a 256-channel layer)
-  const int64_t stride = flipped ? 9 : C * 9;
   if constexpr (sizeof(T) == 4) {
-    if (stride * 16 < (int64_t(1) << 31)) {
+    if (ix.k_stride * 16 < (int64_t(1) << 31)) {
       const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32(int(stride)));
+                                             _mm512_set1_epi32(int(ix.k_stride)));
       for (int64_t h = 0; h < width; h += 16) {
         const __mmask16 m = __mmask16((1u << std::min<int64_t>(16, width - h)) - 1);
-        const T* base = flipped ? w + (c * K + jr + h) * 9 : w + ((jr + h) * C + c) * 9;
         for (int e = 0; e < 9; ++e)
-          _mm512_store_ps(g + e * NR + h, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx,
-                                                                   base + (flipped ? 8 - e : e), 4));
+          _mm512_store_ps(g + e * NR + h, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, w + ix.at(jr + h, c, e), 4));
       }
       return;
     }
   }
 #endif
-  for (int64_t j = 0; j < width; ++j) {
-    const T* src = flipped ? w + (c * K + jr + j) * 9 : w + ((jr + j) * C + c) * 9;
-    for (int e = 0; e < 9; ++e) g[e * NR + j] = src[flipped ? 8 - e : e];
-  }
+  for (int64_t j = 0; j < width; ++j)
+    for (int e = 0; e < 9; ++e) g[e * NR + j] = w[ix.at(jr + j, c, e)];
 }
 
 // Transformed kernels of output channels [jr, jr + NR) (zeros past K) and input channels [c_begin, c_end), as
 // rows of the micro-kernel's B panels: point xi of input channel c goes to U + xi*xi_stride + (c - c_begin)*NR
-// (NR values). The NR kernels of one input channel are transformed at once (they are the vector lanes).
-// flipped: w is the weight of the convolution whose input gradient p computes, (p.C, p.K, 3, 3): kernel (k, c)
-// of p is that weight's (c, k), rotated by 180 degrees.
+// (NR values). The NR kernels of one input channel are transformed at once (they are the vector lanes); they
+// are staged as g[e*NR + j] by whichever copy suits the weight's layout (KernelIndex).
 template <typename T>
 void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64_t jr, int64_t c_begin,
                             int64_t c_end, int64_t xi_stride, T* U) {
   constexpr int64_t NR = MicroKernel<T>::NR;
+  const KernelIndex ix(p, flipped);
   const int64_t width = std::min(NR, p.K - jr);
   alignas(64) T g[9 * NR];
   alignas(64) T tmp[18 * NR];
+  int64_t c = c_begin;
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) {
+    if (width == NR && ix.k_stride == 1) {
+      // the NR kernels' taps are contiguous rows (a flipped channels_last weight): plain copies
+      for (; c < c_end; ++c) {
+        for (int e = 0; e < 9; ++e)
+          for (int64_t h = 0; h < NR; h += 16) _mm512_store_ps(g + e * NR + h, _mm512_loadu_ps(w + ix.at(jr + h, c, e)));
+        weight_tile_transform<T, NR>(g, tmp, U + (c - c_begin) * NR, xi_stride);
+      }
+    } else if (width == NR && !flipped) {
+      // 16 input channels at a time: 16 x 16 register transposes of the NR kernels' rows (16 * 9 contiguous
+      // taps each; channels_last: 16 channels of one tap) into the kernels-as-lanes layout. The per-tap
+      // gathers they replace (16 rows 18 KB apart per vector, at 512 channels) cost twice the GEMMs.
+      alignas(64) T staged[16 * 9 * NR];
+      for (; c + 16 <= c_end; c += 16) {
+        for (int64_t h = 0; h < NR; h += 16) {
+          if (p.weight_rsc) {
+            for (int e = 0; e < 9; ++e)
+              transpose_block16(w + ix.at(jr + h, c, e), ix.k_stride, staged + e * NR + h, 9 * NR);
+          } else {
+            for (int64_t b = 0; b < 9; ++b)
+              transpose_block16(w + ix.at(jr + h, c, 0) + b * 16, ix.k_stride, staged + b * 16 * NR + h, NR);
+          }
+        }
+        for (int64_t i = 0; i < 16; ++i)
+          weight_tile_transform<T, NR>(staged + i * 9 * NR, tmp, U + (c + i - c_begin) * NR, xi_stride);
+      }
+    } else if (width == NR && !p.weight_rsc) {
+      // flipped, the NR kernels of channel c are NR contiguous rows of 9 taps: two masked 16 x 9 transposes,
+      // written from the last tap row up (the 180-degree rotation), replace 9 gathers
+      for (; c < c_end; ++c) {
+        for (int64_t h = 0; h < NR; h += 16)
+          transpose_block16_masked(w + ix.at(jr + h, c, 8), 9, g + 8 * NR + h, -NR, 16, 9);
+        weight_tile_transform<T, NR>(g, tmp, U + (c - c_begin) * NR, xi_stride);
+      }
+    }
+  }
+#endif
   for (int64_t e = 0; e < 9 * NR; ++e) g[e] = T(0);  // kernels past K stay zero
-  for (int64_t c = c_begin; c < c_end; ++c) {
-    gather_kernels(p, w, flipped, jr, width, c, g);
+  for (; c < c_end; ++c) {
+    gather_kernels(ix, w, jr, width, c, g);
     weight_tile_transform<T, NR>(g, tmp, U + (c - c_begin) * NR, xi_stride);
   }
 }
 
 // U for all output channels, packed as the micro-kernel's B panels: for point xi, depth block pc (kc =
-// min(kKC, C - pc) rows of C), column panel jr (NR columns of K): kc x NR values at xi*C*Kp + pc*Kp + jr*kc.
+// min(kKC, C - pc) rows of C), column panel jr (NR columns of K): kc x NR values at xi*(C*Kp + kPointPad) +
+// pc*Kp + jr*kc.
 template <typename T>
 void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool flipped, T* U) {
   constexpr int64_t NR = MicroKernel<T>::NR;
@@ -167,7 +226,7 @@ void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool 
   for (int64_t cb = 0; cb < cblocks; ++cb)
     for (int64_t jp = 0; jp < panels; ++jp) {
       const int64_t pc = cb * kKC, kc = std::min(kKC, C - pc), jr = jp * NR;
-      transform_weight_panel(p, w, flipped, jr, pc, pc + kc, C * Kp, U + pc * Kp + jr * kc);
+      transform_weight_panel(p, w, flipped, jr, pc, pc + kc, C * Kp + kPointPad, U + pc * Kp + jr * kc);
     }
 }
 
@@ -206,21 +265,34 @@ void store_output_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, int
     }
 }
 
+// M (rows x NR, rows of ldm) = A (rows x kc, rows of lda, read in place: the micro-kernel's row-major A) times
+// B (one packed kc x NR panel) + beta * M. The rows are cut into ceil(rows / MR) row panels of even sizes, each
+// with just its accumulators: 16 tiles (a 14x14 image, or four 7x7 ones) ran as 14 + 14 rows, 12 of them
+// zeros, and now run as 8 + 8. A must hold round_up(rows, 2) rows (an odd panel reads one more).
+template <typename T>
+void rows_gemm(int64_t rows, int64_t kc, const T* A, int64_t lda, const T* B, T* M, int64_t ldm, T beta) {
+  using MK = MicroKernel<T>;
+  const int64_t row_panels = (rows + MK::MR - 1) / MK::MR;
+  for (int64_t i = 0; i < row_panels; ++i) {
+    const int64_t r0 = rows * i / row_panels, mr = rows * (i + 1) / row_panels - r0;
+    const MicroTileView view{ldm, 1, mr, MK::NR};
+    if (mr == MK::MR)
+      MK::template run<true>(kc, A + r0 * lda, B, M + r0 * ldm, view, T(1), beta, nullptr, nullptr, lda);
+    else
+      MK::run_direct_rows(kc, A + r0 * lda, lda, B, M + r0 * ldm, view, beta);
+  }
+}
+
 // One transform-domain GEMM panel: M[xi] (rows x NR) = V[xi] (rows x C) U[xi][:, jr:jr+NR] for point xi, with
-// V[xi] at V + xi*v_point (rows of Cp, read in place: the micro-kernel's row-major A), U holding W columns
-// packed as the micro-kernel's B panels (transform_weights: W = Kp; one panel: W = NR) and M[xi] at
-// M + xi*m_point (rows of ldm). rows: a multiple of MR; W: of NR.
+// V[xi] at V + xi*v_point (rows of Cp), U holding W columns packed as the micro-kernel's B panels
+// (transform_weights: W = Kp) and M[xi] at M + xi*m_point (rows of ldm); W a multiple of NR.
 template <typename T>
 void panel_gemm(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t C, const T* U, int64_t W, int64_t jr,
                 T* M, int64_t m_point, int64_t ldm, int xi) {
-  using MK = MicroKernel<T>;
   for (int64_t pc = 0; pc < C; pc += kKC) {
     const int64_t kc = std::min(kKC, C - pc);
-    const T* Ublk = U + xi * C * W + pc * W + jr * kc;
-    const T beta = pc == 0 ? T(0) : T(1);
-    for (int64_t ir = 0; ir < rows; ir += MK::MR)
-      MK::template run<true>(kc, V + xi * v_point + ir * Cp + pc, Ublk, M + xi * m_point + ir * ldm,
-                             MicroTileView{ldm, 1, MK::MR, MK::NR}, T(1), beta, nullptr, nullptr, Cp);
+    rows_gemm(rows, kc, V + xi * v_point + pc, Cp, U + xi * (C * W + kPointPad) + pc * W + jr * kc, M + xi * m_point, ldm,
+              pc == 0 ? T(0) : T(1));
   }
 }
 
@@ -239,7 +311,7 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
   // 2. the 36 GEMMs
   for (int xi = 0; xi < kPoints; ++xi)
     for (int64_t jr = 0; jr < Kp; jr += MK::NR)
-      panel_gemm(V, v_point, Cp, round_up(count, MK::MR), C, U, Kp, jr, M + jr, m_point, Kp, xi);
+      panel_gemm(V, v_point, Cp, count, C, U, Kp, jr, M + jr, m_point, Kp, xi);
 
   // 3. output transform: y = A^T M A + bias, clipped to the output
   for (int64_t t = 0; t < count; ++t)
@@ -248,19 +320,28 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
 
 // Output channels [jr, jr + NR) of every tile, for few tiles (Regime::Panels): the 36 GEMMs of the panel
 // read the shared transformed input V (all tiles, rows of Cp) and either the given transformed weight
-// (Ugiven, W = Kp) or the panel's own, transformed here into the thread's buffer U (never the whole
-// transformed weight); then the panel's outputs are written.
+// (Ugiven, W = Kp) or the panel's own, transformed here kFusedKC input channels at a time into the thread's
+// buffer U and used at once, while it is in L2: transformed whole, a 512-channel panel's U (2.4 MB) went
+// out to memory and back, and a 512 -> 512 layer's weight transform cost as much as its GEMMs. Then the
+// panel's outputs are written.
 template <typename T>
 void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, const T* w, bool flipped,
                const T* Ugiven, const T* bias, T* y, T* U, T* M) {
   using MK = MicroKernel<T>;
   constexpr int64_t NR = MK::NR;
   constexpr int L = kLanes<T>;
-  const int64_t C = p.C, Cp = pl.Cp, rows = pl.TB, m_point = rows * NR;
-  if (!Ugiven) transform_weight_panel(p, w, flipped, jr, 0, C, C * NR, U);
-  for (int xi = 0; xi < kPoints; ++xi)
-    Ugiven ? panel_gemm(V, rows * Cp, Cp, rows, C, Ugiven, pl.Kp, jr, M, m_point, NR, xi)
-           : panel_gemm(V, rows * Cp, Cp, rows, C, static_cast<const T*>(U), NR, 0, M, m_point, NR, xi);
+  const int64_t C = p.C, Cp = pl.Cp, rows = pl.TB, v_point = rows * Cp, m_point = rows * NR;
+  if (Ugiven) {
+    for (int xi = 0; xi < kPoints; ++xi) panel_gemm(V, v_point, Cp, pl.tiles, C, Ugiven, pl.Kp, jr, M, m_point, NR, xi);
+  } else {
+    for (int64_t pc = 0; pc < C; pc += kFusedKC) {
+      const int64_t kc = std::min(kFusedKC, C - pc), u_point = kc * NR + kPointPad;
+      transform_weight_panel(p, w, flipped, jr, pc, pc + kc, u_point, U);
+      for (int xi = 0; xi < kPoints; ++xi)
+        rows_gemm(pl.tiles, kc, V + xi * v_point + pc, Cp, U + xi * u_point, M + xi * m_point, NR,
+                  pc == 0 ? T(0) : T(1));
+    }
+  }
   for (int64_t t = 0; t < pl.tiles; ++t)
     for (int64_t k0 = 0; k0 < NR && jr + k0 < p.K; k0 += L)
       store_output_tile(p, pl, t, jr + k0, M + t * NR + k0, m_point, bias, y);
@@ -313,7 +394,8 @@ void winograd_forward_panels(const ConvParams& p, const Plan<T>& pl, const T* x,
     DenormalGuard guard;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < pl.TB; ++t) transform_input_tile(p, pl, pl.Cp, t, x, V + t * pl.Cp, v_point);
-    T* U = Ugiven ? nullptr : thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * p.C * NR));
+    T* U = Ugiven ? nullptr
+                  : thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * (kFusedKC * NR + kPointPad)));
     T* M = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * pl.TB * NR));
 #pragma omp for schedule(dynamic)
     for (int64_t jr = 0; jr < pl.Kp; jr += NR) run_panel(p, pl, jr, V, w, flipped, Ugiven, bias, y, U, M);
@@ -334,13 +416,13 @@ void winograd_forward_team(const ConvParams& p, const Plan<T>& pl, const T* x, c
   {
     DenormalGuard guard;
     for (int64_t b = 0; b < pl.blocks; ++b) {
-      const int64_t t0 = b * pl.TB, count = std::min(pl.TB, pl.tiles - t0), rows = round_up(count, MK::MR);
+      const int64_t t0 = b * pl.TB, count = std::min(pl.TB, pl.tiles - t0), rows = round_up(count, 2);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < rows; ++t) transform_input_tile(p, pl, pl.Cp, t0 + t, x, V + t * pl.Cp, v_point);
 #pragma omp for schedule(static) collapse(2)
       for (int xi = 0; xi < kPoints; ++xi)
         for (int64_t jp = 0; jp < panels; ++jp)
-          panel_gemm(V, v_point, pl.Cp, rows, p.C, U, pl.Kp, jp * MK::NR, M + jp * MK::NR, m_point, pl.Kp, xi);
+          panel_gemm(V, v_point, pl.Cp, count, p.C, U, pl.Kp, jp * MK::NR, M + jp * MK::NR, m_point, pl.Kp, xi);
 #pragma omp for schedule(static) collapse(2)
       for (int64_t t = 0; t < count; ++t)
         for (int64_t kg = 0; kg < k_groups; ++kg)
@@ -381,7 +463,7 @@ void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T*
 }
 
 int64_t winograd_weight_elems(const ConvParams& p, int64_t elem_size) {
-  return kPoints * p.C * (elem_size == 4 ? weight_columns<float>(p.K) : weight_columns<double>(p.K));
+  return kPoints * (p.C * (elem_size == 4 ? weight_columns<float>(p.K) : weight_columns<double>(p.K)) + kPointPad);
 }
 
 template <typename T>
