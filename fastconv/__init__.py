@@ -3,6 +3,8 @@
     import fastconv
     y = fastconv.nn.functional.conv2d(x, w, b, padding="same")
     model = fastconv.nn.Conv2d(3, 64, 3, padding=1)
+    with fastconv.enabled() as report:    # torch.nn.functional conv / pooling calls run on fastconv
+        y = model(x)
 """
 import torch  # noqa: F401  (the extension links against torch's libraries)
 
@@ -14,6 +16,7 @@ from . import nn
 from ._info import build_info
 from . import _autocast  # noqa: F401  autocast rules for the fastconv ops (run in float32 on the CPU)
 from .convert import ConvertReport, convert
+from .functional_switch import FunctionalReport, disable, enable, enabled, functional_report, is_enabled
 from .fold import fold_batchnorm
 from . import models
 from . import backends
@@ -21,4 +24,5 @@ from . import backends
 __version__ = "0.1.0"
 
 __all__ = ["nn", "ops", "build_info", "__version__", "convert", "ConvertReport", "models", "errors",
-           "FastconvError", "backends", "fold_batchnorm"]
+           "FastconvError", "backends", "fold_batchnorm", "enabled", "enable", "disable", "is_enabled",
+           "functional_report", "FunctionalReport"]

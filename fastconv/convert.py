@@ -11,14 +11,20 @@ and training/eval mode, device and dtype are unchanged. No tensor is copied or r
 Only modules whose type is exactly one of the torch classes below are converted: a user subclass (or a
 parametrized / lazy module, whose class is generated or different) may override forward and is left alone.
 Modules whose parameters have a dtype/device fastconv has no kernels for are left too, and so are layers
-without parameters (pooling) in a model whose parameters have one (their inputs would have it too); every
-module left is listed in the report with the reason, and strict=True raises instead.
+without parameters (pooling) in a model whose parameters have one (their inputs would have it too), and
+convolution / pooling classes fastconv has no kernels for (NO_KERNEL: the 3-d ones, fractional max pooling);
+every module left is listed in the report with the reason, once, and strict=True raises instead.
+
+Pooling or convolution written as function calls inside a forward (F.adaptive_avg_pool2d(x, 1)) is no module
+and is not seen here: fastconv.enabled() routes those calls (fastconv/functional_switch.py).
 """
 import copy
 import dataclasses
 import logging
 
 import torch
+
+from ._support import tensor_reason
 
 logger = logging.getLogger("fastconv.convert")
 
@@ -29,6 +35,13 @@ CONVERTIBLE = (
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "LPPool1d", "LPPool2d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
     "MaxUnpool1d", "MaxUnpool2d",
+)
+
+# torch.nn convolution / pooling classes fastconv has no kernels for: left on torch (their subclasses and lazy
+# versions too) and listed in the report, so that the report accounts for every such layer of the model.
+NO_KERNEL = (
+    "Conv3d", "ConvTranspose3d", "MaxPool3d", "AvgPool3d", "LPPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d",
+    "MaxUnpool3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
 )
 
 
@@ -47,11 +60,15 @@ class ConvertReport:
 
 
 class ConvertError(RuntimeError):
-    """Raised by convert(strict=True) when a convertible-looking module could not be converted."""
+    """Raised by convert(strict=True) when a convolution / pooling module was left on torch."""
 
 
 def _torch_classes():
     return {getattr(torch.nn, n): n for n in CONVERTIBLE}
+
+
+def _no_kernel_classes():
+    return tuple(getattr(torch.nn, n) for n in NO_KERNEL if hasattr(torch.nn, n))
 
 
 def _fastconv_class(name):
@@ -60,33 +77,12 @@ def _fastconv_class(name):
     return getattr(fnn, name, None)
 
 
-def _supported_float(dtype, device_type):
-    from .nn._args import FLOAT_DTYPES_CPU, FLOAT_DTYPES_CUDA
-
-    if device_type == "cuda":
-        return dtype in FLOAT_DTYPES_CUDA
-    return dtype in FLOAT_DTYPES_CPU
-
-
-def _device_supported(device_type):
-    if device_type in ("cpu", "meta"):
-        return True
-    if device_type == "cuda":
-        return torch._C._dispatch_has_kernel_for_dispatch_key("fastconv::conv2d", "CUDA")
-    return False
-
-
 def _unsupported_reason(module, recurse=False):
     """None if fastconv can run this module's tensors (with recurse, its submodules' too); otherwise why not."""
     for pname, p in list(module.named_parameters(recurse=recurse)) + list(module.named_buffers(recurse=recurse)):
-        if p is None:
-            continue
-        dev = p.device.type
-        if not _device_supported(dev):
-            return f"{pname} is on device '{dev}', for which this fastconv build has no kernels"
-        if p.is_floating_point() or p.is_complex():
-            if not _supported_float(p.dtype, dev):
-                return f"{pname} has dtype {p.dtype}, for which fastconv has no {dev} kernels"
+        reason = None if p is None else tensor_reason(pname, p)
+        if reason is not None:
+            return reason
     return None
 
 
@@ -116,7 +112,14 @@ def _has_own_tensors(module):
     return any(t is not None for t in list(module._parameters.values()) + list(module._buffers.values()))
 
 
-def _convert_one(module, qualname, torch_classes, report, memo, model_reason=None):
+def _no_kernel_reason(module, no_kernel):
+    for base in no_kernel:
+        if isinstance(module, base):
+            return f"fastconv has no kernels for torch.nn.{base.__name__}: it stays on torch"
+    return None
+
+
+def _convert_one(module, qualname, torch_classes, no_kernel, report, memo, model_reason=None):
     """The replacement for `module` (itself if not converted). memo: id(old) -> new, so a module that
     appears twice in the tree (shared weights) becomes one fastconv module. model_reason: why the model's
     own tensors are unsupported (None if they are supported), applied to layers without tensors (pooling),
@@ -139,7 +142,7 @@ def _convert_one(module, qualname, torch_classes, report, memo, model_reason=Non
             else:
                 report.left.append((qualname, name, reason))
     else:
-        reason = _why_not_exact(module, torch_classes)
+        reason = _why_not_exact(module, torch_classes) or _no_kernel_reason(module, no_kernel)
         if reason is not None:
             report.left.append((qualname, type(module).__name__, reason))
     memo[id(module)] = result
@@ -147,7 +150,7 @@ def _convert_one(module, qualname, torch_classes, report, memo, model_reason=Non
         if child is None:
             continue
         new_child = _convert_one(child, f"{qualname}.{child_name}" if qualname else child_name, torch_classes,
-                                 report, memo, model_reason)
+                                 no_kernel, report, memo, model_reason)
         if new_child is not child:
             result._modules[child_name] = new_child
     return result
@@ -158,20 +161,22 @@ def convert(model, inplace=True, strict=False):
 
     inplace=False converts a deep copy and leaves `model` untouched. If `model` itself is convertible the
     returned model is a new object (use the return value). Converting an already converted model is a no-op.
-    strict=True raises ConvertError if any convertible-looking module is left.
+    strict=True raises ConvertError if any convolution / pooling module is left (a convertible-looking one, or
+    one fastconv has no kernels for: Conv3d, MaxPool3d, FractionalMaxPool2d, ...).
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"fastconv.convert: model must be a torch.nn.Module, got {type(model).__name__}")
     if not inplace:
         model = copy.deepcopy(model)
     report = ConvertReport()
-    model = _convert_one(model, "", _torch_classes(), report, {}, _unsupported_reason(model, recurse=True))
+    model = _convert_one(model, "", _torch_classes(), _no_kernel_classes(), report, {},
+                         _unsupported_reason(model, recurse=True))
+    # One record, at INFO: the returned report is where the caller reads what was left (a warning per layer
+    # as well printed each left layer a second time, on stderr, next to print(report)).
     logger.info("%s", report)
-    for name, cls, reason in report.left:
-        logger.warning("fastconv.convert left %s (%s): %s", name or "<root>", cls, reason)
     if strict and report.left:
         raise ConvertError(str(report))
     return model, report
 
 
-__all__ = ["convert", "ConvertReport", "ConvertError", "CONVERTIBLE"]
+__all__ = ["convert", "ConvertReport", "ConvertError", "CONVERTIBLE", "NO_KERNEL"]

@@ -4,6 +4,7 @@ Tolerances are relative to the reference's magnitude: max|got - ref| <= tol * ma
 float32 is generous enough for fast algorithms with a different summation order (GEMM, Winograd) but
 an indexing bug gives errors of order 1; float64 is tight.
 """
+import os
 import random
 
 import pytest
@@ -62,6 +63,32 @@ def grads(out, inputs, grad_output):
     got = torch.autograd.grad(out, present, grad_output, allow_unused=False)
     it = iter(got)
     return [next(it) if t is not None else None for t in inputs]
+
+
+# torch.compile backends of the compile tests: aot_eager (dynamo + AOT autograd with fastconv's fake kernels,
+# the parts a fastconv op can break) in float32, and inductor in float64 (in float32 its fused kernels around
+# fastconv's move gradients by ~1e-3, which would hide an error of that size). FASTCONV_SKIP_INDUCTOR=1 skips it.
+COMPILE_BACKENDS = [("aot_eager", torch.float32), pytest.param("inductor", torch.float64, marks=pytest.mark.skipif(
+    os.environ.get("FASTCONV_SKIP_INDUCTOR") == "1", reason="FASTCONV_SKIP_INDUCTOR=1"))]
+
+
+def recording_backend(backend, graphs):
+    """A dynamo backend that keeps the FX graphs it is given, then compiles them with `backend`."""
+    def compile_fn(gm, example_inputs):
+        graphs.append(gm)
+        if backend == "aot_eager":
+            from torch._dynamo.backends.debugging import aot_eager
+
+            return aot_eager(gm, example_inputs)
+        from torch._inductor.compile_fx import compile_fx
+
+        return compile_fx(gm, example_inputs)
+    return compile_fn
+
+
+def graph_op_names(graphs):
+    """The targets of the function calls in FX graphs, as strings ('fastconv.conv2d', ...)."""
+    return {str(node.target) for gm in graphs for node in gm.graph.nodes if node.op == "call_function"}
 
 
 @pytest.fixture(autouse=True)

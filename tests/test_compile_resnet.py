@@ -10,18 +10,13 @@ fastconv's: 1.1e-3), which would hide an error of fastconv's of that size; in fl
 FASTCONV_SKIP_INDUCTOR=1 skips it.
 """
 import copy
-import os
 
 import pytest
 import torch
-from torch._dynamo.backends.debugging import aot_eager
 
 import fastconv
 from fastconv import models
-from conftest import assert_close_scaled
-
-BACKENDS = [("aot_eager", torch.float32), pytest.param("inductor", torch.float64, marks=pytest.mark.skipif(
-    os.environ.get("FASTCONV_SKIP_INDUCTOR") == "1", reason="FASTCONV_SKIP_INDUCTOR=1"))]
+from conftest import COMPILE_BACKENDS, assert_close_scaled, graph_op_names, recording_backend
 
 
 def _converted_resnet18(dtype):
@@ -32,29 +27,13 @@ def _converted_resnet18(dtype):
     return model
 
 
-def _recording(backend, graphs):
-    """A dynamo backend that keeps the FX graphs it is given, then compiles them with `backend`."""
-    def compile_fn(gm, example_inputs):
-        graphs.append(gm)
-        if backend == "aot_eager":
-            return aot_eager(gm, example_inputs)
-        from torch._inductor.compile_fx import compile_fx
-
-        return compile_fx(gm, example_inputs)
-    return compile_fn
-
-
-def _op_names(graphs):
-    return {str(node.target) for gm in graphs for node in gm.graph.nodes if node.op == "call_function"}
-
-
-@pytest.mark.parametrize("backend,dtype", BACKENDS)
+@pytest.mark.parametrize("backend,dtype", COMPILE_BACKENDS)
 def test_compiled_converted_resnet18_matches_eager(backend, dtype):
     torch._dynamo.reset()
     eager = _converted_resnet18(dtype)
     compiled_model = copy.deepcopy(eager)
     graphs = []
-    compiled = torch.compile(compiled_model, fullgraph=True, backend=_recording(backend, graphs))
+    compiled = torch.compile(compiled_model, fullgraph=True, backend=recording_backend(backend, graphs))
     x = torch.randn(2, 3, 32, 32, dtype=dtype)
 
     eager.eval()
@@ -62,7 +41,7 @@ def test_compiled_converted_resnet18_matches_eager(backend, dtype):
     with torch.no_grad():
         assert_close_scaled(compiled(x), eager(x), what="eval output")
     assert len(graphs) == 1  # fullgraph: one graph for the whole forward
-    names = _op_names(graphs)
+    names = graph_op_names(graphs)
     assert any("fastconv.conv2d" in n for n in names), names
     assert any("fastconv" in n and "max_pool2d" in n for n in names), names
     assert not any(n.endswith("conv2d") and "fastconv" not in n for n in names), names

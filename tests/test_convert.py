@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import fastconv
-from fastconv.convert import CONVERTIBLE, ConvertError, ConvertReport
+from fastconv.convert import CONVERTIBLE, NO_KERNEL, ConvertError, ConvertReport
 
 # constructor args of each convertible class, and an input for it
 SAMPLES = {
@@ -215,3 +215,44 @@ def test_every_convertible_class(name):
     assert list(new.parameters()) == list(m.parameters())
     assert all(p is q for p, q in zip(new.parameters(), m.parameters()))
     torch.testing.assert_close(new(*args), want)
+
+
+# constructor args of each class fastconv has no kernels for
+NO_KERNEL_SAMPLES = {
+    "Conv3d": (2, 3, 2), "ConvTranspose3d": (2, 3, 2), "MaxPool3d": (2,), "AvgPool3d": (2,), "LPPool3d": (2, 2),
+    "AdaptiveAvgPool3d": (1,), "AdaptiveMaxPool3d": (1,), "MaxUnpool3d": (2,),
+    "FractionalMaxPool2d": (2, 3), "FractionalMaxPool3d": (2, 3),
+}
+
+
+def test_no_kernel_modules_are_left_once_and_strict_raises(caplog):
+    """Convolution / pooling classes fastconv has no kernels for (and their lazy versions) stay torch's and are
+    listed in the report, each once: convert logs one INFO record (its report), no warning per layer."""
+    assert set(NO_KERNEL_SAMPLES) == set(NO_KERNEL)
+    layers = {name: getattr(torch.nn, name)(*args) for name, args in NO_KERNEL_SAMPLES.items()}
+    layers["lazy"] = torch.nn.LazyConv3d(4, 3)
+    layers["conv"] = torch.nn.Conv2d(2, 2, 1)
+    model = torch.nn.ModuleDict(layers)
+    before = dict(model.items())
+    with caplog.at_level(logging.DEBUG, logger="fastconv.convert"):
+        _, report = fastconv.convert(model)
+    assert report.swapped == [("conv", "Conv2d")]
+    assert [(n, c) for n, c, _ in report.left] == [(n, n) for n in NO_KERNEL] + [("lazy", "LazyConv3d")]
+    reasons = dict((n, r) for n, _, r in report.left)
+    assert reasons["Conv3d"] == "fastconv has no kernels for torch.nn.Conv3d: it stays on torch"
+    assert reasons["lazy"] == "fastconv has no kernels for torch.nn.Conv3d: it stays on torch"
+    assert all(model[n] is before[n] for n in reasons)
+    records = [r for r in caplog.records if r.name == "fastconv.convert"]
+    assert [r.levelno for r in records] == [logging.INFO]
+    for name in reasons:
+        assert caplog.text.count(f"left    {name} (") == 1
+        assert str(report).count(f"left    {name} (") == 1
+    with pytest.raises(ConvertError, match="FractionalMaxPool3d"):
+        fastconv.convert(model, strict=True)
+
+
+@pytest.mark.parametrize("name", NO_KERNEL)
+def test_each_no_kernel_class_is_left_alone(name):
+    m = getattr(torch.nn, name)(*NO_KERNEL_SAMPLES[name])
+    new, report = fastconv.convert(m)
+    assert new is m and report.swapped == [] and [c for _, c, _ in report.left] == [name]
