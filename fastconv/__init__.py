@@ -17,8 +17,7 @@ from .convert import ConvertReport, convert
 from .fold import fold_batchnorm
 from . import models
 from . import backends
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["nn", "ops", "build_info", "__version__", "convert", "ConvertReport", "models", "errors",
            "FastconvError", "backends", "fold_batchnorm"]

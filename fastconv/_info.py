@@ -2,12 +2,11 @@
 import torch
 
 from . import _C
+from ._version import __version__
 
 
 def build_info():
     """A dict: fastconv and torch versions, SIMD level, OpenMP and CUDA build facts, threads in use."""
-    from . import __version__
-
     info = dict(_C.build_info())
     return {
         "fastconv": __version__,
