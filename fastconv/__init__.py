@@ -6,7 +6,12 @@
 """
 import torch  # noqa: F401  (the extension links against torch's libraries)
 
-from . import _C  # noqa: F401  registers the ops with the dispatcher
+try:
+    from . import _C  # noqa: F401  registers the ops with the dispatcher
+except ImportError as _exc:
+    from ._extension_error import extension_error
+
+    raise extension_error(_exc) from _exc
 from . import errors
 from .errors import FastconvError
 from . import ops  # noqa: F401  registers their autograd and fake implementations
