@@ -23,6 +23,7 @@ def test_quick_conv2d_case_writes_json_and_passes(tmp_path):
                  "--budget", "0.3", "--min-repeats", "3", "--threads", "1", "--json", str(out)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "mnist.conv1" in proc.stdout and "geometric mean" in proc.stdout
+    assert "fastconv.bench: 100%" in proc.stderr and "1/1" in proc.stderr  # tqdm's bar, on stderr
     doc = json.loads(out.read_text())
     assert doc["schema"] == 1
     assert doc["config"]["suite"] == "quick" and doc["config"]["ops"] == ["conv2d"]

@@ -87,9 +87,16 @@ def _check_device(args):
     return None
 
 
+def _check_optional(args):
+    """-> error message or None: what --plot will import, checked before anything is measured."""
+    from .._optional import missing_message
+
+    return missing_message("bench", ["numpy", "matplotlib"], "--plot") if args.plot else None
+
+
 def main(argv=None):
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    err = _check_device(args)
+    err = _check_device(args) or _check_optional(args)
     if err:
         print(f"fastconv.bench: {err}", file=sys.stderr)
         return 2
@@ -113,8 +120,8 @@ def main(argv=None):
 def run(args, cases):
     import fastconv  # noqa: F401  (imports the extension and registers the ops)
 
+    from .._optional import progress_bar
     from . import machine, plot, probes, report
-    from .progress import Progress
     from .suite import run_case
 
     t0 = time.perf_counter()
@@ -146,14 +153,15 @@ def run(args, cases):
     if not args.no_probes:
         print("fastconv.bench: measuring this machine's peak (FMA, memory bandwidth)...", file=sys.stderr)
         peaks = probes.cpu_probes(threads) if device.type == "cpu" else probes.cuda_probes(device)
-    progress = Progress(len(jobs))
     results = []
-    for case, layout in jobs:
-        progress.start(f"{case.name} [{layout}]")
-        rec = run_case(case, device, dtype, layout, policy, peaks)
-        results.append(rec)
-        progress.step(f"{case.name} [{rec['layout']}] {rec['status']}")
-    progress.close()
+    with progress_bar("bench", iterable=jobs, desc="fastconv.bench", unit="case") as bar:
+        for case, layout in bar:
+            bar.set_postfix_str(f"{case.name} [{layout}]")
+            rec = run_case(case, device, dtype, layout, policy, peaks)
+            results.append(rec)
+            if rec["status"] != "ok":  # the table lists them too; this says so while the suite still runs
+                bar.write(f"fastconv.bench: {case.name} [{rec['layout']}] {rec['status']}: {rec['message']}",
+                          file=sys.stderr)
     elapsed = time.perf_counter() - t0
     config = {"suite": args.suite, "device": args.device, "dtype": args.dtype, "layout": args.layout,
               "ops": _split(args.ops), "cases": _split(args.case), "max_cases": args.max_cases,
