@@ -36,6 +36,9 @@ def build_parser():
     p.add_argument("--budget", type=float, default=None,
                    help="seconds per case and mode (default: quick 1.5, full 3.0)")
     p.add_argument("--min-repeats", type=int, default=5)
+    p.add_argument("--remeasure", type=int, default=2, metavar="N",
+                   help="time a case whose timings are unstable again, with twice the budget, up to N times "
+                        "(default 2); still unstable, it is marked noisy and left out of the geometric means")
     p.add_argument("--no-probes", action="store_true", help="skip the peak probes (no %% of peak)")
     p.add_argument("--allow-tf32", action="store_true",
                    help="cuda float32: let cuDNN use TF32 (off by default: an fp32 comparison)")
@@ -121,7 +124,7 @@ def run(args, cases):
     import fastconv  # noqa: F401  (imports the extension and registers the ops)
 
     from .._optional import progress_bar
-    from . import machine, plot, probes, report
+    from . import machine, plot, probes, report, stability
     from .suite import run_case
 
     t0 = time.perf_counter()
@@ -129,7 +132,8 @@ def run(args, cases):
     load_start = _loadavg()
     if load_start and load_start[0] > (os.cpu_count() or 1):
         print(f"fastconv.bench: warning: the machine is busy (1-min load average {load_start[0]:.1f} on "
-              f"{os.cpu_count()} CPUs); absolute times will suffer, the interleaved ratios less", file=sys.stderr)
+              f"{os.cpu_count()} CPUs); absolute times will suffer, the interleaved ratios less, and unstable "
+              "cases are measured again or marked noisy", file=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
@@ -139,7 +143,8 @@ def run(args, cases):
         torch.backends.cudnn.benchmark = True  # torch at its best: cuDNN picks its fastest algorithm
         torch.backends.cudnn.allow_tf32 = args.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
-    policy = TimingPolicy(budget_s=args.budget or DEFAULT_BUDGET_S[args.suite], min_repeats=args.min_repeats)
+    policy = TimingPolicy(budget_s=args.budget or DEFAULT_BUDGET_S[args.suite], min_repeats=args.min_repeats,
+                          remeasure=args.remeasure)
     layouts = ["nchw", "nhwc"] if args.layout == "both" else [args.layout]
     jobs = []
     for case in cases:
@@ -167,6 +172,7 @@ def run(args, cases):
               "ops": _split(args.ops), "cases": _split(args.case), "max_cases": args.max_cases,
               "threads": threads, "budget_s": policy.budget_s, "min_repeats": policy.min_repeats,
               "max_repeats": policy.max_repeats, "warmup_calls": policy.warmup_calls,
+              "remeasure": policy.remeasure, "noise_limits": stability.LIMITS,
               "started_utc": started,
               "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "argv": sys.argv, "loadavg_start": load_start, "loadavg_end": _loadavg()}
