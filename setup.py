@@ -1,4 +1,4 @@
-"""Build of fastconv's compiled extension `fastconv._C`.
+"""Build of fastconv's compiled extension `fastconv._C` (the package metadata is in pyproject.toml).
 
 Install with `pip install --no-build-isolation .` after torch: build isolation would install a second
 torch for the build and the extension would not match the one you run with.
@@ -14,7 +14,8 @@ import glob
 import os
 import shutil
 
-from setuptools import find_packages, setup
+import setuptools
+from setuptools import setup
 
 try:
     from torch.utils import cpp_extension
@@ -24,7 +25,18 @@ except ImportError as exc:  # pip's isolated build environment has no torch
         "`pip install --no-build-isolation .`") from exc
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-VERSION = "0.1.0"
+
+if int(setuptools.__version__.split(".")[0]) < 77:  # pyproject.toml's SPDX `license = "BSD-3-Clause"`
+    raise SystemExit(f"fastconv's metadata needs setuptools >= 77 (found {setuptools.__version__}): "
+                     "`pip install -U setuptools`, then build again")
+
+
+def version():
+    """fastconv/_version.py's __version__, read without importing fastconv (its extension is what we build)."""
+    scope = {}
+    with open(os.path.join(ROOT, "fastconv", "_version.py")) as f:
+        exec(f.read(), scope)
+    return scope["__version__"]
 
 
 def sources(pattern):
@@ -57,7 +69,7 @@ def extension():
         cxx.append("-fopenmp")
         link.append("-fopenmp")
     srcs = sources("csrc/cpu/**/*.cpp") + sources("csrc/bindings/*.cpp")  # csrc/cpu and its family folders
-    macros = [("FASTCONV_VERSION", f'"{VERSION}"')]
+    macros = [("FASTCONV_VERSION", f'"{version()}"')]
     if want_cuda():
         archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
         os.environ["TORCH_CUDA_ARCH_LIST"] = archs
@@ -72,14 +84,6 @@ def extension():
 
 
 setup(
-    name="fastconv",
-    version=VERSION,
-    description="Hand-written CPU (OpenMP, SIMD) and CUDA kernels for convolution and pooling, a drop-in for torch.nn",
-    packages=find_packages(include=["fastconv", "fastconv.*"]),
-    package_data={"fastconv.bench": ["*.json"]},
-    include_package_data=True,
-    python_requires=">=3.9",
-    install_requires=["torch>=2.4"],
     ext_modules=[extension()],
     cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},
 )

@@ -6,7 +6,8 @@
 
 Per file: the machine, then geometric means of the speed-up (torch time / fastconv time) per layout and op
 family for forward and forward+backward, then the key layers of the brief's targets. Cases whose
-correctness check failed are excluded from the means (the suite does the same) and counted.
+correctness check failed, and timings the suite marked `noisy` (unstable after re-measurement; files written
+before the mark existed have none), are excluded from the means (the suite does the same) and counted.
 """
 import argparse
 import json
@@ -48,6 +49,15 @@ def fmt(x):
     return "-" if x is None else f"{x:.2f}x"
 
 
+def counted(m):
+    """A mode's speed-up enters the means: measured, and not marked noisy."""
+    return bool(m["speedup"]) and not m.get("noisy", False)
+
+
+def speedup_text(m):
+    return "noisy" if m.get("noisy") else fmt(m["speedup"])
+
+
 def summarize(doc):
     results, machine, config = doc["results"], doc["machine"], doc["config"]
     cpu = machine.get("cpu_model") or machine.get("cpu", {}).get("model") or "?"
@@ -55,6 +65,7 @@ def summarize(doc):
              f"{cpu}, {machine.get('logical_cpus', '?')} logical CPUs, {config.get('threads', '?')} threads, torch {machine.get('torch', '?')} "
              f"— speed-up = torch time / fastconv time (above 1: fastconv faster), geometric means:", ""]
     failed = sum(1 for r in results if r["status"] != "ok")
+    noisy = sum(1 for r in results if r["status"] == "ok" for m in r["modes"].values() if m.get("noisy"))
     layouts = sorted({r["layout"] for r in results})
     families = ["convolution", "transposed conv", "pooling", "max unpool"]
     lines.append("| layout | mode | " + " | ".join(families) + " | all |")
@@ -65,11 +76,13 @@ def summarize(doc):
             for fam in families + [None]:
                 xs = [r["modes"][mode]["speedup"] for r in results
                       if r["status"] == "ok" and r["layout"] == layout and (fam is None or family(r["op"]) == fam)
-                      and mode in r["modes"] and r["modes"][mode]["speedup"]]
+                      and mode in r["modes"] and counted(r["modes"][mode])]
                 cells.append(f"{fmt(geomean(xs))} ({len(xs)})" if xs else "-")
             lines.append(f"| {layout} | {label} | " + " | ".join(cells) + " |")
     lines += ["", f"(n) = cases; {failed} case(s) not ok." if failed else "(n) = cases; every case passed its "
               "correctness check.", ""]
+    if noisy:
+        lines[-2] += f" {noisy} run(s) with unstable timings (`noisy`) left out."
     by_name = {}
     for r in results:
         by_name.setdefault(r["name"], []).append(r)
@@ -80,8 +93,8 @@ def summarize(doc):
                 continue
             f, b = r["modes"].get("fwd"), r["modes"].get("fwdbwd")
             rows.append(f"| {what} (`{name}`) | {r['layout']} | {f['torch']['median_ms']:.3f} / "
-                        f"{f['fastconv']['median_ms']:.3f} ({fmt(f['speedup'])}) | {b['torch']['median_ms']:.3f} / "
-                        f"{b['fastconv']['median_ms']:.3f} ({fmt(b['speedup'])}) |")
+                        f"{f['fastconv']['median_ms']:.3f} ({speedup_text(f)}) | {b['torch']['median_ms']:.3f} / "
+                        f"{b['fastconv']['median_ms']:.3f} ({speedup_text(b)}) |")
     if rows:
         lines += ["| layer | layout | forward ms torch / fastconv (speed-up) | fwd+bwd ms torch / fastconv (speed-up) |",
                   "|---|---|---|---|"] + rows + [""]

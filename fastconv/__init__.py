@@ -8,7 +8,12 @@
 """
 import torch  # noqa: F401  (the extension links against torch's libraries)
 
-from . import _C  # noqa: F401  registers the ops with the dispatcher
+try:
+    from . import _C  # noqa: F401  registers the ops with the dispatcher
+except ImportError as _exc:
+    from ._extension_error import extension_error
+
+    raise extension_error(_exc) from _exc
 from . import errors
 from .errors import FastconvError
 from . import ops  # noqa: F401  registers their autograd and fake implementations
@@ -20,8 +25,7 @@ from .functional_switch import FunctionalReport, disable, enable, enabled, funct
 from .fold import fold_batchnorm
 from . import models
 from . import backends
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["nn", "ops", "build_info", "__version__", "convert", "ConvertReport", "models", "errors",
            "FastconvError", "backends", "fold_batchnorm", "enabled", "enable", "disable", "is_enabled",

@@ -1,13 +1,14 @@
 """What was compiled in, for `python -m fastconv info` and bug reports."""
+from __future__ import annotations
+
 import torch
 
 from . import _C
+from ._version import __version__
 
 
-def build_info():
+def build_info() -> dict[str, object]:
     """A dict: fastconv and torch versions, SIMD level, OpenMP and CUDA build facts, threads in use."""
-    from . import __version__
-
     info = dict(_C.build_info())
     return {
         "fastconv": __version__,
@@ -21,6 +22,6 @@ def build_info():
     }
 
 
-def format_info():
+def format_info() -> str:
     lines = [f"{k:>15}: {v}" for k, v in build_info().items()]
     return "\n".join(lines)

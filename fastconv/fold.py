@@ -16,6 +16,8 @@ DenseNet's transitions), every convolution whose only consumer is a BatchNorm is
 torch.fx.GraphModule. A model fx cannot trace has only the (convolution, BatchNorm) pairs that sit next to each
 other in an nn.Sequential folded, which is always safe, and keeps its own class.
 """
+from __future__ import annotations
+
 import copy
 
 import torch
@@ -92,7 +94,7 @@ def _fold_sequentials(model):
     return model, folded
 
 
-def fold_batchnorm(model):
+def fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
     """Returns a copy of `model` with every eval-mode BatchNorm that directly follows a convolution folded into it
     (see the module docstring); `model` itself is left as it is. The model must be in eval mode: folding freezes
     the running statistics. `folded_batchnorms` on the result counts the folds."""

@@ -23,9 +23,11 @@ def test_quick_conv2d_case_writes_json_and_passes(tmp_path):
                  "--budget", "0.3", "--min-repeats", "3", "--threads", "1", "--json", str(out)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "mnist.conv1" in proc.stdout and "geometric mean" in proc.stdout
+    assert "fastconv.bench: 100%" in proc.stderr and "1/1" in proc.stderr  # tqdm's bar, on stderr
     doc = json.loads(out.read_text())
     assert doc["schema"] == 1
     assert doc["config"]["suite"] == "quick" and doc["config"]["ops"] == ["conv2d"]
+    assert doc["config"]["remeasure"] == 2 and doc["config"]["noise_limits"]["implausible"] > 1
     machine = doc["machine"]
     for key in ("cpu_model", "logical_cpus", "isa_flags", "torch", "fastconv", "threads"):
         assert key in machine
@@ -44,6 +46,7 @@ def test_quick_conv2d_case_writes_json_and_passes(tmp_path):
             assert stats["repeats"] == len(stats["times_ms"]) >= 3
             assert stats["min_ms"] <= stats["median_ms"] <= stats["max_ms"]
         assert m["speedup"] > 0 and m["unit"] == "GFLOP/s" and m["fastconv_rate"] > 0
+        assert isinstance(m["noisy"], bool) and 1 <= m["stability"]["attempts"] <= 3  # timings not asserted
     assert rec["work"]["fwdbwd"]["flops"] == 3 * rec["work"]["fwd"]["flops"]
     assert doc["summary"]["geomean_speedup"]["fwd_cases"] == 1
 

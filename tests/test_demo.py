@@ -105,7 +105,7 @@ def test_cli_flags_and_thread_setting_restored(tmp_path, capsys, monkeypatch):
     assert torch.get_num_threads() == 2  # main() restores the caller's setting
     out = capsys.readouterr()
     assert "seed 3, 1 threads" in out.out and "torch layers:" not in out.out
-    assert "epoch 1/1 [" in out.err  # the progress bar goes to stderr
+    assert "digits epoch 1/1: 100%" in out.err  # tqdm's bar goes to stderr
     assert _is_png(tmp_path / "digits_training.png")  # the default PNG path
     with pytest.raises(SystemExit):
         demo_main.main(["mnist"])

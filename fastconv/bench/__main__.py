@@ -36,6 +36,9 @@ def build_parser():
     p.add_argument("--budget", type=float, default=None,
                    help="seconds per case and mode (default: quick 1.5, full 3.0)")
     p.add_argument("--min-repeats", type=int, default=5)
+    p.add_argument("--remeasure", type=int, default=2, metavar="N",
+                   help="time a case whose timings are unstable again, with twice the budget, up to N times "
+                        "(default 2); still unstable, it is marked noisy and left out of the geometric means")
     p.add_argument("--no-probes", action="store_true", help="skip the peak probes (no %% of peak)")
     p.add_argument("--allow-tf32", action="store_true",
                    help="cuda float32: let cuDNN use TF32 (off by default: an fp32 comparison)")
@@ -87,9 +90,16 @@ def _check_device(args):
     return None
 
 
+def _check_optional(args):
+    """-> error message or None: what --plot will import, checked before anything is measured."""
+    from .._optional import missing_message
+
+    return missing_message("bench", ["numpy", "matplotlib"], "--plot") if args.plot else None
+
+
 def main(argv=None):
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    err = _check_device(args)
+    err = _check_device(args) or _check_optional(args)
     if err:
         print(f"fastconv.bench: {err}", file=sys.stderr)
         return 2
@@ -113,8 +123,8 @@ def main(argv=None):
 def run(args, cases):
     import fastconv  # noqa: F401  (imports the extension and registers the ops)
 
-    from . import machine, plot, probes, report
-    from .progress import Progress
+    from .._optional import progress_bar
+    from . import machine, plot, probes, report, stability
     from .suite import run_case
 
     t0 = time.perf_counter()
@@ -122,7 +132,8 @@ def run(args, cases):
     load_start = _loadavg()
     if load_start and load_start[0] > (os.cpu_count() or 1):
         print(f"fastconv.bench: warning: the machine is busy (1-min load average {load_start[0]:.1f} on "
-              f"{os.cpu_count()} CPUs); absolute times will suffer, the interleaved ratios less", file=sys.stderr)
+              f"{os.cpu_count()} CPUs); absolute times will suffer, the interleaved ratios less, and unstable "
+              "cases are measured again or marked noisy", file=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
@@ -132,7 +143,8 @@ def run(args, cases):
         torch.backends.cudnn.benchmark = True  # torch at its best: cuDNN picks its fastest algorithm
         torch.backends.cudnn.allow_tf32 = args.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
-    policy = TimingPolicy(budget_s=args.budget or DEFAULT_BUDGET_S[args.suite], min_repeats=args.min_repeats)
+    policy = TimingPolicy(budget_s=args.budget or DEFAULT_BUDGET_S[args.suite], min_repeats=args.min_repeats,
+                          remeasure=args.remeasure)
     layouts = ["nchw", "nhwc"] if args.layout == "both" else [args.layout]
     jobs = []
     for case in cases:
@@ -146,19 +158,21 @@ def run(args, cases):
     if not args.no_probes:
         print("fastconv.bench: measuring this machine's peak (FMA, memory bandwidth)...", file=sys.stderr)
         peaks = probes.cpu_probes(threads) if device.type == "cpu" else probes.cuda_probes(device)
-    progress = Progress(len(jobs))
     results = []
-    for case, layout in jobs:
-        progress.start(f"{case.name} [{layout}]")
-        rec = run_case(case, device, dtype, layout, policy, peaks)
-        results.append(rec)
-        progress.step(f"{case.name} [{rec['layout']}] {rec['status']}")
-    progress.close()
+    with progress_bar("bench", iterable=jobs, desc="fastconv.bench", unit="case") as bar:
+        for case, layout in bar:
+            bar.set_postfix_str(f"{case.name} [{layout}]")
+            rec = run_case(case, device, dtype, layout, policy, peaks)
+            results.append(rec)
+            if rec["status"] != "ok":  # the table lists them too; this says so while the suite still runs
+                bar.write(f"fastconv.bench: {case.name} [{rec['layout']}] {rec['status']}: {rec['message']}",
+                          file=sys.stderr)
     elapsed = time.perf_counter() - t0
     config = {"suite": args.suite, "device": args.device, "dtype": args.dtype, "layout": args.layout,
               "ops": _split(args.ops), "cases": _split(args.case), "max_cases": args.max_cases,
               "threads": threads, "budget_s": policy.budget_s, "min_repeats": policy.min_repeats,
               "max_repeats": policy.max_repeats, "warmup_calls": policy.warmup_calls,
+              "remeasure": policy.remeasure, "noise_limits": stability.LIMITS,
               "started_utc": started,
               "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "argv": sys.argv, "loadavg_start": load_start, "loadavg_end": _loadavg()}

@@ -11,9 +11,15 @@ def plot(results, path, title):
     rows = list(results)  # cases without timings (missing, error) keep a labelled, empty row
     if not any(r["modes"] for r in rows):
         raise ValueError("nothing to plot: no case has timings")
-    labels = [f'{r["name"]} [{r["layout"]}]' + ("" if r["status"] == "ok" else f' ({r["status"]})') for r in rows]
-    def speedups(mode):
-        return [(r["modes"][mode]["speedup"] or float("nan")) if r["modes"] else float("nan") for r in rows]
+    def noisy(r):
+        return any(m.get("noisy") for m in r["modes"].values())
+
+    labels = [f'{r["name"]} [{r["layout"]}]' + ("" if r["status"] == "ok" else f' ({r["status"]})')
+              + (" (noisy)" if noisy(r) else "") for r in rows]
+
+    def speedups(mode):  # no bar where there is no result (a noisy mode's ratio is not one)
+        return [(r["modes"][mode]["speedup"] or float("nan")) if r["modes"] and not r["modes"][mode].get("noisy")
+                else float("nan") for r in rows]
 
     fwd, both = speedups("fwd"), speedups("fwdbwd")
     h = 0.4

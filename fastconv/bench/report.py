@@ -9,15 +9,18 @@ SCHEMA = 1
 
 
 def geomean_speedups(results):
-    """Geometric mean of torch_time / fastconv_time over the cases that passed, per mode and over both."""
+    """Geometric mean of torch_time / fastconv_time over the cases that passed, per mode and over both; cases
+    whose timings stayed noisy are left out and counted ({mode}_noisy)."""
     out = {}
     every = []
     for mode in MODES:
-        xs = [r["modes"][mode]["speedup"] for r in results
-              if r["status"] == "ok" and mode in r["modes"] and r["modes"][mode]["speedup"]]
+        timed = [r["modes"][mode] for r in results
+                 if r["status"] == "ok" and mode in r["modes"] and r["modes"][mode]["speedup"]]
+        xs = [m["speedup"] for m in timed if not m.get("noisy")]  # results written before `noisy` have none
         every += xs
         out[mode] = math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
         out[f"{mode}_cases"] = len(xs)
+        out[f"{mode}_noisy"] = len(timed) - len(xs)
     out["all"] = math.exp(sum(map(math.log, every)) / len(every)) if every else None
     return out
 
@@ -37,6 +40,12 @@ def _iqr_pct(stats):
     return 100 * (stats["q3_ms"] - stats["q1_ms"]) / stats["median_ms"] if stats["median_ms"] > 0 else None
 
 
+def _speedup_cell(m):
+    if m.get("noisy"):
+        return "noisy"  # never a ratio the timings do not support (see stability.py)
+    return _fmt(m["speedup"], ".2f") + "x" if m["speedup"] else "-"
+
+
 def table(results, config):
     """Plain-text table: one row per case and mode (cases without timings: one row with their status)."""
     head = ("case", "op", "layout", "check", "mode", "torch ms", "fastconv ms", "speed-up", "IQR% t/f",
@@ -53,7 +62,7 @@ def table(results, config):
             rate = f'{_fmt(m["fastconv_rate"], ".1f")} {m["unit"]}' if m["fastconv_rate"] else "-"
             rows.append(base + (r["status"] if mode == MODES[0] else "", MODE_LABEL[mode],
                                 _fmt(m["torch"]["median_ms"], ".3f"), _fmt(m["fastconv"]["median_ms"], ".3f"),
-                                _fmt(m["speedup"], ".2f") + "x" if m["speedup"] else "-", iqr, rate,
+                                _speedup_cell(m), iqr, rate,
                                 _fmt(m["fastconv_pct_peak"], ".1f")))
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     right = {5, 6, 7, 8, 9, 10}
@@ -70,6 +79,11 @@ def table(results, config):
     out.append("geometric mean of speed-ups over passing cases: "
                + ", ".join(f"{MODE_LABEL[m]} {_fmt(g[m], '.2f')}x ({g[m + '_cases']} cases)" for m in MODES)
                + f", all {_fmt(g['all'], '.2f')}x")
+    noisy = {m: g[f"{m}_noisy"] for m in MODES if g[f"{m}_noisy"]}
+    if noisy:
+        out.append("left out as noisy: " + ", ".join(f"{MODE_LABEL[m]} {n}" for m, n in noisy.items())
+                   + f" (timings still unstable after {config.get('remeasure', 0)} re-measurements: paired "
+                   "torch/fastconv ratios spread, or medians and minima disagree; see `stability` in the JSON)")
     c = counts(results)
     out.append("cases: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
     failed = [r for r in results if r["status"] in ("FAIL", "error")]

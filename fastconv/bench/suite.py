@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as TF
 
 from . import checks, probes as probes_mod
-from .runner import make_timer, time_pair
+from .runner import make_timer
+from .stability import measure
 from .workloads import Workload
 
 MODES = ("fwd", "fwdbwd")
@@ -100,9 +101,9 @@ def run_case(case, device, dtype, layout, policy, peaks):
     try:
         for mode in MODES:
             call = wl.forward if mode == "fwd" else wl.forward_backward
-            st, sf = time_pair(lambda i: call(TF, sets[i]), lambda i: call(ff, sets[i]), n_sets, timer, policy,
-                               prior[mode])
-            rec["modes"][mode] = _mode_record(st, sf, rec["work"][mode], wl.kind, peak)
+            st, sf, verdict = measure(lambda i: call(TF, sets[i]), lambda i: call(ff, sets[i]), n_sets, timer,
+                                      policy, prior[mode])
+            rec["modes"][mode] = _mode_record(st, sf, rec["work"][mode], wl.kind, peak, verdict)
     except Exception as exc:  # noqa: BLE001 - e.g. out of memory: report the case, run the others
         rec.update(status="error", message=f"timing {mode}: {type(exc).__name__}: {exc}",
                    traceback=traceback.format_exc(limit=4))
@@ -118,12 +119,14 @@ def _rate(work, kind, ms):
     return amount / (ms * 1e-3) * 1e-9 if amount and ms > 0 else None
 
 
-def _mode_record(st, sf, work, kind, peak):
+def _mode_record(st, sf, work, kind, peak, verdict):
     t_ms, f_ms = st.median, sf.median
     rate_t, rate_f = _rate(work, kind, t_ms), _rate(work, kind, f_ms)
     return {
         "torch": st.to_json(), "fastconv": sf.to_json(),
-        "speedup": t_ms / f_ms if f_ms > 0 else None,  # > 1: fastconv faster
+        "speedup": t_ms / f_ms if f_ms > 0 else None,  # > 1: fastconv faster; not a result when noisy
+        "noisy": verdict["noisy"],  # unstable after every re-measurement: no speed-up printed, out of the means
+        "stability": {k: v for k, v in verdict.items() if k not in ("noisy", "speedup")},
         "unit": "GFLOP/s" if kind == "compute" else "GB/s",
         "torch_rate": rate_t, "fastconv_rate": rate_f,
         "peak": peak,

@@ -21,6 +21,13 @@ def main(argv=None):
     parser.add_argument("--transfer", action="store_true",
                         help="pretrain on 0-4, retrain the head on 5-9: frozen base vs full fine-tuning")
     args = parser.parse_args(argv)
+    from .._optional import missing_message
+
+    plots = ["matplotlib"] if args.plot != "" else []
+    err = missing_message("demo", ["numpy", "sklearn"] + plots, "python -m fastconv demo")
+    if err:
+        print(f"fastconv.demo: {err}", file=sys.stderr)
+        return 2
     import torch
 
     from .digits import run_digits, run_transfer

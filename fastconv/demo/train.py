@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from ._progress import Progress
+from .._optional import progress_bar
 from .data import random_shift
 
 
@@ -42,7 +42,8 @@ def fit(models, data, epochs, lr=3e-3, batch_size=32, seed=0, shift=2, label="tr
     hist = {name: {"loss": [], "accuracy": [], "time": 0.0} for name in models}
     for epoch in range(epochs):
         order = rng.permutation(len(x_train))
-        bar = Progress(steps, f"{label} epoch {epoch + 1}/{epochs}") if progress else None
+        bar = progress_bar("demo", total=steps, desc=f"{label} epoch {epoch + 1}/{epochs}", unit="batch",
+                           disable=not progress)
         for model in models.values():
             model.train()
         totals = dict.fromkeys(models, 0.0)
@@ -59,9 +60,9 @@ def fit(models, data, epochs, lr=3e-3, batch_size=32, seed=0, shift=2, label="tr
                 hist[name]["time"] += time.perf_counter() - t0
                 scheds[name].step()
                 totals[name] += loss.item() * len(idx)
-            if bar:
-                bar.update(1, "loss " + " ".join(f"{totals[n] / min(i + batch_size, len(x_train)):.4f}"
-                                                 for n in models))
+            bar.set_postfix_str("loss " + " ".join(f"{totals[n] / min(i + batch_size, len(x_train)):.4f}"
+                                                   for n in models), refresh=False)
+            bar.update(1)
         parts = []
         for name, model in models.items():
             h = hist[name]
@@ -69,7 +70,6 @@ def fit(models, data, epochs, lr=3e-3, batch_size=32, seed=0, shift=2, label="tr
             h["accuracy"].append(evaluate(model, x_test, y_test))
             prefix = f"{name}: " if len(models) > 1 else ""
             parts.append(f"{prefix}loss {h['loss'][-1]:.4f} test acc {100 * h['accuracy'][-1]:6.2f}%")
-        if bar:
-            bar.close()
+        bar.close()
         out(f"{label} epoch {epoch + 1:2d}/{epochs}  " + "  ".join(parts))
     return hist

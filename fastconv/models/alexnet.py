@@ -1,6 +1,9 @@
 """AlexNet (Krizhevsky et al. 2012), single-tower layout as in torchvision, with a width multiplier."""
+from __future__ import annotations
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve, scaled
 
 
@@ -8,7 +11,8 @@ class AlexNet(torch.nn.Module):
     """Five convs (11x11/4, 5x5, 3x3 x3) with three 3x3/2 max pools, adaptive average pool to 6x6 (so any
     input >= 63 pixels works) and a 3-layer classifier with dropout. width scales every channel/unit count."""
 
-    def __init__(self, num_classes=1000, in_channels=3, width=1.0, dropout=0.5, layers=None):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0, dropout: float = 0.5,
+                 layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         c = [scaled(n, width) for n in (64, 192, 384, 256, 256)]

@@ -1,7 +1,13 @@
 """DenseNet-121 (Huang et al. 2016): dense blocks (BN-ReLU-1x1 conv-BN-ReLU-3x3 conv, outputs concatenated)
 joined by transitions (BN-ReLU-1x1 conv halving the channels + 2x2 average pool)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve
 
 
@@ -38,8 +44,9 @@ class Transition(torch.nn.Sequential):
 class DenseNet(torch.nn.Module):
     """DenseNet-BC. The defaults are DenseNet-121; tests shrink growth_rate / num_init_features."""
 
-    def __init__(self, growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64, bn_size=4,
-                 num_classes=1000, in_channels=3, layers=None):
+    def __init__(self, growth_rate: int = 32, block_config: Sequence[int] = (6, 12, 24, 16),
+                 num_init_features: int = 64, bn_size: int = 4, num_classes: int = 1000, in_channels: int = 3,
+                 layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         c = num_init_features
@@ -59,5 +66,5 @@ class DenseNet(torch.nn.Module):
         return self.classifier(self.features(x))
 
 
-def densenet121(**kwargs):
+def densenet121(**kwargs: Any) -> DenseNet:
     return DenseNet(**kwargs)

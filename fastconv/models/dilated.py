@@ -5,13 +5,19 @@ resolution) aggregate context over a 67x67 receptive field, then a 1x1 conv give
 The paper puts the context module on top of a front-end that already produces class scores; here a small
 front-end (two 3x3 convs) maps the input to `channels` features so the network is self-contained.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve
 
 
 class DilatedContextNet(torch.nn.Module):
-    def __init__(self, in_channels=3, num_classes=21, channels=64, dilations=(1, 1, 2, 4, 8, 16, 1), layers=None):
+    def __init__(self, in_channels: int = 3, num_classes: int = 21, channels: int = 64,
+                 dilations: Sequence[int] = (1, 1, 2, 4, 8, 16, 1), layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         self.frontend = torch.nn.Sequential(

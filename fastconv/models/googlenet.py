@@ -3,8 +3,11 @@
 Convs are followed by batch norm (as in torchvision's version); the two auxiliary training classifiers of
 the paper are omitted.
 """
+from __future__ import annotations
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve, scaled
 
 # (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj) per inception module, as in the paper's table 1.
@@ -38,7 +41,8 @@ class Inception(torch.nn.Module):
 
 
 class GoogLeNet(torch.nn.Module):
-    def __init__(self, num_classes=1000, in_channels=3, width=1.0, dropout=0.4, layers=None):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0, dropout: float = 0.4,
+                 layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         s = lambda n: scaled(n, width)  # noqa: E731

@@ -1,6 +1,9 @@
 """LeNet-5 (LeCun et al. 1998) and the small MNIST CNN of the TensorFlow tutorials."""
+from __future__ import annotations
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve, scaled
 
 
@@ -13,7 +16,8 @@ class LeNet5(torch.nn.Module):
     `features` is the convolutional base, `classifier` the head (F6 + output), used by the transfer demo.
     """
 
-    def __init__(self, num_classes=10, in_channels=1, input_size=32, width=1.0, layers=None):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 32, width: float = 1.0,
+                 layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         c1, c3, c5, f6 = scaled(6, width), scaled(16, width), scaled(120, width), scaled(84, width)
@@ -36,8 +40,8 @@ class MnistCNN(torch.nn.Module):
     """Two stages of 5x5 conv ('same' padding) + ReLU + 2x2 max pool (32 and 64 channels), then a
     1024-unit hidden layer with dropout and a linear output (the classic TensorFlow MNIST tutorial net)."""
 
-    def __init__(self, num_classes=10, in_channels=1, input_size=28, width=1.0, hidden=1024, dropout=0.5,
-                 layers=None):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28, width: float = 1.0,
+                 hidden: int = 1024, dropout: float = 0.5, layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         c1, c2, h = scaled(32, width), scaled(64, width), scaled(hidden, width)

@@ -1,7 +1,10 @@
 """MobileNet-V2 (Sandler et al. 2018): inverted residuals of 1x1 expansion, 3x3 depthwise conv
 (groups=channels) and linear 1x1 projection; torchvision's layout and channel rounding."""
+from __future__ import annotations
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve
 
 # (expansion t, channels c, repeats n, first stride s), the paper's table 2.
@@ -35,7 +38,8 @@ class InvertedResidual(torch.nn.Module):
 
 
 class MobileNetV2(torch.nn.Module):
-    def __init__(self, num_classes=1000, in_channels=3, width=1.0, last_channel=1280, dropout=0.2, layers=None):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0, last_channel: int = 1280,
+                 dropout: float = 0.2, layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         c = make_divisible(32 * width)

@@ -1,7 +1,13 @@
 """ResNet-18 / ResNet-50 (He et al. 2015): basic and bottleneck residual blocks with batch norm
 (torchvision's layout, stride on the 3x3 conv of the bottleneck), with a width multiplier."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve, scaled
 
 
@@ -53,7 +59,8 @@ def _shortcut(L, cin, cout, stride):
 
 
 class ResNet(torch.nn.Module):
-    def __init__(self, block, blocks_per_stage, num_classes=1000, in_channels=3, width=1.0, layers=None):
+    def __init__(self, block: type[BasicBlock | Bottleneck], blocks_per_stage: Sequence[int], num_classes: int = 1000,
+                 in_channels: int = 3, width: float = 1.0, layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         c = scaled(64, width)
@@ -79,9 +86,9 @@ class ResNet(torch.nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def resnet18(**kwargs):
+def resnet18(**kwargs: Any) -> ResNet:
     return ResNet(BasicBlock, (2, 2, 2, 2), **kwargs)
 
 
-def resnet50(**kwargs):
+def resnet50(**kwargs: Any) -> ResNet:
     return ResNet(Bottleneck, (3, 4, 6, 3), **kwargs)

@@ -1,7 +1,12 @@
 """SegNet (Badrinarayanan et al. 2015): a VGG-16-style encoder whose 2x2 max pools return their argmax
 indices, and a mirrored decoder that upsamples with max-unpooling at those indices (no learned upsampling)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve, scaled
 
 # conv channels per encoder stage (VGG-16's 13 conv layers).
@@ -13,7 +18,8 @@ def _conv_bn_relu(L, cin, cout):
 
 
 class SegNet(torch.nn.Module):
-    def __init__(self, in_channels=3, num_classes=12, width=1.0, stages=_STAGES, layers=None):
+    def __init__(self, in_channels: int = 3, num_classes: int = 12, width: float = 1.0,
+                 stages: Sequence[Sequence[int]] = _STAGES, layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         stages = [[scaled(c, width) for c in s] for s in stages]

@@ -1,8 +1,11 @@
 """U-Net (Ronneberger et al. 2015): a contracting path of double 3x3 convs and 2x2 max pools, and an
 expanding path of 2x2 stride-2 transposed convolutions whose outputs are concatenated with the skip
 features ('same' padding, so the input size must be divisible by 2**depth; batch norm after each conv)."""
+from __future__ import annotations
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve
 
 
@@ -23,7 +26,8 @@ class Up(torch.nn.Module):
 
 
 class UNet(torch.nn.Module):
-    def __init__(self, in_channels=1, num_classes=2, base=64, depth=4, layers=None):
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, base: int = 64, depth: int = 4,
+                 layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         chans = [base * 2 ** i for i in range(depth + 1)]

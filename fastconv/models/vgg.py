@@ -1,6 +1,11 @@
 """VGG-11 and VGG-16 (Simonyan & Zisserman 2014) with a width multiplier and a configurable input size."""
+from __future__ import annotations
+
+from typing import Any
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve, scaled
 
 CONFIGS = {
@@ -13,8 +18,9 @@ class VGG(torch.nn.Module):
     """3x3 convs (padding 1) in five stages separated by 2x2 max pools; the classifier's input size follows
     from input_size (a multiple of 32) instead of torchvision's adaptive pool to 7x7."""
 
-    def __init__(self, depth=16, num_classes=1000, in_channels=3, input_size=224, width=1.0, hidden=4096,
-                 batch_norm=False, dropout=0.5, layers=None):
+    def __init__(self, depth: int = 16, num_classes: int = 1000, in_channels: int = 3, input_size: int = 224,
+                 width: float = 1.0, hidden: int = 4096, batch_norm: bool = False, dropout: float = 0.5,
+                 layers: LayerSource = None) -> None:
         super().__init__()
         if depth not in CONFIGS:
             raise ValueError(f"VGG: depth must be one of {sorted(CONFIGS)}, got {depth}")
@@ -42,9 +48,9 @@ class VGG(torch.nn.Module):
         return self.classifier(self.features(x))
 
 
-def vgg11(**kwargs):
+def vgg11(**kwargs: Any) -> VGG:
     return VGG(11, **kwargs)
 
 
-def vgg16(**kwargs):
+def vgg16(**kwargs: Any) -> VGG:
     return VGG(16, **kwargs)

@@ -6,8 +6,11 @@ Causality: the fastconv build uses fastconv.nn.Conv1d(padding='causal') (left pa
 inside the kernel); the torch build uses an unpadded torch Conv1d after an explicit left pad. Both have the
 same parameters and state_dict keys.
 """
+from __future__ import annotations
+
 import torch
 
+from .._typing import LayerSource
 from ._layers import resolve
 
 
@@ -41,8 +44,9 @@ class ResidualBlock(torch.nn.Module):
 
 
 class WaveNet(torch.nn.Module):
-    def __init__(self, in_channels=256, num_classes=256, residual_channels=32, skip_channels=64,
-                 layers_per_stack=10, stacks=2, kernel_size=2, layers=None):
+    def __init__(self, in_channels: int = 256, num_classes: int = 256, residual_channels: int = 32,
+                 skip_channels: int = 64, layers_per_stack: int = 10, stacks: int = 2, kernel_size: int = 2,
+                 layers: LayerSource = None) -> None:
         super().__init__()
         L = resolve(layers)
         self.input = CausalConv1d(L, in_channels, residual_channels, kernel_size)

@@ -1,9 +1,13 @@
 """adaptive_{avg,max}_pool{1,2}d with torch.nn.functional's signatures, on fastconv's kernels.
 1-d runs as 2-d with H == 1; unbatched inputs get a batch dimension of 1 (views only)."""
+from __future__ import annotations
+
 import math
 
 import torch
+from torch import Tensor
 
+from .._typing import MaybeIndices, OutputSize
 from ..errors import FastconvTypeError, FastconvValueError, widened
 from ._args import check_float, check_rank, check_tensor, fit, int_list, non_negative, restore_rank
 
@@ -104,22 +108,22 @@ def _adaptive_max(input, output_size, return_indices, spatial, op):
     return (y, restore_rank(indices, spatial, unbatched, keep_1d_format=True)) if return_indices else y
 
 
-def adaptive_avg_pool1d(input, output_size):
+def adaptive_avg_pool1d(input: Tensor, output_size: OutputSize) -> Tensor:
     """torch.nn.functional.adaptive_avg_pool1d."""
     return _adaptive_avg(input, output_size, 1, "adaptive_avg_pool1d")
 
 
-def adaptive_avg_pool2d(input, output_size):
+def adaptive_avg_pool2d(input: Tensor, output_size: OutputSize) -> Tensor:
     """torch.nn.functional.adaptive_avg_pool2d (output_size entries may be None: keep that input size)."""
     return _adaptive_avg(input, output_size, 2, "adaptive_avg_pool2d")
 
 
-def adaptive_max_pool1d(input, output_size, return_indices=False):
+def adaptive_max_pool1d(input: Tensor, output_size: OutputSize, return_indices: bool = False) -> MaybeIndices:
     """torch.nn.functional.adaptive_max_pool1d; indices are positions along the input length."""
     return _adaptive_max(input, output_size, return_indices, 1, "adaptive_max_pool1d")
 
 
-def adaptive_max_pool2d(input, output_size, return_indices=False):
+def adaptive_max_pool2d(input: Tensor, output_size: OutputSize, return_indices: bool = False) -> MaybeIndices:
     """torch.nn.functional.adaptive_max_pool2d; indices are flattened positions ih * W + iw per plane."""
     return _adaptive_max(input, output_size, return_indices, 2, "adaptive_max_pool2d")
 

@@ -1,6 +1,10 @@
 """conv1d / conv2d with torch.nn.functional's signatures, on fastconv's kernels."""
-import torch
+from __future__ import annotations
 
+import torch
+from torch import Tensor
+
+from .._typing import IntOrSeq, Padding
 from ..errors import FastconvDtypeError, FastconvValueError, widened
 from ..ops.conv import conv_out_size
 from ._args import (check_float, check_groups, check_int64, check_rank, check_same, check_same_device, check_tensor,
@@ -147,12 +151,14 @@ def conv_nd(input, weight, bias, stride, padding, dilation, groups, padding_mode
     return restore_rank(y, spatial, unbatched)
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrSeq = 1, padding: Padding = 0,
+           dilation: IntOrSeq = 1, groups: int = 1) -> Tensor:
     """torch.nn.functional.conv1d, plus padding='causal' (left padding dilation*(kernel-1), as in WaveNet)."""
     return conv_nd(input, weight, bias, stride, padding, dilation, groups, "zeros", 1, "conv1d")
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrSeq = 1, padding: Padding = 0,
+           dilation: IntOrSeq = 1, groups: int = 1) -> Tensor:
     """torch.nn.functional.conv2d."""
     return conv_nd(input, weight, bias, stride, padding, dilation, groups, "zeros", 2, "conv2d")
 

@@ -1,6 +1,10 @@
 """conv_transpose1d / conv_transpose2d with torch.nn.functional's signatures, on fastconv's kernels."""
-import torch
+from __future__ import annotations
 
+import torch
+from torch import Tensor
+
+from .._typing import IntOrSeq
 from ..errors import FastconvValueError, widened
 from ..ops.conv_transpose import transposed_out_size
 from ._args import (autocast_casts, check_float, check_groups, check_int64, check_rank, check_same, check_same_device,
@@ -112,13 +116,17 @@ def conv_transpose_nd(input, weight, bias, stride, padding, output_padding, grou
     return restore_rank(y, spatial, unbatched)
 
 
-def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrSeq = 1,
+                     padding: IntOrSeq = 0, output_padding: IntOrSeq = 0, groups: int = 1,
+                     dilation: IntOrSeq = 1) -> Tensor:
     """torch.nn.functional.conv_transpose1d."""
     return conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, 1,
                              "conv_transpose1d")
 
 
-def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrSeq = 1,
+                     padding: IntOrSeq = 0, output_padding: IntOrSeq = 0, groups: int = 1,
+                     dilation: IntOrSeq = 1) -> Tensor:
     """torch.nn.functional.conv_transpose2d."""
     return conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
                              "conv_transpose2d")

@@ -3,12 +3,16 @@
 1-d runs as 2-d with H == 1 and unbatched inputs get a batch dimension (views only). lp_pool is composed
 from fastconv's avg_pool / max_pool exactly as torch composes it.
 """
+from __future__ import annotations
+
 import numbers
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
+from torch import Tensor
 
+from .._typing import IntOrSeq, MaybeIndices
 from ..errors import FastconvError, FastconvIndexError, FastconvTypeError, FastconvValueError, widened
 from ..ops.pool import pool_out_size
 from ._checked_windows import cached_window, remember_window, window_key
@@ -110,12 +114,14 @@ def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return
     return (y, restore_rank(ind, spatial, unbatched, keep_1d_format=True)) if return_indices else y
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+def max_pool1d(input: Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: IntOrSeq = 0,
+               dilation: IntOrSeq = 1, ceil_mode: bool = False, return_indices: bool = False) -> MaybeIndices:
     """torch.nn.functional.max_pool1d."""
     return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d")
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+def max_pool2d(input: Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: IntOrSeq = 0,
+               dilation: IntOrSeq = 1, ceil_mode: bool = False, return_indices: bool = False) -> MaybeIndices:
     """torch.nn.functional.max_pool2d."""
     return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
 
@@ -154,13 +160,14 @@ def avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pa
     return restore_rank(y, spatial, unbatched, keep_1d_format=True)
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool1d(input: Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: IntOrSeq = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
     """torch.nn.functional.avg_pool1d (which has no divisor_override)."""
     return avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
+def avg_pool2d(input: Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: IntOrSeq = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """torch.nn.functional.avg_pool2d."""
     return avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
                        "avg_pool2d")
@@ -187,12 +194,14 @@ def _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, spatial, op):
     return (torch.sign(out) * torch.relu(torch.abs(out))).mul(elems).pow(1.0 / norm_type)
 
 
-def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool1d(input: Tensor, norm_type: float | Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None,
+              ceil_mode: bool = False) -> Tensor:
     """torch.nn.functional.lp_pool1d."""
     return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 1, "lp_pool1d")
 
 
-def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool2d(input: Tensor, norm_type: float | Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None,
+              ceil_mode: bool = False) -> Tensor:
     """torch.nn.functional.lp_pool2d."""
     return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2, "lp_pool2d")
 
@@ -302,12 +311,14 @@ def max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, spa
     return restore_rank(y, spatial, unbatched)
 
 
-def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None,
+                 padding: IntOrSeq = 0, output_size: Sequence[int] | None = None) -> Tensor:
     """torch.nn.functional.max_unpool1d."""
     return max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
 
 
-def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None,
+                 padding: IntOrSeq = 0, output_size: Sequence[int] | None = None) -> Tensor:
     """torch.nn.functional.max_unpool2d."""
     return max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
 

@@ -1,0 +1,42 @@
+"""`python -m fastconv`'s own options: --help / -h and --version exit 0 on stdout, an unknown command exits 2
+with the usage on stderr. Each in a fresh process, as a user runs it."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fastconv
+
+FASTCONV_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
+
+
+def _run(*args):
+    env = dict(os.environ, PYTHONPATH=FASTCONV_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "fastconv", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_on_stdout_exits_0(flag):
+    res = _run(flag)
+    assert res.returncode == 0 and res.stderr == ""
+    assert res.stdout.startswith("usage: python -m fastconv")
+    for cmd in ("info", "bench", "demo", "--version"):
+        assert cmd in res.stdout
+
+
+def test_version_exits_0():
+    res = _run("--version")
+    assert res.returncode == 0 and res.stdout == f"fastconv {fastconv.__version__}\n"
+
+
+def test_unknown_command_exits_2_with_usage_on_stderr():
+    res = _run("--nonsense")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.startswith("usage: python -m fastconv") and "'--nonsense'" in res.stderr
+
+
+def test_subcommand_help_exits_0():
+    res = _run("bench", "--help")
+    assert res.returncode == 0 and "--suite" in res.stdout

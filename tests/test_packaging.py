@@ -1,0 +1,91 @@
+"""Package metadata: pyproject.toml's [project] table as setuptools reads it, the one version, the license,
+and setup.py left to the extension alone (setuptools refuses a field given in both files)."""
+import ast
+import os
+import re
+import tomllib
+
+import pytest
+import torch
+
+import fastconv
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _pyproject():
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        return tomllib.load(f)
+
+
+def _read(name):
+    with open(os.path.join(ROOT, name)) as f:
+        return f.read()
+
+
+def test_setuptools_accepts_the_project_table():
+    """setuptools' own validation and expansion (the version is read from fastconv/_version.py statically)."""
+    pyprojecttoml = pytest.importorskip("setuptools.config.pyprojecttoml")
+    import setuptools
+
+    if int(setuptools.__version__.split(".")[0]) < 77:
+        pytest.skip("an SPDX license expression needs setuptools >= 77")
+    project = pyprojecttoml.read_configuration(os.path.join(ROOT, "pyproject.toml"))["project"]
+    assert project["name"] == "fastconv" and project["version"] == fastconv.__version__
+    assert project["license"] == "BSD-3-Clause" and project["license-files"] == ["LICENSE"]
+
+
+def test_no_build_system_table():
+    """Deliberate: with one, pip would install a second torch into an isolated build environment."""
+    assert "build-system" not in _pyproject()
+
+
+def test_metadata_fields():
+    project = _pyproject()["project"]
+    assert project["dynamic"] == ["version"]
+    assert project["readme"] == "README.md" and os.path.exists(os.path.join(ROOT, "README.md"))
+    assert project["requires-python"].startswith(">=3.")
+    assert "Typing :: Typed" in project["classifiers"]
+    assert not any(c.startswith("License ::") for c in project["classifiers"])  # the SPDX expression says it
+    [torch_req] = [d for d in project["dependencies"] if d.startswith("torch")]
+    low, high = re.fullmatch(r"torch>=([\d.]+),<([\d.]+)", torch_req).groups()
+    installed = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
+    assert tuple(map(int, low.split("."))) <= installed < tuple(map(int, high.split(".")))
+
+
+def test_extras_name_what_the_bench_and_demo_import():
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert {"bench", "demo", "test"} <= set(extras)
+    for extra in ("bench", "demo"):
+        names = {re.split(r"[<>=\[ ;]", d)[0] for d in extras[extra]}
+        assert {"tqdm", "numpy", "matplotlib"} <= names, extra
+    assert "scikit-learn" in extras["demo"]
+    assert any(d.startswith("pytest") for d in extras["test"])
+
+
+def test_requirements_dev_has_the_extras_ci_needs():
+    """CI installs requirements-dev.txt, not the extras: it must hold what the bench and demo tests import."""
+    reqs = {re.split(r"[<>= #]", line)[0] for line in _read("requirements-dev.txt").splitlines()
+            if line and not line.startswith("#")}
+    assert {"tqdm", "numpy", "matplotlib", "scikit-learn", "pytest", "hypothesis"} <= reqs
+
+
+def test_one_version():
+    scope = {}
+    exec(_read("fastconv/_version.py"), scope)
+    assert fastconv.__version__ == scope["__version__"] == fastconv.build_info()["fastconv"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", fastconv.__version__)
+    assert f"## {fastconv.__version__}" in _read("CHANGELOG.md")
+
+
+def test_license_is_bsd_3_clause():
+    text = _read("LICENSE")
+    assert text.startswith("BSD 3-Clause License") and "Copyright (c) 2026 the fastconv authors" in text
+    assert "Neither the name of the copyright holder" in text
+
+
+def test_setup_py_only_builds_the_extension():
+    """setup()'s keywords must not repeat [project] fields: setuptools ignores or rejects them."""
+    tree = ast.parse(_read("setup.py"))
+    [call] = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup"]
+    assert {k.arg for k in call.keywords} == {"ext_modules", "cmdclass"}
