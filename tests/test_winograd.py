@@ -255,3 +255,40 @@ def test_dilated_all_passes(n, c, k, h, w, dilation, padding, layout):
         exact = FF.conv2d(x, wt, b, padding=padding, dilation=dilation)
     # the subgrid path is Winograd (not bit-equal to the exact path); a shape it cannot take stays exact
     assert torch.equal(FF.conv2d(x, wt, b, padding=padding, dilation=dilation), exact) != divides
+
+
+# Grouped 3x3 convolutions take Winograd when the output channels per group fill the GEMM's 32-column panels
+# (the forward; the input gradient when the input channels per group do; the weight gradient stays exact).
+GROUPED = [
+    # n, c, k, h, w, groups, padding
+    (2, 64, 64, 7, 9, 2, 1),      # 2 groups of 32 -> 32: all three passes' forward kernels grouped
+    (1, 96, 128, 6, 6, 2, 1),     # 48 -> 64: input gradient exact (48 input channels per group)
+    (1, 51, 96, 5, 5, 3, 0),      # 17 -> 32
+    (2, 64, 96, 14, 13, 2, 2),    # 32 -> 48: no Winograd (48 is not a multiple of 32)
+]
+
+
+@pytest.mark.parametrize("n,c,k,h,w,groups,padding", GROUPED)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "channels_last_weight"])
+def test_grouped_all_passes(n, c, k, h, w, groups, padding, layout):
+    g = torch.Generator().manual_seed(n + c + k + groups)
+    x = torch.randn(n, c, h, w, generator=g)
+    wt = torch.randn(k, c // groups, 3, 3, generator=g) / (3 * (c // groups) ** 0.5)
+    b = torch.randn(k, generator=g)
+    if layout.startswith("channels_last"):
+        x = x.contiguous(memory_format=torch.channels_last)
+    if layout == "channels_last_weight":
+        wt = wt.contiguous(memory_format=torch.channels_last)
+    xs, ws, bs = (t.clone().requires_grad_() for t in (x, wt, b))
+    y = FF.conv2d(xs, ws, bs, padding=padding, groups=groups)
+    xd, wd, bd = (t.double().requires_grad_() for t in (x, wt, b))
+    yd = TF.conv2d(xd, wd, bd, padding=padding, groups=groups)
+    gy = torch.randn(y.shape, generator=g)
+    grads = torch.autograd.grad(y, (xs, ws, bs), gy)
+    refs = torch.autograd.grad(yd, (xd, wd, bd), gy.double())
+    assert _rel_err(y, yd) < BOUND
+    for got, ref in zip(grads, refs):
+        assert _rel_err(got, ref) < BOUND
+    with fastconv.backends.cpu.flags(allow_winograd=False):
+        exact = FF.conv2d(x, wt, b, padding=padding, groups=groups)
+    assert torch.equal(FF.conv2d(x, wt, b, padding=padding, groups=groups), exact) == ((k // groups) % 32 != 0)

@@ -36,16 +36,18 @@ double worst = 0;
 void check(const RefConv& c, bool with_bias, uint64_t seed) {
   const int64_t OH = c.oh(), OW = c.ow();
   const auto x = fastconv_test::random_vector<float>(c.N * c.C * c.H * c.W, seed);
-  const auto w = fastconv_test::random_vector<float>(c.K * c.C * 9, seed + 1);
+  const int64_t Cg = c.C / c.groups;
+  const auto w = fastconv_test::random_vector<float>(c.K * Cg * 9, seed + 1);
   const auto b = fastconv_test::random_vector<float>(c.K, seed + 2);
   const float* bias = with_bias ? b.data() : nullptr;
   const auto ref = fastconv_test::ref_forward(c, x, w, bias);
   char what[200];
-  std::snprintf(what, sizeof what, "N=%lld C=%lld H=%lld W=%lld K=%lld pad=(%lld,%lld,%lld,%lld) mode=%d bias=%d",
-                (long long)c.N, (long long)c.C, (long long)c.H, (long long)c.W, (long long)c.K, (long long)c.pt,
-                (long long)c.pb, (long long)c.pl, (long long)c.pr, int(c.pad), int(with_bias));
+  std::snprintf(what, sizeof what,
+                "N=%lld C=%lld H=%lld W=%lld K=%lld groups=%lld pad=(%lld,%lld,%lld,%lld) mode=%d bias=%d",
+                (long long)c.N, (long long)c.C, (long long)c.H, (long long)c.W, (long long)c.K, (long long)c.groups,
+                (long long)c.pt, (long long)c.pb, (long long)c.pl, (long long)c.pr, int(c.pad), int(with_bias));
   const auto x_nhwc = fastconv_test::to_nhwc(x, c.N, c.C, c.H, c.W);
-  const auto w_rsc = fastconv_test::to_nhwc(w, c.K, c.C, 3, 3);
+  const auto w_rsc = fastconv_test::to_nhwc(w, c.K, Cg, 3, 3);
   for (int threads : {1, 2}) {
     {  // the kernel itself, on channels_last activations
       const ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
@@ -78,11 +80,12 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
       FC_CHECK(e <= 2e-5, "conv_forward (channels_last weight) rel err %.3g: %s threads=%d", e, what, threads);
     }
   }
-  // the weight gradient (any padding mode): 36 GEMMs over the transformed inputs and grad_outputs
+  // the weight gradient (any padding mode, ungrouped): 36 GEMMs over the transformed inputs and grad_outputs
   const auto gy = fastconv_test::random_vector<float>(c.N * c.K * OH * OW, seed + 3);
   const auto gy_nhwc = fastconv_test::to_nhwc(gy, c.N, c.K, OH, OW);
   const auto gw_ref = fastconv_test::ref_backward_weight(c, x, gy);
   for (int threads : {1, 2}) {
+    if (c.groups > 1) break;
     const ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
     FC_CHECK(fastconv::cpu::use_winograd_backward_weight(p, 4), "weight gradient takes Winograd: %s", what);
     std::vector<float> gw(gw_ref.size(), std::numeric_limits<float>::quiet_NaN());
@@ -105,17 +108,21 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
   const auto gx_ref = fastconv_test::ref_backward_input(c, gy, w);
   for (int threads : {1, 2}) {
     const ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
-    FC_CHECK(fastconv::cpu::use_winograd_backward_input(p, 4), "input gradient takes Winograd: %s", what);
-    std::vector<float> gx(gx_ref.size(), std::numeric_limits<float>::quiet_NaN());
-    fastconv::cpu::conv_backward_input_winograd<float>(p, gy_nhwc.data(), w.data(), gx.data());
-    const double e = fastconv_test::max_rel_error(fastconv_test::to_nchw(gx, c.N, c.C, c.H, c.W), gx_ref);
-    worst = std::max(worst, e);
-    FC_CHECK(e <= 2e-5, "conv_backward_input_winograd rel err %.3g: %s threads=%d", e, what, threads);
     const ConvParams q = fastconv_test::to_params(c, Layout::NCHW, threads);
-    std::vector<float> gx1(gx_ref.size(), std::numeric_limits<float>::quiet_NaN());
-    fastconv::cpu::conv_backward_input_winograd<float>(q, gy.data(), w.data(), gx1.data());
-    const double e1 = fastconv_test::max_rel_error(gx1, gx_ref);
-    FC_CHECK(e1 <= 2e-5, "conv_backward_input_winograd (NCHW) rel err %.3g: %s threads=%d", e1, what, threads);
+    // grouped: only when the input channels per group fill the GEMM's 32-column panels
+    const bool winograd = fastconv::cpu::use_winograd_backward_input(p, 4);
+    FC_CHECK(winograd || Cg % 32 != 0, "input gradient takes Winograd: %s", what);
+    if (winograd) {
+      std::vector<float> gx(gx_ref.size(), std::numeric_limits<float>::quiet_NaN());
+      fastconv::cpu::conv_backward_input_winograd<float>(p, gy_nhwc.data(), w.data(), gx.data());
+      const double e = fastconv_test::max_rel_error(fastconv_test::to_nchw(gx, c.N, c.C, c.H, c.W), gx_ref);
+      worst = std::max(worst, e);
+      FC_CHECK(e <= 2e-5, "conv_backward_input_winograd rel err %.3g: %s threads=%d", e, what, threads);
+      std::vector<float> gx1(gx_ref.size(), std::numeric_limits<float>::quiet_NaN());
+      fastconv::cpu::conv_backward_input_winograd<float>(q, gy.data(), w.data(), gx1.data());
+      const double e1 = fastconv_test::max_rel_error(gx1, gx_ref);
+      FC_CHECK(e1 <= 2e-5, "conv_backward_input_winograd (NCHW) rel err %.3g: %s threads=%d", e1, what, threads);
+    }
     std::vector<float> gx2(gx_ref.size(), std::numeric_limits<float>::quiet_NaN());
     fastconv::cpu::conv_backward_input<float>(q, gy.data(), w.data(), gx2.data());
     const double e2 = fastconv_test::max_rel_error(gx2, gx_ref);
@@ -181,12 +188,20 @@ int main() {
   cases.push_back(make(1, 300, 6, 6, 20, 1, 1, 1, 1));                  // C over one GEMM depth block (256)
   cases.push_back(make(1, 40, 6, 6, 64, 1, 1, 1, 1));                   // full 32-kernel panels, 16-channel blocks
   cases.push_back(make(2, 64, 5, 7, 48, 1, 1, 1, 1));                   // ... and a partial panel
+  cases.push_back(make(2, 64, 7, 9, 64, 1, 1, 1, 1));                   // 2 groups of 32 -> 32 (below)
+  cases.back().groups = 2;
+  cases.push_back(make(1, 96, 6, 6, 128, 1, 1, 1, 1));                  // 2 groups of 48 -> 64
+  cases.back().groups = 2;
+  cases.push_back(make(1, 51, 5, 5, 96, 0, 0, 0, 0));                   // 3 groups of 17 -> 32
+  cases.back().groups = 3;
   cases.push_back(make(4, 16, 30, 30, 16, 1, 1, 1, 1));                 // many tile blocks
   cases.push_back(make(1, 20, 50, 47, 24, 1, 1, 1, 1));                 // a plane the dispatcher reads in place
   for (RefPad mode : {RefPad::Reflect, RefPad::Replicate, RefPad::Circular})
     cases.push_back(make(2, 20, 7, 9, 24, 1, 2, 2, 1, mode));
   cases.push_back(make(2, 16, 1, 9, 16, 1, 1, 1, 1, RefPad::Circular));  // edge tiles reach 3 rows past a 1-row input
   cases.push_back(make(1, 16, 2, 1, 20, 1, 1, 1, 1, RefPad::Circular));
+  RefConv grouped = make(2, 64, 13, 11, 64, 1, 1, 1, 1);  // for the regimes below
+  grouped.groups = 2;
   uint64_t seed = 1;
   check_dilated(2, 16, 12, 10, 24, 2, 2, 2, 2, seed += 7);
   check_dilated(1, 17, 12, 18, 20, 2, 3, 4, 3, seed += 7);
@@ -200,7 +215,7 @@ int main() {
       fastconv::cpu::set_winograd_forward_regime(regime);
       fastconv::cpu::set_winograd_block_tiles(block);
       for (const RefConv& c : {make(2, 17, 13, 11, 20, 1, 1, 1, 1), make(1, 16, 9, 9, 40, 0, 0, 0, 0),
-                               make(3, 33, 30, 17, 16, 0, 2, 1, 1)})
+                               make(3, 33, 30, 17, 16, 0, 2, 1, 1), grouped})
         check(c, block == 0, seed += 7);
     }
   fastconv::cpu::set_winograd_forward_regime(0);

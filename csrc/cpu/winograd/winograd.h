@@ -1,4 +1,4 @@
-// Winograd minimal filtering F(4x4, 3x3) (Lavin & Gray, CVPR 2016) for 3x3, stride-1, undilated, ungrouped
+// Winograd minimal filtering F(4x4, 3x3) (Lavin & Gray, CVPR 2016) for 3x3, stride-1, undilated
 // convolutions: each 4x4 output tile costs 36 multiplies per (input, output channel) instead of 144.
 //
 //   U[xi][c][k] = (G g_kc G^T)[xi]        weights, transformed per call (inference: kept, p.winograd_weight)
@@ -38,6 +38,8 @@ int64_t winograd_block_tiles();
 
 // The shapes the F(4x4, 3x3) forward kernel takes (any layout: the dispatch chooses channels_last for it),
 // with enough channels that the transforms do not dominate, float32 only (float64 keeps the exact paths).
+// Groups too, when the output channels per group are a multiple of the GEMM's 32 columns: the transformed
+// weight is block diagonal and each column panel's GEMMs read only its group's channels.
 bool use_winograd_forward(const ConvParams& p, int64_t elem_size);
 
 // Whether NCHW activations with output planes of out_plane pixels are read and written in place (long rows),

@@ -135,7 +135,8 @@ void store_weight_gradient(const ConvParams& p, const Plan<T>& pl, int64_t k, in
 // 1.2-2.0x at 24-64 input channels, about even at 16 (0.9-1.2x), 0.75-0.85x at 8 input or output channels
 // (2 threads, batch 8, 28x28 and 56x56).
 bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size) {
-  return use_winograd_forward(p, elem_size) && (!winograd_size_rule() || (p.C >= 24 && p.K >= 16));
+  // ungrouped only (the forward also takes groups)
+  return p.groups == 1 && use_winograd_forward(p, elem_size) && (!winograd_size_rule() || (p.C >= 24 && p.K >= 16));
 }
 
 template <typename T>

@@ -81,10 +81,16 @@ template <typename T>
 struct Plan : TileGrid {
   using MK = MicroKernel<T>;
   int64_t Cp, Kp;         // row strides of V (padded_row) and M (weight_columns)
+  int64_t Cg, Kg;         // channels per group: the GEMM depth, and the columns of one group
   int64_t TB, blocks;     // tiles per block, blocks
   Regime regime;
 
+  // The first input channel of the group whose output channels panel jr is in (groups: the transformed
+  // weight is block diagonal, so a panel's GEMMs read only its group's channels of V).
+  int64_t channel0(int64_t jr) const { return jr / Kg * Cg; }
+
   Plan(const ConvParams& p) : TileGrid(p) {
+    Cg = p.C_per_group(), Kg = p.K_per_group();
     Cp = padded_row<T>(p.C);
     Kp = weight_columns<T>(p.K);
     const int64_t per_tile = kPoints * int64_t(sizeof(T)) * (Cp + Kp);
@@ -104,7 +110,7 @@ struct Plan : TileGrid {
       regime = Regime::Panels, TB = all_rows, blocks = 1;
       return;
     }
-    if (forced ? forced == 3 : kPoints * p.C * Kp * int64_t(sizeof(T)) > kTeamUBytes) {
+    if (forced ? forced == 3 : kPoints * Cg * Kp * int64_t(sizeof(T)) > kTeamUBytes) {
       regime = Regime::Team;
       TB = std::clamp<int64_t>(kTeamBlockBytes / per_tile / MK::MR * MK::MR, MK::MR, all_rows);
       if (const int64_t b = winograd_block_tiles()) TB = round_up(b, MK::MR);
@@ -113,19 +119,22 @@ struct Plan : TileGrid {
   }
 };
 
-// Element e (tap 3*row + col) of the 3x3 kernel of output channel k and input channel c of p, rotated by 180
-// degrees when flipped: w is then the weight of the convolution whose input gradient p computes, (p.C, p.K, 3,
-// 3), whose kernel (c, k) is p's (k, c). p.weight_rsc: w is stored with the taps before the input channels
-// ((K, 3, 3, C), a channels_last weight; flipped: (p.C, 3, 3, p.K)).
+// Element e (tap 3*row + col) of the 3x3 kernel of output channel k and input channel c of p (both counted
+// within their group), rotated by 180 degrees when flipped: w is then the weight of the convolution whose
+// input gradient p computes, (p.C, p.K / groups, 3, 3), whose kernel (c, k) is p's (k, c). p.weight_rsc: w is
+// stored with the taps before the input channels ((K, 3, 3, C / groups), a channels_last weight; flipped:
+// (p.C, 3, 3, p.K / groups)). Group g's kernels start group_elems * g values into w (either way).
 struct KernelIndex {
   int64_t k_stride, c_stride, e_stride;  // element (k, c, e) at k*k_stride + c*c_stride + tap(e)*e_stride
+  int64_t group_elems;
   bool flipped;
   KernelIndex(const ConvParams& p, bool flip) : flipped(flip) {
-    const int64_t outer = flip ? p.K : p.C;  // w's second dimension
+    const int64_t Cg = p.C_per_group(), Kg = p.K_per_group();
+    group_elems = 9 * Cg * Kg;
     if (p.weight_rsc)
-      e_stride = outer, flip ? (k_stride = 1, c_stride = 9 * p.K) : (k_stride = 9 * p.C, c_stride = 1);
+      e_stride = flip ? Kg : Cg, flip ? (k_stride = 1, c_stride = 9 * Kg) : (k_stride = 9 * Cg, c_stride = 1);
     else
-      e_stride = 1, flip ? (k_stride = 9, c_stride = 9 * p.K) : (k_stride = 9 * p.C, c_stride = 9);
+      e_stride = 1, flip ? (k_stride = 9, c_stride = 9 * Kg) : (k_stride = 9 * Cg, c_stride = 9);
   }
   int64_t tap(int e) const { return flipped ? 8 - e : e; }
   int64_t at(int64_t k, int64_t c, int e) const { return k * k_stride + c * c_stride + tap(e) * e_stride; }
@@ -154,16 +163,18 @@ void gather_kernels(const KernelIndex& ix, const T* w, int64_t jr, int64_t width
     for (int e = 0; e < 9; ++e) g[e * NR + j] = w[ix.at(jr + j, c, e)];
 }
 
-// Transformed kernels of output channels [jr, jr + NR) (zeros past K) and input channels [c_begin, c_end), as
-// rows of the micro-kernel's B panels: point xi of input channel c goes to U + xi*xi_stride + (c - c_begin)*NR
-// (NR values). The NR kernels of one input channel are transformed at once (they are the vector lanes); they
+// Transformed kernels of output channels [jr, jr + NR) (zeros past K; all in one group) and input channels
+// [c_begin, c_end) of their group, as rows of the micro-kernel's B panels: point xi of input channel c goes to
+// U + xi*xi_stride + (c - c_begin)*NR (NR values). The NR kernels of one input channel are transformed at once (they are the vector lanes); they
 // are staged as g[e*NR + j] by whichever copy suits the weight's layout (KernelIndex).
 template <typename T>
 void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64_t jr, int64_t c_begin,
                             int64_t c_end, int64_t xi_stride, T* U) {
   constexpr int64_t NR = MicroKernel<T>::NR;
   const KernelIndex ix(p, flipped);
-  const int64_t width = std::min(NR, p.K - jr);
+  const int64_t Kg = p.K_per_group(), group = jr / Kg;
+  w += group * ix.group_elems, jr -= group * Kg;  // from here on, jr counts within the group
+  const int64_t width = std::min(NR, Kg - jr);
   alignas(64) T g[9 * NR];
   alignas(64) T tmp[18 * NR];
   int64_t c = c_begin;
@@ -213,12 +224,12 @@ void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64
 }
 
 // U for all output channels, packed as the micro-kernel's B panels: for point xi, depth block pc (kc =
-// min(kKC, C - pc) rows of C), column panel jr (NR columns of K): kc x NR values at xi*(C*Kp + kPointPad) +
+// min(kKC, C - pc) rows of the C = Cg channels of a group), column panel jr (NR columns of K): kc x NR values at xi*(C*Kp + kPointPad) +
 // pc*Kp + jr*kc.
 template <typename T>
 void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool flipped, T* U) {
   constexpr int64_t NR = MicroKernel<T>::NR;
-  const int64_t C = p.C, K = p.K, Kp = pl.Kp;
+  const int64_t C = pl.Cg, K = p.K, Kp = pl.Kp;
   const int64_t panels = Kp / NR, cblocks = (C + kKC - 1) / kKC;
   const int nt = static_cast<int>(std::min<int64_t>(threads_for_work(K * C * kPoints * 4, p.num_threads),
                                                      panels * cblocks));
@@ -283,15 +294,15 @@ void rows_gemm(int64_t rows, int64_t kc, const T* A, int64_t lda, const T* B, T*
   }
 }
 
-// One transform-domain GEMM panel: M[xi] (rows x NR) = V[xi] (rows x C) U[xi][:, jr:jr+NR] for point xi, with
-// V[xi] at V + xi*v_point (rows of Cp), U holding W columns packed as the micro-kernel's B panels
-// (transform_weights: W = Kp) and M[xi] at M + xi*m_point (rows of ldm); W a multiple of NR.
+// One transform-domain GEMM panel: M[xi] (rows x NR) = V[xi][:, c0:c0+C] (rows x C) U[xi][:, jr:jr+NR] for
+// point xi, with V[xi] at V + xi*v_point (rows of Cp), U holding W columns packed as the micro-kernel's B
+// panels (transform_weights: W = Kp) and M[xi] at M + xi*m_point (rows of ldm); W a multiple of NR.
 template <typename T>
-void panel_gemm(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t C, const T* U, int64_t W, int64_t jr,
-                T* M, int64_t m_point, int64_t ldm, int xi) {
+void panel_gemm(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t c0, int64_t C, const T* U, int64_t W,
+                int64_t jr, T* M, int64_t m_point, int64_t ldm, int xi) {
   for (int64_t pc = 0; pc < C; pc += kKC) {
     const int64_t kc = std::min(kKC, C - pc);
-    rows_gemm(rows, kc, V + xi * v_point + pc, Cp, U + xi * (C * W + kPointPad) + pc * W + jr * kc, M + xi * m_point, ldm,
+    rows_gemm(rows, kc, V + xi * v_point + c0 + pc, Cp, U + xi * (C * W + kPointPad) + pc * W + jr * kc, M + xi * m_point, ldm,
               pc == 0 ? T(0) : T(1));
   }
 }
@@ -301,7 +312,7 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
                T* y, T* V, T* M) {
   using MK = MicroKernel<T>;
   constexpr int L = kLanes<T>;
-  const int64_t TB = pl.TB, Cp = pl.Cp, Kp = pl.Kp, C = p.C;
+  const int64_t TB = pl.TB, Cp = pl.Cp, Kp = pl.Kp;
   const int64_t t0 = block * TB, count = std::min(TB, pl.tiles - t0);
   const int64_t v_point = TB * Cp, m_point = TB * Kp;  // distance between two points' matrices
 
@@ -311,7 +322,7 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
   // 2. the 36 GEMMs
   for (int xi = 0; xi < kPoints; ++xi)
     for (int64_t jr = 0; jr < Kp; jr += MK::NR)
-      panel_gemm(V, v_point, Cp, count, C, U, Kp, jr, M + jr, m_point, Kp, xi);
+      panel_gemm(V, v_point, Cp, count, pl.channel0(jr), pl.Cg, U, Kp, jr, M + jr, m_point, Kp, xi);
 
   // 3. output transform: y = A^T M A + bias, clipped to the output
   for (int64_t t = 0; t < count; ++t)
@@ -330,15 +341,16 @@ void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, c
   using MK = MicroKernel<T>;
   constexpr int64_t NR = MK::NR;
   constexpr int L = kLanes<T>;
-  const int64_t C = p.C, Cp = pl.Cp, rows = pl.TB, v_point = rows * Cp, m_point = rows * NR;
+  const int64_t C = pl.Cg, c0 = pl.channel0(jr), Cp = pl.Cp, rows = pl.TB, v_point = rows * Cp, m_point = rows * NR;
   if (Ugiven) {
-    for (int xi = 0; xi < kPoints; ++xi) panel_gemm(V, v_point, Cp, pl.tiles, C, Ugiven, pl.Kp, jr, M, m_point, NR, xi);
+    for (int xi = 0; xi < kPoints; ++xi)
+      panel_gemm(V, v_point, Cp, pl.tiles, c0, C, Ugiven, pl.Kp, jr, M, m_point, NR, xi);
   } else {
     for (int64_t pc = 0; pc < C; pc += kFusedKC) {
       const int64_t kc = std::min(kFusedKC, C - pc), u_point = kc * NR + kPointPad;
       transform_weight_panel(p, w, flipped, jr, pc, pc + kc, u_point, U);
       for (int xi = 0; xi < kPoints; ++xi)
-        rows_gemm(pl.tiles, kc, V + xi * v_point + pc, Cp, U + xi * u_point, M + xi * m_point, NR,
+        rows_gemm(pl.tiles, kc, V + xi * v_point + c0 + pc, Cp, U + xi * u_point, M + xi * m_point, NR,
                   pc == 0 ? T(0) : T(1));
     }
   }
@@ -363,11 +375,13 @@ bool winograd_direct_nchw(int64_t out_plane) { return out_plane >= kMinDirectNch
 
 bool use_winograd_forward(const ConvParams& p, int64_t elem_size) {
   if (!winograd_allowed() || elem_size != 4 || p.R != 3 || p.S != 3 || p.stride_h != 1 || p.stride_w != 1 ||
-      p.dil_h != 1 || p.dil_w != 1 || p.groups != 1 || p.N <= 0 || p.OH <= 0 || p.OW <= 0)
+      p.dil_h != 1 || p.dil_w != 1 || p.groups < 1 || p.N <= 0 || p.OH <= 0 || p.OW <= 0)
     return false;
+  // groups: every output-channel panel of the GEMMs lies in one group (AlexNet's 2 groups of 128-192)
+  if (p.groups > 1 && p.K_per_group() % MicroKernel<float>::NR != 0) return false;
   if (!g_size_rule.load(std::memory_order_relaxed)) return true;
-  const int64_t tiles = p.N * tiles_along(p.OH) * tiles_along(p.OW);
-  return p.C >= kMinInChannels && p.K >= kMinOutChannels && tiles * kWeightsPerTile >= p.C * p.K;
+  const int64_t tiles = p.N * tiles_along(p.OH) * tiles_along(p.OW), Cg = p.C_per_group();
+  return Cg >= kMinInChannels && p.K_per_group() >= kMinOutChannels && tiles * kWeightsPerTile >= Cg * p.K;
 }
 
 namespace {
@@ -422,7 +436,8 @@ void winograd_forward_team(const ConvParams& p, const Plan<T>& pl, const T* x, c
 #pragma omp for schedule(static) collapse(2)
       for (int xi = 0; xi < kPoints; ++xi)
         for (int64_t jp = 0; jp < panels; ++jp)
-          panel_gemm(V, v_point, pl.Cp, count, p.C, U, pl.Kp, jp * MK::NR, M + jp * MK::NR, m_point, pl.Kp, xi);
+          panel_gemm(V, v_point, pl.Cp, count, pl.channel0(jp * MK::NR), pl.Cg, U, pl.Kp, jp * MK::NR, M + jp * MK::NR,
+                     m_point, pl.Kp, xi);
 #pragma omp for schedule(static) collapse(2)
       for (int64_t t = 0; t < count; ++t)
         for (int64_t kg = 0; kg < k_groups; ++kg)
@@ -463,7 +478,8 @@ void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T*
 }
 
 int64_t winograd_weight_elems(const ConvParams& p, int64_t elem_size) {
-  return kPoints * (p.C * (elem_size == 4 ? weight_columns<float>(p.K) : weight_columns<double>(p.K)) + kPointPad);
+  return kPoints *
+         (p.C_per_group() * (elem_size == 4 ? weight_columns<float>(p.K) : weight_columns<double>(p.K)) + kPointPad);
 }
 
 template <typename T>
