@@ -7,6 +7,9 @@
 //     weight in place;
 //   NCHW 1x1 (stride 1, unpadded) with at most 7x7 outputs -> NHWC, where all three passes are one GEMM
 //     over the whole batch (and an NHWC 1x1 stays there whatever its weight);
+//   NCHW forward and input gradient of stride-1 kernels of 5x5 or more with 16 or more channels per group
+//     (MNIST, GoogLeNet, AlexNet 5x5) -> NHWC, where they run as direct convolutions (no im2col);
+//   NCHW strided forwards with more than 7x7 outputs and 16 or more channels per group -> NHWC (likewise);
 //   NCHW depthwise with output rows shorter than 16 (MobileNet's 14x14 and 7x7 stages) -> NHWC: the
 //     NHWC depthwise kernel vectorises over channels, the NCHW one over a row of at most 15 outputs.
 #pragma once
