@@ -343,7 +343,7 @@ def test_implicit_backward_input_nhwc_cropped(threads):
 
 
 # NHWC weight gradient without im2col (conv_implicit_nhwc_weight.cpp): one group, stride 1, zero padding,
-# input channels a multiple of 32. Output-channel tails (K % 14), dilation, asymmetric / zero / wide
+# input channels a multiple of 32 (float64: 16), or 16 (8). Output-channel tails (K % 14), dilation, asymmetric / zero / wide
 # padding, more rows than the 16 chunks (chunks across images, several 8-row segments), batch 1.
 IMPLICIT_WEIGHT_CASES = {
     "3x3_pad1_k17": ((2, 32, 11, 9), (17, 3, 3), (1, 1, 1, 1), (1, 1)),
@@ -353,6 +353,9 @@ IMPLICIT_WEIGHT_CASES = {
     "1x1_in_place": ((3, 64, 9, 7), (20, 1, 1), (0, 0, 0, 0), (1, 1)),  # x and gy read without copies
     "1x1_padded": ((2, 32, 5, 6), (7, 1, 1), (1, 0, 2, 1), (1, 1)),
     "big_weight_fewer_chunks": ((1, 256, 16, 4), (512, 3, 3), (1, 1, 1, 1), (1, 1)),  # 13 (f32) / 6 (f64) chunks
+    # one vector of input channels (half the tile): 16 float32, 8 float64 channels; K = 32 in tiles of 11 + 11 + 10
+    "one_vector_5x5": ((4, 16, 9, 10), (32, 5, 5), (2, 2, 2, 2), (1, 1)),
+    "one_vector_f64": ((2, 8, 7, 7), (15, 3, 3), (1, 1, 1, 1), (1, 1)),
 }
 
 
