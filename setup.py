@@ -5,6 +5,9 @@ torch for the build and the extension would not match the one you run with.
 
 Environment:
   FASTCONV_MARCH   -march value for the CPU kernels (default "native": the build machine's SIMD level).
+  FASTCONV_DEBUG_INFO=1  keep debug info (gcc -g, nvcc -g for host code): fastconv/_C*.so of a CPU build is
+                   47 MB with it, 2.6 MB without. The default compiles with -g0 (after the -g of Python's
+                   CFLAGS) and links with --strip-debug.
   FORCE_CUDA=1     build the CUDA kernels even if nvcc is not found on PATH / CUDA_HOME.
   FASTCONV_NO_CUDA=1  never build the CUDA kernels.
   TORCH_CUDA_ARCH_LIST  CUDA architectures (default "8.0;9.0").
@@ -61,6 +64,10 @@ def want_cuda():
     return torch.version.cuda is not None and bool(nvcc or shutil.which("nvcc"))
 
 
+def debug_info():
+    return os.environ.get("FASTCONV_DEBUG_INFO") == "1"
+
+
 def extension():
     march = os.environ.get("FASTCONV_MARCH", "native")
     cxx = ["-O3", "-std=c++20", f"-march={march}", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"]
@@ -68,6 +75,9 @@ def extension():
     if torch_has_openmp():
         cxx.append("-fopenmp")
         link.append("-fopenmp")
+    if not debug_info():
+        cxx.append("-g0")  # these flags come after Python's CFLAGS (-DNDEBUG -g ...): the last -g option wins
+        link.append("-Wl,--strip-debug")  # and whatever is linked in with some
     srcs = sources("csrc/cpu/**/*.cpp") + sources("csrc/bindings/*.cpp")  # csrc/cpu and its family folders
     macros = [("FASTCONV_VERSION", f'"{version()}"')]
     if want_cuda():
@@ -75,7 +85,9 @@ def extension():
         os.environ["TORCH_CUDA_ARCH_LIST"] = archs
         srcs += sources("csrc/cuda/*.cu") + sources("csrc/bindings/cuda/*.cpp")
         macros += [("FASTCONV_WITH_CUDA", None), ("FASTCONV_CUDA_ARCHS", f'"{archs}"')]
-        nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]
+        nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]  # device line tables, for profilers
+        if debug_info():
+            nvcc.append("-g")  # host code; nvcc adds none by default
         return cpp_extension.CUDAExtension(
             "fastconv._C", srcs, define_macros=macros,
             extra_compile_args={"cxx": cxx, "nvcc": nvcc}, extra_link_args=link)

@@ -89,3 +89,26 @@ def test_setup_py_only_builds_the_extension():
     tree = ast.parse(_read("setup.py"))
     [call] = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup"]
     assert {k.arg for k in call.keywords} == {"ext_modules", "cmdclass"}
+
+
+def _extension_args(monkeypatch, **env):
+    """setup.py's Extension under `env`, without building (setuptools.setup stubbed out)."""
+    import setuptools
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    seen = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: seen.update(kwargs))
+    path = os.path.join(ROOT, "setup.py")
+    exec(compile(_read("setup.py"), path, "exec"), {"__file__": path, "__name__": "setup"})
+    [ext] = seen["ext_modules"]
+    return ext.extra_compile_args["cxx"], ext.extra_link_args
+
+
+def test_debug_info_is_opt_in(monkeypatch):
+    """Python's CFLAGS put -g before the extension's flags: -g0 must come after it, and last."""
+    cxx, link = _extension_args(monkeypatch, FASTCONV_NO_CUDA="1")
+    assert cxx[-1] == "-g0" and "-Wl,--strip-debug" in link
+    cxx, link = _extension_args(monkeypatch, FASTCONV_NO_CUDA="1", FASTCONV_DEBUG_INFO="1")
+    assert "-g0" not in cxx and "-Wl,--strip-debug" not in link
+
