@@ -12,10 +12,16 @@ Environment:
   FASTCONV_NO_CUDA=1  never build the CUDA kernels.
   TORCH_CUDA_ARCH_LIST  CUDA architectures (default "8.0;9.0").
   MAX_JOBS         parallel compile jobs (ninja).
+
+Objects are kept in build/temp.<platform>-<python>/ under this directory, whatever build directory the
+command asked for (pip's editable install asks for a new temporary one each time): ninja then recompiles
+only what changed, so installing again from unchanged sources takes seconds. `rm -rf build` starts over.
 """
 import glob
 import os
 import shutil
+import sys
+import sysconfig
 
 import setuptools
 from setuptools import setup
@@ -28,6 +34,8 @@ except ImportError as exc:  # pip's isolated build environment has no torch
         "`pip install --no-build-isolation .`") from exc
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+# setuptools' own default for `python setup.py build_ext`, made absolute and kept for every build command.
+BUILD_TEMP = os.path.join(ROOT, "build", f"temp.{sysconfig.get_platform()}-{sys.implementation.cache_tag}")
 
 if int(setuptools.__version__.split(".")[0]) < 77:  # pyproject.toml's SPDX `license = "BSD-3-Clause"`
     raise SystemExit(f"fastconv's metadata needs setuptools >= 77 (found {setuptools.__version__}): "
@@ -95,7 +103,15 @@ def extension():
         "fastconv._C", srcs, define_macros=macros, extra_compile_args={"cxx": cxx}, extra_link_args=link)
 
 
+class BuildExtension(cpp_extension.BuildExtension.with_options(use_ninja=True)):
+    """torch's build_ext with ninja and its objects kept in BUILD_TEMP."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        self.build_temp = BUILD_TEMP
+
+
 setup(
     ext_modules=[extension()],
-    cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},
+    cmdclass={"build_ext": BuildExtension},
 )

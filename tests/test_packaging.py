@@ -3,6 +3,8 @@ and setup.py left to the extension alone (setuptools refuses a field given in bo
 import ast
 import os
 import re
+import sys
+import sysconfig
 import tomllib
 
 import pytest
@@ -91,8 +93,8 @@ def test_setup_py_only_builds_the_extension():
     assert {k.arg for k in call.keywords} == {"ext_modules", "cmdclass"}
 
 
-def _extension_args(monkeypatch, **env):
-    """setup.py's Extension under `env`, without building (setuptools.setup stubbed out)."""
+def _setup_kwargs(monkeypatch, **env):
+    """What setup.py passes to setuptools.setup under `env` (stubbed out: nothing is built)."""
     import setuptools
 
     for name, value in env.items():
@@ -101,7 +103,11 @@ def _extension_args(monkeypatch, **env):
     monkeypatch.setattr(setuptools, "setup", lambda **kwargs: seen.update(kwargs))
     path = os.path.join(ROOT, "setup.py")
     exec(compile(_read("setup.py"), path, "exec"), {"__file__": path, "__name__": "setup"})
-    [ext] = seen["ext_modules"]
+    return seen
+
+
+def _extension_args(monkeypatch, **env):
+    [ext] = _setup_kwargs(monkeypatch, **env)["ext_modules"]
     return ext.extra_compile_args["cxx"], ext.extra_link_args
 
 
@@ -111,4 +117,17 @@ def test_debug_info_is_opt_in(monkeypatch):
     assert cxx[-1] == "-g0" and "-Wl,--strip-debug" in link
     cxx, link = _extension_args(monkeypatch, FASTCONV_NO_CUDA="1", FASTCONV_DEBUG_INFO="1")
     assert "-g0" not in cxx and "-Wl,--strip-debug" not in link
+
+
+def test_objects_stay_in_the_checkout(monkeypatch):
+    """pip's editable install gives build_ext a new temporary directory each time: the objects go to
+    build/temp.* of the checkout all the same, so ninja finds them up to date the next time."""
+    from setuptools import Distribution
+
+    dist = Distribution(_setup_kwargs(monkeypatch, FASTCONV_NO_CUDA="1"))
+    dist.get_command_obj("build").build_temp = "/tmp/tmpxyz.build-temp"
+    build_ext = dist.get_command_obj("build_ext")
+    build_ext.ensure_finalized()
+    assert build_ext.build_temp == os.path.join(
+        ROOT, "build", f"temp.{sysconfig.get_platform()}-{sys.implementation.cache_tag}")
 
