@@ -16,6 +16,9 @@ Environment:
 Objects are kept in build/temp.<platform>-<python>/ under this directory, whatever build directory the
 command asked for (pip's editable install asks for a new temporary one each time): ninja then recompiles
 only what changed, so installing again from unchanged sources takes seconds. `rm -rf build` starts over.
+
+The build records the torch it compiled against in fastconv/_build_config.py (next to the extension), which
+`import fastconv` compares with the torch it runs with (fastconv/_extension_error.py).
 """
 import glob
 import os
@@ -103,12 +106,35 @@ def extension():
         "fastconv._C", srcs, define_macros=macros, extra_compile_args={"cxx": cxx}, extra_link_args=link)
 
 
+def build_config(ext):
+    """fastconv/_build_config.py: the torch this extension is compiled against, for the check at import."""
+    import torch
+
+    with_cuda = any(name == "FASTCONV_WITH_CUDA" for name, _ in ext.define_macros)
+    return (
+        '"""Written by setup.py when it built fastconv._C (not in git): the torch it was compiled against."""\n'
+        f"TORCH_VERSION = {str(torch.__version__)!r}\n"
+        f"TORCH_CXX11_ABI = {bool(torch._C._GLIBCXX_USE_CXX11_ABI)!r}\n"
+        f"TORCH_CUDA = {torch.version.cuda!r}  # torch.version.cuda\n"
+        f"WITH_CUDA = {with_cuda!r}  # fastconv's CUDA kernels compiled in\n"
+        f"DEBUG_INFO = {debug_info()!r}  # FASTCONV_DEBUG_INFO=1\n")
+
+
 class BuildExtension(cpp_extension.BuildExtension.with_options(use_ninja=True)):
-    """torch's build_ext with ninja and its objects kept in BUILD_TEMP."""
+    """torch's build_ext with ninja, objects kept in BUILD_TEMP, and fastconv/_build_config.py written next to
+    the extension once it is built."""
 
     def finalize_options(self):
         super().finalize_options()
         self.build_temp = BUILD_TEMP
+
+    def run(self):
+        super().run()
+        for ext in self.extensions:
+            # After run(), an --inplace (or editable) build's path is the one in the source tree.
+            path = os.path.join(os.path.dirname(self.get_ext_fullpath(ext.name)), "_build_config.py")
+            with open(path, "w") as f:
+                f.write(build_config(ext))
 
 
 setup(
