@@ -8,11 +8,12 @@
 """
 import torch  # noqa: F401  (the extension links against torch's libraries)
 
+from ._extension_error import check_torch, extension_error
+
+check_torch()  # the torch the extension was built against: an ImportError before loading it if it cannot work
 try:
     from . import _C  # noqa: F401  registers the ops with the dispatcher
 except ImportError as _exc:
-    from ._extension_error import extension_error
-
     raise extension_error(_exc) from _exc
 from . import errors
 from .errors import FastconvError

@@ -4,15 +4,19 @@ from __future__ import annotations
 import torch
 
 from . import _C
+from ._extension_error import build_config
 from ._version import __version__
 
 
 def build_info() -> dict[str, object]:
-    """A dict: fastconv and torch versions, SIMD level, OpenMP and CUDA build facts, threads in use."""
+    """A dict: fastconv and torch versions (torch_built: the torch the extension was compiled against, "unknown"
+    for a build without fastconv/_build_config.py), SIMD level, OpenMP and CUDA build facts, threads in use."""
     info = dict(_C.build_info())
+    config = build_config()
     return {
         "fastconv": __version__,
         "torch": torch.__version__,
+        "torch_built": "unknown" if config is None else config.TORCH_VERSION,
         "simd": info["simd"],
         "openmp": info["openmp"],
         "threads": torch.get_num_threads(),

@@ -18,6 +18,8 @@ every module left is listed in the report with the reason, once, and strict=True
 Pooling or convolution written as function calls inside a forward (F.adaptive_avg_pool2d(x, 1)) is no module
 and is not seen here: fastconv.enabled() routes those calls (fastconv/functional_switch.py).
 """
+from __future__ import annotations
+
 import copy
 import dataclasses
 import logging
@@ -49,10 +51,10 @@ NO_KERNEL = (
 class ConvertReport:
     """swapped: (qualified name, torch class name); left: (qualified name, class name, reason)."""
 
-    swapped: list = dataclasses.field(default_factory=list)
-    left: list = dataclasses.field(default_factory=list)
+    swapped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    left: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
-    def __str__(self):
+    def __str__(self) -> str:
         lines = [f"fastconv.convert: {len(self.swapped)} module(s) swapped, {len(self.left)} left"]
         lines += [f"  swapped {name or '<root>'}: torch.nn.{cls} -> fastconv.nn.{cls}" for name, cls in self.swapped]
         lines += [f"  left    {name or '<root>'} ({cls}): {reason}" for name, cls, reason in self.left]
@@ -156,7 +158,8 @@ def _convert_one(module, qualname, torch_classes, no_kernel, report, memo, model
     return result
 
 
-def convert(model, inplace=True, strict=False):
+def convert(model: torch.nn.Module, inplace: bool = True,
+            strict: bool = False) -> tuple[torch.nn.Module, ConvertReport]:
     """Replace torch.nn conv/pooling modules in `model` by fastconv's; returns (model, ConvertReport).
 
     inplace=False converts a deep copy and leaves `model` untouched. If `model` itself is convertible the

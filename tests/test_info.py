@@ -6,6 +6,7 @@ import sys
 import torch
 
 import fastconv
+from fastconv import _extension_error
 
 # The subprocesses import the same fastconv as this process (an in-place build or an installed one).
 FASTCONV_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
@@ -30,6 +31,18 @@ def test_info_cli_prints_build_facts():
     assert int(info["threads"]) >= 1
     assert info["cuda_built"] in ("True", "False")
     assert info["openmp"] in ("True", "False")
+
+
+def test_info_cli_prints_the_torch_the_extension_was_built_against():
+    """From fastconv/_build_config.py (written by setup.py): this torch's release, or the import would have
+    refused it or warned; "unknown" for an extension built before that file existed."""
+    info = {k.strip(): v.strip() for k, v in _run_info().items()}
+    config = _extension_error.build_config()
+    if config is None:
+        assert info["torch_built"] == "unknown"
+    else:
+        assert info["torch_built"] == config.TORCH_VERSION == fastconv.build_info()["torch_built"]
+        assert _extension_error.torch_mismatch(config) is None
 
 
 def test_info_cli_threads_follow_environment():

@@ -1,14 +1,20 @@
 """Package metadata: pyproject.toml's [project] table as setuptools reads it, the one version, the license,
 and setup.py left to the extension alone (setuptools refuses a field given in both files)."""
 import ast
+import glob
 import os
 import re
+import shutil
+import subprocess
+import sys
+import sysconfig
 import tomllib
 
 import pytest
 import torch
 
 import fastconv
+from fastconv import _extension_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -89,3 +95,54 @@ def test_setup_py_only_builds_the_extension():
     tree = ast.parse(_read("setup.py"))
     [call] = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup"]
     assert {k.arg for k in call.keywords} == {"ext_modules", "cmdclass"}
+
+
+def _setup_kwargs(monkeypatch, **env):
+    """What setup.py passes to setuptools.setup under `env` (stubbed out: nothing is built)."""
+    import setuptools
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    seen = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: seen.update(kwargs))
+    path = os.path.join(ROOT, "setup.py")
+    exec(compile(_read("setup.py"), path, "exec"), {"__file__": path, "__name__": "setup"})
+    return seen
+
+
+def _extension_args(monkeypatch, **env):
+    [ext] = _setup_kwargs(monkeypatch, **env)["ext_modules"]
+    return ext.extra_compile_args["cxx"], ext.extra_link_args
+
+
+def test_debug_info_is_opt_in(monkeypatch):
+    """Python's CFLAGS put -g before the extension's flags: -g0 must come after it, and last."""
+    cxx, link = _extension_args(monkeypatch, FASTCONV_NO_CUDA="1")
+    assert cxx[-1] == "-g0" and "-Wl,--strip-debug" in link
+    cxx, link = _extension_args(monkeypatch, FASTCONV_NO_CUDA="1", FASTCONV_DEBUG_INFO="1")
+    assert "-g0" not in cxx and "-Wl,--strip-debug" not in link
+
+
+def test_objects_stay_in_the_checkout(monkeypatch):
+    """pip's editable install gives build_ext a new temporary directory each time: the objects go to
+    build/temp.* of the checkout all the same, so ninja finds them up to date the next time."""
+    from setuptools import Distribution
+
+    dist = Distribution(_setup_kwargs(monkeypatch, FASTCONV_NO_CUDA="1"))
+    dist.get_command_obj("build").build_temp = "/tmp/tmpxyz.build-temp"
+    build_ext = dist.get_command_obj("build_ext")
+    build_ext.ensure_finalized()
+    assert build_ext.build_temp == os.path.join(
+        ROOT, "build", f"temp.{sysconfig.get_platform()}-{sys.implementation.cache_tag}")
+
+
+def test_release_build_has_no_debug_info():
+    """setup.py compiles with -g0 and links with --strip-debug unless FASTCONV_DEBUG_INFO=1 (47 MB against 2.6 MB)."""
+    config = _extension_error.build_config()
+    if config is None or config.DEBUG_INFO:
+        pytest.skip("an extension built with debug info, or before fastconv/_build_config.py recorded it")
+    if shutil.which("readelf") is None:
+        pytest.skip("no readelf")
+    [extension] = glob.glob(os.path.join(os.path.dirname(fastconv.__file__), "_C*.so"))
+    sections = subprocess.run(["readelf", "-S", "-W", extension], capture_output=True, text=True, check=True).stdout
+    assert ".text" in sections and ".debug_" not in sections

@@ -1,6 +1,6 @@
 """Type hints on the public API (PEP 561: fastconv/py.typed ships with the package): every parameter and return
-of fastconv.nn.functional, fold_batchnorm, build_info and the model builders is annotated, and the hints
-resolve (inspect evaluates them, so a misspelt name fails here)."""
+of fastconv.nn.functional, fold_batchnorm, build_info, convert / ConvertReport and the model builders is
+annotated, and the hints resolve (inspect evaluates them, so a misspelt name fails here)."""
 import inspect
 import os
 import tomllib
@@ -32,6 +32,20 @@ def test_functional_is_hinted(name):
                                 models.vgg11, models.vgg16, models.densenet121], ids=lambda f: f.__name__)
 def test_functions_are_hinted(fn):
     _assert_fully_hinted(fn, fn.__name__)
+
+
+def test_convert_is_hinted():
+    _assert_fully_hinted(fastconv.convert, "convert")
+    _assert_fully_hinted(fastconv.ConvertReport.__str__, "ConvertReport.__str__")
+    hints = inspect.get_annotations(fastconv.ConvertReport, eval_str=True)
+    assert hints == {"swapped": list[tuple[str, str]], "left": list[tuple[str, str, str]]}
+
+
+def test_convert_hints_change_no_defaults():
+    sig = inspect.signature(fastconv.convert)
+    assert [(p.name, p.default) for p in sig.parameters.values()] == [
+        ("model", inspect.Parameter.empty), ("inplace", True), ("strict", False)]
+    assert fastconv.ConvertReport() == fastconv.ConvertReport([], [])
 
 
 @pytest.mark.parametrize("name", MODEL_CLASSES)
