@@ -218,6 +218,22 @@ def test_both_settings_match_torch(allow):
                                        rtol=1e-4, atol=1e-4)
 
 
+def _check_all_passes(x, wt, b, generator, **conv_args):
+    """fastconv's output and its three gradients within BOUND of torch's in float64; returns the output."""
+    xs, ws, bs = (t.clone().requires_grad_() for t in (x, wt, b))
+    y = FF.conv2d(xs, ws, bs, **conv_args)
+    xd, wd, bd = (t.double().requires_grad_() for t in (x, wt, b))
+    yd = TF.conv2d(xd, wd, bd, **conv_args)
+    assert y.shape == yd.shape
+    gy = torch.randn(y.shape, generator=generator)
+    grads = torch.autograd.grad(y, (xs, ws, bs), gy)
+    refs = torch.autograd.grad(yd, (xd, wd, bd), gy.double())
+    assert _rel_err(y, yd) < BOUND
+    for got, ref in zip(grads, refs):
+        assert _rel_err(got, ref) < BOUND
+    return y
+
+
 # Dilated 3x3 convolutions run as undilated ones on subgrids (csrc/cpu/conv_subgrid.cpp) when the padding is a
 # multiple of the dilation and the planes divide by it; else the exact paths.
 DILATED = [
@@ -237,19 +253,9 @@ def test_dilated_all_passes(n, c, k, h, w, dilation, padding, layout):
     x, wt, b = _case(n, c, k, h, w, seed=n * 100 + h + c)
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
-    xs, ws, bs = (t.clone().requires_grad_() for t in (x, wt, b))
-    y = FF.conv2d(xs, ws, bs, padding=padding, dilation=dilation)
-    xd, wd, bd = (t.double().requires_grad_() for t in (x, wt, b))
-    yd = TF.conv2d(xd, wd, bd, padding=padding, dilation=dilation)
-    assert y.shape == yd.shape
+    y = _check_all_passes(x, wt, b, None, padding=padding, dilation=dilation)
     if layout == "channels_last":
         assert y.is_contiguous(memory_format=torch.channels_last)
-    g = torch.randn_like(y)
-    grads = torch.autograd.grad(y, (xs, ws, bs), g)
-    refs = torch.autograd.grad(yd, (xd, wd, bd), g.double())
-    assert _rel_err(y, yd) < BOUND
-    for got, ref in zip(grads, refs):
-        assert _rel_err(got, ref) < BOUND
     divides = all(s % d == 0 for s, d in zip((h, w), (dilation,) * 2 if isinstance(dilation, int) else dilation))
     with fastconv.backends.cpu.flags(allow_winograd=False):
         exact = FF.conv2d(x, wt, b, padding=padding, dilation=dilation)
@@ -279,16 +285,7 @@ def test_grouped_all_passes(n, c, k, h, w, groups, padding, layout):
         x = x.contiguous(memory_format=torch.channels_last)
     if layout == "channels_last_weight":
         wt = wt.contiguous(memory_format=torch.channels_last)
-    xs, ws, bs = (t.clone().requires_grad_() for t in (x, wt, b))
-    y = FF.conv2d(xs, ws, bs, padding=padding, groups=groups)
-    xd, wd, bd = (t.double().requires_grad_() for t in (x, wt, b))
-    yd = TF.conv2d(xd, wd, bd, padding=padding, groups=groups)
-    gy = torch.randn(y.shape, generator=g)
-    grads = torch.autograd.grad(y, (xs, ws, bs), gy)
-    refs = torch.autograd.grad(yd, (xd, wd, bd), gy.double())
-    assert _rel_err(y, yd) < BOUND
-    for got, ref in zip(grads, refs):
-        assert _rel_err(got, ref) < BOUND
+    _check_all_passes(x, wt, b, g, padding=padding, groups=groups)
     with fastconv.backends.cpu.flags(allow_winograd=False):
         exact = FF.conv2d(x, wt, b, padding=padding, groups=groups)
     assert torch.equal(FF.conv2d(x, wt, b, padding=padding, groups=groups), exact) == ((k // groups) % 32 != 0)
