@@ -5,8 +5,8 @@ fails, extension_error() says why in plain words: from a source checkout where t
 Python's own message is a confusing "cannot import name '_C' from partially initialized module 'fastconv' (most
 likely due to a circular import)"."""
 import glob
-import importlib
 import importlib.machinery
+import importlib.util
 import os
 import re
 import warnings
@@ -17,11 +17,16 @@ BUILD = "pip install --no-build-isolation -e ."
 
 
 def build_config():
-    """fastconv/_build_config.py as a module, or None (an extension built before it existed, or copied in)."""
-    try:
-        return importlib.import_module("fastconv._build_config")
-    except ImportError:
+    """fastconv/_build_config.py next to this file as a module, or None (an extension built before it existed, or
+    copied in). Read by path: an import of fastconv._build_config could be answered by an editable install's
+    finder from another checkout when this package has none."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_build_config.py")
+    if not os.path.isfile(path):
         return None
+    spec = importlib.util.spec_from_file_location("fastconv._build_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _release(version):
