@@ -12,9 +12,7 @@ bool is_rsc_weight(const at::Tensor& weight) {
 
 at::Tensor dense_weight(const at::Tensor& weight) {
   if (weight.is_contiguous()) return weight;
-  if (weight.dim() != 4 || !weight.is_contiguous(at::MemoryFormat::ChannelsLast) ||
-      !at::isFloatingType(weight.scalar_type()))
-    return weight.contiguous();
+  if (!is_rsc_weight(weight)) return weight.contiguous();
   // channels_last memory is (K, R, S, C): one (R*S x C) -> (C x R*S) transpose per output channel.
   at::Tensor out = at::empty(weight.sizes(), weight.options().memory_format(at::MemoryFormat::Contiguous));
   const int64_t K = weight.size(0), C = weight.size(1), RS = weight.size(2) * weight.size(3);

@@ -200,33 +200,20 @@ struct MicroKernel {
     store<R>(c0, c1, C, v, T(1), T(0), nullptr, bcol);
   }
 
-  // The last, partial row panel of a packed A (v.mr < MR rows, a[p*MR + i]): only R >= v.mr rows of
-  // accumulators, so an M of 16 or 32 (14 + 2, 28 + 4 rows) does not pay for a second 14 rows.
+  // A row panel of v.mr <= MR rows with only the accumulators of the next even row count, so an M of 16 or
+  // 32 (14 + 2, 28 + 4 rows) does not pay for a second 14 rows. A packed A (a[p*MR + i]), or with kDirectA a
+  // row-major A read in place (a[i*lda + p]), of which an odd v.mr reads one row more (the caller's A has it).
+  template <bool kDirectA = false>
   static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
-                          const T* brow, const T* bcol) {
+                          const T* brow, const T* bcol, int64_t lda = 0) {
     switch ((v.mr + 1) / 2) {
-      case 1: return run<false, false, 2>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      case 2: return run<false, false, 4>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      case 3: return run<false, false, 6>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      case 4: return run<false, false, 8>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      case 5: return run<false, false, 10>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      case 6: return run<false, false, 12>(kc, a, b, C, v, alpha, beta, brow, bcol);
-      default: return run(kc, a, b, C, v, alpha, beta, brow, bcol);
-    }
-  }
-
-  // v.mr <= MR rows of a row-major A read in place (a[i*lda + p]), with the accumulators of the next even
-  // row count: reads up to one row past v.mr (the caller's A must have it), writes only v.mr rows of C.
-  static void run_direct_rows(int64_t kc, const T* a, int64_t lda, const T* b, T* C, const MicroTileView& v,
-                              T beta) {
-    switch ((v.mr + 1) / 2) {
-      case 1: return run<true, false, 2>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
-      case 2: return run<true, false, 4>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
-      case 3: return run<true, false, 6>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
-      case 4: return run<true, false, 8>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
-      case 5: return run<true, false, 10>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
-      case 6: return run<true, false, 12>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
-      default: return run<true>(kc, a, b, C, v, T(1), beta, nullptr, nullptr, lda);
+      case 1: return run<kDirectA, false, 2>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
+      case 2: return run<kDirectA, false, 4>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
+      case 3: return run<kDirectA, false, 6>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
+      case 4: return run<kDirectA, false, 8>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
+      case 5: return run<kDirectA, false, 10>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
+      case 6: return run<kDirectA, false, 12>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
+      default: return run<kDirectA>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
     }
   }
 

@@ -54,12 +54,19 @@ inline void transpose_block16(const float* src, int64_t s_rs, float* dst, int64_
   for (int j = 0; j < 16; ++j) _mm512_storeu_ps(dst + j * d_rs, r[j]);
 }
 
+// r[i] = the first cols (<= 16) values of row i of src for i < rows (<= 16), zeros elsewhere; nothing else
+// is read (masked loads: safe at the end of a buffer).
+inline void load_rows16_masked(const float* src, int64_t s_rs, int rows, int cols, __m512 r[16]) {
+  const __mmask16 in = __mmask16((1u << cols) - 1);
+  for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(in, src + i * s_rs) : _mm512_setzero_ps();
+}
+
 // The same for a rows x cols corner (rows, cols <= 16): dst[j * d_rs + i] = src[i * s_rs + j] for i < rows,
 // j < cols, reading and writing nothing else (masked loads and stores: safe at the end of a buffer).
 inline void transpose_block16_masked(const float* src, int64_t s_rs, float* dst, int64_t d_rs, int rows, int cols) {
-  const __mmask16 in = __mmask16((1u << cols) - 1), out = __mmask16((1u << rows) - 1);
+  const __mmask16 out = __mmask16((1u << rows) - 1);
   __m512 r[16];
-  for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(in, src + i * s_rs) : _mm512_setzero_ps();
+  load_rows16_masked(src, s_rs, rows, cols, r);
   transpose16x16(r);
   for (int j = 0; j < cols; ++j) _mm512_mask_storeu_ps(dst + j * d_rs, out, r[j]);
 }

@@ -67,9 +67,8 @@ inline int64_t transpose_short_rows(int64_t rows, int64_t cols, const float* s, 
   const __mmask16 out = __mmask16((1u << rows) - 1);
   for (int64_t j0 = 0; j0 < cols; j0 += 16) {
     const int n = int(std::min<int64_t>(16, cols - j0));
-    const __mmask16 in = __mmask16((1u << n) - 1);
     __m512 r[16];
-    for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(in, s + i * cols + j0) : _mm512_setzero_ps();
+    load_rows16_masked(s + j0, cols, int(rows), n, r);
     transpose16x16(r);
     for (int j = 0; j < n; ++j) {
       float* dst = d + (j0 + j) * rows;

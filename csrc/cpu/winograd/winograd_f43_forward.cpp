@@ -56,6 +56,9 @@ constexpr int64_t kFusedKC = 128;
 // whole U): one cache line, so that the 36 stores of one transformed kernel do not all fall in one L1 set
 // (at a multiple of 4 KB they did, and the weight transform of a 512 -> 512 layer ran 1.6x slower).
 constexpr int64_t kPointPad = 16;
+
+// Values between two points of a transformed weight of `rows` input channels and `cols` output columns.
+int64_t point_stride(int64_t rows, int64_t cols) { return rows * cols + kPointPad; }
 // The panel regime's transformed input (all tiles) at most this large: it is read by every panel.
 constexpr int64_t kPanelInputBytes = int64_t(8) << 20;
 // Transformed weights larger than this take the team regime (measured, 2 threads: 512 -> 512 channels, U of
@@ -131,10 +134,13 @@ struct KernelIndex {
   KernelIndex(const ConvParams& p, bool flip) : flipped(flip) {
     const int64_t Cg = p.C_per_group(), Kg = p.K_per_group();
     group_elems = 9 * Cg * Kg;
-    if (p.weight_rsc)
-      e_stride = flip ? Kg : Cg, flip ? (k_stride = 1, c_stride = 9 * Kg) : (k_stride = 9 * Cg, c_stride = 1);
-    else
-      e_stride = 1, flip ? (k_stride = 9, c_stride = 9 * Kg) : (k_stride = 9 * Cg, c_stride = 9);
+    // w's dimensions: (outer, inner, 3, 3) dense or (outer, 3, 3, inner) channels_last, with (outer, inner) =
+    // (k, c) unflipped and (c, k) flipped
+    const int64_t inner = flip ? Kg : Cg;
+    const int64_t outer_stride = 9 * inner, inner_stride = p.weight_rsc ? 1 : 9;
+    e_stride = p.weight_rsc ? inner : 1;
+    k_stride = flip ? inner_stride : outer_stride;
+    c_stride = flip ? outer_stride : inner_stride;
   }
   int64_t tap(int e) const { return flipped ? 8 - e : e; }
   int64_t at(int64_t k, int64_t c, int e) const { return k * k_stride + c * c_stride + tap(e) * e_stride; }
@@ -153,7 +159,8 @@ void gather_kernels(const KernelIndex& ix, const T* w, int64_t jr, int64_t width
       for (int64_t h = 0; h < width; h += 16) {
         const __mmask16 m = __mmask16((1u << std::min<int64_t>(16, width - h)) - 1);
         for (int e = 0; e < 9; ++e)
-          _mm512_store_ps(g + e * NR + h, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, w + ix.at(jr + h, c, e), 4));
+          _mm512_store_ps(g + e * NR + h,
+                          _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, w + ix.at(jr + h, c, e), 4));
       }
       return;
     }
@@ -165,8 +172,8 @@ void gather_kernels(const KernelIndex& ix, const T* w, int64_t jr, int64_t width
 
 // Transformed kernels of output channels [jr, jr + NR) (zeros past K; all in one group) and input channels
 // [c_begin, c_end) of their group, as rows of the micro-kernel's B panels: point xi of input channel c goes to
-// U + xi*xi_stride + (c - c_begin)*NR (NR values). The NR kernels of one input channel are transformed at once (they are the vector lanes); they
-// are staged as g[e*NR + j] by whichever copy suits the weight's layout (KernelIndex).
+// U + xi*xi_stride + (c - c_begin)*NR (NR values). The NR kernels of one input channel are transformed at once
+// (they are the vector lanes); they are staged as g[e*NR + j] by whichever copy suits the weight's layout.
 template <typename T>
 void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64_t jr, int64_t c_begin,
                             int64_t c_end, int64_t xi_stride, T* U) {
@@ -184,7 +191,8 @@ void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64
       // the NR kernels' taps are contiguous rows (a flipped channels_last weight): plain copies
       for (; c < c_end; ++c) {
         for (int e = 0; e < 9; ++e)
-          for (int64_t h = 0; h < NR; h += 16) _mm512_store_ps(g + e * NR + h, _mm512_loadu_ps(w + ix.at(jr + h, c, e)));
+          for (int64_t h = 0; h < NR; h += 16)
+            _mm512_store_ps(g + e * NR + h, _mm512_loadu_ps(w + ix.at(jr + h, c, e)));
         weight_tile_transform<T, NR>(g, tmp, U + (c - c_begin) * NR, xi_stride);
       }
     } else if (width == NR && !flipped) {
@@ -224,8 +232,8 @@ void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64
 }
 
 // U for all output channels, packed as the micro-kernel's B panels: for point xi, depth block pc (kc =
-// min(kKC, C - pc) rows of the C = Cg channels of a group), column panel jr (NR columns of K): kc x NR values at xi*(C*Kp + kPointPad) +
-// pc*Kp + jr*kc.
+// min(kKC, C - pc) rows of the C = Cg channels of a group), column panel jr (NR columns of K): kc x NR values
+// at xi*point_stride(C, Kp) + pc*Kp + jr*kc.
 template <typename T>
 void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool flipped, T* U) {
   constexpr int64_t NR = MicroKernel<T>::NR;
@@ -237,7 +245,7 @@ void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool 
   for (int64_t cb = 0; cb < cblocks; ++cb)
     for (int64_t jp = 0; jp < panels; ++jp) {
       const int64_t pc = cb * kKC, kc = std::min(kKC, C - pc), jr = jp * NR;
-      transform_weight_panel(p, w, flipped, jr, pc, pc + kc, C * Kp + kPointPad, U + pc * Kp + jr * kc);
+      transform_weight_panel(p, w, flipped, jr, pc, pc + kc, point_stride(C, Kp), U + pc * Kp + jr * kc);
     }
 }
 
@@ -286,11 +294,8 @@ void rows_gemm(int64_t rows, int64_t kc, const T* A, int64_t lda, const T* B, T*
   const int64_t row_panels = (rows + MK::MR - 1) / MK::MR;
   for (int64_t i = 0; i < row_panels; ++i) {
     const int64_t r0 = rows * i / row_panels, mr = rows * (i + 1) / row_panels - r0;
-    const MicroTileView view{ldm, 1, mr, MK::NR};
-    if (mr == MK::MR)
-      MK::template run<true>(kc, A + r0 * lda, B, M + r0 * ldm, view, T(1), beta, nullptr, nullptr, lda);
-    else
-      MK::run_direct_rows(kc, A + r0 * lda, lda, B, M + r0 * ldm, view, beta);
+    MK::template run_partial<true>(kc, A + r0 * lda, B, M + r0 * ldm, MicroTileView{ldm, 1, mr, MK::NR}, T(1), beta,
+                                   nullptr, nullptr, lda);
   }
 }
 
@@ -302,8 +307,8 @@ void panel_gemm(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t c
                 int64_t jr, T* M, int64_t m_point, int64_t ldm, int xi) {
   for (int64_t pc = 0; pc < C; pc += kKC) {
     const int64_t kc = std::min(kKC, C - pc);
-    rows_gemm(rows, kc, V + xi * v_point + c0 + pc, Cp, U + xi * (C * W + kPointPad) + pc * W + jr * kc, M + xi * m_point, ldm,
-              pc == 0 ? T(0) : T(1));
+    rows_gemm(rows, kc, V + xi * v_point + c0 + pc, Cp, U + xi * point_stride(C, W) + pc * W + jr * kc,
+              M + xi * m_point, ldm, pc == 0 ? T(0) : T(1));
   }
 }
 
@@ -347,7 +352,7 @@ void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, c
       panel_gemm(V, v_point, Cp, pl.tiles, c0, C, Ugiven, pl.Kp, jr, M, m_point, NR, xi);
   } else {
     for (int64_t pc = 0; pc < C; pc += kFusedKC) {
-      const int64_t kc = std::min(kFusedKC, C - pc), u_point = kc * NR + kPointPad;
+      const int64_t kc = std::min(kFusedKC, C - pc), u_point = point_stride(kc, NR);
       transform_weight_panel(p, w, flipped, jr, pc, pc + kc, u_point, U);
       for (int xi = 0; xi < kPoints; ++xi)
         rows_gemm(pl.tiles, kc, V + xi * v_point + c0 + pc, Cp, U + xi * u_point, M + xi * m_point, NR,
@@ -409,7 +414,7 @@ void winograd_forward_panels(const ConvParams& p, const Plan<T>& pl, const T* x,
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < pl.TB; ++t) transform_input_tile(p, pl, pl.Cp, t, x, V + t * pl.Cp, v_point);
     T* U = Ugiven ? nullptr
-                  : thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * (kFusedKC * NR + kPointPad)));
+                  : thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * point_stride(kFusedKC, NR)));
     T* M = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * pl.TB * NR));
 #pragma omp for schedule(dynamic)
     for (int64_t jr = 0; jr < pl.Kp; jr += NR) run_panel(p, pl, jr, V, w, flipped, Ugiven, bias, y, U, M);
@@ -479,7 +484,7 @@ void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T*
 
 int64_t winograd_weight_elems(const ConvParams& p, int64_t elem_size) {
   return kPoints *
-         (p.C_per_group() * (elem_size == 4 ? weight_columns<float>(p.K) : weight_columns<double>(p.K)) + kPointPad);
+         point_stride(p.C_per_group(), elem_size == 4 ? weight_columns<float>(p.K) : weight_columns<double>(p.K));
 }
 
 template <typename T>
