@@ -3,8 +3,15 @@
 Install with `pip install --no-build-isolation .` after torch: build isolation would install a second
 torch for the build and the extension would not match the one you run with.
 
+The CPU kernels (csrc/cpu) are compiled once per CPU capability into their own shared library, as ATen does:
+fastconv/_kernels_default*.so (baseline x86-64), _kernels_avx2 (-march=x86-64-v3), _kernels_avx512
+(-march=x86-64-v4); fastconv._C (the bindings, csrc/bindings) is compiled for baseline x86-64. At import
+fastconv/_kernels.py loads the library this CPU runs (FASTCONV_CPU_CAPABILITY=default|avx2|avx512 asks for a lower
+one), so a wheel built here runs on any x86-64 CPU. Other architectures get one library, "default".
+
 Environment:
-  FASTCONV_MARCH   -march value for the CPU kernels (default "native": the build machine's SIMD level).
+  FASTCONV_MARCH   opt-in for local builds: one kernel library, "native", compiled with -march=<value> (for
+                   example "native": the build machine's own instruction set and tuning) instead of the three.
   FASTCONV_DEBUG_INFO=1  keep debug info (gcc -g, nvcc -g for host code): fastconv/_C*.so of a CPU build is
                    47 MB with it, 2.6 MB without. The default compiles with -g0 (after the -g of Python's
                    CFLAGS) and links with --strip-debug.
@@ -79,9 +86,28 @@ def debug_info():
     return os.environ.get("FASTCONV_DEBUG_INFO") == "1"
 
 
-def extension():
-    march = os.environ.get("FASTCONV_MARCH", "native")
-    cxx = ["-O3", "-std=c++20", f"-march={march}", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"]
+# -march of each kernel library (fastconv/_kernels.py's LEVELS). Generic tuning: the libraries run on any vendor's
+# CPUs of their level. The hot kernels are intrinsics, which tuning does not change.
+X86_CAPABILITIES = {
+    "default": ["-march=x86-64", "-mtune=generic"],
+    "avx2": ["-march=x86-64-v3", "-mtune=generic"],
+    "avx512": ["-march=x86-64-v4", "-mtune=generic"],
+}
+
+
+def kernel_capabilities():
+    """{capability: compiler flags} of the kernel libraries to build."""
+    march = os.environ.get("FASTCONV_MARCH")
+    if march:
+        return {"native": [f"-march={march}"]}
+    if sysconfig.get_platform().endswith(("x86_64", "amd64")):
+        return X86_CAPABILITIES
+    return {"default": []}  # the compiler's own baseline for this architecture
+
+
+def common_flags():
+    """(compile, link) flags of every C++ part: OpenMP, and no debug info unless FASTCONV_DEBUG_INFO=1."""
+    cxx = ["-O3", "-std=c++20", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"]
     link = []
     if torch_has_openmp():
         cxx.append("-fopenmp")
@@ -89,7 +115,29 @@ def extension():
     if not debug_info():
         cxx.append("-g0")  # these flags come after Python's CFLAGS (-DNDEBUG -g ...): the last -g option wins
         link.append("-Wl,--strip-debug")  # and whatever is linked in with some
-    srcs = sources("csrc/cpu/**/*.cpp") + sources("csrc/bindings/*.cpp")  # csrc/cpu and its family folders
+    return cxx, link
+
+
+def kernel_libraries():
+    """One shared library of csrc/cpu per capability. No torch in them: raw pointers and the params structs only.
+    The version script exports fastconv's C++ symbols (what fastconv._C calls) and keeps the rest local."""
+    cxx, link = common_flags()
+    exports = os.path.join(ROOT, "csrc", "cpu", "kernel_exports.map")
+    srcs = sources("csrc/cpu/**/*.cpp")  # csrc/cpu and its family folders
+    return [
+        setuptools.Extension(
+            f"fastconv._kernels_{name}", srcs, language="c++",
+            define_macros=[("FASTCONV_CPU_CAPABILITY_NAME", f'"{name}"')],
+            extra_compile_args={"cxx": flags + cxx}, extra_link_args=link + [f"-Wl,--version-script={exports}"])
+        for name, flags in kernel_capabilities().items()
+    ]
+
+
+def bindings():
+    """fastconv._C: the ATen bindings (and the CUDA kernels when built), compiled for the baseline of the build
+    machine's architecture: its calls into the CPU kernels are resolved against the kernel library loaded first."""
+    cxx, link = common_flags()
+    srcs = sources("csrc/bindings/*.cpp")
     macros = [("FASTCONV_VERSION", f'"{version()}"')]
     if want_cuda():
         archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
@@ -111,26 +159,39 @@ def build_config(ext):
     import torch
 
     with_cuda = any(name == "FASTCONV_WITH_CUDA" for name, _ in ext.define_macros)
+    capabilities = sorted(kernel_capabilities())
     return (
         '"""Written by setup.py when it built fastconv._C (not in git): the torch it was compiled against."""\n'
         f"TORCH_VERSION = {str(torch.__version__)!r}\n"
         f"TORCH_CXX11_ABI = {bool(torch._C._GLIBCXX_USE_CXX11_ABI)!r}\n"
         f"TORCH_CUDA = {torch.version.cuda!r}  # torch.version.cuda\n"
         f"WITH_CUDA = {with_cuda!r}  # fastconv's CUDA kernels compiled in\n"
-        f"DEBUG_INFO = {debug_info()!r}  # FASTCONV_DEBUG_INFO=1\n")
+        f"DEBUG_INFO = {debug_info()!r}  # FASTCONV_DEBUG_INFO=1\n"
+        f"CPU_CAPABILITIES = {capabilities!r}  # the kernel libraries built (fastconv/_kernels.py)\n"
+        f"MARCH = {os.environ.get('FASTCONV_MARCH')!r}  # FASTCONV_MARCH, None: the per-capability libraries\n")
 
 
 class BuildExtension(cpp_extension.BuildExtension.with_options(use_ninja=True)):
-    """torch's build_ext with ninja, objects kept in BUILD_TEMP, and fastconv/_build_config.py written next to
-    the extension once it is built."""
+    """torch's build_ext with ninja, objects kept in BUILD_TEMP/<extension> (each kernel library compiles the same
+    sources with other flags), and fastconv/_build_config.py written next to _C once it is built."""
 
     def finalize_options(self):
         super().finalize_options()
         self.build_temp = BUILD_TEMP
 
+    def build_extension(self, ext):
+        self.build_temp = os.path.join(BUILD_TEMP, ext.name.rsplit(".", 1)[-1])
+        print(f"fastconv: building {ext.name} ({len(ext.sources)} files)", flush=True)
+        try:
+            super().build_extension(ext)
+        finally:
+            self.build_temp = BUILD_TEMP
+
     def run(self):
         super().run()
         for ext in self.extensions:
+            if ext.name != "fastconv._C":
+                continue
             # After run(), an --inplace (or editable) build's path is the one in the source tree.
             path = os.path.join(os.path.dirname(self.get_ext_fullpath(ext.name)), "_build_config.py")
             with open(path, "w") as f:
@@ -138,6 +199,6 @@ class BuildExtension(cpp_extension.BuildExtension.with_options(use_ninja=True)):
 
 
 setup(
-    ext_modules=[extension()],
+    ext_modules=kernel_libraries() + [bindings()],
     cmdclass={"build_ext": BuildExtension},
 )

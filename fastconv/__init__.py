@@ -12,6 +12,8 @@ from ._extension_error import check_torch, extension_error
 
 check_torch()  # the torch the extension was built against: an ImportError before loading it if it cannot work
 try:
+    from . import _kernels
+    _kernels.load()  # the CPU kernel library for this CPU (or FASTCONV_CPU_CAPABILITY): _C calls into it
     from . import _C  # noqa: F401  registers the ops with the dispatcher
 except ImportError as _exc:
     raise extension_error(_exc) from _exc

@@ -86,13 +86,21 @@ def extension_error(exc):
     """-> the ImportError to raise instead of `exc`, saying whether the extension is missing or fails to load,
     the torch it was built against and this one, and the command that builds it."""
     here = os.path.dirname(os.path.abspath(__file__))
-    built = [p for suffix in importlib.machinery.EXTENSION_SUFFIXES
-             for p in glob.glob(os.path.join(here, "_C" + suffix))]
-    if not built:
+
+    def present(stem):
+        return [p for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                for p in glob.glob(os.path.join(here, stem + suffix))]
+
+    built, kernels = present("_C"), present("_kernels_*")
+    if not built and not kernels:
         return ImportError(
             f"fastconv's compiled extension (fastconv._C) is not built in {here}: this is a source tree. Build it "
             f"there after installing torch, from the repository root: `{BUILD}` (or run from another directory "
             "to import an installed fastconv)")
+    if not built or not kernels:
+        missing = "fastconv._C" if not built else "the CPU kernel libraries (fastconv/_kernels_*.so)"
+        return ImportError(f"fastconv's compiled extension is incomplete in {here}: {missing} missing ({exc}), "
+                           f"left by an interrupted or older build. Rebuild it from the repository root: `{BUILD}`")
     head = f"fastconv's compiled extension {built[0]} does not load ({exc})"
     config = build_config()
     if config is None:

@@ -10,13 +10,14 @@ from ._version import __version__
 
 def build_info() -> dict[str, object]:
     """A dict: fastconv and torch versions (torch_built: the torch the extension was compiled against, "unknown"
-    for a build without fastconv/_build_config.py), SIMD level, OpenMP and CUDA build facts, threads in use."""
+    for a build without fastconv/_build_config.py), the CPU kernels' capability (FASTCONV_CPU_CAPABILITY) and SIMD level, OpenMP and CUDA build facts, threads in use."""
     info = dict(_C.build_info())
     config = build_config()
     return {
         "fastconv": __version__,
         "torch": torch.__version__,
         "torch_built": "unknown" if config is None else config.TORCH_VERSION,
+        "cpu_capability": info["cpu_capability"],  # the kernel library loaded (fastconv/_kernels.py)
         "simd": info["simd"],
         "openmp": info["openmp"],
         "threads": torch.get_num_threads(),

@@ -37,12 +37,23 @@ def _last_error_line(cwd, message, body, pythonpath=""):
 def test_source_tree_without_the_extension(tmp_path):
     """A copy of the package without _C*.so, imported from its parent directory as from a fresh checkout, and
     `python -m fastconv` there."""
-    shutil.copytree(PACKAGE, tmp_path / "fastconv", ignore=shutil.ignore_patterns("_C*.so", "_C*.pyd", "__pycache__"))
+    shutil.copytree(PACKAGE, tmp_path / "fastconv",
+                    ignore=shutil.ignore_patterns("_C*.so", "_C*.pyd", "_kernels_*.so", "__pycache__"))
     for body in ("import fastconv", "import runpy; runpy.run_module('fastconv', run_name='__main__')"):
         last = _last_error_line(tmp_path, "No module named 'fastconv._C'", body)
         assert last.startswith("ImportError: fastconv's compiled extension (fastconv._C) is not built in "
                                f"{tmp_path / 'fastconv'}"), last
         assert "pip install --no-build-isolation -e ." in last and "circular import" not in last
+
+
+def test_extension_without_its_kernel_libraries(tmp_path):
+    """_C*.so from an older build (before the kernels moved to one library per CPU capability), or an interrupted
+    one: the kernel libraries missing is said, with the rebuild command, not an undefined symbol."""
+    shutil.copytree(PACKAGE, tmp_path / "fastconv", ignore=shutil.ignore_patterns("_kernels_*.so", "__pycache__"))
+    last = _last_error_line(tmp_path, "the extension was loaded", "import fastconv")
+    assert last.startswith(f"ImportError: fastconv's compiled extension is incomplete in {tmp_path / 'fastconv'}: "
+                           "the CPU kernel libraries (fastconv/_kernels_*.so) missing"), last
+    assert "pip install --no-build-isolation -e ." in last
 
 
 BUILD = "pip install --no-build-isolation -e ."

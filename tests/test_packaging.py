@@ -110,17 +110,47 @@ def _setup_kwargs(monkeypatch, **env):
     return seen
 
 
-def _extension_args(monkeypatch, **env):
-    [ext] = _setup_kwargs(monkeypatch, **env)["ext_modules"]
-    return ext.extra_compile_args["cxx"], ext.extra_link_args
+def _extensions(monkeypatch, **env):
+    """{name: (compile flags, link flags)} of every extension setup.py builds under `env`."""
+    return {ext.name: (ext.extra_compile_args["cxx"], ext.extra_link_args)
+            for ext in _setup_kwargs(monkeypatch, **env)["ext_modules"]}
 
 
 def test_debug_info_is_opt_in(monkeypatch):
     """Python's CFLAGS put -g before the extension's flags: -g0 must come after it, and last."""
-    cxx, link = _extension_args(monkeypatch, FASTCONV_NO_CUDA="1")
-    assert cxx[-1] == "-g0" and "-Wl,--strip-debug" in link
-    cxx, link = _extension_args(monkeypatch, FASTCONV_NO_CUDA="1", FASTCONV_DEBUG_INFO="1")
-    assert "-g0" not in cxx and "-Wl,--strip-debug" not in link
+    for cxx, link in _extensions(monkeypatch, FASTCONV_NO_CUDA="1").values():
+        assert cxx[-1] == "-g0" and "-Wl,--strip-debug" in link
+    for cxx, link in _extensions(monkeypatch, FASTCONV_NO_CUDA="1", FASTCONV_DEBUG_INFO="1").values():
+        assert "-g0" not in cxx and "-Wl,--strip-debug" not in link
+
+
+def _march(flags):
+    return [f for f in flags if f.startswith("-march=")]
+
+
+@pytest.mark.skipif(not sysconfig.get_platform().endswith("x86_64"), reason="x86-64 capabilities")
+def test_one_kernel_library_per_cpu_capability(monkeypatch):
+    """The CPU kernels are compiled once per capability (fastconv/_kernels.py loads one); the bindings for the
+    baseline, so nothing outside the chosen library needs more than the oldest x86-64 CPU has."""
+    monkeypatch.delenv("FASTCONV_MARCH", raising=False)
+    exts = _extensions(monkeypatch, FASTCONV_NO_CUDA="1")
+    assert set(exts) == {"fastconv._C", "fastconv._kernels_default", "fastconv._kernels_avx2",
+                         "fastconv._kernels_avx512"}
+    assert _march(exts["fastconv._C"][0]) == []
+    assert _march(exts["fastconv._kernels_default"][0]) == ["-march=x86-64"]
+    assert _march(exts["fastconv._kernels_avx2"][0]) == ["-march=x86-64-v3"]
+    assert _march(exts["fastconv._kernels_avx512"][0]) == ["-march=x86-64-v4"]
+    for name, (cxx, link) in exts.items():
+        if name != "fastconv._C":  # only fastconv's own symbols leave a kernel library
+            assert any(f.startswith("-Wl,--version-script=") for f in link)
+
+
+def test_march_opt_in_builds_one_native_library(monkeypatch):
+    """FASTCONV_MARCH=<arch> (local builds): one kernel library, "native", compiled with -march=<arch>."""
+    exts = _extensions(monkeypatch, FASTCONV_NO_CUDA="1", FASTCONV_MARCH="native")
+    assert set(exts) == {"fastconv._C", "fastconv._kernels_native"}
+    assert _march(exts["fastconv._kernels_native"][0]) == ["-march=native"]
+    assert _march(exts["fastconv._C"][0]) == []
 
 
 def test_objects_stay_in_the_checkout(monkeypatch):
@@ -143,6 +173,9 @@ def test_release_build_has_no_debug_info():
         pytest.skip("an extension built with debug info, or before fastconv/_build_config.py recorded it")
     if shutil.which("readelf") is None:
         pytest.skip("no readelf")
-    [extension] = glob.glob(os.path.join(os.path.dirname(fastconv.__file__), "_C*.so"))
-    sections = subprocess.run(["readelf", "-S", "-W", extension], capture_output=True, text=True, check=True).stdout
-    assert ".text" in sections and ".debug_" not in sections
+    libraries = glob.glob(os.path.join(os.path.dirname(fastconv.__file__), "_*.so"))
+    assert any(os.path.basename(p).startswith("_C") for p in libraries)
+    assert any(os.path.basename(p).startswith("_kernels_") for p in libraries)
+    for path in libraries:
+        sections = subprocess.run(["readelf", "-S", "-W", path], capture_output=True, text=True, check=True).stdout
+        assert ".text" in sections and ".debug_" not in sections, path

@@ -3,7 +3,7 @@
 #include <torch/extension.h>
 
 #include "../common/parallel.h"
-#include "../common/simd_level.h"
+#include "../cpu/kernel_library.h"
 #include "../cpu/peak_probe.h"
 #include "../cpu/winograd/winograd.h"
 #include "winograd_weight_cache.h"
@@ -12,7 +12,9 @@ namespace {
 
 pybind11::dict build_info() {
   pybind11::dict d;
-  d["simd"] = fastconv::simd_level();
+  // The kernel library fastconv/_kernels.py loaded (this module itself is compiled for baseline x86-64).
+  d["cpu_capability"] = fastconv::cpu::kernel_capability();
+  d["simd"] = fastconv::cpu::kernel_simd_level();
 #ifdef _OPENMP
   d["openmp"] = true;
 #else
@@ -35,7 +37,7 @@ pybind11::dict build_info() {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "fastconv compiled kernels";
-  m.def("build_info", &build_info, "How the extension was compiled (SIMD level, OpenMP, CUDA).");
+  m.def("build_info", &build_info, "How the extension was compiled (the CPU kernels' capability and SIMD level, OpenMP, CUDA).");
   m.def("peak_fma_gflops", &fastconv::peak_fma_gflops, "Measured FMA peak, GFLOP/s (benchmark probe).",
         pybind11::arg("threads"), pybind11::arg("seconds"), pybind11::arg("double_precision"));
   m.def("stream_bandwidth_gbs", &fastconv::stream_bandwidth_gbs, "Measured read+write bandwidth, GB/s (probe).",

@@ -25,8 +25,9 @@ inline int threads_for_work(int64_t work, int requested) {
   return requested < 1 || work < g_min_parallel_work.load(std::memory_order_relaxed) ? 1 : requested;
 }
 
-// Sets the threshold; returns the previous one.
-inline int64_t set_min_parallel_work(int64_t work) { return g_min_parallel_work.exchange(work); }
+// Sets the threshold; returns the previous one. Defined once, in the kernel library (csrc/cpu/kernel_library.cpp),
+// so the bindings change the threshold the kernels read, not a copy of their own.
+int64_t set_min_parallel_work(int64_t work);
 
 inline int thread_id() {
 #ifdef _OPENMP

@@ -262,12 +262,15 @@ struct MicroKernel {
   static constexpr int MR = 6;
   static constexpr int NR = 64 / sizeof(T) * 2;
 
-  template <bool kDirectA = false, bool kStrided = false>
+  // The AVX-512 kernel's interface (R, the accumulator rows of a partial panel, is only a hint here). A packed
+  // A has MR rows per k (zero-padded); a row-major A read in place (kDirectA) and a strided one only v.mr.
+  template <bool kDirectA = false, bool kStrided = false, int R = MR>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
                   T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
     alignas(64) T acc[MR * NR] = {};
+    const int rows = kDirectA || kStrided ? static_cast<int>(v.mr < MR ? v.mr : MR) : MR;
     for (int64_t p = 0; p < kc; ++p) {
-      for (int i = 0; i < MR; ++i) {
+      for (int i = 0; i < rows; ++i) {
         const T ai = kDirectA ? a[i * lda] : a[i];
 #pragma omp simd
         for (int j = 0; j < NR; ++j) acc[i * NR + j] += ai * b[j];
@@ -278,9 +281,10 @@ struct MicroKernel {
     store_tile_generic<T, MR, NR>(acc, C, v, alpha, beta, brow, bcol);
   }
 
+  template <bool kDirectA = false>
   static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
-                          const T* brow, const T* bcol) {
-    run(kc, a, b, C, v, alpha, beta, brow, bcol);
+                          const T* brow, const T* bcol, int64_t lda = 0) {
+    run<kDirectA>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
   }
 
   template <int R = MR, int NV = 2>

@@ -83,28 +83,10 @@ inline int64_t transpose_short_rows(int64_t rows, int64_t cols, const float* s, 
 #endif
 
 // dst[b, j, i] = src[b, i, j] for each of `batch` small (rows x cols) matrices, the batch shared among the
-// threads: a channels_last weight (K, R*S, C) -> (K, C, R*S). Rows of R*S < 32 leave the tiles above
-// mostly partial; the plain loop (contiguous reads) measured 0.75 ms on a 512x512x3x3 float weight
-// against 1.3 ms for the tiles and 1.16 ms for Tensor::contiguous(). For float and rows <= 16 (kernels up
-// to 4x4), 16 columns at a time go through a masked register transpose (rows of R*S values out).
+// threads: a channels_last weight (K, R*S, C) -> (K, C, R*S). Compiled in the kernel library
+// (transpose_batched.cpp), so the bindings, compiled for baseline x86-64, call its SIMD version.
 template <typename T>
-void batched_transpose(int64_t batch, int64_t rows, int64_t cols, const T* src, T* dst, int num_threads) {
-  const int64_t m = rows * cols;
-  const int nt = threads_for_work(batch * m, std::max(num_threads, 1));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t b = 0; b < batch; ++b) {
-    const T* s = src + b * m;
-    T* d = dst + b * m;
-    int64_t j0 = 0;
-#if defined(__AVX512F__)
-    if constexpr (std::is_same_v<T, float>) {
-      if (rows <= 16) j0 = transpose_short_rows(rows, cols, s, d);
-    }
-#endif
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = j0; j < cols; ++j) d[j * rows + i] = s[i * cols + j];
-  }
-}
+void batched_transpose(int64_t batch, int64_t rows, int64_t cols, const T* src, T* dst, int num_threads);
 
 }  // namespace cpu
 }  // namespace fastconv

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -33,6 +34,17 @@ inline int& checks() {
       std::fprintf(stderr, "\n");                                               \
     }                                                                           \
   } while (0)
+
+// Whether to run case number `index`: every one, or with FASTCONV_TEST_SAMPLE=n every n-th (CI's valgrind run,
+// 20-50x slower than native, takes a sample of the long case lists).
+inline bool sampled(size_t index) {
+  static const size_t every = [] {
+    const char* s = std::getenv("FASTCONV_TEST_SAMPLE");
+    const long n = s ? std::strtol(s, nullptr, 10) : 1;
+    return size_t(n > 1 ? n : 1);
+  }();
+  return index % every == 0;
+}
 
 // Uniform values in [-1, 1), never all zero, deterministic for a given seed.
 template <typename T>

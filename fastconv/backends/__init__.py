@@ -14,10 +14,13 @@ the Winograd-transformed weights of recently run layers, up to this many MiB (4x
 a model run again with unchanged weights skips the transform. An entry serves only the same tensor at the
 same version counter: any in-place change misses. 0 turns the cache off (and empties it);
 fastconv.backends.cpu.clear_winograd_weight_cache() empties it.
+
+get_cpu_capability(): the kernel library loaded at import ("default", "avx2", "avx512"; "native" for a
+FASTCONV_MARCH build), the best this CPU runs unless FASTCONV_CPU_CAPABILITY asks for a lower one.
 """
 import contextlib
 
-from .. import _C
+from .. import _C, _kernels
 from ..errors import FastconvTypeError
 
 
@@ -44,6 +47,12 @@ class _CpuBackend:
             raise FastconvTypeError(f"fastconv.backends.cpu.winograd_weight_cache_mb must be an int, got {value!r}")
         _C.set_winograd_weight_cache_mb(value)
 
+    def get_cpu_capability(self):
+        """The CPU kernels this process runs: "default" (baseline x86-64), "avx2", "avx512", or "native" (a
+        FASTCONV_MARCH build); chosen at import from the CPU, FASTCONV_CPU_CAPABILITY can lower it (as
+        torch.backends.cpu.get_cpu_capability() and ATEN_CPU_CAPABILITY)."""
+        return _kernels.loaded_capability()
+
     def clear_winograd_weight_cache(self):
         """Drops every cached transformed weight."""
         _C.clear_winograd_weight_cache()
@@ -63,7 +72,7 @@ class _CpuBackend:
             _C.set_winograd_weight_cache_mb(old[1])
 
     def __repr__(self):
-        return (f"fastconv.backends.cpu(allow_winograd={self.allow_winograd}, "
+        return (f"fastconv.backends.cpu(capability={self.get_cpu_capability()!r}, allow_winograd={self.allow_winograd}, "
                 f"winograd_weight_cache_mb={self.winograd_weight_cache_mb})")
 
 
