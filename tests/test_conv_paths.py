@@ -366,6 +366,29 @@ def test_implicit_backward_weight_nhwc(case, dtype, threads):
     run_case(shape, kshape, (1, 1), pads, dil, 1, channels_last=True, dtype=dtype)
 
 
+# One vector of input channels (16 float32, 8 float64): the taps of a kernel row share each broadcast of the
+# gradient (tile_taps), in groups of at most 5 taps: 2, 3, 4, 5, 7 (4 + 3) and 11 (4 + 4 + 3) taps, dilated
+# ones, output-channel counts that leave short tiles, and NCHW on small planes (switched to channels_last).
+# (batch, H, W, kernel (K, R, S), pads, dilation, channels_last)
+TAP_GROUP_CASES = {
+    "1x2_k40": ((3, 6, 9), (40, 1, 2), (0, 0, 1, 0), (1, 1), True),  # K > 32: not the few-tap direct kernel
+    "2x3_k13": ((2, 8, 8), (13, 2, 3), (1, 0, 1, 1), (1, 1), True),
+    "1x4_dil3_k40": ((2, 5, 20), (40, 1, 4), (0, 0, 3, 2), (1, 3), True),
+    "5x5_k32": ((3, 14, 14), (32, 5, 5), (2, 2, 2, 2), (1, 1), True),
+    "3x7_k6": ((2, 10, 12), (6, 3, 7), (1, 1, 3, 3), (2, 1), True),
+    "1x11": ((1, 4, 30), (5, 1, 11), (0, 0, 5, 5), (1, 1), True),
+    "5x5_nchw_small_plane": ((4, 14, 14), (32, 5, 5), (2, 2, 2, 2), (1, 1), False),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(TAP_GROUP_CASES))
+def test_implicit_backward_weight_tap_groups(case, dtype, threads):
+    (n, h, wd), kshape, pads, dil, channels_last = TAP_GROUP_CASES[case]
+    c = 16 if dtype == torch.float32 else 8
+    run_case((n, c, h, wd), kshape, (1, 1), pads, dil, 1, channels_last=channels_last, dtype=dtype)
+
+
 def test_implicit_backward_weight_nhwc_cropped(threads):
     shape, pads = (2, 32, 8, 9), (1, 1, 1, 1)
     x = torch.randn(shape, dtype=torch.float64)

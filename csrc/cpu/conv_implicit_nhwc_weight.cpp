@@ -73,6 +73,75 @@ void tile(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b,
 #endif
 }
 
+#if defined(__AVX512F__)
+// One vector of input channels (C = 16 floats) and ST adjacent taps of one kernel row sharing each broadcast of
+// gq: acc_s[i*ldc + j] += sum_q a[q*lda + i] * b[(q + s*step)*ldb + j] for s < ST, i < M, over the pixels
+// q = row * Wq + col of `rows` rows, col < OW: the zero columns that widen gq's rows to Wq are skipped (at 14x14
+// with a 5x5 kernel they were 4 of every 18 pixels). Per pixel M broadcasts and ST loads feed M*ST FMAs (25 for
+// 10 with 5 taps) where a tap at a time fed M for M + 1.
+template <typename T, int M, int ST>
+void tile_taps(int64_t rows, int64_t OW, int64_t Wq, const T* __restrict a, int64_t lda, const T* __restrict b,
+               int64_t ldb, int64_t step, T* acc, int64_t ldc, int64_t tap_stride) {
+  using Z = Zmm<T>;
+  using V = typename Z::V;
+  V c[ST][M];
+#pragma GCC unroll 5
+  for (int s = 0; s < ST; ++s)
+#pragma GCC unroll 14
+    for (int i = 0; i < M; ++i) c[s][i] = Z::zero();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t q = r * Wq; q < r * Wq + OW; ++q) {
+      V bs[ST];
+#pragma GCC unroll 5
+      for (int s = 0; s < ST; ++s) bs[s] = Z::load(b + (q + s * step) * ldb);
+#pragma GCC unroll 14
+      for (int i = 0; i < M; ++i) {
+        const V ai = Z::set1(a[q * lda + i]);
+#pragma GCC unroll 5
+        for (int s = 0; s < ST; ++s) c[s][i] = Z::fma(ai, bs[s], c[s][i]);
+      }
+    }
+#pragma GCC unroll 5
+  for (int s = 0; s < ST; ++s)
+#pragma GCC unroll 14
+    for (int i = 0; i < M; ++i) {
+      T* row = acc + s * tap_stride + i * ldc;
+      Z::store(row, Z::add(Z::load(row), c[s][i]));
+    }
+}
+
+// Output channels per tile_taps tile for ST taps: M*ST accumulators + ST loaded vectors + 1 broadcast <= 32.
+constexpr int tap_rows(int st) { return st == 1 ? kRows : st == 2 ? 14 : st == 3 ? 9 : st == 4 ? 6 : 5; }
+
+template <typename T, int ST, int M = tap_rows(ST)>
+void tile_taps_rows(int m, int64_t rows, int64_t OW, int64_t Wq, const T* a, int64_t lda, const T* b, int64_t ldb,
+                    int64_t step, T* acc, int64_t ldc, int64_t tap_stride) {
+  if constexpr (M > 1) {
+    if (m < M) return tile_taps_rows<T, ST, M - 1>(m, rows, OW, Wq, a, lda, b, ldb, step, acc, ldc, tap_stride);
+  }
+  tile_taps<T, M, ST>(rows, OW, Wq, a, lda, b, ldb, step, acc, ldc, tap_stride);
+}
+
+// The taps s0 .. s0 + st - 1 (st <= 5) of kernel row rr, one vector of input channels: K in tiles of even heights.
+template <typename T>
+void accumulate_tap_group(const ConvParams& p, int64_t rows, int64_t Wq, const T* a, const T* b, int st, T* at) {
+  const int64_t K = p.K, C = p.C, step = p.dil_w, tap_stride = K * C;
+  const int height = tap_rows(st);
+  const int64_t k_tiles = (K + height - 1) / height;
+  for (int64_t i = 0; i < k_tiles; ++i) {
+    const int64_t k0 = K * i / k_tiles;
+    const int m = int(K * (i + 1) / k_tiles - k0);
+    T* dst = at + k0 * C;
+    switch (st) {
+      case 2: tile_taps_rows<T, 2>(m, rows, p.OW, Wq, a + k0, K, b, C, step, dst, C, tap_stride); break;
+      case 3: tile_taps_rows<T, 3>(m, rows, p.OW, Wq, a + k0, K, b, C, step, dst, C, tap_stride); break;
+      case 4: tile_taps_rows<T, 4>(m, rows, p.OW, Wq, a + k0, K, b, C, step, dst, C, tap_stride); break;
+      default: tile_taps_rows<T, 5>(m, rows, p.OW, Wq, a + k0, K, b, C, step, dst, C, tap_stride); break;
+    }
+  }
+}
+#endif
+
 template <typename T, int NV = 2, int M = kRows>
 void tile_rows(int m, int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* acc, int64_t ldc) {
   if constexpr (M > 1) {
@@ -81,14 +150,28 @@ void tile_rows(int m, int64_t kc, const T* a, int64_t lda, const T* b, int64_t l
   tile<T, M, NV>(kc, a, lda, b, ldb, acc, ldc);
 }
 
-// acc[(rs*K + k)*C + c] += sum_{q < npix} gq[q*K + k] * xq[(q + r*dh*Wq + s*dw)*C + c], in pixel blocks
-// (the block's gq rows and xq rows stay in L2 while every tap and tile uses them).
+// acc[(rs*K + k)*C + c] += sum_{q < npix} gq[q*K + k] * xq[(q + r*dh*Wq + s*dw)*C + c] over the pixels of
+// `rows` rows of Wq, in blocks of whole rows (the block's gq rows and xq rows stay in L2 while every tap and tile
+// uses them).
 template <typename T>
-void accumulate_taps(const ConvParams& p, int64_t npix, const T* gq, const T* xq, int64_t Wq, T* acc) {
+void accumulate_taps(const ConvParams& p, int64_t rows, const T* gq, const T* xq, int64_t Wq, T* acc) {
   const int64_t K = p.K, C = p.C, NR = kCols<T>, k_tiles = (K + kRows - 1) / kRows;
-  for (int64_t q0 = 0; q0 < npix; q0 += kPixelBlock) {
-    const int64_t kc = std::min(kPixelBlock, npix - q0);
+  const int64_t npix = rows * Wq, block_rows = std::max<int64_t>(1, kPixelBlock / Wq);
+  for (int64_t q0 = 0; q0 < npix; q0 += block_rows * Wq) {
+    const int64_t kc = std::min(block_rows * Wq, npix - q0);
     const T* a = gq + q0 * K;
+#if defined(__AVX512F__)
+    if (C == NR / 2 && p.S > 1) {  // one vector of input channels: taps of a kernel row in groups of <= 5
+      const int64_t groups = (p.S + 4) / 5;
+      for (int64_t rr = 0; rr < p.R; ++rr)
+        for (int64_t g = 0; g < groups; ++g) {
+          const int64_t s0 = p.S * g / groups, st = p.S * (g + 1) / groups - s0;
+          const T* b = xq + (q0 + rr * p.dil_h * Wq + s0 * p.dil_w) * C;
+          accumulate_tap_group(p, kc / Wq, Wq, a, b, int(st), acc + (rr * p.S + s0) * K * C);
+        }
+      continue;
+    }
+#endif
     for (int64_t rr = 0; rr < p.R; ++rr)
       for (int64_t s = 0; s < p.S; ++s) {
         const T* b = xq + (q0 + rr * p.dil_h * Wq + s * p.dil_w) * C;
@@ -109,7 +192,8 @@ void accumulate_taps(const ConvParams& p, int64_t npix, const T* gq, const T* xq
 }  // namespace
 
 // C a multiple of the tile's 32 channels, or 16 (one vector): MNIST's and GoogLeNet's 16-channel 5x5 layers
-// 0.61x -> 0.75-0.79x of torch here against im2col + GEMM; 48 channels (32 + 16) measured 0.74x -> 0.39-0.58x.
+// 0.61x -> 0.75-0.79x of torch here against im2col + GEMM (0.66x -> 0.82x and 0.68x -> 0.72x with the taps of a
+// kernel row sharing broadcasts, tile_taps); 48 channels (32 + 16) measured 0.74x -> 0.39-0.58x.
 template <typename T>
 bool implicit_backward_weight_applies(const ConvParams& p) {
   return p.layout == Layout::NHWC && p.groups == 1 && p.stride_h == 1 && p.stride_w == 1 &&
@@ -146,9 +230,8 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
         // halo)) and gq (rows widened to Wq).
         const int64_t n = r / p.OH, oh0 = r % p.OH, oh1 = std::min({p.OH, oh0 + (r1 - r), oh0 + seg});
         r += oh1 - oh0;
-        const int64_t npix = (oh1 - oh0) * Wq;
         if (identity) {  // 1x1 without padding: x and gy rows are already the operands
-          accumulate_taps(p, npix, gy + (n * p.OH + oh0) * p.OW * K, x + (n * p.H + oh0) * p.W * C, Wq, acc);
+          accumulate_taps(p, oh1 - oh0, gy + (n * p.OH + oh0) * p.OW * K, x + (n * p.H + oh0) * p.W * C, Wq, acc);
           continue;
         }
         for (int64_t a = 0; a < oh1 - oh0 + halo; ++a) {
@@ -169,7 +252,7 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
           std::memcpy(dst, gy + (n * p.OH + oh) * p.OW * K, sizeof(T) * size_t(p.OW * K));
           std::fill(dst + p.OW * K, dst + Wq * K, T(0));
         }
-        accumulate_taps(p, npix, gq, xq, Wq, acc);
+        accumulate_taps(p, oh1 - oh0, gq, xq, Wq, acc);
       }
     }
     // gw[k, c, r, s] = sum over chunks of acc[(rs*K + k)*C + c], in chunk order: rows of C channels are

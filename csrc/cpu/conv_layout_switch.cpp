@@ -20,6 +20,7 @@ constexpr int64_t kMaxPointwiseSwitchPixels = 7 * 7;
 constexpr int64_t kMinPhaseWidth = 8;
 constexpr int64_t kMinStridedSwitchChannels = 16, kMaxStackedOutputPixels = 7 * 7;
 constexpr int64_t kMinLargeKernelTaps = 25;
+constexpr int64_t kMaxShortReductionPixels = 16 * 16;
 
 ConvParams in_layout(const ConvParams& p, Layout target) {
   ConvParams q = p;
@@ -82,11 +83,21 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   // gradient 0.37x -> 0.73x; GoogLeNet's 16->32 5x5 0.82x -> 0.98x, 0.52x -> 0.73x; AlexNet's grouped 5x5
   // 0.74x -> 0.94x, 0.79x -> 0.87x. Not the weight gradient (0.47x -> 0.64x on MNIST's, 0.71x -> 0.66x on
   // GoogLeNet's), nor few channels (LeNet's 6->16 forward 0.88x -> 0.73x).
+  // The weight gradient too when it has one vector of input channels (16 floats), where channels_last's
+  // implicit kernel shares each gradient broadcast among a kernel row's taps (conv_implicit_nhwc_weight.cpp), and
+  // small planes, where NCHW's im2col + GEMM sums only an image's few pixels per GEMM: MNIST's 16->32 5x5 on
+  // 14x14 (batch 64) 0.48x -> 0.70-0.87x of torch; GoogLeNet's on 28x28 (batch 8) measured 0.73x -> 0.63-0.72x,
+  // so it stays.
+  const bool one_vector_weight_gradient =
+      pass == ConvPass::BackwardWeight && p.C * elem_size == 64 && p.OH * p.OW <= kMaxShortReductionPixels &&
+      (elem_size == 4 ? implicit_backward_weight_applies<float>(in_layout(p, Layout::NHWC))
+                      : implicit_backward_weight_applies<double>(in_layout(p, Layout::NHWC)));
   const bool large_kernel_direct =
       !depthwise && p.stride_h == 1 && p.stride_w == 1 && p.R * p.S >= kMinLargeKernelTaps &&
       p.C_per_group() >= kMinStridedSwitchChannels &&
       ((pass == ConvPass::Forward && implicit_forward_applies(in_layout(p, Layout::NHWC), elem_size)) ||
-       (pass == ConvPass::BackwardInput && implicit_backward_input_applies(in_layout(p, Layout::NHWC), elem_size)));
+       (pass == ConvPass::BackwardInput && implicit_backward_input_applies(in_layout(p, Layout::NHWC), elem_size)) ||
+       one_vector_weight_gradient);
   if (p.layout == Layout::NCHW && large_kernel_direct) return Layout::NHWC;
   if (p.layout == Layout::NHWC && !depthwise && p.R * p.S > 1 && weight_bytes >= kMinWeightBytes &&
       p.OH * p.OW <= kMaxOutputPixels && !implicit_forward && !implicit_strided_input && !large_kernel_direct)
