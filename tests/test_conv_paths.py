@@ -434,6 +434,33 @@ def test_implicit_forward_nhwc(case, dtype, threads):
     run_case(shape, kshape, stride, pads, dil, groups, mode, channels_last=True, dtype=dtype, bias=groups != 3)
 
 
+# One vector of output channels per group (K/groups <= 16 float32, 8 float64), stride 1 along rows, undilated
+# columns, 3/5/7 taps per kernel row: row_taps (conv_implicit_nhwc.cpp), tiles of even widths along each row (8,
+# 14 + 14, 20 x 3), reading past a row into the next ones and the band's slack; dilated rows, every padding mode,
+# groups, and the input gradient of a 32 -> 16-channel 5x5 layer (the forward of its flipped kernel).
+ROW_TAPS_CASES = {
+    "5x5_k16_w28": ((2, 40, 8, 28), (16, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1, "zeros"),
+    "3x3_k5_w8": ((3, 24, 6, 8), (5, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "1x7_k8_w60": ((1, 30, 3, 60), (8, 1, 7), (1, 1), (0, 0, 3, 3), (1, 1), 1, "zeros"),
+    "5x3_dil_rows_k7": ((2, 20, 12, 17), (7, 5, 3), (1, 1), (4, 4, 1, 1), (2, 1), 1, "reflect"),
+    "7x7_groups2_k6": ((1, 36, 15, 23), (12, 7, 7), (1, 1), (3, 3, 3, 3), (1, 1), 2, "replicate"),
+    "5x5_stride_rows": ((2, 18, 16, 19), (10, 5, 5), (2, 1), (2, 1, 2, 2), (1, 1), 1, "circular"),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(ROW_TAPS_CASES))
+def test_row_taps_forward_nhwc(case, dtype, threads):
+    shape, kshape, stride, pads, dil, groups, mode = ROW_TAPS_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, groups, mode, channels_last=True, dtype=dtype)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_row_taps_input_gradient(dtype, channels_last, threads):
+    run_case((3, 16, 14, 14), (32, 5, 5), (1, 1), (2, 2, 2, 2), channels_last=channels_last, dtype=dtype)
+
+
 # NHWC with a weight of 2 MB or more per group on a map of at most 28x28 outputs: the backward passes are
 # computed by the NCHW kernels on transposed activations (csrc/cpu/conv_layout_switch.cpp; float64 doubles
 # the weight bytes); the forward runs in channels_last as a direct convolution (see above).
