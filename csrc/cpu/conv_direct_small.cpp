@@ -238,6 +238,7 @@ void pack_weights(const ConvParams& p, const Geometry& g, const T* w, const T* b
 }  // namespace
 
 bool use_direct_small(const ConvParams& p) {
+  if (!small_direct::kDirectSmallKernels) return false;
   const int64_t lanes = 16;  // float32: the thresholds were measured there
   const int64_t OWv = std::min(round_up(p.OW, lanes), round_up(p.OW, 2 * lanes));
   const int64_t crs = p.C_per_group() * p.R * p.S, Kg = p.K_per_group();

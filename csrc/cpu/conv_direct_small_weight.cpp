@@ -132,6 +132,7 @@ void fill_grad_band(const ConvParams& p, const Geometry& g, const T* gy, int64_t
 }  // namespace
 
 bool use_direct_small_weight(const ConvParams& p) {
+  if (!small_direct::kDirectSmallKernels) return false;
   if (!supported_taps(p.S)) return false;
   const int64_t lanes = 16, OWv = round_up(p.OW, lanes);
   const int64_t crs = p.C_per_group() * p.R * p.S;
