@@ -455,6 +455,13 @@ def test_row_taps_forward_nhwc(case, dtype, threads):
     run_case(shape, kshape, stride, pads, dil, groups, mode, channels_last=True, dtype=dtype)
 
 
+# An NCHW strided stem with few channels and a large kernel that the few-channel direct kernel declines (more
+# than 64 outputs): its forward runs in channels_last on transposed activations (conv_layout_switch.cpp).
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_nchw_strided_stem_in_channels_last(dtype, threads):
+    run_case((2, 3, 67, 71), (96, 11, 11), (4, 4), (2, 2, 2, 2), dtype=dtype)
+
+
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 def test_row_taps_input_gradient(dtype, channels_last, threads):

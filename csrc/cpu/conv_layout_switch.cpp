@@ -3,6 +3,7 @@
 #include "conv_layout_switch.h"
 
 #include "conv_depthwise.h"
+#include "conv_direct_small.h"  // use_direct_small
 #include "conv_gemm.h"  // is_identity_1x1
 #include "conv_implicit_nhwc.h"
 #include "conv_kernels.h"
@@ -21,6 +22,7 @@ constexpr int64_t kMinPhaseWidth = 8;
 constexpr int64_t kMinStridedSwitchChannels = 16, kMaxStackedOutputPixels = 7 * 7;
 constexpr int64_t kMinLargeKernelTaps = 25;
 constexpr int64_t kMaxShortReductionPixels = 16 * 16;
+constexpr int64_t kMinStemTaps = 49;
 
 ConvParams in_layout(const ConvParams& p, Layout target) {
   ConvParams q = p;
@@ -75,6 +77,14 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   // 3 channels, stems, the direct few-channel kernel stays).
   if (p.layout == Layout::NCHW && pass == ConvPass::Forward && !depthwise && (p.stride_h > 1 || p.stride_w > 1) &&
       p.R * p.S > 1 && p.C_per_group() >= kMinStridedSwitchChannels && p.OH * p.OW > kMaxStackedOutputPixels &&
+      implicit_forward_applies(in_layout(p, Layout::NHWC), elem_size))
+    return Layout::NHWC;
+  // Strided stems with few channels and a large kernel that the direct few-channel kernel does not take (AlexNet's
+  // 3 -> 96 11x11/4: too many outputs for it) too: NCHW's im2col copies the input R*S/(sh*sw) = 7.6 times, the
+  // transposes of a 3-channel input and the output cost less (see the commit for the A/B).
+  if (p.layout == Layout::NCHW && pass == ConvPass::Forward && !depthwise && p.stride_h > 1 && p.stride_w > 1 &&
+      p.R * p.S >= kMinStemTaps && p.C_per_group() < kMinStridedSwitchChannels &&
+      p.OH * p.OW > kMaxStackedOutputPixels && !use_direct_small(p) &&
       implicit_forward_applies(in_layout(p, Layout::NHWC), elem_size))
     return Layout::NHWC;
   // And for the forward and input gradient of stride-1 kernels of 5x5 and more with 16 or more channels per
