@@ -209,9 +209,9 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
     lo = std::max(lo, in.lo), hi = std::min(hi, in.hi);
   }
   // 3-wide kernels at stride 1 or 2 (dilation 1, no channel multiplier): the column-reuse kernel
-  const int s3 = mult == 1 && p.S == 3 && p.dil_w == 1 && (p.stride_w == 1 || p.stride_w == 2) ? int(p.stride_w) : 0;
+  [[maybe_unused]] const int s3 = mult == 1 && p.S == 3 && p.dil_w == 1 && (p.stride_w == 1 || p.stride_w == 2) ? int(p.stride_w) : 0;
   // ... on rows of at most 16 outputs with zero padding and whole channel vectors: a row in one pass
-  bool row_s3 = false;
+  [[maybe_unused]] bool row_s3 = false;  // (the column-reuse kernels are AVX-512 code)
 #if defined(__AVX512F__)
   row_s3 = s3 != 0 && p.OW <= 16 && p.mode == PaddingMode::Zeros && p.K % Zmm<T>::L == 0;
 #endif
@@ -343,7 +343,7 @@ void backward_input_gather(const ConvParams& p, const T* gy, const T* w, T* gx) 
   const int64_t rows = p.N * p.H;
   // Input columns all of whose taps land on an output (stride 1): [lo, hi).
   const int64_t lo = std::max<int64_t>(0, (p.S - 1) * p.dil_w - p.pad_l), hi = std::min(p.W, p.OW - p.pad_l);
-  const bool s3 = p.S == 3 && p.dil_w == 1 && p.stride_w == 1;
+  [[maybe_unused]] const bool s3 = p.S == 3 && p.dil_w == 1 && p.stride_w == 1;
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
