@@ -48,7 +48,12 @@ def test_quick_conv2d_case_writes_json_and_passes(tmp_path):
         assert m["speedup"] > 0 and m["unit"] == "GFLOP/s" and m["fastconv_rate"] > 0
         assert isinstance(m["noisy"], bool) and 1 <= m["stability"]["attempts"] <= 3  # timings not asserted
     assert rec["work"]["fwdbwd"]["flops"] == 3 * rec["work"]["fwd"]["flops"]
-    assert doc["summary"]["geomean_speedup"]["fwd_cases"] == 1
+    # The case is in the geometric mean or, when its timings stay unstable (a loaded CI machine), marked noisy and
+    # left out of it: one or the other, never both.
+    summary = doc["summary"]["geomean_speedup"]
+    for mode in ("fwd", "fwdbwd"):
+        assert summary[f"{mode}_cases"] + summary[f"{mode}_noisy"] == 1
+        assert summary[f"{mode}_noisy"] == int(rec["modes"][mode]["noisy"])
 
 
 def test_bad_arguments_exit_2_with_a_message():
