@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -255,30 +256,44 @@ struct MicroKernel {
   }
 };
 
-#else  // portable kernel
+#else  // portable kernel: GCC vectors of one register of the library's capability (AVX2: 8 floats, baseline: 4)
 
+// The tile keeps NR columns, as the AVX-512 kernel (packed layouts and panel widths depend on it), in NV vectors
+// per row, and MR rows: MR * NV accumulators of the 16 registers with B read from memory (AVX2: 3 x 4). A first
+// version kept the tile in an array (acc[MR * NR], MR = 6) the compiler left in memory: the avx2 library ran the
+// quick suite's convolutions at 0.04-0.05x of torch.
 template <typename T>
 struct MicroKernel {
-  static constexpr int MR = 6;
+#if defined(__AVX__)
+  static constexpr int kVecBytes = 32;
+#else
+  static constexpr int kVecBytes = 16;
+#endif
+  typedef T V __attribute__((vector_size(kVecBytes)));
+  static constexpr int VL = kVecBytes / int(sizeof(T));
   static constexpr int NR = 64 / sizeof(T) * 2;
+  static constexpr int NV = NR / VL;
+  static constexpr int MR = NV <= 4 ? 3 : 1;
 
   // The AVX-512 kernel's interface (R, the accumulator rows of a partial panel, is only a hint here). A packed
   // A has MR rows per k (zero-padded); a row-major A read in place (kDirectA) and a strided one only v.mr.
   template <bool kDirectA = false, bool kStrided = false, int R = MR>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
                   T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
-    alignas(64) T acc[MR * NR] = {};
+    V acc[MR][NV] = {};
     const int rows = kDirectA || kStrided ? static_cast<int>(v.mr < MR ? v.mr : MR) : MR;
     for (int64_t p = 0; p < kc; ++p) {
-      for (int i = 0; i < rows; ++i) {
-        const T ai = kDirectA ? a[i * lda] : a[i];
-#pragma omp simd
-        for (int j = 0; j < NR; ++j) acc[i * NR + j] += ai * b[j];
+#pragma GCC unroll 3
+      for (int i = 0; i < MR; ++i) {
+        if (i >= rows) break;
+        const V ai = V{} + (kDirectA ? a[i * lda] : a[i]);
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; ++j) acc[i][j] += ai * load(b + j * VL);
       }
       a += kDirectA ? 1 : kStrided ? lda : MR;
       b += kStrided ? ldb : NR;
     }
-    store_tile_generic<T, MR, NR>(acc, C, v, alpha, beta, brow, bcol);
+    finish(acc, C, v, alpha, beta, brow, bcol);
   }
 
   template <bool kDirectA = false>
@@ -287,25 +302,44 @@ struct MicroKernel {
     run<kDirectA>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
   }
 
-  template <int R = MR, int NV = 2>
+  // v.mr <= MR pixels: rows of A at a[off[t] + i*lda + p].
+  template <int R = MR, int NVU = 2>
   static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
                        const MicroTileView& v, const T* bcol) {
-    alignas(64) T acc[MR * NR] = {};
+    V acc[MR][NV] = {};
+    const int rows = static_cast<int>(v.mr < MR ? v.mr : MR);
     for (int64_t t = 0; t < ntaps; ++t)
-      for (int64_t p = 0; p < kc; ++p)
-        for (int i = 0; i < v.mr; ++i) {
-          const T ai = a[off[t] + i * lda + p];
-          const T* bp = b + (t * kc + p) * NR;
-#pragma omp simd
-          for (int j = 0; j < NR; ++j) acc[i * NR + j] += ai * bp[j];
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* bp = b + (t * kc + p) * NR;
+#pragma GCC unroll 3
+        for (int i = 0; i < MR; ++i) {
+          if (i >= rows) break;
+          const V ai = V{} + a[off[t] + i * lda + p];
+#pragma GCC unroll 8
+          for (int j = 0; j < NV; ++j) acc[i][j] += ai * load(bp + j * VL);
         }
-    store_tile_generic<T, MR, NR>(acc, C, v, T(1), T(0), nullptr, bcol);
+      }
+    finish(acc, C, v, T(1), T(0), nullptr, bcol);
   }
 
   template <bool kDirectA = false>
   static void run_narrow(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
                          const T* brow, const T* bcol, int64_t lda = 0) {
     run<kDirectA>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
+  }
+
+ private:
+  static V load(const T* p) {
+    V x;
+    std::memcpy(&x, p, sizeof(V));
+    return x;
+  }
+  static void finish(const V (&acc)[MR][NV], T* C, const MicroTileView& v, T alpha, T beta, const T* brow,
+                     const T* bcol) {
+    alignas(64) T tile[MR * NR];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NV; ++j) std::memcpy(tile + i * NR + j * VL, &acc[i][j], sizeof(V));
+    store_tile_generic<T, MR, NR>(tile, C, v, alpha, beta, brow, bcol);
   }
 };
 

@@ -87,6 +87,10 @@ struct Plan : TileGrid {
   int64_t Cg, Kg;         // channels per group: the GEMM depth, and the columns of one group
   int64_t TB, blocks;     // tiles per block, blocks
   Regime regime;
+  // Tiles per block come in whole row panels of the micro-kernel, and in even numbers: the team regime
+  // transforms round_up(count, 2) rows (the AVX-512 kernel reads an odd panel's next row). The portable
+  // kernel's MR of 3 made odd blocks whose extra row overwrote the next point's first one.
+  static constexpr int64_t kRows = MK::MR % 2 == 0 ? MK::MR : 2 * MK::MR;
 
   // The first input channel of the group whose output channels panel jr is in (groups: the transformed
   // weight is block diagonal, so a panel's GEMMs read only its group's channels of V).
@@ -97,16 +101,16 @@ struct Plan : TileGrid {
     Cp = padded_row<T>(p.C);
     Kp = weight_columns<T>(p.K);
     const int64_t per_tile = kPoints * int64_t(sizeof(T)) * (Cp + Kp);
-    TB = std::clamp<int64_t>(kBlockBytes / per_tile / MK::MR * MK::MR, MK::MR, 16 * MK::MR);
+    TB = std::clamp<int64_t>(kBlockBytes / per_tile / kRows * kRows, kRows, 16 * kRows);
     // enough blocks for every thread
-    const int64_t fair = round_up((tiles + p.num_threads - 1) / p.num_threads, MK::MR);
-    TB = std::max<int64_t>(MK::MR, std::min(TB, fair));
+    const int64_t fair = round_up((tiles + p.num_threads - 1) / p.num_threads, kRows);
+    TB = std::max<int64_t>(kRows, std::min(TB, fair));
     blocks = (tiles + TB - 1) / TB;
     const int forced = g_forced_regime.load(std::memory_order_relaxed);
     regime = Regime::Private;
     // Few tiles: split by tiles, every thread would stream the whole transformed weight (4x the weight) for
     // a handful of rows; split by output channels, each transforms and reads only its own panels.
-    const int64_t all_rows = round_up(tiles, MK::MR);
+    const int64_t all_rows = round_up(tiles, kRows);
     if (forced ? forced == 2
                : kPoints * all_rows * Cp * int64_t(sizeof(T)) <= kPanelInputBytes && Kp / MK::NR >= p.num_threads &&
                      blocks <= 2 * p.num_threads) {
@@ -115,8 +119,8 @@ struct Plan : TileGrid {
     }
     if (forced ? forced == 3 : kPoints * Cg * Kp * int64_t(sizeof(T)) > kTeamUBytes) {
       regime = Regime::Team;
-      TB = std::clamp<int64_t>(kTeamBlockBytes / per_tile / MK::MR * MK::MR, MK::MR, all_rows);
-      if (const int64_t b = winograd_block_tiles()) TB = round_up(b, MK::MR);
+      TB = std::clamp<int64_t>(kTeamBlockBytes / per_tile / kRows * kRows, kRows, all_rows);
+      if (const int64_t b = winograd_block_tiles()) TB = round_up(b, kRows);
       blocks = (tiles + TB - 1) / TB;
     }
   }
