@@ -11,7 +11,7 @@
 #include "../common/denormal_guard.h"
 #include "../common/parallel.h"
 #include "conv_depthwise.h"
-#include "gemm_microkernel.h"  // Zmm<T> vector traits
+#include "gemm_microkernel.h"  // SimdVec<T>, Zmm<T> vector traits
 #include "gemm_scratch.h"
 #include "im2col.h"  // interior_cols
 
@@ -46,10 +46,9 @@ template <typename T, bool kInterior, int kNP = kPixels>
 void forward_pixels(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih,
                     const int64_t* iw, int64_t np, int64_t mult, T* __restrict out) {
   int64_t k0 = 0;
-#if defined(__AVX512F__)
   if (mult == 1) {
     const int64_t step = p.stride_w * p.C;
-    using Z = Zmm<T>;
+    using Z = SimdVec<T>;
     for (; k0 + Z::L <= p.K; k0 += Z::L) {
       typename Z::V acc[kNP];
       const typename Z::V b = bias ? Z::load(bias + k0) : Z::zero();
@@ -77,7 +76,6 @@ void forward_pixels(const ConvParams& p, const T* x_img, const T* wt, const T* b
       for (int64_t q = 0; q < np; ++q) Z::store(out + q * p.K + k0, acc[q]);
     }
   }
-#endif
   for (int64_t q = 0; q < np; ++q)
     for (int64_t k = k0; k < p.K; ++k) {  // remaining channels (and the channel multiplier case)
       T acc = bias ? bias[k] : T(0);
@@ -376,14 +374,13 @@ void backward_input_gather(const ConvParams& p, const T* gy, const T* w, T* gx) 
   }
 }
 
-#if defined(__AVX512F__)
 // One output row's interior columns [lo, hi) (every tap inside the input row) for channels [0, kv): per vector of
 // channels, all R*S taps' sums in registers, grad_output loaded once per pixel (tap by tap, the row's grad_output
 // and input were swept R*S times: MobileNet's 512-channel 14x14 weight gradient ran at 0.4x of torch).
 // xr[r]: input row of tap row r (null: in the zero padding). a: the (R, S, K) accumulator.
 template <typename T, int R, int S>
 void weight_row_taps(const ConvParams& p, const T* g, const T* const* xr, int64_t lo, int64_t hi, int64_t kv, T* a) {
-  using Z = Zmm<T>;
+  using Z = SimdVec<T>;
   const int64_t K = p.K;
   for (int64_t k0 = 0; k0 < kv; k0 += Z::L) {
     typename Z::V acc[R * S];
@@ -402,7 +399,6 @@ void weight_row_taps(const ConvParams& p, const T* g, const T* const* xr, int64_
     for (int t = 0; t < R * S; ++t) Z::store(a + t * K + k0, Z::add(Z::load(a + t * K + k0), acc[t]));
   }
 }
-#endif
 
 // Weight gradient, one output channel per input channel: rows (n, oh) are cut into a fixed number of
 // chunks (independent of the thread count) taken dynamically; each chunk sums into its own (R, S, K)
@@ -425,10 +421,8 @@ void backward_weight_rows(const ConvParams& p, const T* x, const T* gy, T* gw) {
   }
   hi = std::max(lo, hi);
   int64_t kv = 0;  // channels [0, kv) of the interior columns go through weight_row_taps
-#if defined(__AVX512F__)
   const bool taps_in_registers = (p.R == 3 && p.S == 3) || (p.R == 5 && p.S == 5);
-  if (taps_in_registers) kv = K / Zmm<T>::L * Zmm<T>::L;
-#endif
+  if (taps_in_registers) kv = K / SimdVec<T>::L * SimdVec<T>::L;
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
@@ -445,12 +439,10 @@ void backward_weight_rows(const ConvParams& p, const T* x, const T* gy, T* gw) {
           const int64_t ih = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
           xrows[size_t(r)] = ih < 0 ? nullptr : x + (n * p.H + ih) * p.W * p.C;
         }
-#if defined(__AVX512F__)
         if (kv > 0 && p.R == 3)
           weight_row_taps<T, 3, 3>(p, g, xrows.data(), lo, hi, kv, acc);
         else if (kv > 0)
           weight_row_taps<T, 5, 5>(p, g, xrows.data(), lo, hi, kv, acc);
-#endif
         for (int64_t r = 0; r < p.R; ++r) {
           const T* xr = xrows[size_t(r)];
           if (!xr) continue;

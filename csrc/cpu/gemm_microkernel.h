@@ -5,10 +5,11 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
+#else
+#include "portable_vec.h"
 #endif
 
 namespace fastconv {
@@ -264,13 +265,8 @@ struct MicroKernel {
 // quick suite's convolutions at 0.04-0.05x of torch.
 template <typename T>
 struct MicroKernel {
-#if defined(__AVX__)
-  static constexpr int kVecBytes = 32;
-#else
-  static constexpr int kVecBytes = 16;
-#endif
-  typedef T V __attribute__((vector_size(kVecBytes)));
-  static constexpr int VL = kVecBytes / int(sizeof(T));
+  using V = typename PortableVec<T>::V;
+  static constexpr int VL = PortableVec<T>::L;
   static constexpr int NR = 64 / sizeof(T) * 2;
   static constexpr int NV = NR / VL;
   static constexpr int MR = NV <= 4 ? 3 : 1;
@@ -280,20 +276,14 @@ struct MicroKernel {
   template <bool kDirectA = false, bool kStrided = false, int R = MR>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
                   T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
-    V acc[MR][NV] = {};
     const int rows = kDirectA || kStrided ? static_cast<int>(v.mr < MR ? v.mr : MR) : MR;
-    for (int64_t p = 0; p < kc; ++p) {
-#pragma GCC unroll 3
-      for (int i = 0; i < MR; ++i) {
-        if (i >= rows) break;
-        const V ai = V{} + (kDirectA ? a[i * lda] : a[i]);
-#pragma GCC unroll 8
-        for (int j = 0; j < NV; ++j) acc[i][j] += ai * load(b + j * VL);
-      }
-      a += kDirectA ? 1 : kStrided ? lda : MR;
-      b += kStrided ? ldb : NR;
+    if constexpr (MR >= 3) {
+      if (rows == 3) return run_rows<3, kDirectA, kStrided>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
     }
-    finish(acc, C, v, alpha, beta, brow, bcol);
+    if constexpr (MR >= 2) {
+      if (rows == 2) return run_rows<2, kDirectA, kStrided>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
+    }
+    run_rows<1, kDirectA, kStrided>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
   }
 
   template <bool kDirectA = false>
@@ -306,20 +296,14 @@ struct MicroKernel {
   template <int R = MR, int NVU = 2>
   static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
                        const MicroTileView& v, const T* bcol) {
-    V acc[MR][NV] = {};
     const int rows = static_cast<int>(v.mr < MR ? v.mr : MR);
-    for (int64_t t = 0; t < ntaps; ++t)
-      for (int64_t p = 0; p < kc; ++p) {
-        const T* bp = b + (t * kc + p) * NR;
-#pragma GCC unroll 3
-        for (int i = 0; i < MR; ++i) {
-          if (i >= rows) break;
-          const V ai = V{} + a[off[t] + i * lda + p];
-#pragma GCC unroll 8
-          for (int j = 0; j < NV; ++j) acc[i][j] += ai * load(bp + j * VL);
-        }
-      }
-    finish(acc, C, v, T(1), T(0), nullptr, bcol);
+    if constexpr (MR >= 3) {
+      if (rows == 3) return run_taps_rows<3>(ntaps, off, kc, a, lda, b, C, v, bcol);
+    }
+    if constexpr (MR >= 2) {
+      if (rows == 2) return run_taps_rows<2>(ntaps, off, kc, a, lda, b, C, v, bcol);
+    }
+    run_taps_rows<1>(ntaps, off, kc, a, lda, b, C, v, bcol);
   }
 
   template <bool kDirectA = false>
@@ -329,20 +313,90 @@ struct MicroKernel {
   }
 
  private:
-  static V load(const T* p) {
-    V x;
-    std::memcpy(&x, p, sizeof(V));
-    return x;
+  // RW rows known at compile time, so that the RW x NV accumulators are registers (with the row count a
+  // run-time bound the compiler kept them on the stack: the avx2 library's 5x5 convolutions at 30% of peak).
+  template <int RW, bool kDirectA, bool kStrided>
+  static void run_rows(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
+                       T alpha, T beta, const T* brow, const T* bcol, int64_t lda, int64_t ldb) {
+    V acc[RW][NV] = {};
+    for (int64_t p = 0; p < kc; ++p) {
+#pragma GCC unroll 3
+      for (int i = 0; i < RW; ++i) {
+        const T ai = kDirectA ? a[i * lda] : a[i];  // scalar * vector: a broadcast from memory
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; ++j) acc[i][j] += ai * load(b + j * VL);
+      }
+      a += kDirectA ? 1 : kStrided ? lda : MR;
+      b += kStrided ? ldb : NR;
+    }
+    finish<RW>(acc, C, v, alpha, beta, brow, bcol);
   }
-  static void finish(const V (&acc)[MR][NV], T* C, const MicroTileView& v, T alpha, T beta, const T* brow,
+
+  template <int RW>
+  static void run_taps_rows(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
+                            const MicroTileView& v, const T* bcol) {
+    V acc[RW][NV] = {};
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const T* at = a + off[t];
+      const T* bt = b + t * kc * NR;
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* bp = bt + p * NR;
+#pragma GCC unroll 3
+        for (int i = 0; i < RW; ++i) {
+          const T ai = at[i * lda + p];
+#pragma GCC unroll 8
+          for (int j = 0; j < NV; ++j) acc[i][j] += ai * load(bp + j * VL);
+        }
+      }
+    }
+    finish<RW>(acc, C, v, T(1), T(0), nullptr, bcol);
+  }
+
+  static V load(const T* p) { return PortableVec<T>::load(p); }
+  // The epilogue C = alpha*acc + beta*C + brow + bcol, by vectors along contiguous rows (the scalar one cost as
+  // much as the 64-deep k loop of a 1x1 convolution's tile); the columns past the last whole vector and
+  // strided C element by element.
+  template <int RW>
+  static void finish(const V (&acc)[RW][NV], T* C, const MicroTileView& v, T alpha, T beta, const T* brow,
                      const T* bcol) {
-    alignas(64) T tile[MR * NR];
-    for (int i = 0; i < MR; ++i)
+    if (v.csC == 1) {
+      const int64_t rows = v.mr < RW ? v.mr : RW, vecs = v.nr / VL;
+      for (int64_t i = 0; i < rows; ++i) {
+        T* c = C + i * v.rsC;
+        for (int64_t j = 0; j < vecs; ++j) {
+          V r = alpha * acc[i][j];
+          if (beta != T(0)) r += beta * load(c + j * VL);
+          if (brow) r += brow[i];
+          if (bcol) r += load(bcol + j * VL);
+          PortableVec<T>::store(c + j * VL, r);
+        }
+        for (int64_t j = vecs * VL; j < v.nr; ++j) {
+          T val = alpha * acc[i][j / VL][j % VL];
+          if (beta != T(0)) val += beta * c[j];
+          if (brow) val += brow[i];
+          if (bcol) val += bcol[j];
+          c[j] = val;
+        }
+      }
+      return;
+    }
+    alignas(64) T tile[RW * NR];
+    for (int i = 0; i < RW; ++i)
       for (int j = 0; j < NV; ++j) std::memcpy(tile + i * NR + j * VL, &acc[i][j], sizeof(V));
-    store_tile_generic<T, MR, NR>(tile, C, v, alpha, beta, brow, bcol);
+    store_tile_generic<T, RW, NR>(tile, C, v, alpha, beta, brow, bcol);
   }
 };
 
+#endif
+
+// The widest register of the library's capability behind one interface (zero, load, store, fma, add): kernels
+// written on it run in every library, the AVX-512 intrinsics in the avx512 one and GCC vectors in the others.
+#if defined(__AVX512F__)
+template <typename T>
+using SimdVec = Zmm<T>;
+#else
+template <typename T>
+using SimdVec = PortableVec<T>;
 #endif
 
 }  // namespace cpu

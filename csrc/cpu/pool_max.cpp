@@ -9,6 +9,8 @@
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
+#else
+#include "portable_vec.h"
 #endif
 
 #include "pool_kernels.h"
@@ -288,8 +290,47 @@ inline void max_pixel_f32(const PoolParams& p, const float* xn, const Span& hs, 
 }
 #endif
 
-// NHWC double (and float without int32-sized planes): 8 channels per register, scalar tail.
-// Returns how many leading channels it handled (a multiple of 8; 0 without AVX-512).
+#if !defined(__AVX512F__)
+// Portable NHWC (the avx2 and default libraries): NB registers of channels of one output pixel, maxima and
+// indices (int32 for float, int64 for double) kept in registers across the window's taps. The scalar loop of
+// max_forward_nhwc reads and writes y and the indices at every tap: ResNet's stem pool ran at 0.07x of an
+// AVX2 torch with it. Returns the next channel to do.
+template <typename T, typename I, int NB>
+int64_t max_channel_blocks_portable(const PoolParams& p, const T* xn, const Span& hs, const Span& ws, int64_t i0,
+                                    int64_t c, T* yc, int64_t* ic) {
+  using VT = typename PortableVec<T>::V;
+  using VI = typename PortableVec<I>::V;
+  constexpr int L = PortableVec<T>::L;
+  static_assert(PortableVec<I>::L == L, "one index per value");
+  for (; c + NB * L <= p.C; c += NB * L) {
+    VT m[NB];
+    VI id[NB];
+    for (int b = 0; b < NB; ++b) {
+      m[b] = PortableVec<T>::set1(-std::numeric_limits<T>::infinity());
+      id[b] = PortableVec<I>::set1(static_cast<I>(i0));
+    }
+    for (int64_t ih = hs.begin; ih < hs.end; ih += p.dh)
+      for (int64_t iw = ws.begin; iw < ws.end; iw += p.dw) {
+        const T* src = xn + (ih * p.W + iw) * p.C + c;
+        const VI tap = PortableVec<I>::set1(static_cast<I>(ih * p.W + iw));
+        for (int b = 0; b < NB; ++b) {
+          const VT v = PortableVec<T>::load(src + b * L);
+          const auto take = (v > m[b]) | (v != v);  // torch's rule: v > max, or v is NaN (the last NaN wins)
+          m[b] = take ? v : m[b];
+          id[b] = take ? tap : id[b];
+        }
+      }
+    for (int b = 0; b < NB; ++b) {
+      PortableVec<T>::store(yc + c + b * L, m[b]);
+      for (int l = 0; l < L; ++l) ic[c + b * L + l] = id[b][l];
+    }
+  }
+  return c;
+}
+#endif
+
+// NHWC channels in registers: AVX-512 double (float has max_pixel_f32), or the portable kernels for both
+// types. Returns how many leading channels it handled (the scalar loop does the rest).
 template <typename T>
 int64_t max_channels_blocked(const PoolParams& p, const T* xn, const Span& hs, const Span& ws, int64_t i0, T* yc,
                              int64_t* ic) {
@@ -312,9 +353,18 @@ int64_t max_channels_blocked(const PoolParams& p, const T* xn, const Span& hs, c
     }
     return c;
   }
-#endif
   (void)p, (void)xn, (void)hs, (void)ws, (void)i0, (void)yc, (void)ic;
   return 0;
+#else
+  if constexpr (std::is_same_v<T, float>) {
+    if (p.H * p.W >= (int64_t(1) << 31)) return 0;  // int32 indices
+    const int64_t c = max_channel_blocks_portable<float, int32_t, 4>(p, xn, hs, ws, i0, 0, yc, ic);
+    return max_channel_blocks_portable<float, int32_t, 1>(p, xn, hs, ws, i0, c, yc, ic);
+  } else {
+    const int64_t c = max_channel_blocks_portable<T, int64_t, 4>(p, xn, hs, ws, i0, 0, yc, ic);
+    return max_channel_blocks_portable<T, int64_t, 1>(p, xn, hs, ws, i0, c, yc, ic);
+  }
+#endif
 }
 
 template <typename T>

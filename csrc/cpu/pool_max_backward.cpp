@@ -16,6 +16,10 @@
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
+#else
+#include <cstring>
+
+#include "portable_vec.h"
 #endif
 
 #include "pool_kernels.h"
@@ -122,8 +126,30 @@ int64_t gather_pixel(const T* gy, const int64_t* ind, int64_t C, int64_t pos, co
   else
     return gather_pixel_f64(gy, ind, C, pos, offs, n, out);
 #else
+  // GCC vectors of the library's register: the index compares run on 64-bit lanes (a vector of L of them is one
+  // to two registers), narrowed to the value's lane width to select. A plain channel loop did not vectorise:
+  // SegNet's k2s2 backward ran at 0.2x of an AVX2 torch.
+  using VT = typename PortableVec<T>::V;
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  using VI = typename PortableVec<I>::V;
+  constexpr int L = PortableVec<T>::L;
+  typedef int64_t VI64 __attribute__((vector_size(L * 8)));
+  VI hits{};
+  int64_t c = 0;
+  for (; c + L <= C; c += L) {
+    VT acc{};
+    for (int64_t j = 0; j < n; ++j) {
+      VI64 iv;
+      std::memcpy(&iv, ind + offs[j] + c, sizeof iv);
+      const VI m = __builtin_convertvector(iv == pos, VI);
+      acc += m ? PortableVec<T>::load(gy + offs[j] + c) : VT{};
+      hits -= m;  // -1 per hit
+    }
+    PortableVec<T>::store(out + c, acc);
+  }
   int64_t count = 0;
-  for (int64_t c = 0; c < C; ++c) {
+  for (int l = 0; l < L; ++l) count += hits[l];
+  for (; c < C; ++c) {
     T acc = T(0);
     for (int64_t j = 0; j < n; ++j) {
       const bool hit = ind[offs[j] + c] == pos;
