@@ -17,7 +17,7 @@ Environment:
                    CFLAGS) and links with --strip-debug.
   FORCE_CUDA=1     build the CUDA kernels even if nvcc is not found on PATH / CUDA_HOME.
   FASTCONV_NO_CUDA=1  never build the CUDA kernels.
-  TORCH_CUDA_ARCH_LIST  CUDA architectures (default "8.0;9.0").
+  TORCH_CUDA_ARCH_LIST  CUDA architectures (default "8.0;9.0+PTX": PTX for GPUs newer than Hopper).
   MAX_JOBS         parallel compile jobs (ninja).
 
 Objects are kept in build/temp.<platform>-<python>/ under this directory, whatever build directory the
@@ -140,7 +140,7 @@ def bindings():
     srcs = sources("csrc/bindings/*.cpp")
     macros = [("FASTCONV_VERSION", f'"{version()}"')]
     if want_cuda():
-        archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
+        archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
         os.environ["TORCH_CUDA_ARCH_LIST"] = archs
         srcs += sources("csrc/cuda/*.cu") + sources("csrc/bindings/cuda/*.cpp")
         macros += [("FASTCONV_WITH_CUDA", None), ("FASTCONV_CUDA_ARCHS", f'"{archs}"')]

@@ -171,3 +171,28 @@ def test_low_precision_outside_autocast_is_rejected():
     x = torch.randn(1, 3, 5, 5, dtype=torch.bfloat16)
     with pytest.raises(TypeError, match="fastconv.conv2d: input must have a floating dtype"):
         FF.conv2d(x, torch.randn(2, 3, 3, 3, dtype=torch.bfloat16))
+
+
+def test_cuda_policy_is_torch_s():
+    """CUDA autocast follows torch's lists: the convolutions run in the region's low-precision dtype, pooling has no
+    rule (its input dtype). Checked here as registrations; tests/test_cuda.py runs them on a GPU."""
+    from fastconv import _autocast
+    convs = {"conv2d", "conv2d_backward_input", "conv2d_backward_weight", "conv_backward_bias", "conv_transpose2d"}
+    names = _autocast._fastconv_op_names()
+    assert convs <= {q.split("::")[1] for q in names}
+    for qualname in names:
+        conv = qualname.split("::")[1] in convs
+        assert _autocast.cuda_casts_to_low_precision(qualname) == conv, qualname
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(qualname, "AutocastCUDA") == conv, qualname
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(qualname, "AutocastCPU"), qualname
+
+
+def test_cuda_rule_casts_like_torch():
+    """float16/bfloat16/float32 tensors (also inside lists) to the region's dtype; float64, integer tensors and
+    non-tensors unchanged; tensors of another device unchanged."""
+    from fastconv._autocast import cast_floating
+    x32, x64, idx = torch.randn(2), torch.randn(2, dtype=torch.float64), torch.arange(2)
+    out = cast_floating((x32, x64, idx, [x32.bfloat16(), 3], 1.5, None), torch.float16, "cpu")
+    assert out[0].dtype == torch.float16 and out[1].dtype == torch.float64 and out[2].dtype == torch.int64
+    assert out[3][0].dtype == torch.float16 and out[3][1] == 3 and out[4] == 1.5 and out[5] is None
+    assert cast_floating((x32,), torch.float16, "cuda")[0] is x32

@@ -217,7 +217,8 @@ def test_pool1d_and_lp_pool(dtype):
 def test_max_unpool2d(layout, dtype):
     x = rand(2, 3, 8, 9, dtype=dtype, layout=layout)
     y, i = F.max_pool2d(x, 2, 2, return_indices=True)
-    compare_three_ways(lambda y: FC.max_unpool2d(y, i, 2, 2, output_size=(8, 9)),
+    # the indices follow y to the device of each leg (compare_three_ways also runs fastconv on the CPU)
+    compare_three_ways(lambda y: FC.max_unpool2d(y, i.to(y.device), 2, 2, output_size=(8, 9)),
                        lambda y: F.max_unpool2d(y, i, 2, 2, output_size=(8, 9)), [y], dtype, "max_unpool2d")
     y1, i1 = F.max_pool1d(x[:, :, 0], 2, 2, return_indices=True)
     close(FC.max_unpool1d(y1, i1, 2, 2), F.max_unpool1d(y1, i1, 2, 2), dtype, "max_unpool1d")
@@ -377,17 +378,58 @@ def test_deterministic_scatter(deterministic, dtype):
     close(outs[0].float(), xc.grad, dtype, "deterministic scatter vs cpu")
 
 
-def test_bad_indices_raise():
-    x = rand(1, 2, 4, 4)
-    y, i = FC.max_pool2d(x, 2, return_indices=True)
-    bad = i.clone()
-    bad[0, 1, 1, 1] = 99
-    with pytest.raises(RuntimeError, match="invalid index 99"):
-        OPS.max_pool2d_gather(x, bad)
-    with pytest.raises(RuntimeError, match="invalid index"):
-        OPS.max_unpool2d(y, bad, [4, 4])
-    with pytest.raises(IndexError, match="indices must lie in"):
-        OPS.adaptive_max_pool2d_gather(x, bad)
+@pytest.mark.parametrize("low", [torch.float16, torch.bfloat16], ids=str)
+def test_autocast_dtypes_like_torch(low):
+    """Under torch.autocast("cuda") the convolutions compute in the region's dtype and pooling keeps its input's, as
+    torch's own ops: the same output dtypes (an earlier version cast everything to float32), values within that
+    dtype's tolerance, gradients in the parameters' dtype."""
+    x = rand(2, 16, 9, 9, layout="channels_last")
+    conv_fc = fastconv.nn.Conv2d(16, 32, 3, padding=1).to(DEV)
+    conv_ref = torch.nn.Conv2d(16, 32, 3, padding=1).to(DEV)
+    conv_ref.load_state_dict(conv_fc.state_dict())
+    outs = []
+    for conv, pool in ((conv_fc, FC.max_pool2d), (conv_ref, F.max_pool2d)):
+        with torch.autocast("cuda", dtype=low):
+            y = conv(x)
+            z = pool(y, 2)
+        z.float().sum().backward()
+        outs.append((y, z, conv.weight.grad))
+    (y, z, gw), (y_ref, z_ref, gw_ref) = outs
+    assert y.dtype == y_ref.dtype == low and z.dtype == z_ref.dtype == low
+    assert gw.dtype == gw_ref.dtype == torch.float32
+    close(y.float(), y_ref.float(), low, "conv under autocast")
+    close(z.float(), z_ref.float(), low, "max_pool under autocast")
+    close(gw, gw_ref, low, "weight gradient under autocast")
+    with torch.autocast("cuda", dtype=low):  # pooling of a float32 tensor stays float32, as torch's
+        assert FC.avg_pool2d(x, 2).dtype == F.avg_pool2d(x, 2).dtype == torch.float32
+
+
+BAD_INDEX_CHILD = """
+import sys, torch, fastconv
+x = torch.randn(1, 2, 4, 4, device="cuda")
+y, i = fastconv.nn.functional.max_pool2d(x, 2, return_indices=True)
+i[0, 1, 1, 1] = 99
+ops = torch.ops.fastconv
+run = {"gather": lambda: ops.max_pool2d_gather(x, i), "unpool": lambda: ops.max_unpool2d(y, i, [4, 4]),
+       "backward": lambda: ops.max_pool2d_backward(y, i, [4, 4]),
+       "adaptive_gather": lambda: ops.adaptive_max_pool2d_gather(x, i)}[sys.argv[1]]
+run()
+torch.cuda.synchronize()
+print("no error")
+"""
+
+
+@pytest.mark.parametrize("op", ["gather", "unpool", "backward", "adaptive_gather"])
+def test_bad_indices_stop_the_kernel(op):
+    """An index outside its plane stops the kernel with a device-side assertion, as torch's own max_unpool does
+    (reading a flag back would synchronise the stream on every call and breaks CUDA-graph capture). It leaves the
+    CUDA context unusable, so it runs in a child process."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", BAD_INDEX_CHILD, op], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "no error" not in r.stdout, r.stdout + r.stderr
+    assert "device-side assert" in r.stderr, r.stderr
+    assert "invalid pooling index 99" in r.stdout, r.stdout
 
 
 def test_errors_name_the_argument():

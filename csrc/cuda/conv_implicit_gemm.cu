@@ -104,6 +104,20 @@ bool device_has_bf16_tensor_cores() {
   return major >= 8;
 }
 
+// Whether the code the runtime loads for this device's kernel was compiled for sm_80 or newer: below, the kernel
+// body is compiled out (#if __CUDA_ARCH__ >= 800), and a build without sm_80+ code (say TORCH_CUDA_ARCH_LIST=7.5
+// run on an A100 through PTX) would launch an empty kernel and return uninitialised memory. ptxVersion is the
+// virtual architecture the loaded code came from, whether it was shipped as SASS or JIT-compiled from PTX.
+template <typename T>
+bool tensor_core_code_loaded() {
+  cudaFuncAttributes a{};
+  if (cudaFuncGetAttributes(&a, implicit_gemm_forward_kernel<T>) != cudaSuccess) {
+    (void)cudaGetLastError();  // no image for this device: clear the error, take the direct kernel
+    return false;
+  }
+  return a.ptxVersion >= 80;
+}
+
 }  // namespace
 
 template <typename T>
@@ -121,7 +135,7 @@ bool implicit_gemm_forward(const ConvParams& p, const T* x, const T* w, const T*
     if (p.layout != Layout::NHWC || Kg < 16 || Cg * p.R * p.S < 16 || M == 0) return false;
     const int64_t gx = (M + Tile::BM - 1) / Tile::BM, gy = (Kg + Tile::BN - 1) / Tile::BN;
     if (gx > 0x7fffffff || gy > 65535 || p.groups > 65535) return false;
-    if (!device_has_bf16_tensor_cores()) return false;
+    if (!device_has_bf16_tensor_cores() || !tensor_core_code_loaded<T>()) return false;
     const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(p.groups));
     implicit_gemm_forward_kernel<T><<<grid, Tile::Threads, 0, stream>>>(p, x, w, bias, y);
     FASTCONV_CHECK_LAUNCH("implicit_gemm_forward");

@@ -2,6 +2,8 @@
 // conventions), NaN-aware max selection and the bad-index report.
 #pragma once
 
+#include <cstdio>
+
 #include <cstdint>
 
 #include "../common/pool_params.h"
@@ -45,8 +47,25 @@ __device__ __forceinline__ bool takes_max(A v, A m) {
   return v > m || v != v;
 }
 
-// Records the first out-of-range index a kernel met (bad: device int64[2], zero-filled by the caller).
+// Records the first out-of-range index a kernel met (bad: device int64[2], zero-filled by the caller). With
+// bad == nullptr, what the ATen bindings pass, a bad index stops the kernel with a device-side assertion (the
+// CUDA error "device-side assert triggered"), as torch's own max_unpool does: reading a flag back synchronised
+// the stream on every call (each pooling backward of a training step) and is illegal while a CUDA graph is
+// captured (torch.compile's reduce-overhead mode). The index is never followed either way.
+#if defined(__CUDA_ARCH__)
+// CUDA's device-side assertion handler (what assert() calls; declared as torch's CUDA_KERNEL_ASSERT declares it,
+// since assert() itself is compiled out under NDEBUG).
+extern "C" __device__ void __assert_fail(const char* assertion, const char* file, unsigned int line,
+                                         const char* function) noexcept;
+#endif
+
 __device__ __forceinline__ void record_bad_index(int64_t* bad, int64_t value) {
+  if (bad == nullptr) {
+    printf("fastconv: invalid pooling index %lld (outside its plane)\n", static_cast<long long>(value));
+#if defined(__CUDA_ARCH__)
+    __assert_fail("fastconv: every pooling index lies inside its plane", __FILE__, __LINE__, __func__);
+#endif
+  }
   if (atomicCAS(reinterpret_cast<unsigned long long*>(bad), 0ull, 1ull) == 0ull) bad[1] = value;
 }
 

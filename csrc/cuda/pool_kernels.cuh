@@ -5,7 +5,8 @@
 //
 // Index checks: kernels that consume indices never read or write through an index outside [0, H*W); they
 // record the first such index they meet in `bad` (a device int64[2] the caller zero-fills: bad[0] = 1 when
-// one was found, bad[1] = its value) and the caller raises after reading it back.
+// one was found, bad[1] = its value) for the caller to read back, or, with bad == nullptr (the ATen bindings:
+// no stream synchronisation, CUDA-graph safe), stop with a device-side assertion.
 #pragma once
 
 #include <cuda_runtime.h>

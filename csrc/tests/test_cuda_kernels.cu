@@ -207,6 +207,7 @@ void pool_tests_typed(Layout l, double tol) {
   FC_CHECK(dgx_det.host() == gx, "pool_scatter (deterministic) differs from the CPU's order");
   FC_CHECK(dg2.host() == g2, "pool_gather differs");
   FC_CHECK(bad.host()[0] == 0, "bad index reported for valid indices");
+  const PoolParams pm = p;  // the max pooling's window and sizes, for the bad-index check at the end
 
   p.count_include_pad = false;
   p.dh = p.dw = 1;
@@ -242,12 +243,13 @@ void pool_tests_typed(Layout l, double tol) {
 
   // A bad index is reported, never followed.
   std::vector<int64_t> bad_ind = ind;
-  bad_ind[ny / 2] = p.H * p.W + 5;
+  bad_ind[ny / 2] = pm.H * pm.W + 5;
   Dev<int64_t> dbad_ind(bad_ind);
   ok(cudaMemset(bad.ptr, 0, 2 * sizeof(int64_t)), "memset");
-  cuda::pool_gather<T>(p, dx.ptr, dbad_ind.ptr, dg2.ptr, bad.ptr, nullptr);
+  // pm, not p: p now has the average pooling's output size, and the indices and dg2 have ny elements
+  cuda::pool_gather<T>(pm, dx.ptr, dbad_ind.ptr, dg2.ptr, bad.ptr, nullptr);
   const auto flag = bad.host();
-  FC_CHECK(flag[0] == 1 && flag[1] == p.H * p.W + 5, "bad index not reported (%lld, %lld)", (long long)flag[0],
+  FC_CHECK(flag[0] == 1 && flag[1] == pm.H * pm.W + 5, "bad index not reported (%lld, %lld)", (long long)flag[0],
            (long long)flag[1]);
 }
 

@@ -157,20 +157,21 @@ def check_tensor(t, op, name):
         raise FastconvTypeError(f"fastconv.{op}: {name} must be a Tensor, got {type(t).__name__}")
 
 
-# Under torch.autocast the fastconv ops cast float16/bfloat16 arguments to float32 (fastconv/_autocast.py).
+# Under torch.autocast the fastconv ops cast float16/bfloat16 arguments to float32 on the CPU, and the convolutions
+# cast theirs to the region's low-precision dtype on CUDA (fastconv/_autocast.py).
 _AUTOCAST_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _autocast_warned = False
 
 
 def autocast_casts(t):
-    """True if an autocast region for t's device is active and will cast t to float32 for a fastconv op."""
+    """True if an autocast region for t's device is active, where a fastconv op casts t itself (CPU: to float32)."""
     global _autocast_warned
     # Only cpu and cuda have autocast: torch.is_autocast_enabled raises for others (meta, used for shape
     # inference).
     if t.dtype not in _AUTOCAST_DTYPES or t.device.type not in ("cpu", "cuda") \
             or not torch.is_autocast_enabled(t.device.type):
         return False
-    if not _autocast_warned and t.dtype != torch.float32:
+    if not _autocast_warned and t.dtype != torch.float32 and t.device.type == "cpu":
         import warnings
 
         warnings.warn("fastconv: under torch.autocast, fastconv ops compute in float32 (their CPU kernels are "

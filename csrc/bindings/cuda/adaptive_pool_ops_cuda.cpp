@@ -26,11 +26,6 @@ PoolParams index_params(const AdaptivePoolParams& a) {
   return p;
 }
 
-void raise_if_bad_index(const at::Tensor& flag, const AdaptivePoolParams& p, const char* op) {
-  TORCH_CHECK_INDEX(!read_bad_index(flag).first, "fastconv.", op, ": indices must lie in [0, ", p.H * p.W,
-                    ") (positions in an input plane of ", p.H, "x", p.W, ")");
-}
-
 at::Tensor adaptive_avg_pool2d_cuda(const at::Tensor& input, at::IntArrayRef output_size) {
   const char* op = "adaptive_avg_pool2d";
   if (averages_an_empty_plane(input, output_size, check_floating_cuda, op)) {
@@ -93,17 +88,15 @@ at::Tensor adaptive_max_pool2d_backward_cuda(const at::Tensor& grad_output, cons
   const at::Tensor gy = grad_output.contiguous(fmt), idx = indices.contiguous(fmt);
   const PoolParams ip = index_params(p);
   const bool deterministic = at::globalContext().deterministicAlgorithms();
-  const at::Tensor flag = bad_index_flag(grad_output);
   dispatch_floating(gy.scalar_type(), op, [&]<typename T>() {
     const size_t ws_bytes = cuda::pool_scatter_workspace_bytes<T>(ip, true);
     at::Tensor ws = ws_bytes ? at::empty({static_cast<int64_t>(ws_bytes)}, gy.options().dtype(at::kByte)) : at::Tensor();
     launch(op, [&] {
       cuda::pool_scatter<T>(ip, cptr<T>(gy), idx.const_data_ptr<int64_t>(), mptr<T>(gx), true, deterministic,
-                            ws.defined() ? ws.mutable_data_ptr() : nullptr, flag.mutable_data_ptr<int64_t>(),
+                            ws.defined() ? ws.mutable_data_ptr() : nullptr, nullptr,
                             current_stream());
     });
   });
-  raise_if_bad_index(flag, p, op);
   return gx;
 }
 
@@ -114,14 +107,12 @@ at::Tensor adaptive_max_pool2d_gather_cuda(const at::Tensor& input, const at::Te
   at::Tensor y = at::empty(indices.sizes(), input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
   const at::Tensor x = input.contiguous(fmt), idx = indices.contiguous(fmt);
-  const at::Tensor flag = bad_index_flag(input);
   dispatch_floating(x.scalar_type(), op, [&]<typename T>() {
     launch(op, [&] {
       cuda::pool_gather<T>(index_params(p), cptr<T>(x), idx.const_data_ptr<int64_t>(), mptr<T>(y),
-                           flag.mutable_data_ptr<int64_t>(), current_stream());
+                           nullptr, current_stream());
     });
   });
-  raise_if_bad_index(flag, p, op);
   return y;
 }
 

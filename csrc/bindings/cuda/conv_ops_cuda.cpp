@@ -16,9 +16,13 @@ namespace {
 
 using namespace cuda_ops;
 
+// torch.backends.cudnn.conv.fp32_precision / allow_tf32 for convolutions. The legacy no-argument
+// allowTF32CuDNN() raises when the old and new TF32 settings disagree (for example after
+// torch.backends.cuda.matmul.fp32_precision = "tf32"), which would fail every fastconv CUDA convolution; torch's
+// own cuDNN convolutions ask with the op, as here.
 cuda::ConvOptions conv_options() {
   cuda::ConvOptions o;
-  o.allow_tf32 = at::globalContext().allowTF32CuDNN();
+  o.allow_tf32 = at::globalContext().allowTF32CuDNN(at::Float32Op::CONV);
   return o;
 }
 

@@ -69,15 +69,5 @@ inline Layout to_layout(at::MemoryFormat fmt) {
   return fmt == at::MemoryFormat::ChannelsLast ? Layout::NHWC : Layout::NCHW;
 }
 
-// Device int64[2] that index-consuming kernels fill on a bad index (see csrc/cuda/pool_kernels.cuh).
-inline at::Tensor bad_index_flag(const at::Tensor& like) { return at::zeros({2}, like.options().dtype(at::kLong)); }
-
-// Reads the flag back (synchronises the stream) and returns {found, value}.
-inline std::pair<bool, int64_t> read_bad_index(const at::Tensor& flag) {
-  const at::Tensor h = flag.to(at::kCPU);
-  const int64_t* v = h.const_data_ptr<int64_t>();
-  return {v[0] != 0, v[1]};
-}
-
 }  // namespace cuda_ops
 }  // namespace fastconv

@@ -1,6 +1,7 @@
 // CUDA implementations of the pooling ops (schemas and CPU versions in ../pool_ops.cpp; the argument
-// checks mirror those, with the CUDA dtypes). Index-consuming ops read a bad-index flag back from the
-// device (one stream synchronisation) so an out-of-range index raises like on the CPU.
+// checks mirror those, with the CUDA dtypes). An out-of-range index in an index-consuming op stops its kernel
+// with a device-side assertion, as torch's max_unpool does (csrc/cuda/pool_index.cuh): no stream
+// synchronisation per call, and CUDA-graph capture works. The CPU ops raise an IndexError instead.
 // Determinism: the scatter ops (max_pool2d_backward, max_unpool2d) use atomics unless
 // torch.use_deterministic_algorithms(True), where they take a fixed-order kernel instead.
 #include <ATen/ATen.h>
@@ -26,12 +27,6 @@ void check_indices(const at::Tensor& ind, const at::Tensor& like, const char* li
               " must be on the same device, got ", ind.device(), " and ", like.device());
   TORCH_CHECK_VALUE(ind.sizes() == like.sizes(), "fastconv.", op, ": indices of shape ", ind.sizes(),
                     " must have the shape of ", like_name, " ", like.sizes());
-}
-
-void raise_if_bad_index(const at::Tensor& flag, const PoolParams& p, const char* op) {
-  const auto [found, value] = read_bad_index(flag);
-  TORCH_CHECK(!found, "fastconv.", op, ": indices: found an invalid index ", value,
-                    " outside the plane of size ", p.H, "x", p.W, " (valid range [0, ", p.H * p.W, "))");
 }
 
 PoolParams make_pool_params(int64_t N, int64_t C, int64_t H, int64_t W, at::IntArrayRef kernel,
@@ -96,17 +91,15 @@ at::Tensor scatter_by_indices(const at::Tensor& src, const char* src_name, const
   if (out.numel() == 0 && (src.numel() == 0 || !accumulate)) return out;
   const at::Tensor s = src.contiguous(fmt), ind = indices.contiguous(fmt);
   const bool deterministic = at::globalContext().deterministicAlgorithms();
-  const at::Tensor flag = bad_index_flag(src);
   dispatch_floating(s.scalar_type(), op, [&]<typename T>() {
     const size_t ws_bytes = cuda::pool_scatter_workspace_bytes<T>(p, accumulate);
     at::Tensor ws = ws_bytes ? at::empty({static_cast<int64_t>(ws_bytes)}, src.options().dtype(at::kByte)) : at::Tensor();
     launch(op, [&] {
       cuda::pool_scatter<T>(p, cptr<T>(s), ind.const_data_ptr<int64_t>(), mptr<T>(out), accumulate, deterministic,
-                            ws.defined() ? ws.mutable_data_ptr() : nullptr, flag.mutable_data_ptr<int64_t>(),
+                            ws.defined() ? ws.mutable_data_ptr() : nullptr, nullptr,
                             current_stream());
     });
   });
-  raise_if_bad_index(flag, p, op);
   return out;
 }
 
@@ -150,14 +143,12 @@ at::Tensor max_pool2d_gather_cuda(const at::Tensor& input, const at::Tensor& ind
   at::Tensor y = at::empty({p.N, p.C, p.OH, p.OW}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
   const at::Tensor x = input.contiguous(fmt), ind = indices.contiguous(fmt);
-  const at::Tensor flag = bad_index_flag(input);
   dispatch_floating(x.scalar_type(), op, [&]<typename T>() {
     launch(op, [&] {
-      cuda::pool_gather<T>(p, cptr<T>(x), ind.const_data_ptr<int64_t>(), mptr<T>(y), flag.mutable_data_ptr<int64_t>(),
+      cuda::pool_gather<T>(p, cptr<T>(x), ind.const_data_ptr<int64_t>(), mptr<T>(y), nullptr,
                            current_stream());
     });
   });
-  raise_if_bad_index(flag, p, op);
   return y;
 }
 
