@@ -89,19 +89,44 @@ inline __mmask16 in_row_mask(int64_t c, int64_t W) {
   return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
-// NCHW float, stride SW (1 or 2) along W: outputs [ow0, ow0 + 16) of a row (the `live` lanes), their running
+// 16 values of a row at columns c, c + SW, ..., c + 15 SW (SW 1, 2 or 4): contiguous loads and permutes. kEdge:
+// columns outside [0, W) read -inf (a masked load touches no memory in masked-off lanes; c may be negative).
+template <int SW, bool kEdge>
+inline __m512 load_strided_f32(const float* row, int64_t c, int64_t W) {
+  const auto load = [&](int64_t cc) {
+    if constexpr (kEdge) {
+      // Address arithmetic in integers: cc may be negative (left padding).
+      const float* src = reinterpret_cast<const float*>(reinterpret_cast<intptr_t>(row) + cc * 4);
+      return _mm512_mask_loadu_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()), in_row_mask(cc, W), src);
+    } else {
+      return _mm512_loadu_ps(row + cc);
+    }
+  };
+  if constexpr (SW == 1) {
+    return load(c);
+  } else if constexpr (SW == 2) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(load(c), even, load(c + 16));
+  } else {
+    static_assert(SW == 4, "stride 1, 2 or 4");
+    const __m512i every4 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    const __m512 lo = _mm512_permutex2var_ps(load(c), every4, load(c + 16));
+    const __m512 hi = _mm512_permutex2var_ps(load(c + 32), every4, load(c + 48));
+    return _mm512_insertf32x8(lo, _mm512_castps512_ps256(hi), 1);
+  }
+}
+
+// NCHW float, stride SW (1, 2 or 4) along W: outputs [ow0, ow0 + 16) of a row (the `live` lanes), their running
 // maxima and (int32) indices kept in registers across all taps of the window. kEdge: some tap of the block
-// leaves the row (padding or the row's end); those taps load -inf (a masked load touches no memory in
-// masked-off lanes), which never wins, so the first in-bounds tap keeps its initial index.
+// leaves the row (padding or the row's end); those taps load -inf, which never wins, so the first in-bounds
+// tap keeps its initial index. (Stride 4 is M5's audio pooling, k4 s4: it ran the scalar loop at 0.45x of torch.)
 template <int SW, bool kEdge>
 inline void max_block_nchw_f32(const PoolParams& p, const float* xp, const Span& hs, int64_t ow0, __mmask16 live,
                                const int32_t* first_col, float* yr, int64_t* ir) {
   const int64_t W = p.W;
-  const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i lane_col = _mm512_setr_epi32(0, SW, 2 * SW, 3 * SW, 4 * SW, 5 * SW, 6 * SW, 7 * SW, 8 * SW, 9 * SW,
                                              10 * SW, 11 * SW, 12 * SW, 13 * SW, 14 * SW, 15 * SW);
-  __m512 m = neg_inf;
+  __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __m512i idx = _mm512_add_epi32(_mm512_maskz_loadu_epi32(live, first_col + ow0),
                                  _mm512_set1_epi32(static_cast<int32_t>(hs.begin * W)));
   int64_t j0 = 0, j1 = p.kw;  // taps that read some column of the row (all of them for an inside block)
@@ -110,22 +135,7 @@ inline void max_block_nchw_f32(const PoolParams& p, const float* xp, const Span&
     const float* row = xp + ih * W;
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t c = ow0 * SW + j * p.dw - p.pw;  // column of lane 0's tap
-      __m512 v;
-      if constexpr (kEdge) {
-        // Address arithmetic in integers: c may be negative (left padding); masked-off lanes are not read.
-        const float* src = reinterpret_cast<const float*>(reinterpret_cast<intptr_t>(row) + c * 4);
-        if constexpr (SW == 1) {
-          v = _mm512_mask_loadu_ps(neg_inf, in_row_mask(c, W), src);
-        } else {
-          const __m512 lo = _mm512_mask_loadu_ps(neg_inf, in_row_mask(c, W), src);
-          const __m512 hi = _mm512_mask_loadu_ps(neg_inf, in_row_mask(c + 16, W), src + 16);
-          v = _mm512_permutex2var_ps(lo, even, hi);
-        }
-      } else if constexpr (SW == 1) {
-        v = _mm512_loadu_ps(row + c);
-      } else {
-        v = _mm512_permutex2var_ps(_mm512_loadu_ps(row + c), even, _mm512_loadu_ps(row + c + 16));
-      }
+      const __m512 v = load_strided_f32<SW, kEdge>(row, c, W);
       // torch's rule: v > max, or v is NaN (the last NaN wins)
       const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
       m = _mm512_mask_mov_ps(m, take, v);
@@ -163,7 +173,7 @@ void max_row_nchw_f32(const PoolParams& p, const float* xp, const Span& hs, cons
 }
 #endif
 
-// Whether the float32 register kernels apply: stride 1 or 2 along W and flat indices that fit int32.
+// Whether the float32 register kernels apply: flat indices that fit int32 (the NCHW one also needs stride 1, 2 or 4).
 inline bool use_f32_registers(const PoolParams& p) {
 #if defined(__AVX512F__)
   return p.H * p.W < (int64_t(1) << 31) && p.W + 64 < (int64_t(1) << 31);
@@ -178,7 +188,7 @@ void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    if ((p.sw == 1 || p.sw == 2) && use_f32_registers(p)) {
+    if ((p.sw == 1 || p.sw == 2 || p.sw == 4) && use_f32_registers(p)) {
       std::vector<int32_t> first_col(p.OW);
       for (int64_t ow = 0; ow < p.OW; ++ow)
         first_col[ow] = static_cast<int32_t>(max_span(ow, p.W, p.kw, p.sw, p.pw, p.dw).begin);
@@ -189,8 +199,10 @@ void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
           int64_t* ir = ind + plane * OHW + oh * p.OW;
           if (p.sw == 1)
             max_row_nchw_f32<1>(p, x + plane * HW, hs, first_col.data(), yr, ir);
-          else
+          else if (p.sw == 2)
             max_row_nchw_f32<2>(p, x + plane * HW, hs, first_col.data(), yr, ir);
+          else
+            max_row_nchw_f32<4>(p, x + plane * HW, hs, first_col.data(), yr, ir);
         }
       });
       return;

@@ -600,6 +600,11 @@ std::vector<PoolCase> hand_picked_pool_cases() {
   add(make(1, 2, 5, 48, 2, 3, 1, 1, 0, 1, 1, 2), 3);
   add(make(1, 3, 5, 40, 3, 3, 3, 3, 1, 1, 1, 1, true, false), 0);
   add(make(1, 3, 4, 40, 2, 3, 2, 3, 1, 1, 1, 1, false, true), 0);
+  // stride 4 along W (M5's audio pooling, k4 s4; the float blocks read 64 columns): inside and edge blocks,
+  // padding, a 5-wide kernel, dilation, ceil mode
+  add(make(2, 3, 1, 150, 1, 4, 1, 4, 0, 0), 2);
+  add(make(1, 2, 4, 133, 2, 5, 2, 4, 1, 2, 1, 1, true), 2);
+  add(make(1, 2, 3, 141, 1, 3, 1, 4, 0, 1, 1, 2), 1);
   // a large NHWC float output in 64-byte aligned buffers: the streaming-store paths (outputs >= 4 MB; float only)
   add(make(1, 64, 130, 130, 3, 3, 1, 1, 1, 1), 2, true);
   return v;
