@@ -530,3 +530,29 @@ def test_conv_transpose2d_phases_nhwc(output_padding, threads):
     assert y.shape == y_ref.shape and y.is_contiguous(memory_format=torch.channels_last)
     assert_close(y, y_ref, torch.float64, "output")
 
+
+
+@pytest.mark.parametrize("weight_cl", [False, True], ids=["w_dense", "w_cl"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("kernel,output_padding", [((2, 2), (0, 0)), ((2, 2), (1, 1)), ((3, 2), (2, 0)),
+                                                   ((1, 4), (0, 3))], ids=str)
+def test_conv_transpose2d_kernel_tiles_output_nhwc(kernel, output_padding, dtype, weight_cl, threads):
+    """A channels_last transposed convolution whose kernel equals its stride (U-Net's 2x2/2) is one GEMM whose rows
+    are disjoint output patches (conv_patch_input.cpp): the weight read as stored in either layout, output_padding
+    rows and columns that no patch reaches, and the output's gradients through the other passes."""
+    x = torch.randn(2, 24, 5, 6, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(24, 20, *kernel, dtype=dtype)
+    if weight_cl:
+        w = w.contiguous(memory_format=torch.channels_last)
+    b = torch.randn(20, dtype=dtype)
+    xs, ws = (x.clone().requires_grad_(), w.clone().requires_grad_()), (x.clone().requires_grad_(),
+                                                                         w.clone().requires_grad_())
+    y = fastconv.nn.functional.conv_transpose2d(*xs, b, kernel, 0, output_padding)
+    y_ref = F.conv_transpose2d(*ws, b, kernel, 0, output_padding)
+    assert y.shape == y_ref.shape and y.is_contiguous(memory_format=torch.channels_last)
+    assert_close(y, y_ref, dtype, "output")
+    g = torch.randn_like(y_ref)
+    y.backward(g)
+    y_ref.backward(g)
+    assert_close(xs[0].grad, ws[0].grad, dtype, "input gradient")
+    assert_close(xs[1].grad, ws[1].grad, dtype, "weight gradient")

@@ -32,10 +32,15 @@ at::Tensor conv_transpose2d_cpu(const at::Tensor& input, const at::Tensor& weigh
                                               check_floating);
   at::Tensor y = at::empty({p.N, p.C, p.H, p.W}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
-  const at::Tensor x = input.contiguous(fmt), w = dense_weight(weight);
+  // A channels_last weight (C_in, R, S, C_out / groups) is the input gradient's (K, R, S, C / groups): passed as
+  // it is (ConvParams::weight_rsc), as conv2d_backward_input passes it.
+  const bool rsc = is_rsc_weight(weight);
+  const at::Tensor x = input.contiguous(fmt), w = rsc ? weight : dense_weight(weight);
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+  ConvParams q = p;
+  q.weight_rsc = rsc;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastconv_conv_transpose2d", [&] {
-    cpu::conv_backward_input<scalar_t>(p, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+    cpu::conv_backward_input<scalar_t>(q, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
                                        y.mutable_data_ptr<scalar_t>());
     if (b.defined())
       cpu::bias_add<scalar_t>(p.N, p.C, p.H * p.W, p.layout, b.const_data_ptr<scalar_t>(),

@@ -11,6 +11,8 @@
 //                                                            than the output, depthwise_gather_wasteful)
 //   kernel covering the whole unpadded input (1x1 output) -> conv_whole_input.cpp (one GEMM per pass)
 //   forward with few input channels (use_direct_small)    -> conv_direct_small.cpp (no column matrix)
+//   channels_last input gradient of a kernel that tiles its input (kernel == stride, unpadded: U-Net's
+//     transposed 2x2/2; use_patch_backward_input)        -> conv_patch_input.cpp (one GEMM, rows copied out)
 //   input gradient (stride 1, zeros) whose transposed forward is a use_direct_small one
 //                                                          -> conv_direct_small_input.cpp (direct forward kernel)
 //   weight gradient of tiny C*R*S (use_direct_small_weight) -> conv_direct_small_weight.cpp
@@ -26,6 +28,7 @@
 #include "conv_gemm.h"
 #include "conv_kernels.h"
 #include "conv_layout_switch.h"
+#include "conv_patch_input.h"
 #include "conv_subgrid.h"
 #include "conv_whole_input.h"
 #include "gemm_scratch.h"
@@ -109,6 +112,7 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.H * p.W)
                ? conv_backward_input_winograd(p, gy, w, gx)
                : conv_backward_input_in_layout(p, Layout::NHWC, gy, w, gx);
+  if (use_fast(p) && use_patch_backward_input(p)) return conv_backward_input_patches(p, gy, w, gx);  // any weight
   w = dense_weight(p, w);
   if (const Layout other = switch_target(p, ConvPass::BackwardInput, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_input_in_layout(p, other, gy, w, gx);

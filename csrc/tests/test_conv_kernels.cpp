@@ -208,6 +208,10 @@ std::vector<RefConv> hand_picked_cases() {
   v.push_back(make(2, 32, 13, 15, 40, 3, 3, 2, 1, 1, 1));
   v.push_back(make(1, 64, 17, 11, 20, 4, 4, 3, 2, 1, 2));
   v.push_back(make(2, 32, 8, 10, 16, 2, 2, 2, 0, 1, 1));
+  // The NHWC input gradient of a kernel that tiles its input (conv_patch_input.cpp): a last row and column no
+  // patch reaches (zeros), a 3x3/3 kernel (the generic copy), odd channel counts.
+  v.push_back(make(1, 20, 9, 11, 12, 2, 2, 2, 0, 1, 1));
+  v.push_back(make(2, 7, 7, 10, 5, 3, 3, 3, 0, 1, 1));
   {
     RefConv c = make(2, 32, 11, 9, 8, 4, 4, 2, 1, 1, 1);
     c.OH = c.formula_oh() - 1;
