@@ -1,7 +1,7 @@
 """Accuracy of fastconv's float32 3x3 convolutions against a float64 reference, Winograd on and off.
 
 For every 3x3 stride-1 layer of the benchmark zoo (and its batch; dilated ones included, which run Winograd on
-their subgrids, csrc/cpu/conv_subgrid.cpp): the relative error ||y - y64|| / ||y64|| of
+their subgrids, csrc/cpu/conv/conv_subgrid.cpp): the relative error ||y - y64|| / ||y64|| of
 the output, the input gradient and the weight gradient (for a random grad_output), with
 fastconv.backends.cpu.allow_winograd True (default) and False, next to torch's own float32 error.
 

@@ -1,4 +1,4 @@
-"""Tests of the direct forward kernel for few input channels (csrc/cpu/conv_direct_small.cpp; taken when
+"""Tests of the direct forward kernel for few input channels (csrc/cpu/conv/conv_direct_small.cpp; taken when
 C/groups * R * S is small, K/groups <= 64 and most vector lanes of an output row do real work, see
 use_direct_small), of its weight gradient (conv_direct_small_weight.cpp: kernel width 3, 5 or 7,
 C/groups * R * S <= 64, K/groups <= 32; most cases below except lenet_c3 and stem_7x7_s2 take it), of the

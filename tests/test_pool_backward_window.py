@@ -1,5 +1,5 @@
 """max_pool2d_backward_window: max pooling's own backward, which knows the window. In NHWC it computes the
-gradient from the window side (csrc/cpu/pool_max_backward.cpp); it must equal the scatter-add
+gradient from the window side (csrc/cpu/pool/pool_max_backward.cpp); it must equal the scatter-add
 (max_pool2d_backward) bit for bit, and fall back to it for indices that are not taps of their window."""
 import pytest
 import torch

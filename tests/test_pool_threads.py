@@ -84,7 +84,7 @@ def test_nhwc_float_channel_blocks_match_torch(channels):
 
 
 def test_nhwc_float_streaming_stores_match_torch():
-    """Outputs of at least 4 MiB (csrc/cpu/pool_window.h kStreamStoreMinBytes) take the non-temporal store path."""
+    """Outputs of at least 4 MiB (csrc/cpu/pool/pool_window.h kStreamStoreMinBytes) take the non-temporal store path."""
     x = torch.randn(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
     assert torch.equal(FF.avg_pool2d(x, 2, 2), TF.avg_pool2d(x, 2, 2))
     assert_close_scaled(FF.avg_pool2d(x, 3, 2, 1), TF.avg_pool2d(x, 3, 2, 1))

@@ -107,7 +107,7 @@ def test_op_level_index_validation_never_writes_out_of_bounds():
 @pytest.mark.parametrize("threads", [1, 2])
 def test_scatter_indices_in_any_order_channels_last(batch, threads):
     """The NHWC scatter zeroes rows of the result lazily, just before the first index that reaches them
-    (csrc/cpu/pool_index.cpp): indices pointing backwards, repeated or far ahead must still give torch's
+    (csrc/cpu/pool/pool_index.cpp): indices pointing backwards, repeated or far ahead must still give torch's
     result (unpool: assignment; max-pool backward: accumulation). batch 1 with 2 threads splits channels."""
     from fastconv import _C
     ops = torch.ops.fastconv

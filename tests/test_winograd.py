@@ -234,7 +234,7 @@ def _check_all_passes(x, wt, b, generator, **conv_args):
     return y
 
 
-# Dilated 3x3 convolutions run as undilated ones on subgrids (csrc/cpu/conv_subgrid.cpp) when the padding is a
+# Dilated 3x3 convolutions run as undilated ones on subgrids (csrc/cpu/conv/conv_subgrid.cpp) when the padding is a
 # multiple of the dilation and the planes divide by it; else the exact paths.
 DILATED = [
     # n, c, k, h, w, dilation, padding

@@ -12,7 +12,7 @@
 
 #include <limits>
 
-#include "../cpu/adaptive_pool_kernels.h"
+#include "../cpu/pool/adaptive_pool_kernels.h"
 #include "adaptive_pool_args.h"
 
 namespace fastconv {

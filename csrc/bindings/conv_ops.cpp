@@ -7,7 +7,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include "../cpu/conv_kernels.h"
+#include "../cpu/conv/conv_kernels.h"
 #include "conv_args.h"
 #include "tensor_checks.h"
 #include "weight_layout.h"

@@ -14,8 +14,8 @@
 #include <ATen/Dispatch.h>
 #include <torch/library.h>
 
-#include "../cpu/bias_add.h"
-#include "../cpu/conv_kernels.h"
+#include "../cpu/conv/bias_add.h"
+#include "../cpu/conv/conv_kernels.h"
 #include "conv_args.h"
 #include "tensor_checks.h"
 #include "weight_layout.h"

@@ -13,8 +13,8 @@
 #include <tuple>
 
 #include "../common/pool_params.h"
-#include "../cpu/pool_kernels.h"
-#include "../cpu/pool_window.h"
+#include "../cpu/pool/pool_kernels.h"
+#include "../cpu/pool/pool_window.h"
 #include "pool_window_args.h"
 #include "tensor_checks.h"
 

@@ -1,4 +1,4 @@
-// CUDA convolution launchers (torch-free). Same contract as csrc/cpu/conv_kernels.h: activations dense in
+// CUDA convolution launchers (torch-free). Same contract as csrc/cpu/conv/conv_kernels.h: activations dense in
 // p.layout (NCHW or NHWC), weight dense (K, C/groups, R, S), bias may be null; every entry point writes
 // (never accumulates into) its output. Pointers are device pointers; work is enqueued on `stream`; a failed
 // launch throws CudaError. T is float, double, __half or __nv_bfloat16 (accumulation in float, double for

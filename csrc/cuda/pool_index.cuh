@@ -1,4 +1,4 @@
-// Device helpers of the pooling kernels: window arithmetic (ports of csrc/cpu/pool_window.h, torch's
+// Device helpers of the pooling kernels: window arithmetic (ports of csrc/cpu/pool/pool_window.h, torch's
 // conventions), NaN-aware max selection and the bad-index report.
 #pragma once
 

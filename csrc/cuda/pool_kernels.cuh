@@ -1,4 +1,4 @@
-// CUDA pooling launchers (torch-free). Same contract as csrc/cpu/pool_kernels.h and adaptive_pool_kernels.h:
+// CUDA pooling launchers (torch-free). Same contract as csrc/cpu/pool/pool_kernels.h and adaptive_pool_kernels.h:
 // activations dense in p.layout, int64 indices ih * W + iw inside each (n, c) plane of the un-pooled
 // (H, W) side, outputs written (never accumulated into). Device pointers; work enqueued on `stream`; a
 // failed launch throws CudaError. T is float, double, __half or __nv_bfloat16.

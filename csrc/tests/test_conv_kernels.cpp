@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/conv_kernels.h"
+#include "cpu/conv/conv_kernels.h"
 #include "conv_test_params.h"
 #include "reference_conv.h"
 #include "test_util.h"

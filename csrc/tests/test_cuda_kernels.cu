@@ -14,9 +14,9 @@
 
 #include "common/adaptive_pool_params.h"
 #include "common/pool_params.h"
-#include "cpu/adaptive_pool_kernels.h"
-#include "cpu/conv_kernels.h"
-#include "cpu/pool_kernels.h"
+#include "cpu/pool/adaptive_pool_kernels.h"
+#include "cpu/conv/conv_kernels.h"
+#include "cpu/pool/pool_kernels.h"
 #include "cuda/conv_kernels.cuh"
 #include "cuda/pool_kernels.cuh"
 #include "test_util.h"

@@ -1,4 +1,4 @@
-// The packed GEMM (csrc/cpu/gemm.cpp) and the tiled transpose (transpose.h) against plain loops, on the
+// The packed GEMM (csrc/cpu/gemm/gemm.cpp) and the tiled transpose (transpose.h) against plain loops, on the
 // operand layouts that take special paths: B read as a transpose (16 x 16 register transposes with rows
 // left over and a partial column panel), a row-major A with a 1 or 2 KB row stride (copied to another stride),
 // partial row panels, several K blocks, biases and beta, a result large enough for non-temporal stores, one
@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "cpu/gemm.h"
+#include "cpu/gemm/gemm.h"
 #include "cpu/transpose.h"
 #include "test_util.h"
 

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "common/parallel.h"
-#include "cpu/conv_kernels.h"
-#include "cpu/gemm.h"
+#include "cpu/conv/conv_kernels.h"
+#include "cpu/gemm/gemm.h"
 #include "conv_test_params.h"
 #include "reference_conv.h"
 #include "test_util.h"

@@ -24,8 +24,8 @@
 #include "common/parallel.h"
 #include "common/pool_params.h"
 #include "common/adaptive_pool_params.h"
-#include "cpu/adaptive_pool_kernels.h"
-#include "cpu/pool_kernels.h"
+#include "cpu/pool/adaptive_pool_kernels.h"
+#include "cpu/pool/pool_kernels.h"
 #include "reference_pool.h"
 #include "test_util.h"
 

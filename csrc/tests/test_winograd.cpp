@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "conv_test_params.h"
-#include "cpu/conv_kernels.h"
+#include "cpu/conv/conv_kernels.h"
 #include "cpu/winograd/winograd.h"
 #include "reference_conv.h"
 #include "test_util.h"
@@ -139,7 +139,7 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
 }  // namespace
 
 // A dilated 3x3 convolution through the dispatcher, all three passes, both layouts: the subgrid path
-// (csrc/cpu/conv_subgrid.cpp) regroups the activations and runs the undilated Winograd kernels.
+// (csrc/cpu/conv/conv_subgrid.cpp) regroups the activations and runs the undilated Winograd kernels.
 void check_dilated(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t dh, int64_t dw, int64_t ph,
                    int64_t pw, uint64_t seed) {
   RefConv c{N, C, H, W, K, 3, 3};

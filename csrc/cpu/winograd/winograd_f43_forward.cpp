@@ -16,8 +16,8 @@
 
 #include "../../common/denormal_guard.h"
 #include "../../common/parallel.h"
-#include "../gemm_microkernel.h"
-#include "../gemm_scratch.h"
+#include "../gemm/gemm_microkernel.h"
+#include "../gemm/gemm_scratch.h"
 #include "../simd_transpose.h"
 #include "winograd.h"
 #include "winograd_tiles.h"

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "../../common/conv_params.h"
-#include "../gemm_microkernel.h"
+#include "../gemm/gemm_microkernel.h"
 #include "winograd_transforms.h"
 
 namespace fastconv {

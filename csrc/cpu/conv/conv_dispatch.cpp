@@ -1,0 +1,156 @@
+// Chooses the CPU algorithm for each convolution pass:
+//   dilated, stride 1, whose undilated subgrids take Winograd -> conv_subgrid.cpp (regrouped, then this
+//     (use_subgrids)                                           dispatch undilated)
+//   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3) (NCHW with small planes
+//     input gradient (use_winograd_backward_input) and      on transposed, channels_last activations)
+//     weight gradient (use_winograd_backward_weight)
+//   a layout the shape runs faster in (switch_target)     -> the same dispatch on transposed activations
+//                                                            (conv_layout_switch.cpp)
+//   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
+//                                                            (input gradient: unless the input is far larger
+//                                                            than the output, depthwise_gather_wasteful)
+//   kernel covering the whole unpadded input (1x1 output) -> conv_whole_input.cpp (one GEMM per pass)
+//   forward with few input channels (use_direct_small)    -> conv_direct_small.cpp (no column matrix)
+//   channels_last input gradient of a kernel that tiles its input (kernel == stride, unpadded: U-Net's
+//     transposed 2x2/2; use_patch_backward_input)        -> conv_patch_input.cpp (one GEMM, rows copied out)
+//   input gradient (stride 1, zeros) whose transposed forward is a use_direct_small one
+//                                                          -> conv_direct_small_input.cpp (direct forward kernel)
+//   weight gradient of tiny C*R*S (use_direct_small_weight) -> conv_direct_small_weight.cpp
+//   everything else with a non-empty output               -> im2col + packed GEMM (conv_gemm*.cpp)
+//   empty outputs / empty gradients                       -> the direct reference kernels
+// A channels_last weight (p.weight_rsc) reaches the Winograd transforms as it is and is made dense for
+// every other path (dense_weight).
+// Every pass runs on one thread when its work is below kMinParallelWork (see parallel.h).
+#include "../../common/denormal_guard.h"
+#include "../../common/parallel.h"
+#include "conv_depthwise.h"
+#include "conv_direct_small.h"
+#include "conv_gemm.h"
+#include "conv_kernels.h"
+#include "conv_layout_switch.h"
+#include "conv_patch_input.h"
+#include "conv_subgrid.h"
+#include "conv_whole_input.h"
+#include "../gemm/gemm_scratch.h"
+#include "../transpose.h"
+#include "../winograd/winograd.h"
+
+#include <algorithm>
+
+namespace fastconv {
+namespace cpu {
+namespace {
+
+// The fast paths assume a non-empty output (an empty grad_output leaves nothing to multiply).
+bool use_fast(const ConvParams& p) { return p.N > 0 && p.OH > 0 && p.OW > 0; }
+
+// The depthwise input-gradient kernels gather: every input pixel visits all R*S taps, which costs
+// H*W*R*S against the OH*OW*R*S multiply-adds that exist. For a kernel far wider than its output (a
+// transposed convolution with a 2x131072 kernel on a 1x1 input took 87 s) most visits find no output;
+// there the general paths below (im2col + GEMM with col2im, which visits only real taps) run instead.
+bool depthwise_gather_wasteful(const ConvParams& p) { return p.H * p.W > 16 * p.OH * p.OW; }
+
+// The same problem with num_threads lowered to 1 when it is too small to share. The work is the number
+// of multiply-adds (all three passes have the same count), or of input elements touched when larger
+// (a strided or dilated convolution can read far more than it multiplies).
+ConvParams sized_threads(const ConvParams& p) {
+  ConvParams q = p;
+  const int64_t macs = p.N * p.K * p.OH * p.OW * p.C_per_group() * p.R * p.S;
+  const int64_t elems = p.N * (p.C * p.H * p.W + p.K * p.OH * p.OW);
+  q.num_threads = threads_for_work(std::max(macs, elems), p.num_threads);
+  return q;
+}
+
+// The weight as (K, Cg, R, S): a (K, R, S, Cg) one (p.weight_rsc) is transposed into the calling thread's
+// scratch and p says so from then on. The Winograd transforms skip this copy (for a 512 -> 512 3x3 layer,
+// 9.4 MB read and written per pass, a sixth of its Winograd time).
+template <typename T>
+const T* dense_weight(ConvParams& p, const T* w) {
+  if (!p.weight_rsc) return w;
+  const int64_t RS = p.R * p.S, Cg = p.C_per_group();
+  T* dense = thread_scratch<T>(kScratchDenseWeight, size_t(p.K * Cg * RS));
+  batched_transpose(p.K, RS, Cg, w, dense, p.num_threads);
+  p.weight_rsc = false;
+  return dense;
+}
+
+}  // namespace
+
+template <typename T>
+void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y) {
+  capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
+  ConvParams p = sized_threads(params);
+  if (use_fast(p) && use_subgrids(p, ConvPass::Forward, sizeof(T))) {
+    w = dense_weight(p, w);
+    return conv_forward_subgrids(p, x, w, bias, y);
+  }
+  // before the layout rules: the Winograd kernel wants channels_last whatever they say
+  if (use_fast(p) && use_winograd_forward(p, sizeof(T)))
+    return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
+               ? conv_forward_winograd(p, x, w, bias, y)
+               : conv_forward_in_layout(p, Layout::NHWC, x, w, bias, y);
+  w = dense_weight(p, w);
+  if (const Layout other = switch_target(p, ConvPass::Forward, sizeof(T)); use_fast(p) && other != p.layout)
+    return conv_forward_in_layout(p, other, x, w, bias, y);
+  if (use_fast(p) && is_depthwise(p))
+    return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y) : depthwise_forward_nhwc(p, x, w, bias, y);
+  if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_forward(p, x, w, bias, y);
+  if (use_fast(p) && use_direct_small(p)) return conv_forward_direct_small(p, x, w, bias, y);
+  if (use_fast(p)) return conv_forward_gemm(p, x, w, bias, y);
+  conv_forward_direct(p, x, w, bias, y);
+}
+
+template <typename T>
+void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* gx) {
+  capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
+  ConvParams p = sized_threads(params);
+  if (use_fast(p) && use_subgrids(p, ConvPass::BackwardInput, sizeof(T))) {
+    w = dense_weight(p, w);
+    return conv_backward_input_subgrids(p, gy, w, gx);
+  }
+  if (use_fast(p) && use_winograd_backward_input(p, sizeof(T)))  // (see conv_forward)
+    return p.layout == Layout::NHWC || winograd_direct_nchw(p.H * p.W)
+               ? conv_backward_input_winograd(p, gy, w, gx)
+               : conv_backward_input_in_layout(p, Layout::NHWC, gy, w, gx);
+  if (use_fast(p) && use_patch_backward_input(p)) return conv_backward_input_patches(p, gy, w, gx);  // any weight
+  w = dense_weight(p, w);
+  if (const Layout other = switch_target(p, ConvPass::BackwardInput, sizeof(T)); use_fast(p) && other != p.layout)
+    return conv_backward_input_in_layout(p, other, gy, w, gx);
+  if (use_fast(p) && is_depthwise(p) && !depthwise_gather_wasteful(p))
+    return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
+                                    : depthwise_backward_input_nhwc(p, gy, w, gx);
+  if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_backward_input(p, gy, w, gx);
+  if (use_fast(p) && use_direct_small_input(p)) return conv_backward_input_direct_small(p, gy, w, gx);
+  if (use_fast(p)) return conv_backward_input_gemm(p, gy, w, gx);
+  conv_backward_input_direct(p, gy, w, gx);
+}
+
+template <typename T>
+void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* gw) {
+  capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
+  const ConvParams p = sized_threads(params);
+  if (use_fast(p) && use_subgrids(p, ConvPass::BackwardWeight, sizeof(T))) return conv_backward_weight_subgrids(p, x, gy, gw);
+  if (use_fast(p) && use_winograd_backward_weight(p, sizeof(T)))  // (see conv_forward)
+    return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
+               ? conv_backward_weight_winograd(p, x, gy, gw)
+               : conv_backward_weight_in_layout(p, Layout::NHWC, x, gy, gw);
+  if (const Layout other = switch_target(p, ConvPass::BackwardWeight, sizeof(T)); use_fast(p) && other != p.layout)
+    return conv_backward_weight_in_layout(p, other, x, gy, gw);
+  if (use_fast(p) && is_depthwise(p))
+    return p.layout == Layout::NCHW ? depthwise_backward_weight_nchw(p, x, gy, gw)
+                                    : depthwise_backward_weight_nhwc(p, x, gy, gw);
+  if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_backward_weight(p, x, gy, gw);
+  if (use_fast(p) && use_direct_small_weight(p)) return conv_backward_weight_direct_small(p, x, gy, gw);
+  if (use_fast(p)) return conv_backward_weight_gemm(p, x, gy, gw);
+  conv_backward_weight_direct(p, x, gy, gw);
+}
+
+#define FASTCONV_INSTANTIATE(T)                                                           \
+  template void conv_forward<T>(const ConvParams&, const T*, const T*, const T*, T*);     \
+  template void conv_backward_input<T>(const ConvParams&, const T*, const T*, T*);        \
+  template void conv_backward_weight<T>(const ConvParams&, const T*, const T*, T*);
+FASTCONV_INSTANTIATE(float)
+FASTCONV_INSTANTIATE(double)
+
+}  // namespace cpu
+}  // namespace fastconv

@@ -1,0 +1,479 @@
+// NHWC forward without a column matrix (direct convolution on the GEMM micro-kernel, "implicit GEMM"), and
+// the input gradient as the same forward on grad_output, one output phase of gx at a time (phase_problem):
+//   y[n, oh, ow, g*Kg + k] = bias + sum_{r,s,c} xp[oh*sh + r*dh, ow*sw + s*dw, c] * w[g*Kg + k, c, r, s]
+// where xp is a band of input rows of one group's channels, padded (zeros or the padding mode's values) into a
+// thread's scratch so every tap of every pixel is an in-bounds read. A tile of MR output pixels x NR output
+// channels runs the micro-kernel over all R*S taps and all Cg channels with its accumulators in registers
+// (MicroKernel::run_taps): consecutive pixels' operands are stride_w pixels apart in xp, and each tap is a
+// fixed offset. Compared with im2col + GEMM this copies the input about once instead of R*S/(sh*sw) times,
+// packs the weight once per call instead of once per band, and writes each output once.
+// Threads take (job, image, group, band of output rows, group of column panels) items dynamically, the jobs
+// being the forward or the input gradient's phases; every output element belongs to one item (race-free,
+// deterministic).
+#include <algorithm>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "../../common/denormal_guard.h"
+#include "../../common/output_phase.h"
+#include "../../common/parallel.h"
+#include "conv_implicit_nhwc.h"
+#include "../gemm/gemm_microkernel.h"
+#include "../gemm/gemm_scratch.h"
+#include "../transpose.h"
+
+namespace fastconv {
+namespace cpu {
+namespace {
+
+// One column panel of the packed weight (all taps, all channels of a group) is re-read by every tile of a
+// band, so it should stay in L2 (2 MB here; 1 MB leaves room for the band of input).
+constexpr int64_t kMaxPanelBytes = int64_t(1) << 20;
+constexpr int64_t kMaxBandRows = 8;
+
+constexpr int64_t kMaxBandBytes = int64_t(16) << 20;
+
+// Columns of a padded band: the input columns the output row reads, padding included.
+int64_t padded_width(const ConvParams& p) { return (p.OW - 1) * p.stride_w + (p.S - 1) * p.dil_w + 1; }
+
+// Input rows a band of `band` output rows reads.
+int64_t band_input_rows(const ConvParams& p, int64_t band) { return (band - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1; }
+
+// Row stride, in elements, of one padded pixel: Cg, moved off a 1 KB multiple of the pixel-to-pixel step
+// (stride_w pixels), which would crowd the 14 pixels a tile broadcasts from into a few L1 sets.
+int64_t pixel_stride(const ConvParams& p, int64_t elem_size) {
+  const int64_t cg = p.C_per_group();
+  return broadcast_rows_alias(p.stride_w * cg, elem_size) ? cg + 64 / elem_size : cg;
+}
+
+// wp[((g*panels + j)*RS + t)*Cg + c)*NR + jj] = w[g*Kg + j*NR + jj, c, r, s] (t = r*S + s), zero past Kg.
+// Per panel: a tiled transpose of its NR weight rows into (c*RS + t, jj) order, then whole 128-byte rows
+// moved to (t*Cg + c) order (an element-wise gather read one cache line per element: a sixth of ResNet-50's
+// 512-channel stride-2 forward).
+template <typename T>
+const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  const int64_t Cg = p.C_per_group(), Kg = p.K_per_group(), RS = p.R * p.S, depth = Cg * RS;
+  T* wp = thread_scratch<T>(kScratchWeight, size_t(p.groups * panels * depth * NR));
+  const int64_t items = p.groups * panels;
+  const int nt = threads_for_work(items * depth * NR, p.num_threads);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    T* tmp = thread_scratch<T>(kScratchPackB, size_t(depth * NR));
+#pragma omp for schedule(static)
+    for (int64_t gj = 0; gj < items; ++gj) {
+      const int64_t g = gj / panels, j = gj % panels, nr = std::min(NR, Kg - j * NR);
+      if (nr < NR) std::fill(tmp, tmp + depth * NR, T(0));
+      transpose_tiled(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, tmp, NR, 1);
+      T* dst = wp + gj * depth * NR;
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t t = 0; t < RS; ++t)
+          std::memcpy(dst + (t * Cg + c) * NR, tmp + (c * RS + t) * NR, sizeof(T) * size_t(NR));
+    }
+  }
+  return wp;
+}
+
+// Input rows [ih0, ih0 + rows) of image n, group g, into xp: padded row a, column b holds input pixel
+// (ih0 + a, b - pad_l) remapped by the padding mode, or zeros. Only the Cg channels of each pixel are written
+// (the rest of the pixel stride is never read).
+template <typename T>
+void gather_band(const ConvParams& p, const T* x, int64_t n, int64_t g, int64_t ih0, int64_t rows, int64_t Wp,
+                 int64_t Cp, T* xp) {
+  const int64_t Cg = p.C_per_group();
+  for (int64_t a = 0; a < rows; ++a) {
+    T* dst = xp + a * Wp * Cp;
+    const int64_t ih = remap_index(ih0 + a, p.H, p.mode);
+    if (ih < 0) {
+      std::fill(dst, dst + Wp * Cp, T(0));
+      continue;
+    }
+    const T* src = x + (n * p.H + ih) * p.W * p.C + g * Cg;
+    // The interior columns in one copy when pixels are packed alike in x and in xp.
+    const int64_t lo = std::clamp<int64_t>(p.pad_l, 0, Wp), hi = std::clamp<int64_t>(p.pad_l + p.W, lo, Wp);
+    const bool contiguous = Cp == p.C && p.mode == PaddingMode::Zeros;
+    for (int64_t b = 0; b < Wp; ++b) {
+      if (contiguous && b == lo && hi > lo) {
+        std::memcpy(dst + lo * Cp, src + (lo - p.pad_l) * p.C, sizeof(T) * size_t((hi - lo) * Cp));
+        b = hi - 1;
+        continue;
+      }
+      const int64_t iw = remap_index(b - p.pad_l, p.W, p.mode);
+      if (iw < 0)
+        std::fill(dst + b * Cp, dst + b * Cp + Cg, T(0));
+      else
+        std::memcpy(dst + b * Cp, src + iw * p.C, sizeof(T) * size_t(Cg));
+    }
+  }
+}
+
+// One tile: the micro-kernel with R >= mr rows (odd counts round up: the extra row reads slack and is not
+// stored) and one or two vectors of columns.
+template <typename T, int NV>
+void tile(int64_t mr, int64_t RS, const int64_t* off, int64_t Cg, const T* a, int64_t lda, const T* b, T* c,
+          const MicroTileView& v, const T* bcol) {
+  using MK = MicroKernel<T>;
+#if defined(__AVX512F__)
+  switch ((mr + 1) / 2) {
+    case 1: return MK::template run_taps<2, NV>(RS, off, Cg, a, lda, b, c, v, bcol);
+    case 2: return MK::template run_taps<4, NV>(RS, off, Cg, a, lda, b, c, v, bcol);
+    case 3: return MK::template run_taps<6, NV>(RS, off, Cg, a, lda, b, c, v, bcol);
+    case 4: return MK::template run_taps<8, NV>(RS, off, Cg, a, lda, b, c, v, bcol);
+    case 5: return MK::template run_taps<10, NV>(RS, off, Cg, a, lda, b, c, v, bcol);
+    case 6: return MK::template run_taps<12, NV>(RS, off, Cg, a, lda, b, c, v, bcol);
+    default: return MK::template run_taps<MK::MR, NV>(RS, off, Cg, a, lda, b, c, v, bcol);
+  }
+#else
+  (void)mr;
+  MK::run_taps(RS, off, Cg, a, lda, b, c, v, bcol);
+#endif
+}
+
+#if defined(__AVX512F__)
+// One vector of output channels (Kg <= 16 floats), stride 1, undilated columns, 2-7 taps per kernel row: M
+// consecutive output pixels of a row, the taps of a kernel row sharing each broadcast input value. Input pixel
+// p of the tile's span feeds outputs p - s through tap s, so per (kernel row, input channel) S weight vectors
+// and M + S - 1 broadcasts feed M*S FMAs (120 for 33 loads at 5x5) where run_taps fed M for M + 1 (the input
+// gradient of a 32 -> 16-channel 5x5 convolution, MNIST's and GoogLeNet's, was bound by those loads). The tile
+// always computes M pixels, reading up to M - 1 pixels past the row (the next rows of the band, or its slack);
+// only v.mr of them are stored. Not inlined: in the caller its 30 live vectors were spilled to the stack.
+template <typename T, int M, int S>
+__attribute__((noinline)) void row_taps_tile(int64_t R, const int64_t* off, int64_t Cg, const T* a, int64_t Cp, const T* b, T* y,
+                   const MicroTileView& v, const T* bcol) {
+  using Z = Zmm<T>;
+  using V = typename Z::V;
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  V acc[M];
+#pragma GCC unroll 28
+  for (int q = 0; q < M; ++q) acc[q] = Z::zero();
+  for (int64_t r = 0; r < R; ++r) {
+    const T* ar = a + off[r * S];
+    const T* br = b + r * S * Cg * NR;
+    for (int64_t c = 0; c < Cg; ++c) {
+      V w[S];
+#pragma GCC unroll 7
+      for (int s = 0; s < S; ++s) w[s] = Z::load(br + (s * Cg + c) * NR);
+#pragma GCC unroll 34
+      for (int p = 0; p < M + S - 1; ++p) {
+        const V xv = Z::set1(ar[p * Cp + c]);
+#pragma GCC unroll 7
+        for (int s = 0; s < S; ++s)
+          if (p - s >= 0 && p - s < M) acc[p - s] = Z::fma(xv, w[s], acc[p - s]);
+      }
+    }
+  }
+  const V bv = bcol ? Z::load_first(bcol, v.nr) : Z::zero();
+  for (int q = 0; q < M && q < v.mr; ++q) Z::store_first(y + q * v.rsC, Z::add(acc[q], bv), v.nr);
+}
+
+// Pixels per row_taps_tile at most: M accumulators + S weight vectors + a broadcast within 31 of the 32
+// registers, even. A row is cut into tiles of equal even widths (14 + 14 for 28 pixels, not 24 + 4: every tile
+// computes its M pixels), and none narrower than kMinRowTilePixels.
+constexpr int row_tile_pixels(int s) { return (32 - s - 2) & ~1; }
+constexpr int kMinRowTilePixels = 8;
+
+template <typename T, int S, int M = row_tile_pixels(S)>
+void row_taps_width(int64_t m, int64_t R, const int64_t* off, int64_t Cg, const T* a, int64_t Cp, const T* b, T* y,
+                    const MicroTileView& v, const T* bcol) {
+  if constexpr (M > kMinRowTilePixels) {
+    if (m <= M - 2) return row_taps_width<T, S, M - 2>(m, R, off, Cg, a, Cp, b, y, v, bcol);
+  }
+  row_taps_tile<T, M, S>(R, off, Cg, a, Cp, b, y, v, bcol);
+}
+
+// Tiles of row_taps_tile along an output row of OW pixels: (count, width).
+std::pair<int64_t, int64_t> row_tiles(int64_t OW, int64_t S) {
+  const int64_t widest = row_tile_pixels(int(S)), count = (OW + widest - 1) / widest;
+  const int64_t width = ((OW + count - 1) / count + 1) & ~int64_t(1);
+  return {count, std::max<int64_t>(width, kMinRowTilePixels)};
+}
+
+template <typename T>
+void row_taps(int64_t S, int64_t m, int64_t R, const int64_t* off, int64_t Cg, const T* a, int64_t Cp, const T* b,
+              T* y, const MicroTileView& v, const T* bcol) {
+  switch (S) {
+    case 3: return row_taps_width<T, 3>(m, R, off, Cg, a, Cp, b, y, v, bcol);
+    case 5: return row_taps_width<T, 5>(m, R, off, Cg, a, Cp, b, y, v, bcol);
+    default: return row_taps_width<T, 7>(m, R, off, Cg, a, Cp, b, y, v, bcol);
+  }
+}
+
+// Whether a tile of one vector of output channels runs as row_taps (stride 1, undilated columns, 3, 5 or 7 taps
+// per kernel row, rows of at least kMinRowTilePixels).
+bool row_taps_applies(const ConvParams& p) {
+  return p.stride_w == 1 && p.dil_w == 1 && (p.S == 3 || p.S == 5 || p.S == 7) && p.OW >= kMinRowTilePixels;
+}
+#endif
+
+// run_direct's limits: one column panel of the packed weight within kMaxPanelBytes, a band of padded input
+// within kMaxBandBytes.
+bool direct_fits(const ConvParams& p, int64_t elem_size) {
+  // A panel is RS*Cg rows of NR columns: 128 bytes per row for float (NR 32) and double (NR 16) alike.
+  if (p.R * p.S * p.C_per_group() * 128 > kMaxPanelBytes) return false;
+  // The padded band must fit a thread's scratch: huge paddings or dilations (a 'same' 1-d convolution with a
+  // dilation of 2^31 - 1) leave the im2col path, which never materialises the padding.
+  const int64_t Wp = padded_width(p), rows = band_input_rows(p, std::min(p.OH, kMaxBandRows));
+  if (Wp > kMaxBandBytes || rows > kMaxBandBytes) return false;  // (keeps the product below in range)
+  return rows * Wp * pixel_stride(p, elem_size) * elem_size <= kMaxBandBytes;
+}
+
+}  // namespace
+
+bool implicit_forward_applies(const ConvParams& p, int64_t elem_size) {
+  return p.layout == Layout::NHWC && p.R * p.S > 1 && direct_fits(p, elem_size);
+}
+
+namespace {
+
+// Output panels of NR channels per group.
+template <typename T>
+int64_t column_panels(const ConvParams& p) {
+  return (p.K_per_group() + MicroKernel<T>::NR - 1) / MicroKernel<T>::NR;
+}
+
+// Where run_direct writes output pixel (n, oh, ow): y + offset + n*image + oh*row + ow*pixel, its channels
+// consecutive from there. Dense for a forward; an output phase of a strided input gradient writes every
+// stride-th pixel of gx.
+struct OutputPlacement {
+  int64_t image, row, pixel, offset;
+};
+
+OutputPlacement dense_output(const ConvParams& p) { return {p.OH * p.OW * p.K, p.OW * p.K, p.K, 0}; }
+
+// One direct convolution for run_direct: its problem, its weight packed as pack_weight lays it out, where its
+// outputs go, and how it is cut into work items (image, group, band of output rows, group of column panels).
+template <typename T>
+struct DirectJob {
+  ConvParams p;
+  const T* x;
+  const T* wp;
+  const T* bias;
+  T* y;
+  OutputPlacement out;
+  int64_t band = 0, bands = 0, ppi = 0, pgroups = 0, items = 0;
+  std::vector<int64_t> off;  // each tap's offset in the padded band
+
+  DirectJob(const ConvParams& q, const T* x_, const T* wp_, const T* bias_, T* y_, const OutputPlacement& o, int64_t nt)
+      : p(q), x(x_), wp(wp_), bias(bias_), y(y_), out(o), off(static_cast<size_t>(q.R * q.S)) {
+    const int64_t Cp = pixel_stride(p, sizeof(T)), Wp = padded_width(p), panels = column_panels<T>(p);
+    for (int64_t r = 0; r < p.R; ++r)
+      for (int64_t s = 0; s < p.S; ++s) off[size_t(r * p.S + s)] = (r * p.dil_h * Wp + s * p.dil_w) * Cp;
+    // Bands of up to kMaxBandRows output rows, fewer while that leaves under 4 items per thread; column panels
+    // are split between items only when even one-row bands leave a thread idle.
+    const int64_t per_band = p.N * p.groups;
+    band = std::min(p.OH, kMaxBandRows);
+    while (band > 1 && per_band * ((p.OH + band - 1) / band) < 4 * nt) band = (band + 1) / 2;
+    bands = (p.OH + band - 1) / band;
+    const int64_t psplit = std::clamp<int64_t>((2 * nt + per_band * bands - 1) / (per_band * bands), 1, panels);
+    ppi = (panels + psplit - 1) / psplit, pgroups = (panels + ppi - 1) / ppi;
+    items = per_band * bands * pgroups;
+  }
+
+  // Scratch for one item's padded band, with slack past it: a tile rounded up to an even row count reads one
+  // pixel past the last output column, a row_taps tile up to 29 pixels.
+  int64_t slack() const { return (p.stride_w + 30) * pixel_stride(p, sizeof(T)) + p.C_per_group(); }
+  int64_t scratch() const {
+    return band_input_rows(p, band) * padded_width(p) * pixel_stride(p, sizeof(T)) + slack();
+  }
+
+  void run_item(int64_t item, T* xp) const {
+    constexpr int64_t MR = MicroKernel<T>::MR, NR = MicroKernel<T>::NR, L = NR / 2;
+    const int64_t Cg = p.C_per_group(), Kg = p.K_per_group(), RS = p.R * p.S, panels = column_panels<T>(p);
+    const int64_t Cp = pixel_stride(p, sizeof(T)), lda = p.stride_w * Cp, Wp = padded_width(p);
+    const int64_t pg = item % pgroups, b = (item / pgroups) % bands, g = (item / (pgroups * bands)) % p.groups;
+    const int64_t n = item / (pgroups * bands * p.groups);
+    const int64_t oh0 = b * band, oh1 = std::min(p.OH, oh0 + band);
+    const int64_t rows = band_input_rows(p, oh1 - oh0);
+    gather_band(p, x, n, g, oh0 * p.stride_h - p.pad_t, rows, Wp, Cp, xp);
+    std::fill(xp + rows * Wp * Cp, xp + rows * Wp * Cp + slack(), T(0));
+    for (int64_t j = pg * ppi; j < std::min(panels, (pg + 1) * ppi); ++j) {
+      const T* bj = wp + (g * panels + j) * RS * Cg * NR;
+      const int64_t nr = std::min(NR, Kg - j * NR);
+      const T* bcol = bias ? bias + g * Kg + j * NR : nullptr;
+      for (int64_t oh = oh0; oh < oh1; ++oh) {
+        const T* arow = xp + (oh - oh0) * p.stride_h * Wp * Cp;
+        T* yrow = y + out.offset + n * out.image + oh * out.row + g * Kg + j * NR;
+#if defined(__AVX512F__)
+        if (nr <= L && row_taps_applies(p)) {
+          const auto [count, width] = row_tiles(p.OW, p.S);
+          for (int64_t t = 0, ow0 = 0; t < count; ++t, ow0 += width) {
+            const MicroTileView v{out.pixel, 1, std::min(width, p.OW - ow0), nr};
+            row_taps(p.S, width, p.R, off.data(), Cg, arow + ow0 * Cp, Cp, bj, yrow + ow0 * out.pixel, v, bcol);
+          }
+          continue;
+        }
+#endif
+        for (int64_t ow0 = 0; ow0 < p.OW; ow0 += MR) {
+          const MicroTileView v{out.pixel, 1, std::min(MR, p.OW - ow0), nr};
+          const T* a = arow + ow0 * lda;
+          if (nr <= L)
+            tile<T, 1>(v.mr, RS, off.data(), Cg, a, lda, bj, yrow + ow0 * out.pixel, v, bcol);
+          else
+            tile<T, 2>(v.mr, RS, off.data(), Cg, a, lda, bj, yrow + ow0 * out.pixel, v, bcol);
+        }
+      }
+    }
+  }
+};
+
+// The jobs' items in one parallel region, handed out dynamically; every output element belongs to one item.
+template <typename T>
+void run_direct(const std::vector<DirectJob<T>>& jobs, int64_t nt) {
+  int64_t items = 0, scratch = 0;
+  for (const DirectJob<T>& j : jobs) items += j.items, scratch = std::max(scratch, j.scratch());
+#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(nt, items)))
+  {
+    DenormalGuard guard;
+    T* xp = thread_scratch<T>(kScratchCol, size_t(scratch));
+#pragma omp for schedule(dynamic)
+    for (int64_t item = 0; item < items; ++item) {
+      int64_t i = item;
+      size_t j = 0;
+      while (i >= jobs[j].items) i -= jobs[j++].items;
+      jobs[j].run_item(i, xp);
+    }
+  }
+}
+
+// The input gradient, output phase by output phase. gx pixel (ih, iw) = (ph + sh*a, pw + sw*b) receives the taps
+// r = r0 + sh*t (t < Rt) with r0 = (ph + pad_t) mod sh, from grad_output row oh = a + qh - t, qh =
+// (ph + pad_t - r0) / sh (columns alike). So each phase is a stride-1 forward convolution of grad_output with
+// the Rt x St kernel of its taps, transposed and flipped, whose outputs are every sh-th row and sw-th column
+// of gx: no column matrix, no scatter-add, and no multiplication by the zeros a strided gradient would
+// insert. Stride 1 is the one phase (0, 0) with every tap (dilation then stays in the phase's problem).
+struct Phase {
+  int64_t ph, pw, r0, s0, Rt, St, qh, qw, Ha, Wa;
+};
+
+Phase make_phase(const ConvParams& p, int64_t ph, int64_t pw) {
+  const AxisPhase h = axis_phase(ph, p.pad_t, p.stride_h, p.R, p.H), w = axis_phase(pw, p.pad_l, p.stride_w, p.S, p.W);
+  return {ph, pw, h.r0, w.r0, h.taps, w.taps, h.q, w.q, h.count, w.count};
+}
+
+// The phase's forward problem: input grad_output (its OH x OW, K channels), output the phase's Ha x Wa pixels
+// of gx (C channels). Negative paddings crop; rows and columns past grad_output read zeros (gather_band).
+ConvParams phase_problem(const ConvParams& p, const Phase& f) {
+  ConvParams q = p;
+  q.C = p.K, q.K = p.C, q.H = p.OH, q.W = p.OW, q.OH = f.Ha, q.OW = f.Wa, q.R = f.Rt, q.S = f.St;
+  q.stride_h = q.stride_w = 1;
+  q.pad_t = (f.Rt - 1) * p.dil_h - f.qh, q.pad_l = (f.St - 1) * p.dil_w - f.qw;
+  q.pad_b = std::max<int64_t>(0, f.Ha - 1 + f.qh - (p.OH - 1)), q.pad_r = std::max<int64_t>(0, f.Wa - 1 + f.qw - (p.OW - 1));
+  q.winograd_weight = nullptr;
+  return q;
+}
+
+// The phases' weights for run_direct, packed straight from w into one buffer (output channels c, input channels
+// k, each phase's taps flipped):
+//   wp_f[((g*panels + j)*Rt*St + u*St + v)*Kg + k)*NR + jj] = w[g*Kg + k, j*NR + jj, r0 + sh*(Rt-1-u), s0 + sw*(St-1-v)]
+// (zero past Cg). Per (group, panel) and k: a tiled transpose of the contiguous (NR, R*S) block of w to (tap,
+// NR), whose rows are then copied to every phase's place for that tap (element by element, the strided reads
+// took an eighth of DCGAN's 8 MB-weight layer).
+template <typename T>
+std::vector<const T*> pack_phase_weights(const ConvParams& p, const std::vector<Phase>& phases, const T* w) {
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  const int64_t Cg = p.C_per_group(), Kg = p.K_per_group(), RS = p.R * p.S;
+  const int64_t panels = (Cg + NR - 1) / NR, items = p.groups * panels;
+  std::vector<int64_t> base(phases.size() + 1, 0);
+  for (size_t f = 0; f < phases.size(); ++f) base[f + 1] = base[f] + items * phases[f].Rt * phases[f].St * Kg * NR;
+  T* wp = thread_scratch<T>(kScratchWeight, size_t(base.back()));
+  const int nt = threads_for_work(base.back(), p.num_threads);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    T* tmp = thread_scratch<T>(kScratchPackB, size_t(RS * NR));
+#pragma omp for schedule(static)
+    for (int64_t gj = 0; gj < items; ++gj) {
+      const int64_t g = gj / panels, j = gj % panels, nr = std::min(NR, Cg - j * NR);
+      if (nr < NR) std::fill(tmp, tmp + RS * NR, T(0));
+      for (int64_t k = 0; k < Kg; ++k) {
+        transpose_tiled(nr, RS, w + ((g * Kg + k) * Cg + j * NR) * RS, RS, 1, tmp, NR, 1);
+        for (size_t fi = 0; fi < phases.size(); ++fi) {
+          const Phase& f = phases[fi];
+          T* dst = wp + base[fi] + gj * f.Rt * f.St * Kg * NR;
+          for (int64_t u = 0; u < f.Rt; ++u)
+            for (int64_t v = 0; v < f.St; ++v) {
+              const int64_t tap = (f.r0 + p.stride_h * (f.Rt - 1 - u)) * p.S + f.s0 + p.stride_w * (f.St - 1 - v);
+              std::memcpy(dst + ((u * f.St + v) * Kg + k) * NR, tmp + tap * NR, sizeof(T) * size_t(NR));
+            }
+        }
+      }
+    }
+  }
+  std::vector<const T*> out(phases.size());
+  for (size_t f = 0; f < phases.size(); ++f) out[f] = wp + base[f];
+  return out;
+}
+
+// gx's pixels of a phase no tap reaches (a kernel smaller than the stride): zeros.
+template <typename T>
+void zero_phase(const ConvParams& p, const Phase& f, T* gx) {
+  const int nt = threads_for_work(p.N * f.Ha * f.Wa * p.C, p.num_threads);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t na = 0; na < p.N * f.Ha; ++na) {
+    const int64_t n = na / f.Ha, ih = f.ph + (na % f.Ha) * p.stride_h;
+    for (int64_t b = 0; b < f.Wa; ++b) {
+      T* px = gx + ((n * p.H + ih) * p.W + f.pw + b * p.stride_w) * p.C;
+      std::fill(px, px + p.C, T(0));
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void conv_forward_implicit_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+  std::vector<DirectJob<T>> job;
+  job.emplace_back(p, x, pack_weight(p, w, column_panels<T>(p)), bias, y, dense_output(p), p.num_threads);
+  run_direct(job, p.num_threads);
+}
+
+bool implicit_backward_input_applies(const ConvParams& p, int64_t elem_size) {
+  const bool strided = p.stride_h > 1 || p.stride_w > 1;
+  if (p.layout != Layout::NHWC || p.R * p.S <= 1 || p.mode != PaddingMode::Zeros) return false;
+  if (strided && (p.dil_h != 1 || p.dil_w != 1 || p.stride_h > p.R || p.stride_w > p.S)) return false;
+  // A phase's output channels are p's input channels, NR to a column panel: the strided phases take channel
+  // counts that fill whole half panels, at least one whole panel (stems with 3 channels ran 3-4x slower than
+  // im2col + GEMM + col2im, 24 channels 1.3x slower, 32 or more channels 1.0-1.2x faster).
+  constexpr int64_t NRf = 32;  // float's NR; double's is half, for the same bytes
+  const int64_t nr = NRf * 4 / elem_size, Cg = p.C_per_group();
+  if (strided && (Cg < nr || Cg % (nr / 2) != 0)) return false;
+  if (!strided && (p.pad_t > (p.R - 1) * p.dil_h || p.pad_l > (p.S - 1) * p.dil_w)) return false;
+  for (int64_t ph = 0; ph < p.stride_h; ++ph)
+    for (int64_t pw = 0; pw < p.stride_w; ++pw) {
+      const Phase f = make_phase(p, ph, pw);
+      if (f.Rt > 0 && f.St > 0 && f.Ha > 0 && f.Wa > 0 && !direct_fits(phase_problem(p, f), elem_size)) return false;
+    }
+  return true;
+}
+
+template <typename T>
+void conv_backward_input_implicit_nhwc(const ConvParams& p, const T* gy, const T* w, T* gx) {
+  std::vector<Phase> phases;
+  for (int64_t ph = 0; ph < p.stride_h; ++ph)
+    for (int64_t pw = 0; pw < p.stride_w; ++pw) {
+      const Phase f = make_phase(p, ph, pw);
+      if (f.Ha == 0 || f.Wa == 0) continue;
+      if (f.Rt == 0 || f.St == 0)
+        zero_phase(p, f, gx);
+      else
+        phases.push_back(f);
+    }
+  const std::vector<const T*> wp = pack_phase_weights(p, phases, w);
+  std::vector<DirectJob<T>> jobs;
+  jobs.reserve(phases.size());
+  for (size_t i = 0; i < phases.size(); ++i) {
+    const Phase& f = phases[i];
+    const OutputPlacement out{p.H * p.W * p.C, p.stride_h * p.W * p.C, p.stride_w * p.C, (f.ph * p.W + f.pw) * p.C};
+    jobs.emplace_back(phase_problem(p, f), gy, wp[i], static_cast<const T*>(nullptr), gx, out, p.num_threads);
+  }
+  run_direct(jobs, p.num_threads);
+}
+
+template void conv_backward_input_implicit_nhwc<float>(const ConvParams&, const float*, const float*, float*);
+template void conv_backward_input_implicit_nhwc<double>(const ConvParams&, const double*, const double*, double*);
+template void conv_forward_implicit_nhwc<float>(const ConvParams&, const float*, const float*, const float*, float*);
+template void conv_forward_implicit_nhwc<double>(const ConvParams&, const double*, const double*, const double*,
+                                                 double*);
+
+}  // namespace cpu
+}  // namespace fastconv
