@@ -14,7 +14,6 @@
 #include <ATen/Dispatch.h>
 #include <torch/library.h>
 
-#include "../cpu/conv/bias_add.h"
 #include "../cpu/conv/conv_kernels.h"
 #include "conv_args.h"
 #include "tensor_checks.h"
@@ -40,11 +39,9 @@ at::Tensor conv_transpose2d_cpu(const at::Tensor& input, const at::Tensor& weigh
   ConvParams q = p;
   q.weight_rsc = rsc;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastconv_conv_transpose2d", [&] {
-    cpu::conv_backward_input<scalar_t>(q, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
-                                       y.mutable_data_ptr<scalar_t>());
-    if (b.defined())
-      cpu::bias_add<scalar_t>(p.N, p.C, p.H * p.W, p.layout, b.const_data_ptr<scalar_t>(),
-                              y.mutable_data_ptr<scalar_t>(), p.num_threads);
+    cpu::conv_transpose_forward<scalar_t>(q, x.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+                                          b.defined() ? b.const_data_ptr<scalar_t>() : nullptr,
+                                          y.mutable_data_ptr<scalar_t>());
   });
   return y;
 }

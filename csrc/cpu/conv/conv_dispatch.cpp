@@ -23,6 +23,7 @@
 // Every pass runs on one thread when its work is below kMinParallelWork (see parallel.h).
 #include "../../common/denormal_guard.h"
 #include "../../common/parallel.h"
+#include "bias_add.h"
 #include "conv_depthwise.h"
 #include "conv_direct_small.h"
 #include "conv_gemm.h"
@@ -126,6 +127,17 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
 }
 
 template <typename T>
+void conv_transpose_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y) {
+  const ConvParams p = sized_threads(params);
+  if (bias && use_fast(p) && use_patch_backward_input(p)) {  // the bias in the GEMM's epilogue
+    capture_caller_denormal_mode();
+    return conv_backward_input_patches(p, x, w, y, bias);
+  }
+  conv_backward_input(params, x, w, y);
+  if (bias) bias_add<T>(p.N, p.C, p.H * p.W, p.layout, bias, y, params.num_threads);
+}
+
+template <typename T>
 void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* gw) {
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
@@ -148,6 +160,7 @@ void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* 
 #define FASTCONV_INSTANTIATE(T)                                                           \
   template void conv_forward<T>(const ConvParams&, const T*, const T*, const T*, T*);     \
   template void conv_backward_input<T>(const ConvParams&, const T*, const T*, T*);        \
+  template void conv_transpose_forward<T>(const ConvParams&, const T*, const T*, const T*, T*); \
   template void conv_backward_weight<T>(const ConvParams&, const T*, const T*, T*);
 FASTCONV_INSTANTIATE(float)
 FASTCONV_INSTANTIATE(double)

@@ -15,6 +15,11 @@ void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T*
 template <typename T>
 void conv_backward_input(const ConvParams& p, const T* gy, const T* w, T* gx);
 
+// y = the transposed convolution of x (p's grad_output shape; y has p's input shape) + bias per channel of y: the
+// input gradient of p with the bias fused where the path allows (conv_patch_input.cpp), added after it otherwise.
+template <typename T>
+void conv_transpose_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
+
 // gw = d(sum(gy * conv(x, w)))/dw.
 template <typename T>
 void conv_backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw);

@@ -62,23 +62,31 @@ void copy_out(const ConvParams& p, int64_t m0, int64_t m1, const T* src, T* gx) 
     copy_patches<T, 0, 0>(p, m0, m1, src, gx);
 }
 
-// Zeros where no patch reaches: rows from OH*R, and columns from OW*S of the rows before them.
+// Where no patch reaches (rows from OH*R, and columns from OW*S of the rows before them): zeros, or the bias.
 template <typename T>
-void zero_uncovered(const ConvParams& p, T* gx) {
+void fill_uncovered(const ConvParams& p, const T* bias, T* gx) {
   const int64_t covered_h = p.OH * p.R, covered_w = p.OW * p.S, row_len = p.W * p.C;
   if (covered_h == p.H && covered_w == p.W) return;
 #pragma omp parallel for num_threads(p.num_threads) schedule(static)
   for (int64_t row = 0; row < p.N * p.H; ++row) {
     T* dst = gx + row * row_len;
-    std::fill(dst + (row % p.H < covered_h ? covered_w * p.C : 0), dst + row_len, T(0));
+    for (int64_t px = row % p.H < covered_h ? covered_w : 0; px < p.W; ++px) {
+      if (bias)
+        std::copy(bias, bias + p.C, dst + px * p.C);
+      else
+        std::fill(dst + px * p.C, dst + (px + 1) * p.C, T(0));
+    }
   }
 }
 
-// GemmArgs for rows [m0, m1): A = gy rows, B = the weight as stored ((K, C*R*S) or (K, R*S*C)), C = dst.
+// GemmArgs for rows [m0, m1): A = gy rows, B = the weight as stored ((K, C*R*S) or (K, R*S*C)), C = dst, plus
+// bias_col (one value per result column, or null).
 template <typename T>
-GemmArgs<T> patch_gemm(const ConvParams& p, int64_t m0, int64_t m1, const T* gy, const T* w, T* dst) {
+GemmArgs<T> patch_gemm(const ConvParams& p, int64_t m0, int64_t m1, const T* gy, const T* w, T* dst,
+                       const T* bias_col) {
   const int64_t RSC = p.R * p.S * p.C;
   GemmArgs<T> g;
+  g.bias_col = bias_col;
   g.M = m1 - m0, g.N = RSC, g.K = p.K;
   g.A = gy + m0 * p.K, g.rsA = p.K, g.csA = 1;
   g.B = w, g.rsB = RSC, g.csB = 1;
@@ -94,8 +102,14 @@ constexpr int64_t kChunkBytes = 256 << 10;
 }  // namespace
 
 template <typename T>
-void conv_backward_input_patches(const ConvParams& p, const T* gy, const T* w, T* gx) {
-  const int64_t M = p.N * p.OH * p.OW, RSC = p.R * p.S * p.C;
+void conv_backward_input_patches(const ConvParams& p, const T* gy, const T* w, T* gx, const T* bias) {
+  const int64_t M = p.N * p.OH * p.OW, RS = p.R * p.S, RSC = RS * p.C;
+  // The bias of each result column: its channel is the column's last index (r, s, c) or its first (c, r, s).
+  T* bias_col = nullptr;
+  if (bias) {
+    bias_col = thread_scratch<T>(kScratchAcc, size_t(RSC));
+    for (int64_t j = 0; j < RSC; ++j) bias_col[j] = bias[p.weight_rsc ? j % p.C : j / RS];
+  }
   if (p.K * RSC * int64_t(sizeof(T)) <= kChunkedWeightBytes) {
     // Each thread: the GEMM of a chunk of rows into its own buffer, copied out while in cache (U-Net up4's
     // 128 -> 64 at 128x128 wrote and re-read a 17 MB result through memory).
@@ -108,13 +122,13 @@ void conv_backward_input_patches(const ConvParams& p, const T* gy, const T* w, T
 #pragma omp for schedule(dynamic)
       for (int64_t ch = 0; ch < chunks; ++ch) {
         const int64_t m0 = ch * rows, m1 = std::min(M, m0 + rows);
-        gemm(patch_gemm(p, m0, m1, gy, w, buf));
+        gemm(patch_gemm(p, m0, m1, gy, w, buf, bias_col));
         copy_out(p, m0, m1, buf, gx);
       }
     }
   } else {
     T* patches = thread_scratch<T>(kScratchCol, size_t(M * RSC));  // the calling thread's, filled by the team
-    gemm_parallel(patch_gemm(p, 0, M, gy, w, patches), p.num_threads);
+    gemm_parallel(patch_gemm(p, 0, M, gy, w, patches, bias_col), p.num_threads);
     const int64_t blocks = std::min<int64_t>(M, 8 * std::max(p.num_threads, 1));
 #pragma omp parallel for num_threads(p.num_threads) schedule(static)
     for (int64_t b = 0; b < blocks; ++b) {
@@ -122,11 +136,13 @@ void conv_backward_input_patches(const ConvParams& p, const T* gy, const T* w, T
       copy_out(p, m0, m1, patches + m0 * RSC, gx);
     }
   }
-  zero_uncovered(p, gx);
+  fill_uncovered(p, bias, gx);
 }
 
-template void conv_backward_input_patches<float>(const ConvParams&, const float*, const float*, float*);
-template void conv_backward_input_patches<double>(const ConvParams&, const double*, const double*, double*);
+template void conv_backward_input_patches<float>(const ConvParams&, const float*, const float*, float*,
+                                                  const float*);
+template void conv_backward_input_patches<double>(const ConvParams&, const double*, const double*, double*,
+                                                   const double*);
 
 }  // namespace cpu
 }  // namespace fastconv

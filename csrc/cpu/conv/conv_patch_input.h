@@ -11,8 +11,10 @@ namespace cpu {
 // inside the input.
 bool use_patch_backward_input(const ConvParams& p);
 
+// bias (null: none): added per channel of gx, in the GEMM's epilogue and to the rows and columns no patch reaches
+// (a transposed convolution's output_padding).
 template <typename T>
-void conv_backward_input_patches(const ConvParams& p, const T* gy, const T* w, T* gx);
+void conv_backward_input_patches(const ConvParams& p, const T* gy, const T* w, T* gx, const T* bias = nullptr);
 
 }  // namespace cpu
 }  // namespace fastconv
