@@ -23,6 +23,8 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 export MAX_JOBS=${MAX_JOBS:-16}
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 PY=${PYTHON:-python3}
+CS=${COMPUTE_SANITIZER:-compute-sanitizer}
+command -v "$CS" > /dev/null || CS=/usr/local/cuda/bin/compute-sanitizer
 DEADLINE=${GPU_CHECK_DEADLINE:-470}
 RESERVE=15
 LOGS="$OUT/logs"
@@ -42,7 +44,7 @@ run_stage() {
   echo "=== $name (budget ${left} s)" | tee -a "$LOGS/summary.txt"
   local t0=$SECONDS rc=0
   # the stage runs in its own bash under timeout, so a hung build or test cannot eat the other stages' time
-  timeout --kill-after=5 "$left" bash -c "$(declare -f "stage_$name"); PY=$PY; LOGS=$LOGS; stage_$name" \
+  timeout --kill-after=5 "$left" bash -c "$(declare -f "stage_$name"); PY=$PY; LOGS=$LOGS; CS=$CS; stage_$name" \
     > "$LOGS/$name.log" 2>&1 || rc=$?
   local dt=$((SECONDS - t0)) status=ok
   [ $rc -ne 0 ] && status=failed
@@ -71,10 +73,8 @@ stage_ctest() {
   local rc=0
   echo "--- test_cuda_kernels"
   build-cuda-ctest/test_cuda_kernels || rc=1
-  local cs=compute-sanitizer
-  command -v $cs > /dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
   echo "--- compute-sanitizer memcheck test_cuda_kernels"
-  "$cs" --tool memcheck --error-exitcode 9 build-cuda-ctest/test_cuda_kernels || rc=1
+  "$CS" --tool memcheck --error-exitcode 9 build-cuda-ctest/test_cuda_kernels || rc=1
   return $rc
 }
 
@@ -83,10 +83,8 @@ stage_pytest() {
 }
 
 stage_sanitize() {
-  local cs=compute-sanitizer
-  command -v $cs > /dev/null || cs=/usr/local/cuda/bin/compute-sanitizer
   local sel="test_conv2d and 16x8x8x32 or test_max_pool2d or test_avg_pool2d or test_adaptive_pool2d or test_max_unpool2d or test_conv_transpose2d or test_deterministic"
-  PYTORCH_NO_CUDA_MEMORY_CACHING=1 "$cs" --tool memcheck --error-exitcode 9 --target-processes all \
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 "$CS" --tool memcheck --error-exitcode 9 --target-processes all \
     $PY -m pytest tests/test_cuda.py -q -rf -p no:cacheprovider -k "($sel) and float32 and contiguous"
 }
 

@@ -19,11 +19,17 @@ namespace cpu {
 bool use_patch_backward_input(const ConvParams& p) {
   return p.layout == Layout::NHWC && p.groups == 1 && p.R == p.stride_h && p.S == p.stride_w &&
          (p.R > 1 || p.S > 1) && p.dil_h == 1 && p.dil_w == 1 && p.pad_t == 0 && p.pad_b == 0 && p.pad_l == 0 &&
-         p.pad_r == 0 && p.mode == PaddingMode::Zeros && p.H >= p.OH * p.R && p.W >= p.OW * p.S && p.N > 0 &&
-         p.OH > 0 && p.OW > 0;
+         p.pad_r == 0 && p.mode == PaddingMode::Zeros && p.H >= p.OH * p.R && p.W >= p.OW * p.S;
 }
 
 namespace {
+
+// Where pixel m's patch starts in gx: row oh * R, column ow * S of image n.
+template <typename T>
+T* patch_origin(const ConvParams& p, int64_t m, T* gx) {
+  const int64_t ow = m % p.OW, oh = (m / p.OW) % p.OH, n = m / (p.OW * p.OH);
+  return gx + ((n * p.H + oh * p.R) * p.W + ow * p.S) * p.C;
+}
 
 // Rows [m0, m1) of the GEMM result (row m - m0 of src holds pixel m's patch) into gx.
 // Dense weight (K, C, R, S): a patch row is channel-major (c, r, s), the weight read as it is stored (repacking a
@@ -33,8 +39,7 @@ template <typename T, int kR, int kS>
 void copy_patches(const ConvParams& p, int64_t m0, int64_t m1, const T* __restrict src, T* __restrict gx) {
   const int64_t R = kR > 0 ? kR : p.R, S = kS > 0 ? kS : p.S, RS = R * S, C = p.C;
   for (int64_t m = m0; m < m1; ++m, src += RS * C) {
-    const int64_t ow = m % p.OW, oh = (m / p.OW) % p.OH, n = m / (p.OW * p.OH);
-    T* base = gx + ((n * p.H + oh * R) * p.W + ow * S) * C;
+    T* base = patch_origin(p, m, gx);
     for (int64_t c = 0; c < C; ++c)
       for (int64_t r = 0; r < R; ++r)
         for (int64_t s = 0; s < S; ++s) base[(r * p.W + s) * C + c] = src[c * RS + r * S + s];
@@ -46,8 +51,7 @@ template <typename T>
 void copy_patch_rows(const ConvParams& p, int64_t m0, int64_t m1, const T* src, T* gx) {
   const int64_t SC = p.S * p.C;
   for (int64_t m = m0; m < m1; ++m, src += p.R * SC) {
-    const int64_t ow = m % p.OW, oh = (m / p.OW) % p.OH, n = m / (p.OW * p.OH);
-    T* base = gx + ((n * p.H + oh * p.R) * p.W + ow * p.S) * p.C;
+    T* base = patch_origin(p, m, gx);
     for (int64_t r = 0; r < p.R; ++r) std::memcpy(base + r * p.W * p.C, src + r * SC, sizeof(T) * size_t(SC));
   }
 }

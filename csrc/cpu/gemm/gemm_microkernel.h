@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -277,13 +278,9 @@ struct MicroKernel {
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
                   T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
     const int rows = kDirectA || kStrided ? static_cast<int>(v.mr < MR ? v.mr : MR) : MR;
-    if constexpr (MR >= 3) {
-      if (rows == 3) return run_rows<3, kDirectA, kStrided>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
-    }
-    if constexpr (MR >= 2) {
-      if (rows == 2) return run_rows<2, kDirectA, kStrided>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
-    }
-    run_rows<1, kDirectA, kStrided>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
+    with_rows(rows, [&](auto rw) {
+      run_rows<decltype(rw)::value, kDirectA, kStrided>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
+    });
   }
 
   template <bool kDirectA = false>
@@ -296,14 +293,9 @@ struct MicroKernel {
   template <int R = MR, int NVU = 2>
   static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
                        const MicroTileView& v, const T* bcol) {
-    const int rows = static_cast<int>(v.mr < MR ? v.mr : MR);
-    if constexpr (MR >= 3) {
-      if (rows == 3) return run_taps_rows<3>(ntaps, off, kc, a, lda, b, C, v, bcol);
-    }
-    if constexpr (MR >= 2) {
-      if (rows == 2) return run_taps_rows<2>(ntaps, off, kc, a, lda, b, C, v, bcol);
-    }
-    run_taps_rows<1>(ntaps, off, kc, a, lda, b, C, v, bcol);
+    with_rows(static_cast<int>(v.mr < MR ? v.mr : MR), [&](auto rw) {
+      run_taps_rows<decltype(rw)::value>(ntaps, off, kc, a, lda, b, C, v, bcol);
+    });
   }
 
   template <bool kDirectA = false>
@@ -313,6 +305,18 @@ struct MicroKernel {
   }
 
  private:
+  // f(std::integral_constant<int, rows>) for rows in [1, MR]: the row count as a compile-time constant.
+  template <class F>
+  static void with_rows(int rows, F&& f) {
+    if constexpr (MR >= 3) {
+      if (rows == 3) return f(std::integral_constant<int, 3>{});
+    }
+    if constexpr (MR >= 2) {
+      if (rows == 2) return f(std::integral_constant<int, 2>{});
+    }
+    f(std::integral_constant<int, 1>{});
+  }
+
   // RW rows known at compile time, so that the RW x NV accumulators are registers (with the row count a
   // run-time bound the compiler kept them on the stack: the avx2 library's 5x5 convolutions at 30% of peak).
   template <int RW, bool kDirectA, bool kStrided>

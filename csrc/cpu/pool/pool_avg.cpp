@@ -34,22 +34,40 @@ void spread_taps(const T* g, int64_t off, int64_t s, int64_t lo, int64_t hi, T* 
 // fastconv ran 8x slower than torch.
 constexpr int64_t kNarrowRow = 8;
 
-// One output row of a narrow plane, window by window; the sum runs in the same order (rows, then columns)
-// as the per-tap loops, so the results are identical. ws and div: the row's column windows and divisors,
-// computed once per call (per output they cost more than the few adds of a 2x2 window: LeNet-5's S4, 64x16
-// planes of 10x10, ran at 0.5x of torch).
+// Every output's row and column windows and its divisor (as T), computed once per call for all planes: per
+// output they cost more than the few adds of a small window (LeNet-5's S4, 64x16 planes of 10x10, ran at 0.5x of
+// torch recomputing them for each).
 template <typename T>
-void avg_row_by_window(const PoolParams& p, const T* xp, const AvgSpan& hs, const AvgSpan* ws, const T* div,
-                       T* yr) {
+struct AvgWindows {
+  std::vector<AvgSpan> rows, cols;
+  std::vector<T> div;  // output (oh, ow) at div[oh * OW + ow]
+  explicit AvgWindows(const PoolParams& p) {
+    for (int64_t oh = 0; oh < p.OH; ++oh) rows.push_back(avg_span(oh, p.H, p.kh, p.sh, p.ph));
+    for (int64_t ow = 0; ow < p.OW; ++ow) cols.push_back(avg_span(ow, p.W, p.kw, p.sw, p.pw));
+    for (int64_t oh = 0; oh < p.OH; ++oh)
+      for (int64_t ow = 0; ow < p.OW; ++ow) div.push_back(T(avg_divisor(p, rows[oh], cols[ow])));
+  }
+  // no tap of the window lies inside the input
+  bool empty(int64_t oh, int64_t ow) const {
+    return rows[oh].begin >= rows[oh].end || cols[ow].begin >= cols[ow].end;
+  }
+};
+
+// One output row of a narrow plane, window by window; the sum runs in the same order (rows, then columns)
+// as the per-tap loops, so the results are identical.
+template <typename T>
+void avg_row_by_window(const PoolParams& p, const AvgWindows<T>& win, const T* xp, int64_t oh, T* yr) {
+  const AvgSpan& hs = win.rows[oh];
   for (int64_t ow = 0; ow < p.OW; ++ow) {
-    if (hs.begin >= hs.end || ws[ow].begin >= ws[ow].end) {
+    if (win.empty(oh, ow)) {
       yr[ow] = T(0);
       continue;
     }
+    const AvgSpan& ws = win.cols[ow];
     T acc = T(0);
     for (int64_t ih = hs.begin; ih < hs.end; ++ih)
-      for (int64_t iw = ws[ow].begin; iw < ws[ow].end; ++iw) acc += xp[ih * p.W + iw];
-    yr[ow] = acc / div[ow];
+      for (int64_t iw = ws.begin; iw < ws.end; ++iw) acc += xp[ih * p.W + iw];
+    yr[ow] = acc / win.div[oh * p.OW + ow];
   }
 }
 
@@ -58,25 +76,16 @@ void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
   int64_t j0, j1;  // kernel columns that reach the input for some output column
   kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
-  // Narrow rows: every output's window and divisor, once (divisors of row oh at div[oh * OW ...])
-  std::vector<AvgSpan> hs_all, ws_all;
-  std::vector<T> div;
-  if (p.OW < kNarrowRow) {
-    for (int64_t oh = 0; oh < p.OH; ++oh) hs_all.push_back(avg_span(oh, p.H, p.kh, p.sh, p.ph));
-    for (int64_t ow = 0; ow < p.OW; ++ow) ws_all.push_back(avg_span(ow, p.W, p.kw, p.sw, p.pw));
-    for (int64_t oh = 0; oh < p.OH; ++oh)
-      for (int64_t ow = 0; ow < p.OW; ++ow) div.push_back(T(avg_divisor(p, hs_all[oh], ws_all[ow])));
-  }
+  const AvgWindows<T> win(p);
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
       const T* xp = x + plane * HW;
       if (p.OW < kNarrowRow) {
-        for (int64_t oh = 0; oh < p.OH; ++oh)
-          avg_row_by_window(p, xp, hs_all[oh], ws_all.data(), div.data() + oh * p.OW, y + plane * OHW + oh * p.OW);
+        for (int64_t oh = 0; oh < p.OH; ++oh) avg_row_by_window(p, win, xp, oh, y + plane * OHW + oh * p.OW);
         return;
       }
       for (int64_t oh = 0; oh < p.OH; ++oh) {
         T* yr = y + plane * OHW + oh * p.OW;
-        const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
+        const AvgSpan& hs = win.rows[oh];
         std::fill(yr, yr + p.OW, T(0));
         for (int64_t ih = hs.begin; ih < hs.end; ++ih)
           for (int64_t j = j0; j < j1; ++j) {
@@ -91,11 +100,7 @@ void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
             else
               add_taps<T, 0>(row, off, p.sw, lo, hi, yr);
           }
-        for (int64_t ow = 0; ow < p.OW; ++ow) {
-          const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
-          const bool empty = hs.begin >= hs.end || ws.begin >= ws.end;
-          yr[ow] = empty ? T(0) : yr[ow] / T(avg_divisor(p, hs, ws));
-        }
+        for (int64_t ow = 0; ow < p.OW; ++ow) yr[ow] = win.empty(oh, ow) ? T(0) : yr[ow] / win.div[oh * p.OW + ow];
       }
   });
 }
@@ -202,6 +207,7 @@ void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
   int64_t j0, j1;  // kernel columns that reach the input for some output column
   kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
+  const AvgWindows<T> win(p);
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
       thread_local std::vector<T> g;  // one allocation per thread, not per plane
       g.resize(p.OW);
@@ -209,22 +215,19 @@ void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
       std::fill(gp, gp + HW, T(0));
       for (int64_t oh = 0; oh < p.OH; ++oh) {
         const T* gr = gy + plane * OHW + oh * p.OW;
-        const AvgSpan hs = avg_span(oh, p.H, p.kh, p.sh, p.ph);
+        const AvgSpan& hs = win.rows[oh];
         if (hs.begin >= hs.end) continue;
         if (p.OW < kNarrowRow) {  // narrow rows: window by window (see avg_row_by_window)
           for (int64_t ow = 0; ow < p.OW; ++ow) {
-            const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
-            if (ws.begin >= ws.end) continue;
-            const T gv = gr[ow] / T(avg_divisor(p, hs, ws));
+            if (win.empty(oh, ow)) continue;
+            const AvgSpan& ws = win.cols[ow];
+            const T gv = gr[ow] / win.div[oh * p.OW + ow];
             for (int64_t ih = hs.begin; ih < hs.end; ++ih)
               for (int64_t iw = ws.begin; iw < ws.end; ++iw) gp[ih * p.W + iw] += gv;
           }
           continue;
         }
-        for (int64_t ow = 0; ow < p.OW; ++ow) {
-          const AvgSpan ws = avg_span(ow, p.W, p.kw, p.sw, p.pw);
-          g[ow] = ws.begin >= ws.end ? T(0) : gr[ow] / T(avg_divisor(p, hs, ws));
-        }
+        for (int64_t ow = 0; ow < p.OW; ++ow) g[ow] = win.empty(oh, ow) ? T(0) : gr[ow] / win.div[oh * p.OW + ow];
         for (int64_t ih = hs.begin; ih < hs.end; ++ih)
           for (int64_t j = j0; j < j1; ++j) {
             const int64_t off = j - p.pw;
