@@ -158,15 +158,23 @@ DW_CASES = {
     # NCHW rows run in NHWC, conv_layout_switch.cpp)
     "flat_rows_dilated_mult2": ((2, 4, 9, 20), 2, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),
     "flat_rows_asym": ((1, 6, 5, 24), 1, (2, 5), (1, 1), (0, 1, 2, 1), (1, 1)),
-    # NCHW 3x3 pad 1 on rows of at most 16 floats: the plane's rows in registers (conv_depthwise_nchw_small.cpp)
-    # for the forward at stride 1 and 2 and the stride-1 input gradient; MobileNet's 14x14 and 7x7, full
-    # 16-wide rows, odd widths, one row.
+    # NCHW 3x3 pad 1: input rows in registers (conv_depthwise_nchw_3x3.cpp) for the forward at stride 1 and 2
+    # and the stride-1 input gradient; rows of at most 16 (MobileNet's 14x14 and 7x7): full 16-wide rows, odd
+    # widths, one row.
     "small_plane_14": ((2, 24, 14, 14), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
     "small_plane_14_s2": ((2, 24, 14, 14), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
     "small_plane_16_odd_h": ((1, 5, 7, 16), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
     "small_plane_16_s2": ((1, 5, 9, 16), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
     "small_plane_7_s2": ((3, 8, 7, 7), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
     "small_plane_one_row": ((2, 4, 1, 5), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    # wider rows in 16-column strips (MobileNet's 28x28, 56x56, 112x112): a strip of 1, 15 and 16 columns, odd
+    # widths at stride 2 (the left column of every strip after the first comes from the previous 32), one row
+    "wide_rows_17": ((2, 6, 5, 17), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    "wide_rows_28": ((2, 12, 28, 28), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    "wide_rows_47_one_row": ((1, 3, 1, 47), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    "wide_rows_17_s2": ((2, 6, 6, 17), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    "wide_rows_56_s2": ((2, 8, 9, 56), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    "wide_rows_67_s2": ((1, 4, 7, 67), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
 }
 
 

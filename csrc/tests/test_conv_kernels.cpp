@@ -228,9 +228,12 @@ std::vector<RefConv> hand_picked_cases() {
     c.sh = 3;
     v.push_back(c);
   }
-  // NCHW depthwise 3x3 pad 1 on rows of at most 16 floats (conv_depthwise_nchw_small.cpp), stride 1 and 2.
+  // NCHW depthwise 3x3 pad 1 with rows in registers (conv_depthwise_nchw_3x3.cpp), stride 1 and 2: rows of at
+  // most 16 floats, and wider rows in 16-column strips (a last strip of 1 column at stride 1, odd width at 2).
   v.push_back(make(2, 16, 14, 14, 16, 3, 3, 1, 1, 1, 16));
   v.push_back(make(1, 8, 9, 16, 8, 3, 3, 2, 1, 1, 8));
+  v.push_back(make(1, 4, 6, 33, 4, 3, 3, 1, 1, 1, 4));
+  v.push_back(make(2, 4, 7, 45, 4, 3, 3, 2, 1, 1, 4));
   // Circular padding equal to the input size (allowed), and replicate with big pads.
   v.push_back(make(1, 2, 3, 3, 2, 3, 3, 1, 3, 1, 1, RefPad::Circular));
   v.push_back(make(1, 2, 2, 3, 2, 3, 3, 1, 4, 1, 1, RefPad::Replicate));

@@ -18,13 +18,13 @@ void depthwise_backward_input_nchw(const ConvParams& p, const T* gy, const T* w,
 template <typename T>
 void depthwise_backward_weight_nchw(const ConvParams& p, const T* x, const T* gy, T* gw);
 
-// 3x3, padding 1, stride 1 or 2, rows of at most 16 floats, NCHW, float32 on AVX-512: a plane's rows in
-// vector registers (conv_depthwise_nchw_small.cpp). Called by depthwise_forward_nchw, and for stride 1 by
+// 3x3, padding 1, stride 1 or 2, NCHW, float32 on AVX-512: input rows in vector registers, 16 output
+// columns at a time (conv_depthwise_nchw_3x3.cpp). Called by depthwise_forward_nchw, and for stride 1 by
 // depthwise_backward_input_nchw.
-bool depthwise_small_plane_applies(const ConvParams& p, int64_t elem_size);
+bool depthwise_3x3_registers_applies(const ConvParams& p, int64_t elem_size);
 #if defined(__AVX512F__)
-void depthwise_forward_nchw_small(const ConvParams& p, const float* x, const float* w, const float* bias, float* y);
-void depthwise_backward_input_nchw_small(const ConvParams& p, const float* gy, const float* w, float* gx);
+void depthwise_forward_nchw_3x3(const ConvParams& p, const float* x, const float* w, const float* bias, float* y);
+void depthwise_backward_input_nchw_3x3(const ConvParams& p, const float* gy, const float* w, float* gx);
 #endif
 
 template <typename T>

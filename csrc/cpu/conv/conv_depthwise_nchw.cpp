@@ -163,7 +163,7 @@ template <typename T>
 void depthwise_forward_nchw(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    if (depthwise_small_plane_applies(p, sizeof(T))) return depthwise_forward_nchw_small(p, x, w, bias, y);
+    if (depthwise_3x3_registers_applies(p, sizeof(T))) return depthwise_forward_nchw_3x3(p, x, w, bias, y);
   }
 #endif
   constexpr int64_t kChunk = 128 / sizeof(T);  // two AVX-512 vectors of outputs
@@ -303,8 +303,8 @@ void depthwise_backward_input_nchw(const ConvParams& p, const T* gy, const T* w,
   }
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    if (p.stride_h == 1 && depthwise_small_plane_applies(p, sizeof(T)))
-      return depthwise_backward_input_nchw_small(p, gy, w, gx);
+    if (p.stride_h == 1 && depthwise_3x3_registers_applies(p, sizeof(T)))
+      return depthwise_backward_input_nchw_3x3(p, gy, w, gx);
   }
 #endif
   // Stride 1, zero padding within the kernel's reach, one output channel per input channel: the forward of

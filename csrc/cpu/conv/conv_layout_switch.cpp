@@ -112,12 +112,12 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   if (p.layout == Layout::NHWC && !depthwise && p.R * p.S > 1 && weight_bytes >= kMinWeightBytes &&
       p.OH * p.OW <= kMaxOutputPixels && !implicit_forward && !implicit_strided_input && !large_kernel_direct)
     return Layout::NCHW;
-  // The small-plane NCHW kernel (conv_depthwise_nchw_small.cpp) needs no transposes: the forward of 3x3 pad-1
+  // The NCHW 3x3 register kernel (conv_depthwise_nchw_3x3.cpp) needs no transposes: the forward of 3x3 pad-1
   // layers at stride 1 and 2 and the stride-1 input gradient stay (MobileNet's 512x14x14 stride-1 and
   // stride-2 forwards 0.5-0.87x of torch through NHWC, 2.2-2.9x there).
-  const bool small_plane = depthwise_small_plane_applies(p, elem_size) &&
-                           (pass == ConvPass::Forward || (pass == ConvPass::BackwardInput && p.stride_h == 1));
-  if (p.layout == Layout::NCHW && depthwise && p.OW < kShortDepthwiseRow && !small_plane) return Layout::NHWC;
+  const bool register_rows = depthwise_3x3_registers_applies(p, elem_size) &&
+                             (pass == ConvPass::Forward || (pass == ConvPass::BackwardInput && p.stride_h == 1));
+  if (p.layout == Layout::NCHW && depthwise && p.OW < kShortDepthwiseRow && !register_rows) return Layout::NHWC;
   return p.layout;
 }
 
