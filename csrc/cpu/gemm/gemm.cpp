@@ -164,7 +164,8 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const T* bcol = first && g.bias_col ? g.bias_col + jc + jr : nullptr;
           for (int64_t ir = 0; ir < mc; ir += MR) {
-            const MicroTileView v{g.rsC, g.csC, std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr), stream};
+            const MicroTileView v{g.rsC, g.csC, std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr), stream,
+                                  direct_a && jr == 0};
             const T* brow = first && g.bias_row ? g.bias_row + ic + ir : nullptr;
             T* c = g.C + (ic + ir) * g.rsC + (jc + jr) * g.csC;
             // The vector epilogue (bias_col included) only runs on full-width tiles and only on their v.mr
