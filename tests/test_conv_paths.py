@@ -496,6 +496,25 @@ def test_nhwc_large_weight_via_nchw(case, dtype, weight_cl, threads):
              weight_channels_last=weight_cl)
 
 
+# channels_last activations and weight into the direct convolution (conv_implicit_nhwc.cpp), which packs the
+# (K, R, S, C) weight as it is: forward and stride-1 input gradient, the strided input gradient's phases (input
+# channels in whole half panels), groups, an output-channel count that leaves a partial panel, reflect padding.
+IMPLICIT_RSC_CASES = {
+    "3x3_s2": ((2, 32, 9, 11), (40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "5x5_s1": ((1, 48, 8, 7), (20, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1, "zeros"),
+    "groups2_s2": ((2, 64, 8, 8), (48, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 2, "zeros"),
+    "reflect_4x4_s2": ((1, 32, 10, 9), (16, 4, 4), (2, 2), (1, 1, 1, 1), (1, 1), 1, "reflect"),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(IMPLICIT_RSC_CASES))
+def test_implicit_channels_last_weight(case, dtype, threads):
+    shape, kshape, stride, pads, dil, groups, mode = IMPLICIT_RSC_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, groups, mode, channels_last=True, dtype=dtype,
+             weight_channels_last=True)
+
+
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("case", ["3x3_pad1", "groups_stride_dil", "1x1", "asym_pad_even_kernel"])
 def test_channels_last_weight(case, channels_last, threads):

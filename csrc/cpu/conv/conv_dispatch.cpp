@@ -18,8 +18,8 @@
 //   weight gradient of tiny C*R*S (use_direct_small_weight) -> conv_direct_small_weight.cpp
 //   everything else with a non-empty output               -> im2col + packed GEMM (conv_gemm*.cpp)
 //   empty outputs / empty gradients                       -> the direct reference kernels
-// A channels_last weight (p.weight_rsc) reaches the Winograd transforms as it is and is made dense for
-// every other path (dense_weight).
+// A channels_last weight (p.weight_rsc) reaches the Winograd transforms and the channels_last direct
+// convolution's packing (conv_implicit_nhwc.cpp) as it is, and is made dense for every other path (dense_weight).
 // Every pass runs on one thread when its work is below kMinParallelWork (see parallel.h).
 #include "../../common/denormal_guard.h"
 #include "../../common/parallel.h"
@@ -27,6 +27,7 @@
 #include "conv_depthwise.h"
 #include "conv_direct_small.h"
 #include "conv_gemm.h"
+#include "conv_implicit_nhwc.h"
 #include "conv_kernels.h"
 #include "conv_layout_switch.h"
 #include "conv_patch_input.h"
@@ -75,6 +76,18 @@ const T* dense_weight(ConvParams& p, const T* w) {
   return dense;
 }
 
+// Whether the pass ends in the channels_last direct convolution (conv_implicit_nhwc.cpp), which packs a
+// (K, R, S, Cg) weight as it is: the checks of conv_forward / conv_backward_input below, in their order.
+bool forward_is_implicit(const ConvParams& p, int64_t elem_size) {
+  return use_fast(p) && switch_target(p, ConvPass::Forward, elem_size) == p.layout && !is_depthwise(p) &&
+         !is_whole_input_kernel(p) && !use_direct_small(p) && implicit_forward_applies(p, elem_size);
+}
+bool backward_input_is_implicit(const ConvParams& p, int64_t elem_size) {
+  return use_fast(p) && switch_target(p, ConvPass::BackwardInput, elem_size) == p.layout &&
+         !(is_depthwise(p) && !depthwise_gather_wasteful(p)) && !is_whole_input_kernel(p) &&
+         !use_direct_small_input(p) && implicit_backward_input_applies(p, elem_size);
+}
+
 }  // namespace
 
 template <typename T>
@@ -90,7 +103,7 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
                ? conv_forward_winograd(p, x, w, bias, y)
                : conv_forward_in_layout(p, Layout::NHWC, x, w, bias, y);
-  w = dense_weight(p, w);
+  if (!forward_is_implicit(p, sizeof(T))) w = dense_weight(p, w);
   if (const Layout other = switch_target(p, ConvPass::Forward, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_forward_in_layout(p, other, x, w, bias, y);
   if (use_fast(p) && is_depthwise(p))
@@ -114,7 +127,7 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
                ? conv_backward_input_winograd(p, gy, w, gx)
                : conv_backward_input_in_layout(p, Layout::NHWC, gy, w, gx);
   if (use_fast(p) && use_patch_backward_input(p)) return conv_backward_input_patches(p, gy, w, gx);  // any weight
-  w = dense_weight(p, w);
+  if (!backward_input_is_implicit(p, sizeof(T))) w = dense_weight(p, w);
   if (const Layout other = switch_target(p, ConvPass::BackwardInput, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_input_in_layout(p, other, gy, w, gx);
   if (use_fast(p) && is_depthwise(p) && !depthwise_gather_wasteful(p))

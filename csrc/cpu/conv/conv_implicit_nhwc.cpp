@@ -50,7 +50,9 @@ int64_t pixel_stride(const ConvParams& p, int64_t elem_size) {
 // wp[((g*panels + j)*RS + t)*Cg + c)*NR + jj] = w[g*Kg + j*NR + jj, c, r, s] (t = r*S + s), zero past Kg.
 // Per panel: a tiled transpose of its NR weight rows into (c*RS + t, jj) order, then whole 128-byte rows
 // moved to (t*Cg + c) order (an element-wise gather read one cache line per element: a sixth of ResNet-50's
-// 512-channel stride-2 forward).
+// 512-channel stride-2 forward). A channels_last weight (p.weight_rsc, rows in (t, c) order already) is
+// transposed straight into place: its copy to (K, Cg, R, S) first cost as much again as the packing (ResNet-18's
+// 256 -> 512 stride-2 3x3 in channels_last 1.92 -> 1.70 ms, torch 1.50).
 template <typename T>
 const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
   constexpr int64_t NR = MicroKernel<T>::NR;
@@ -64,9 +66,14 @@ const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
 #pragma omp for schedule(static)
     for (int64_t gj = 0; gj < items; ++gj) {
       const int64_t g = gj / panels, j = gj % panels, nr = std::min(NR, Kg - j * NR);
+      T* dst = wp + gj * depth * NR;
+      if (p.weight_rsc) {
+        if (nr < NR) std::fill(dst, dst + depth * NR, T(0));
+        transpose_tiled(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, dst, NR, 1);
+        continue;
+      }
       if (nr < NR) std::fill(tmp, tmp + depth * NR, T(0));
       transpose_tiled(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, tmp, NR, 1);
-      T* dst = wp + gj * depth * NR;
       for (int64_t c = 0; c < Cg; ++c)
         for (int64_t t = 0; t < RS; ++t)
           std::memcpy(dst + (t * Cg + c) * NR, tmp + (c * RS + t) * NR, sizeof(T) * size_t(NR));
@@ -368,7 +375,8 @@ ConvParams phase_problem(const ConvParams& p, const Phase& f) {
 //   wp_f[((g*panels + j)*Rt*St + u*St + v)*Kg + k)*NR + jj] = w[g*Kg + k, j*NR + jj, r0 + sh*(Rt-1-u), s0 + sw*(St-1-v)]
 // (zero past Cg). Per (group, panel) and k: a tiled transpose of the contiguous (NR, R*S) block of w to (tap,
 // NR), whose rows are then copied to every phase's place for that tap (element by element, the strided reads
-// took an eighth of DCGAN's 8 MB-weight layer).
+// took an eighth of DCGAN's 8 MB-weight layer); of a channels_last weight (p.weight_rsc) the block's rows are
+// copied as they are.
 template <typename T>
 std::vector<const T*> pack_phase_weights(const ConvParams& p, const std::vector<Phase>& phases, const T* w) {
   constexpr int64_t NR = MicroKernel<T>::NR;
@@ -386,7 +394,11 @@ std::vector<const T*> pack_phase_weights(const ConvParams& p, const std::vector<
       const int64_t g = gj / panels, j = gj % panels, nr = std::min(NR, Cg - j * NR);
       if (nr < NR) std::fill(tmp, tmp + RS * NR, T(0));
       for (int64_t k = 0; k < Kg; ++k) {
-        transpose_tiled(nr, RS, w + ((g * Kg + k) * Cg + j * NR) * RS, RS, 1, tmp, NR, 1);
+        if (p.weight_rsc)  // (K, R, S, Cg): the block is (RS, nr) rows of w already
+          for (int64_t t = 0; t < RS; ++t)
+            std::memcpy(tmp + t * NR, w + ((g * Kg + k) * RS + t) * Cg + j * NR, sizeof(T) * size_t(nr));
+        else
+          transpose_tiled(nr, RS, w + ((g * Kg + k) * Cg + j * NR) * RS, RS, 1, tmp, NR, 1);
         for (size_t fi = 0; fi < phases.size(); ++fi) {
           const Phase& f = phases[fi];
           T* dst = wp + base[fi] + gj * f.Rt * f.St * Kg * NR;
