@@ -583,3 +583,17 @@ def test_conv_transpose2d_kernel_tiles_output_nhwc(kernel, output_padding, dtype
     y_ref.backward(g)
     assert_close(xs[0].grad, ws[0].grad, dtype, "input gradient")
     assert_close(xs[1].grad, ws[1].grad, dtype, "weight gradient")
+
+
+@pytest.mark.parametrize("bias", [False, True], ids=["no_bias", "bias"])
+def test_conv_transpose2d_kernel_tiles_streamed_output(bias, threads):
+    """An output of 16 MB or more leaves the patch GEMM through non-temporal stores (conv_patch_input.cpp): whole
+    aligned runs of the channels_last weight's patch rows, ordinary copies otherwise (65 channels)."""
+    for cout in (64, 65):
+        x = torch.randn(1, 8, 128, 128).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(8, cout, 2, 2).contiguous(memory_format=torch.channels_last)
+        b = torch.randn(cout) if bias else None
+        y = fastconv.nn.functional.conv_transpose2d(x, w, b, 2)
+        y_ref = F.conv_transpose2d(x, w, b, 2)
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        assert_close(y, y_ref, torch.float32, "output")
