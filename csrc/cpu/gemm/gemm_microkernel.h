@@ -20,7 +20,6 @@ struct MicroTileView {  // where the tile lands in C, and which part of it exist
   int64_t rsC, csC;
   int64_t mr, nr;
   bool stream = false;  // full-width rows on 64-byte boundaries go out as non-temporal stores (beta == 0)
-  bool prefetch_next_a = false;  // a row-major A read in place: fetch the next row panel's rows (first read)
 };
 
 // A row stride of n elements for a matrix the micro-kernels read many rows of at once (14 broadcast rows, or a
@@ -118,14 +117,6 @@ struct MicroKernel {
         __builtin_prefetch(C + i * v.rsC, 1, 3);
         __builtin_prefetch(C + i * v.rsC + NR - 1, 1, 3);
       }
-    }
-    // The next row panel's rows of A, kc values each, on their first read (the block's first column panel): a
-    // tile of a shallow GEMM is too short for the hardware prefetcher to hide the misses of its 14 rows
-    // (channels_last 1x1 layers with 24-64 input channels: ResNet-50's 64 -> 64 at 56x56 0.44 -> 0.30 ms,
-    // MobileNet-V2's 96 -> 24 0.64 -> 0.43 ms).
-    if (kDirectA && v.prefetch_next_a) {
-      for (int i = 0; i < R; ++i)
-        for (int64_t p = 0; p < kc; p += 64 / int64_t(sizeof(T))) __builtin_prefetch(a + (R + i) * lda + p, 0, 3);
     }
     for (int64_t p = 0; p < kc; ++p) {
       const V b0 = Z::load(b), b1 = Z::load(b + Z::L);
