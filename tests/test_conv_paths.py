@@ -545,6 +545,19 @@ def test_strided_backward_input_phases_nhwc(case, dtype, threads):
     run_case(shape, kshape, stride, pads, (1, 1), groups, channels_last=True, dtype=dtype)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_strided_input_gradient_nchw_by_phases(dtype, threads):
+    """NCHW's strided input gradient with 32+ input channels runs by output phases on transposed activations
+    (conv_layout_switch.cpp): a stride-2 3x3 convolution's gradients and a DCGAN-like transposed convolution."""
+    run_case((2, 32, 17, 16), (24, 3, 3), (2, 2), (1, 1, 1, 1), dtype=dtype)
+    x = torch.randn(2, 40, 8, 7, dtype=dtype)
+    w = torch.randn(40, 32, 4, 4, dtype=dtype)
+    y = ops.conv_transpose2d(x, w, None, [2, 2], [1, 1], [1, 0], 1, [1, 1])
+    y_ref = F.conv_transpose2d(x, w, None, 2, 1, (1, 0))
+    assert y.shape == y_ref.shape and y.is_contiguous()
+    assert_close(y, y_ref, dtype, "output")
+
+
 @pytest.mark.parametrize("output_padding", [0, 1])
 def test_conv_transpose2d_phases_nhwc(output_padding, threads):
     """A channels_last transposed convolution is the phases' input gradient; output_padding adds a row and column
