@@ -76,18 +76,6 @@ const T* dense_weight(ConvParams& p, const T* w) {
   return dense;
 }
 
-// Whether the pass ends in the channels_last direct convolution (conv_implicit_nhwc.cpp), which packs a
-// (K, R, S, Cg) weight as it is: the checks of conv_forward / conv_backward_input below, in their order.
-bool forward_is_implicit(const ConvParams& p, int64_t elem_size) {
-  return use_fast(p) && switch_target(p, ConvPass::Forward, elem_size) == p.layout && !is_depthwise(p) &&
-         !is_whole_input_kernel(p) && !use_direct_small(p) && implicit_forward_applies(p, elem_size);
-}
-bool backward_input_is_implicit(const ConvParams& p, int64_t elem_size) {
-  return use_fast(p) && switch_target(p, ConvPass::BackwardInput, elem_size) == p.layout &&
-         !(is_depthwise(p) && !depthwise_gather_wasteful(p)) && !is_whole_input_kernel(p) &&
-         !use_direct_small_input(p) && implicit_backward_input_applies(p, elem_size);
-}
-
 }  // namespace
 
 template <typename T>
@@ -103,14 +91,26 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
                ? conv_forward_winograd(p, x, w, bias, y)
                : conv_forward_in_layout(p, Layout::NHWC, x, w, bias, y);
-  if (!forward_is_implicit(p, sizeof(T))) w = dense_weight(p, w);
+  // From here each path makes the weight dense unless it reads a channels_last one as it is.
   if (const Layout other = switch_target(p, ConvPass::Forward, sizeof(T)); use_fast(p) && other != p.layout)
-    return conv_forward_in_layout(p, other, x, w, bias, y);
-  if (use_fast(p) && is_depthwise(p))
+    return conv_forward_in_layout(p, other, x, w, bias, y);  // (this dispatch again, in the other layout)
+  if (use_fast(p) && is_depthwise(p)) {
+    w = dense_weight(p, w);
     return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y) : depthwise_forward_nhwc(p, x, w, bias, y);
-  if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_forward(p, x, w, bias, y);
-  if (use_fast(p) && use_direct_small(p)) return conv_forward_direct_small(p, x, w, bias, y);
-  if (use_fast(p)) return conv_forward_gemm(p, x, w, bias, y);
+  }
+  if (use_fast(p) && is_whole_input_kernel(p)) {
+    w = dense_weight(p, w);
+    return whole_input_forward(p, x, w, bias, y);
+  }
+  if (use_fast(p) && use_direct_small(p)) {
+    w = dense_weight(p, w);
+    return conv_forward_direct_small(p, x, w, bias, y);
+  }
+  if (use_fast(p)) {  // its first choice, the channels_last direct convolution, packs a channels_last weight
+    if (!implicit_forward_applies(p, sizeof(T))) w = dense_weight(p, w);
+    return conv_forward_gemm(p, x, w, bias, y);
+  }
+  w = dense_weight(p, w);
   conv_forward_direct(p, x, w, bias, y);
 }
 
@@ -127,15 +127,27 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
                ? conv_backward_input_winograd(p, gy, w, gx)
                : conv_backward_input_in_layout(p, Layout::NHWC, gy, w, gx);
   if (use_fast(p) && use_patch_backward_input(p)) return conv_backward_input_patches(p, gy, w, gx);  // any weight
-  if (!backward_input_is_implicit(p, sizeof(T))) w = dense_weight(p, w);
+  // (see conv_forward)
   if (const Layout other = switch_target(p, ConvPass::BackwardInput, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_input_in_layout(p, other, gy, w, gx);
-  if (use_fast(p) && is_depthwise(p) && !depthwise_gather_wasteful(p))
+  if (use_fast(p) && is_depthwise(p) && !depthwise_gather_wasteful(p)) {
+    w = dense_weight(p, w);
     return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
                                     : depthwise_backward_input_nhwc(p, gy, w, gx);
-  if (use_fast(p) && is_whole_input_kernel(p)) return whole_input_backward_input(p, gy, w, gx);
-  if (use_fast(p) && use_direct_small_input(p)) return conv_backward_input_direct_small(p, gy, w, gx);
-  if (use_fast(p)) return conv_backward_input_gemm(p, gy, w, gx);
+  }
+  if (use_fast(p) && is_whole_input_kernel(p)) {
+    w = dense_weight(p, w);
+    return whole_input_backward_input(p, gy, w, gx);
+  }
+  if (use_fast(p) && use_direct_small_input(p)) {
+    w = dense_weight(p, w);
+    return conv_backward_input_direct_small(p, gy, w, gx);
+  }
+  if (use_fast(p)) {  // its first choice, the channels_last direct convolution, packs a channels_last weight
+    if (!implicit_backward_input_applies(p, sizeof(T))) w = dense_weight(p, w);
+    return conv_backward_input_gemm(p, gy, w, gx);
+  }
+  w = dense_weight(p, w);
   conv_backward_input_direct(p, gy, w, gx);
 }
 
