@@ -171,6 +171,11 @@ inline void plane_s2_wide(const ConvParams& p, const float* x, const float* wk, 
   }
 }
 
+// Stride 1 on any plane: rows of at most 16 in one vector each, wider ones in strips.
+inline void plane_s1_any(const ConvParams& p, const float* x, const float* wk, float b, float* y) {
+  p.W <= 16 ? plane_s1(p, x, wk, b, y) : plane_s1_wide(p, x, wk, b, y);
+}
+
 // fn(plane, channel) for every (image, channel) plane, shared among the threads (planes are independent).
 template <typename Fn>
 void for_planes(const ConvParams& p, int64_t work_per_plane, Fn fn) {
@@ -193,7 +198,7 @@ void depthwise_forward_nchw_3x3(const ConvParams& p, const float* x, const float
     const float* xp = x + plane * in;
     float* yp = y + plane * out;
     if (p.stride_h == 1)
-      p.W <= 16 ? plane_s1(p, xp, w + c * 9, b, yp) : plane_s1_wide(p, xp, w + c * 9, b, yp);
+      plane_s1_any(p, xp, w + c * 9, b, yp);
     else
       p.W <= 16 ? plane_s2(p, xp, w + c * 9, b, yp) : plane_s2_wide(p, xp, w + c * 9, b, yp);
   });
@@ -205,10 +210,7 @@ void depthwise_backward_input_nchw_3x3(const ConvParams& p, const float* gy, con
   for_planes(p, hw * 9, [&](int64_t plane, int64_t c) {
     float flipped[9];
     for (int i = 0; i < 9; ++i) flipped[i] = w[c * 9 + 8 - i];
-    if (p.W <= 16)
-      plane_s1(p, gy + plane * hw, flipped, 0.f, gx + plane * hw);
-    else
-      plane_s1_wide(p, gy + plane * hw, flipped, 0.f, gx + plane * hw);
+    plane_s1_any(p, gy + plane * hw, flipped, 0.f, gx + plane * hw);
   });
 }
 #endif

@@ -52,8 +52,9 @@ struct RowPrefetch {
   }
 };
 
-// rows_now / rows_next: the first input row past the rows of this output row / of the next; slices: calls of
-// slice() this row makes.
+// The prefetch for output row oh of image x_img: input rows [from, to), from the first row past this output row's
+// rows to the first past the next one's, in `slices` calls of slice() (the channel vectors of this row's work).
+// None for the last output row, or with a padding mode whose rows past the edge are remapped.
 template <typename T>
 RowPrefetch next_rows_prefetch(const ConvParams& p, const T* x_img, int64_t oh, int64_t slices) {
   const int64_t last = (p.R - 1) * p.dil_h - p.pad_t;

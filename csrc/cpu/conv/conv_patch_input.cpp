@@ -50,8 +50,9 @@ void copy_patches(const ConvParams& p, int64_t m0, int64_t m1, const T* __restri
   }
 }
 
-// n values from src to dst; with `stream`, as non-temporal stores where dst and n allow whole aligned vectors
-// (a result larger than the caches: ordinary stores read every line before filling it).
+// n values from src to dst; with `stream` (gx of kStreamBytes or more), as non-temporal stores where dst and n
+// allow whole aligned vectors: ordinary stores read every line before filling it (U-Net up4's 17 MB channels_last
+// output: forward 3.21 -> 2.90-3.03 ms).
 template <typename T>
 void copy_run(T* __restrict dst, const T* __restrict src, int64_t n, bool stream) {
 #if defined(__AVX512F__)
@@ -75,9 +76,6 @@ void copy_patch_rows(const ConvParams& p, int64_t m0, int64_t m1, const T* src, 
     for (int64_t r = 0; r < p.R; ++r) copy_run(base + r * p.W * p.C, src + r * SC, SC, stream);
   }
 }
-
-// gx larger than this goes out through non-temporal stores (U-Net up4's 17 MB output ...).
-constexpr int64_t kStreamBytes = int64_t(16) << 20;
 
 template <typename T>
 void copy_out(const ConvParams& p, int64_t m0, int64_t m1, const T* src, T* gx) {

@@ -28,8 +28,6 @@ struct Blocking {
   static constexpr int64_t NC = sizeof(T) == 4 ? 3072 : 1536;        // B block ~3 MB in L3
 };
 
-constexpr int64_t kStreamBytes = int64_t(16) << 20;  // half of a 32 MB L3
-
 // Ap[panel][p][ii] = A[i0 + ii, p0 + p], rows past mc are zero.
 template <typename T>
 void pack_a(const T* A, int64_t rsA, int64_t csA, int64_t mc, int64_t kc, T* Ap) {

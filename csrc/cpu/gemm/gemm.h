@@ -9,6 +9,11 @@
 namespace fastconv {
 namespace cpu {
 
+// A result this large, written once, bypasses the caches through non-temporal stores (half of a 32 MB L3: it
+// cannot stay there anyway, and ordinary stores first read every line they fill). The GEMM's own results, and
+// the patch input gradient's copy-out of its GEMM's rows (conv_patch_input.cpp).
+constexpr int64_t kStreamBytes = int64_t(16) << 20;
+
 template <typename T>
 struct GemmArgs {
   int64_t M = 0, N = 0, K = 0;
