@@ -264,13 +264,15 @@ def test_dilated_all_passes(n, c, k, h, w, dilation, padding, layout):
 
 
 # Grouped 3x3 convolutions take Winograd when the output channels per group fill the GEMM's 32-column panels
-# (the forward; the input gradient when the input channels per group do; the weight gradient stays exact).
+# (the forward and the weight gradient; the input gradient when the input channels per group do). The size rule
+# is off here; with it, the weight gradient also wants 24 input and 16 output channels per group.
 GROUPED = [
     # n, c, k, h, w, groups, padding
     (2, 64, 64, 7, 9, 2, 1),      # 2 groups of 32 -> 32: all three passes' forward kernels grouped
     (1, 96, 128, 6, 6, 2, 1),     # 48 -> 64: input gradient exact (48 input channels per group)
-    (1, 51, 96, 5, 5, 3, 0),      # 17 -> 32
+    (1, 51, 96, 5, 5, 3, 0),      # 17 -> 32: partial vectors of input channels in the weight gradient
     (2, 64, 96, 14, 13, 2, 2),    # 32 -> 48: no Winograd (48 is not a multiple of 32)
+    (4, 384, 384, 13, 13, 2, 1),  # AlexNet's conv4: 64 tiles, a 10 MB transformed weight (the panel regime)
 ]
 
 
@@ -288,4 +290,12 @@ def test_grouped_all_passes(n, c, k, h, w, groups, padding, layout):
     _check_all_passes(x, wt, b, g, padding=padding, groups=groups)
     with fastconv.backends.cpu.flags(allow_winograd=False):
         exact = FF.conv2d(x, wt, b, padding=padding, groups=groups)
-    assert torch.equal(FF.conv2d(x, wt, b, padding=padding, groups=groups), exact) == ((k // groups) % 32 != 0)
+    winograd_forward = (k // groups) % 32 == 0
+    assert torch.equal(FF.conv2d(x, wt, b, padding=padding, groups=groups), exact) != winograd_forward
+    # the weight gradient: Winograd (not bit-equal to the exact path) exactly where the forward is
+    ws = wt.clone().requires_grad_()
+    gy = torch.randn(n, k, h + 2 * padding - 2, w + 2 * padding - 2, generator=g)
+    grad_w = torch.autograd.grad(FF.conv2d(x, ws, b, padding=padding, groups=groups), ws, gy)[0]
+    with fastconv.backends.cpu.flags(allow_winograd=False):
+        exact_w = torch.autograd.grad(FF.conv2d(x, ws, b, padding=padding, groups=groups), ws, gy)[0]
+    assert torch.equal(grad_w, exact_w) != winograd_forward

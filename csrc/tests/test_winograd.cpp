@@ -80,12 +80,11 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
       FC_CHECK(e <= 2e-5, "conv_forward (channels_last weight) rel err %.3g: %s threads=%d", e, what, threads);
     }
   }
-  // the weight gradient (any padding mode, ungrouped): 36 GEMMs over the transformed inputs and grad_outputs
+  // the weight gradient (any padding mode, groups): 36 GEMMs over the transformed inputs and grad_outputs
   const auto gy = fastconv_test::random_vector<float>(c.N * c.K * OH * OW, seed + 3);
   const auto gy_nhwc = fastconv_test::to_nhwc(gy, c.N, c.K, OH, OW);
   const auto gw_ref = fastconv_test::ref_backward_weight(c, x, gy);
   for (int threads : {1, 2}) {
-    if (c.groups > 1) break;
     const ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
     FC_CHECK(fastconv::cpu::use_winograd_backward_weight(p, 4), "weight gradient takes Winograd: %s", what);
     std::vector<float> gw(gw_ref.size(), std::numeric_limits<float>::quiet_NaN());

@@ -7,7 +7,9 @@
 // 36 multiplies per tile and channel pair instead of 144. The thread team works through blocks of tiles
 // together: it transforms a block (threads over tiles), then runs the block's GEMMs (threads over points and
 // 32-channel strips of M, each adding into its own part of M), so M exists once whatever the thread count
-// and needs no reduction. After the last block the team transforms M into gw.
+// and needs no reduction. After the last block the team transforms M into gw. Groups: V and E hold every
+// channel; group g's GEMMs multiply its output channels' columns of E by its input channels' columns of V
+// into its rows of M (a row of M holds the C / groups input channels of its output channel's group).
 #include <algorithm>
 #include <cstring>
 
@@ -39,13 +41,15 @@ template <typename T>
 struct Plan : TileGrid {
   using MK = MicroKernel<T>;
   int64_t Cp, Kp;      // row strides of V and E (padded_row)
-  int64_t Cm, Km;      // M: Km rows (K rounded to MR) of Cm values (C rounded to NR) per point
+  int64_t Cg, Kg;      // channels per group
+  int64_t Cm, Km;      // M: Km rows (K rounded to MR) of Cm values (Cg rounded to NR) per point
   int64_t TB, blocks;  // tiles per block, blocks
 
   explicit Plan(const ConvParams& p) : TileGrid(p) {
     Cp = padded_row<T>(p.C);
     Kp = padded_row<T>(p.K);
-    Cm = round_up(p.C, MK::NR);
+    Cg = p.C_per_group(), Kg = p.K_per_group();
+    Cm = round_up(Cg, MK::NR);
     Km = round_up(p.K, MK::MR);
     const int64_t per_tile = kPoints * int64_t(sizeof(T)) * (Cp + Kp);
     TB = std::max<int64_t>(1, kBlockBytes / per_tile);
@@ -96,47 +100,49 @@ void transform_grad_output_tile(const ConvParams& p, const Plan<T>& pl, int64_t 
   }
 }
 
-// M[xi][:, jr:jr+NR] (+)= E[xi]^T V[xi][:, jr:jr+NR] over the block's `depth` tiles; first: M starts here.
+// Group g's M[xi][:, jr:jr+NR] (+)= E[xi][:, its output channels]^T V[xi][:, its input channels jr:jr+NR]
+// over the block's `depth` tiles (jr counts within the group); first: M starts here.
 template <typename T>
-void strip_gemm(const ConvParams& p, const Plan<T>& pl, int xi, int64_t jr, int64_t depth, bool first,
-                const T* V, const T* E, T* M) {
+void strip_gemm(const Plan<T>& pl, int xi, int64_t g, int64_t jr, int64_t depth, bool first, const T* V,
+                const T* E, T* M) {
   using MK = MicroKernel<T>;
-  const T* Vx = V + xi * pl.v_point() + jr;
-  const T* Ex = E + xi * pl.e_point();
-  T* Mx = M + xi * pl.m_point() + jr;
-  const int64_t nr = std::min<int64_t>(MK::NR, p.C - jr);
+  const int64_t k0 = g * pl.Kg;
+  const T* Vx = V + xi * pl.v_point() + g * pl.Cg + jr;
+  const T* Ex = E + xi * pl.e_point() + k0;
+  T* Mx = M + xi * pl.m_point() + k0 * pl.Cm + jr;
+  const int64_t nr = std::min<int64_t>(MK::NR, pl.Cg - jr);
   for (int64_t pc = 0; pc < depth; pc += kKC) {
     const int64_t kc = std::min(kKC, depth - pc);
     const T beta = first && pc == 0 ? T(0) : T(1);
-    for (int64_t ir = 0; ir < p.K; ir += MK::MR)
+    for (int64_t ir = 0; ir < pl.Kg; ir += MK::MR)
       MK::template run<false, true>(kc, Ex + pc * pl.Kp + ir, Vx + pc * pl.Cp, Mx + ir * pl.Cm,
-                                    MicroTileView{pl.Cm, 1, std::min<int64_t>(MK::MR, p.K - ir), nr}, T(1), beta,
+                                    MicroTileView{pl.Cm, 1, std::min<int64_t>(MK::MR, pl.Kg - ir), nr}, T(1), beta,
                                     nullptr, nullptr, pl.Kp, pl.Cp);
   }
 }
 
-// gw[k][c0 + lane] = G^T M_kc G for the input channels [c0, c0 + L) of output channel k.
+// gw[k][c0 + lane] = G^T M_kc G for the input channels [c0, c0 + L) (of its group) of output channel k.
 template <typename T>
 void store_weight_gradient(const ConvParams& p, const Plan<T>& pl, int64_t k, int64_t c0, const T* M, T* gw) {
   constexpr int L = kLanes<T>;
   alignas(64) T tmp[3 * kTileIn * L];
   alignas(64) T g[9 * L];
   weight_grad_tile_transform<T>(M + k * pl.Cm + c0, pl.m_point(), tmp, g);
-  const int64_t lanes = std::min<int64_t>(L, p.C - c0);
+  const int64_t lanes = std::min<int64_t>(L, pl.Cg - c0);
   for (int64_t l = 0; l < lanes; ++l) {
-    T* dst = gw + (k * p.C + c0 + l) * 9;
+    T* dst = gw + (k * pl.Cg + c0 + l) * 9;
     for (int e = 0; e < 9; ++e) dst[e] = g[e * L + l];
   }
 }
 
 }  // namespace
 
-// The forward's shapes, with at least 24 input and 16 output channels: against the exact weight gradients,
-// 1.2-2.0x at 24-64 input channels, about even at 16 (0.9-1.2x), 0.75-0.85x at 8 input or output channels
-// (2 threads, batch 8, 28x28 and 56x56).
+// The forward's shapes, with at least 24 input and 16 output channels (per group): against the exact weight
+// gradients, 1.2-2.0x at 24-64 input channels, about even at 16 (0.9-1.2x), 0.75-0.85x at 8 input or output
+// channels (2 threads, batch 8, 28x28 and 56x56); AlexNet's 2 groups of 192 -> 192 at 13x13 1.8x.
 bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size) {
-  // ungrouped only (the forward also takes groups)
-  return p.groups == 1 && use_winograd_forward(p, elem_size) && (!winograd_size_rule() || (p.C >= 24 && p.K >= 16));
+  return use_winograd_forward(p, elem_size) &&
+         (!winograd_size_rule() || (p.C_per_group() >= 24 && p.K_per_group() >= 16));
 }
 
 template <typename T>
@@ -148,7 +154,7 @@ void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy,
   T* V = thread_scratch<T>(kScratchWinogradIn, size_t(kPoints * pl.v_point() + MK::NR));
   T* E = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * pl.e_point() + MK::MR));
   T* M = thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * pl.m_point()));
-  const int64_t strips = pl.Cm / MK::NR, c_groups = (p.C + L - 1) / L;
+  const int64_t group_strips = pl.Cm / MK::NR, strips = p.groups * group_strips, c_groups = (pl.Cg + L - 1) / L;
 #pragma omp parallel num_threads(std::max(p.num_threads, 1))
   {
     DenormalGuard guard;
@@ -161,7 +167,8 @@ void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy,
       }
 #pragma omp for schedule(static) collapse(2)
       for (int xi = 0; xi < kPoints; ++xi)
-        for (int64_t s = 0; s < strips; ++s) strip_gemm(p, pl, xi, s * MK::NR, count, b == 0, V, E, M);
+        for (int64_t s = 0; s < strips; ++s)
+          strip_gemm(pl, xi, s / group_strips, s % group_strips * MK::NR, count, b == 0, V, E, M);
     }
 #pragma omp for schedule(static) collapse(2)
     for (int64_t k = 0; k < p.K; ++k)

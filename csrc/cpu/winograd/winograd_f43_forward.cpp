@@ -61,6 +61,12 @@ constexpr int64_t kPointPad = 16;
 int64_t point_stride(int64_t rows, int64_t cols) { return rows * cols + kPointPad; }
 // The panel regime's transformed input (all tiles) at most this large: it is read by every panel.
 constexpr int64_t kPanelInputBytes = int64_t(8) << 20;
+// Transformed weights at least this large take the panel regime whenever its transformed input fits, however
+// many tiles (measured, 2 threads, channels_last, weight transformed per call: AlexNet's 256 -> 384 and
+// 2 x 192 -> 192 at 13x13 and ResNet-18's 256 -> 256 at 14x14 on 64-128 tiles, and VGG-16's 256 -> 256 at
+// 56x56 on 196, 1.15-1.45x faster than private blocks or the team; U of 4.6 MB and below (128 -> 128 at 28x28,
+// 96 -> 128) ran 1.3-1.5x slower as panels).
+constexpr int64_t kPanelUBytes = int64_t(6) << 20;
 // Transformed weights larger than this take the team regime (measured, 2 threads: 512 -> 512 channels, U of
 // 36 MB, on 64-392 tiles 1.25-1.45x faster than private blocks; 256 -> 256, U of 9 MB, 0.85-0.95x).
 constexpr int64_t kTeamUBytes = int64_t(16) << 20;
@@ -110,14 +116,14 @@ struct Plan : TileGrid {
     regime = Regime::Private;
     // Few tiles: split by tiles, every thread would stream the whole transformed weight (4x the weight) for
     // a handful of rows; split by output channels, each transforms and reads only its own panels.
-    const int64_t all_rows = round_up(tiles, kRows);
+    const int64_t all_rows = round_up(tiles, kRows), u_bytes = kPoints * Cg * Kp * int64_t(sizeof(T));
     if (forced ? forced == 2
                : kPoints * all_rows * Cp * int64_t(sizeof(T)) <= kPanelInputBytes && Kp / MK::NR >= p.num_threads &&
-                     blocks <= 2 * p.num_threads) {
+                     (blocks <= 2 * p.num_threads || u_bytes >= kPanelUBytes)) {
       regime = Regime::Panels, TB = all_rows, blocks = 1;
       return;
     }
-    if (forced ? forced == 3 : kPoints * Cg * Kp * int64_t(sizeof(T)) > kTeamUBytes) {
+    if (forced ? forced == 3 : u_bytes > kTeamUBytes) {
       regime = Regime::Team;
       TB = std::clamp<int64_t>(kTeamBlockBytes / per_tile / kRows * kRows, kRows, all_rows);
       if (const int64_t b = winograd_block_tiles()) TB = round_up(b, kRows);
