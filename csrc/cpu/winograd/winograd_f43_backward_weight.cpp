@@ -139,7 +139,8 @@ void store_weight_gradient(const ConvParams& p, const Plan<T>& pl, int64_t k, in
 
 // The forward's shapes, with at least 24 input and 16 output channels (per group): against the exact weight
 // gradients, 1.2-2.0x at 24-64 input channels, about even at 16 (0.9-1.2x), 0.75-0.85x at 8 input or output
-// channels (2 threads, batch 8, 28x28 and 56x56); AlexNet's 2 groups of 192 -> 192 at 13x13 1.8x.
+// channels (2 threads, batch 8, 28x28 and 56x56); AlexNet's 2 groups of 192 -> 192 and 192 -> 128 at 13x13
+// 1.33-1.45x.
 bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size) {
   return use_winograd_forward(p, elem_size) &&
          (!winograd_size_rule() || (p.C_per_group() >= 24 && p.K_per_group() >= 16));
