@@ -70,12 +70,13 @@ Geometry make_geometry(const ConvParams& p, int64_t elem_size) {
     const double used_w = double(p.OW) / g.OWv * g.Kg / (g.kblocks * g.KB);
     const double used_k = double(g.Kg) / round_up(g.Kg, NK * g.lanes) * p.OW / round_up(p.OW, P);
     // Measured (small_conv_check.py, 1 thread): better for LeNet C3 (both layouts) and the NHWC stem, where
-    // NHWC stores become whole channel vectors; worse with few taps per output (MNIST 1->16: the per-pixel
-    // work is too short for the stores) and for the NCHW stem (channel-major stores are scattered there,
-    // and the column orientation already fills all its lanes).
+    // NHWC stores become whole channel vectors; in NCHW worse with few taps per output (MNIST 1->16: the
+    // per-pixel work is too short for the scattered stores) and for the stem (channel-major stores are
+    // scattered there, and the column orientation already fills all its lanes). In NHWC, whose pixels go
+    // from the registers straight to the output, MNIST's 1->16 too (A/B, 2 threads: 1.12-1.16x faster).
     // In NHWC a tie goes to it (the stem: both orientations fill every lane).
     const bool better = p.layout == Layout::NHWC ? used_k >= used_w : used_k > 1.2 * used_w;
-    if (better && g.Cg * p.R * p.S >= 64) {
+    if (better && (g.Cg * p.R * p.S >= 64 || p.layout == Layout::NHWC)) {
       g.kvec = true, g.row_pairs = false, g.P = P;
       g.NV = NK, g.KB = NK * g.lanes, g.kblocks = (g.Kg + g.KB - 1) / g.KB;
       g.OWv = round_up(p.OW, P);
@@ -98,12 +99,13 @@ Geometry make_geometry(const ConvParams& p, int64_t elem_size) {
 
 
 
-// Where a register block's vectors go straight into an NCHW output (instead of through the tile): vector v
-// of channel k to y + k*k_stride + v*v_stride, its first lanes[v] values (none past kn channels).
+// Where a register block's accumulators go straight into the output (instead of through the tile): a block
+// holds rows of NV vectors (register_block: a row per output channel; kvec_block: a row per pixel); vector v of
+// row i goes to y + i*row_stride + v*v_stride, its first lanes[v] values, for the first `rows` rows.
 template <typename T>
 struct BlockOut {
   T* y = nullptr;
-  int64_t k_stride = 0, v_stride = 0, kn = 0;
+  int64_t row_stride = 0, v_stride = 0, rows = 0;
   int64_t lanes[2] = {0, 0};
 };
 
@@ -149,9 +151,9 @@ void register_block(const T* x, const int64_t* voff, int64_t c_stride, int64_t r
     }
   if (out) {
     for (int k = 0; k < KB; ++k)
-      if (k < out->kn)
+      if (k < out->rows)
         for (int v = 0; v < NV; ++v)
-          if (out->lanes[v] > 0) store_lanes(acc[k][v], out->lanes[v], out->y + k * out->k_stride + v * out->v_stride);
+          if (out->lanes[v] > 0) store_lanes(acc[k][v], out->lanes[v], out->y + k * out->row_stride + v * out->v_stride);
     return;
   }
   for (int k = 0; k < KB; ++k)
@@ -164,7 +166,7 @@ void register_block(const T* x, const int64_t* voff, int64_t c_stride, int64_t r
 //   every pixel one broadcast input value (folded into the FMA) times each weight vector.
 template <typename T, int NK, int P>
 void kvec_block(const T* x, const int64_t*, int64_t c_stride, int64_t r_stride, const int64_t* tap_off, int64_t Cg,
-                int64_t R, int64_t S, const T* wp, T* tile, const BlockOut<T>*) {
+                int64_t R, int64_t S, const T* wp, T* tile, const BlockOut<T>* out) {
   using V = typename Simd<T>::Vec;
   constexpr int L = Simd<T>::kLanes;
   V acc[P][NK];
@@ -184,6 +186,13 @@ void kvec_block(const T* x, const int64_t*, int64_t c_stride, int64_t r_stride, 
           for (int k = 0; k < NK; ++k) fma_bcast(xs + q, wv[k], acc[q][k]);
       }
     }
+  if (out) {
+    for (int q = 0; q < P; ++q)
+      if (q < out->rows)
+        for (int k = 0; k < NK; ++k)
+          if (out->lanes[k] > 0) store_lanes(acc[q][k], out->lanes[k], out->y + q * out->row_stride + k * out->v_stride);
+    return;
+  }
   for (int q = 0; q < P; ++q)
     for (int k = 0; k < NK; ++k) std::memcpy(tile + (q * NK + k) * L, &acc[q][k], sizeof(V));
 }
@@ -241,16 +250,6 @@ template <typename T>
 BlockFn<T> pick_block(const Geometry& g) {
   if (g.kvec) return g.NV == 2 ? pick_pixel_block<T, 2>(g.P) : pick_pixel_block<T, 1>(g.P);
   return g.NV == 2 ? pick_kb<T, 2>(g.KB) : pick_kb<T, 1>(g.KB);
-}
-
-// dst[0, n) = src[0, n): whole vectors as fixed-size (inlined) copies; a libc memcpy call per short
-// output row would cost as much as computing it.
-template <typename T>
-inline void copy_row(const T* src, int64_t n, T* dst) {
-  constexpr int64_t L = Simd<T>::kLanes;
-  int64_t i = 0;
-  for (; i + L <= n; i += L) std::memcpy(dst + i, src + i, sizeof(typename Simd<T>::Vec));
-  for (; i < n; ++i) dst[i] = src[i];
 }
 
 // Weights of every (group, block) as (Cg, R, S, KB) followed by KB biases; channels past Kg are zero.
@@ -323,16 +322,22 @@ void conv_forward_direct_small(const ConvParams& p, const T* x, const T* w, cons
           for (int64_t oh = oh0; oh < oh1; ++oh) {
             const T* xrow = buf + (oh - oh0) * p.stride_h * g.row_len;
             for (int64_t ow0 = 0; ow0 < p.OW; ow0 += g.P) {
+              const int64_t np = std::min(g.P, p.OW - ow0);
+              if (nhwc) {  // a pixel's channel vectors straight to its row of channels
+                BlockOut<T> out;
+                out.y = y + ((n * p.OH + oh) * p.OW + ow0) * p.K + k0;
+                out.row_stride = p.K, out.v_stride = L, out.rows = np;
+                for (int64_t v = 0; v < 2; ++v) out.lanes[v] = v < g.NV ? std::clamp<int64_t>(kn - v * L, 0, L) : 0;
+                block_fn(xrow + ow0, nullptr, g.buf_rows * g.row_len, p.dil_h * g.row_len, tap_off.data(), g.Cg, p.R,
+                         p.S, wb, tile, &out);
+                continue;
+              }
+              // NCHW: each channel's np values to its plane
               block_fn(xrow + ow0, nullptr, g.buf_rows * g.row_len, p.dil_h * g.row_len, tap_off.data(), g.Cg, p.R,
                        p.S, wb, tile, nullptr);
-              const int64_t np = std::min(g.P, p.OW - ow0);
-              if (nhwc) {
-                for (int64_t q = 0; q < np; ++q) copy_row(tile + q * g.KB, kn, y + ((n * p.OH + oh) * p.OW + ow0 + q) * p.K + k0);
-              } else {
-                for (int64_t k = 0; k < kn; ++k) {
-                  T* yk = y + ((n * p.K + k0 + k) * p.OH + oh) * p.OW + ow0;
-                  for (int64_t q = 0; q < np; ++q) yk[q] = tile[q * g.KB + k];
-                }
+              for (int64_t k = 0; k < kn; ++k) {
+                T* yk = y + ((n * p.K + k0 + k) * p.OH + oh) * p.OW + ow0;
+                for (int64_t q = 0; q < np; ++q) yk[q] = tile[q * g.KB + k];
               }
             }
           }
@@ -349,7 +354,7 @@ void conv_forward_direct_small(const ConvParams& p, const T* x, const T* w, cons
             if (!nhwc) {  // NCHW: the vectors go straight to their rows
               BlockOut<T> out;
               out.y = y + ((n * p.K + k0) * p.OH + oh) * p.OW + ow0;
-              out.k_stride = p.OH * p.OW, out.kn = kn;
+              out.row_stride = p.OH * p.OW, out.rows = kn;
               out.v_stride = g.row_pairs ? p.OW : L;
               for (int64_t v = 0; v < 2; ++v)
                 out.lanes[v] = g.row_pairs ? (v < rows_out ? nw : 0) : std::clamp<int64_t>(nw - v * L, 0, L);
