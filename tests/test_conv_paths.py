@@ -484,6 +484,9 @@ LAYOUT_SWITCH_CASES = {
     "groups2_512": ((1, 512, 6, 5), (512, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2, "zeros"),
     "stride2_reflect": ((2, 256, 11, 10), (256, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, "reflect"),
     "1x1_1024": ((2, 1024, 5, 4), (1024, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, "zeros"),
+    # DCGAN-like 4x4/2 with 4 MB of weight per group: the input gradient's NCHW GEMM transposes a channels_last
+    # weight tap by tap into its (C*R*S, K) rows (conv_gemm_backward_input.cpp)
+    "4x4_s2_groups2": ((2, 512, 8, 8), (512, 4, 4), (2, 2), (1, 1, 1, 1), (1, 1), 2, "zeros"),
 }
 
 

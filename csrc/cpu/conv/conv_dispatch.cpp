@@ -18,8 +18,9 @@
 //   weight gradient of tiny C*R*S (use_direct_small_weight) -> conv_direct_small_weight.cpp
 //   everything else with a non-empty output               -> im2col + packed GEMM (conv_gemm*.cpp)
 //   empty outputs / empty gradients                       -> the direct reference kernels
-// A channels_last weight (p.weight_rsc) reaches the Winograd transforms and the channels_last direct
-// convolution's packing (conv_implicit_nhwc.cpp) as it is, and is made dense for every other path (dense_weight).
+// A channels_last weight (p.weight_rsc) reaches the Winograd transforms, the channels_last direct
+// convolution's packing (conv_implicit_nhwc.cpp) and the NCHW input gradient's GEMM as it is, and is made dense
+// for every other path (dense_weight).
 // Every pass runs on one thread when its work is below kMinParallelWork (see parallel.h).
 #include "../../common/denormal_guard.h"
 #include "../../common/parallel.h"
@@ -143,8 +144,10 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
     w = dense_weight(p, w);
     return conv_backward_input_direct_small(p, gy, w, gx);
   }
-  if (use_fast(p)) {  // its first choice, the channels_last direct convolution, packs a channels_last weight
-    if (!implicit_backward_input_applies(p, sizeof(T))) w = dense_weight(p, w);
+  // The channels_last direct convolution packs a channels_last weight as it is, and NCHW's GEMM transposes one
+  // straight into its (C*R*S, K) rows; the channels_last GEMM wants it dense.
+  if (use_fast(p)) {
+    if (p.layout == Layout::NHWC && !implicit_backward_input_applies(p, sizeof(T))) w = dense_weight(p, w);
     return conv_backward_input_gemm(p, gy, w, gx);
   }
   w = dense_weight(p, w);

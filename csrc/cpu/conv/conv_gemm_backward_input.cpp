@@ -22,7 +22,7 @@ namespace cpu {
 namespace {
 
 // Input channels [c0, c1) of every group of image n. For NCHW w is the transposed weight (groups, Cg*R*S,
-// Kg) with rows of stride_off_512(Kg), read in place by the GEMM (packing the (K, Cg, R, S) weight per image
+// Kg) with rows of stride_off_512(Kg) (from a dense or a channels_last weight), read in place by the GEMM (packing the (K, Cg, R, S) weight per image
 // and band cost a third of a DCGAN layer's time); for NHWC it is the (K, R, S, Cg) repack cut into `slices`
 // channel slices (weight_to_rsc), this call's slice at column R*S*c0 of each row. NHWC 1x1 uses the weight
 // as is (all layouts coincide).
@@ -100,10 +100,16 @@ void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* g
   const int slices = pl.per_image || pl.nt <= 1 ? 1 : static_cast<int>(std::min<int64_t>(pl.nt, pl.Cg));
   const T* wk = w;
   if (p.layout == Layout::NCHW) {
-    const int64_t ldw = stride_off_512(pl.Kg, sizeof(T));
+    const int64_t ldw = stride_off_512(pl.Kg, sizeof(T)), RS = p.R * p.S;
     T* wt = thread_scratch<T>(kScratchWeight, size_t(p.groups * pl.CRS * ldw));
-    for (int64_t g = 0; g < p.groups; ++g)  // (Kg, CRS) -> (CRS, Kg) per group
-      transpose_tiled(pl.Kg, pl.CRS, w + g * pl.Kg * pl.CRS, pl.CRS, 1, wt + g * pl.CRS * ldw, ldw, pl.nt);
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const T* wg = w + g * pl.Kg * pl.CRS;
+      if (p.weight_rsc)  // (Kg, R*S, Cg) -> (Cg, R*S, Kg): one transpose per tap, not a dense copy first (DCGAN's
+                         // 8 MB 512 -> 256 4x4 weight was copied twice per call)
+        transpose_tiled_batch(RS, pl.Kg, pl.Cg, wg, pl.Cg, pl.CRS, 1, wt + g * pl.CRS * ldw, ldw, RS * ldw, pl.nt);
+      else  // (Kg, CRS) -> (CRS, Kg)
+        transpose_tiled(pl.Kg, pl.CRS, wg, pl.CRS, 1, wt + g * pl.CRS * ldw, ldw, pl.nt);
+    }
     wk = wt;
   } else if (!(p.R == 1 && p.S == 1)) {
     T* wt = thread_scratch<T>(kScratchWeight, size_t(p.K * pl.CRS));
