@@ -36,8 +36,20 @@ def _uncached(x, w, **kw):
 
 
 def _data(c=24, k=32, seed=0):
+    """Enough tiles (480) that the forward transforms its weight ahead of its GEMMs, the case the cache serves."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(2, c, 10, 9, generator=g), torch.randn(k, c, 3, 3, generator=g, requires_grad=True)
+    return torch.randn(2, c, 64, 60, generator=g), torch.randn(k, c, 3, 3, generator=g, requires_grad=True)
+
+
+def test_few_tiles_keep_nothing():
+    """With few tiles the forward transforms the weight inside its GEMM loop, faster than reading a kept one (its
+    threads each take 32 output channels: at least one such panel per thread)."""
+    _, w = _data(k=32 * torch.get_num_threads())
+    x = torch.randn(2, 24, 10, 9)  # 18 tiles
+    with torch.no_grad():
+        y = FF.conv2d(x, w, padding=1)
+    assert _stats()["entries"] == 0 and _stats()["misses"] == 0
+    assert torch.equal(y, _uncached(x, w, padding=1))
 
 
 def test_inference_reuses_the_transformed_weight():
@@ -152,7 +164,7 @@ def test_channels_last_weight_and_switch_off():
 def test_module_in_eval_after_an_optimizer_step():
     torch.manual_seed(0)
     conv = fastconv.nn.Conv2d(24, 32, 3, padding=1)
-    x = torch.randn(2, 24, 10, 9)
+    x = torch.randn(2, 24, 64, 60)
     opt = torch.optim.SGD(conv.parameters(), lr=0.1)
     for _ in range(2):
         conv.eval()

@@ -60,7 +60,8 @@ TrainingWeightScope::~TrainingWeightScope() { t_training = previous_; }
 at::Tensor cached_winograd_weight(const ConvParams& p, const at::Tensor& weight, const at::Tensor& original) {
   const int64_t budget = g_budget.load(std::memory_order_relaxed);
   if (budget <= 0 || t_training || original.is_inference() || weight.scalar_type() != at::kFloat ||
-      p.N <= 0 || p.OH <= 0 || p.OW <= 0 || !cpu::use_winograd_forward(p, sizeof(float)))
+      p.N <= 0 || p.OH <= 0 || p.OW <= 0 || !cpu::use_winograd_forward(p, sizeof(float)) ||
+      cpu::winograd_forward_fuses_weight_transform(p, sizeof(float)))  // faster transformed again
     return {};
   const int64_t elems = cpu::winograd_weight_elems(p, sizeof(float)), bytes = elems * int64_t(sizeof(float));
   if (bytes > budget) return {};

@@ -8,6 +8,8 @@
 // TrainingWeightScope), since the optimizer changes the weight every step, nor for inference tensors (they have
 // no version counter). Least recently used entries are dropped past the byte budget
 // (fastconv.backends.cpu.winograd_weight_cache_mb); entries of freed weights when the cache is next used.
+// Not for forwards that transform their weight inside the GEMM loop (winograd_forward_fuses_weight_transform:
+// few tiles), where reading the 4x larger transformed weight back costs more than transforming it again.
 #pragma once
 
 #include <ATen/ATen.h>

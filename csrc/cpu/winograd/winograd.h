@@ -52,6 +52,12 @@ bool winograd_direct_nchw(int64_t out_plane);
 template <typename T>
 void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
 
+// Whether the forward of p transforms its weight inside its GEMM loop (the output-channel panel regime: each
+// panel's share, a block of input channels at a time, used while in L2). A transformed weight kept between calls
+// (p.winograd_weight) is 4x the weight read back from memory there, slower than transforming it again (A/B in one
+// process, 2 threads: 0.56-0.94x on 64-512 channels, 7x7 to 28x28, batch 1-4); the inference cache skips these.
+bool winograd_forward_fuses_weight_transform(const ConvParams& p, int64_t elem_size);
+
 // The forward's transformed weight (what p.winograd_weight points to): winograd_weight_elems values of
 // elem_size bytes, filled by winograd_transform_weight from the (K, C, 3, 3) weight.
 int64_t winograd_weight_elems(const ConvParams& p, int64_t elem_size);

@@ -492,6 +492,11 @@ void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T*
   winograd_forward(p, x, w, false, static_cast<const T*>(p.winograd_weight), bias, y);
 }
 
+bool winograd_forward_fuses_weight_transform(const ConvParams& p, int64_t elem_size) {
+  if (!use_winograd_forward(p, elem_size)) return false;
+  return elem_size == 4 ? Plan<float>(p).regime == Regime::Panels : Plan<double>(p).regime == Regime::Panels;
+}
+
 int64_t winograd_weight_elems(const ConvParams& p, int64_t elem_size) {
   return kPoints *
          point_stride(p.C_per_group(), elem_size == 4 ? weight_columns<float>(p.K) : weight_columns<double>(p.K));
