@@ -1,7 +1,7 @@
 """Accuracy of fastconv's float32 3x3 convolutions against a float64 reference, Winograd on and off.
 
 For every 3x3 stride-1 layer of the benchmark zoo (and its batch; dilated ones included, which run Winograd on
-their subgrids, csrc/cpu/conv/conv_subgrid.cpp): the relative error ||y - y64|| / ||y64|| of
+their subgrids, csrc/cpu/conv/conv_subgrid.cpp; grouped ones too, AlexNet's): the relative error ||y - y64|| / ||y64|| of
 the output, the input gradient and the weight gradient (for a random grad_output), with
 fastconv.backends.cpu.allow_winograd True (default) and False, next to torch's own float32 error.
 
@@ -23,9 +23,9 @@ def rel(a, b):
     return ((a.double() - b).norm() / b.norm()).item()
 
 
-def errors(conv, x, w, b, padding, dilation, g):
+def errors(conv, x, w, b, padding, dilation, groups, g):
     xs, ws = x.clone().requires_grad_(), w.clone().requires_grad_()
-    y = conv(xs, ws, b, padding=padding, dilation=dilation)
+    y = conv(xs, ws, b, padding=padding, dilation=dilation, groups=groups)
     gx, gw = torch.autograd.grad(y, (xs, ws), g)
     return y, gx, gw
 
@@ -37,26 +37,27 @@ def main():
     rows = []
     for case in zoo.select(zoo.load(), suite="full", ops=["conv2d"]):
         p, layer = case.params, case.layer
-        if p.get("stride", 1) != 1 or p.get("groups", 1) != 1:
+        groups = p.get("groups", 1)
+        if p.get("stride", 1) != 1 or (groups > 1 and groups == case.input_shape("cpu")[1]):  # not depthwise
             continue
         if layer["kernel_size"] not in (3, [3, 3], (3, 3)):
             continue
         shape = case.input_shape("cpu")
-        wshape = (layer["out_channels"], shape[1], 3, 3)
+        wshape = (layer["out_channels"], shape[1] // groups, 3, 3)
         g = torch.Generator().manual_seed(0)
         x = torch.randn(shape, generator=g)
-        w = torch.randn(wshape, generator=g) / (3 * shape[1] ** 0.5)
+        w = torch.randn(wshape, generator=g) / (3 * wshape[1] ** 0.5)
         b = torch.randn(wshape[0], generator=g)
         padding, dilation = p.get("padding", 0), p.get("dilation", 1)
         xd, wd = x.double().requires_grad_(), w.double().requires_grad_()
-        yd = TF.conv2d(xd, wd, b.double(), padding=padding, dilation=dilation)
+        yd = TF.conv2d(xd, wd, b.double(), padding=padding, dilation=dilation, groups=groups)
         grad = torch.randn(yd.shape, generator=g)
         gxd, gwd = torch.autograd.grad(yd, (xd, wd), grad.double())
         row = {"case": case.name, "input": list(shape), "weight": list(wshape)}
         for name, conv, allow in (("fastconv_winograd", FF.conv2d, True), ("fastconv_exact", FF.conv2d, False),
                                   ("torch", TF.conv2d, True)):
             with fastconv.backends.cpu.flags(allow_winograd=allow):
-                y, gx, gw = errors(conv, x, w, b, padding, dilation, grad)
+                y, gx, gw = errors(conv, x, w, b, padding, dilation, groups, grad)
             row[name] = {"output": rel(y, yd), "grad_input": rel(gx, gxd), "grad_weight": rel(gw, gwd)}
         rows.append(row)
         print(f"{case.name:28s} winograd out {row['fastconv_winograd']['output']:.1e} "
