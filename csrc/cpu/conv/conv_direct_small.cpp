@@ -125,6 +125,15 @@ inline void store_lanes(const V& v, int64_t n, T* dst) {
 #endif
 }
 
+// A register block's ROWS x NV accumulators into the output as `out` says.
+template <typename T, int ROWS, int NV, typename V>
+inline void store_block(const V (&acc)[ROWS][NV], const BlockOut<T>& out) {
+  for (int i = 0; i < ROWS; ++i)
+    if (i < out.rows)
+      for (int v = 0; v < NV; ++v)
+        if (out.lanes[v] > 0) store_lanes(acc[i][v], out.lanes[v], out.y + i * out.row_stride + v * out.v_stride);
+}
+
 // One register block: KB output channels x NV vectors of output columns (of one row, or of two rows).
 //   x: buffered row of channel 0, tap r = 0, first output column of the block; vector v reads from
 //   x + voff[v]; wp: (Cg, R, S, KB) weights of the block followed by KB biases; result: into out->y when out
@@ -149,13 +158,7 @@ void register_block(const T* x, const int64_t* voff, int64_t c_stride, int64_t r
           for (int v = 0; v < NV; ++v) fma_bcast(wp + k, xv[v], acc[k][v]);
       }
     }
-  if (out) {
-    for (int k = 0; k < KB; ++k)
-      if (k < out->rows)
-        for (int v = 0; v < NV; ++v)
-          if (out->lanes[v] > 0) store_lanes(acc[k][v], out->lanes[v], out->y + k * out->row_stride + v * out->v_stride);
-    return;
-  }
+  if (out) return store_block<T>(acc, *out);
   for (int k = 0; k < KB; ++k)
     for (int v = 0; v < NV; ++v) std::memcpy(tile + (k * NV + v) * L, &acc[k][v], sizeof(V));
 }
@@ -186,13 +189,7 @@ void kvec_block(const T* x, const int64_t*, int64_t c_stride, int64_t r_stride, 
           for (int k = 0; k < NK; ++k) fma_bcast(xs + q, wv[k], acc[q][k]);
       }
     }
-  if (out) {
-    for (int q = 0; q < P; ++q)
-      if (q < out->rows)
-        for (int k = 0; k < NK; ++k)
-          if (out->lanes[k] > 0) store_lanes(acc[q][k], out->lanes[k], out->y + q * out->row_stride + k * out->v_stride);
-    return;
-  }
+  if (out) return store_block<T>(acc, *out);
   for (int q = 0; q < P; ++q)
     for (int k = 0; k < NK; ++k) std::memcpy(tile + (q * NK + k) * L, &acc[q][k], sizeof(V));
 }
