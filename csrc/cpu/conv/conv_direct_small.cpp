@@ -195,8 +195,8 @@ void kvec_block(const T* x, const int64_t*, int64_t c_stride, int64_t r_stride, 
 }
 
 template <typename T>
-using BlockFn = void (*)(const T*, const int64_t*, int64_t, int64_t, const int64_t*, int64_t, int64_t, int64_t, const T*, T*,
-                         const BlockOut<T>*);
+using BlockFn = void (*)(const T*, const int64_t*, int64_t, int64_t, const int64_t*, int64_t, int64_t, int64_t,
+                         const T*, T*, const BlockOut<T>*);
 
 template <typename T, int NV>
 BlockFn<T> pick_kb(int64_t kb) {

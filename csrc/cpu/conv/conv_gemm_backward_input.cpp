@@ -22,10 +22,10 @@ namespace cpu {
 namespace {
 
 // Input channels [c0, c1) of every group of image n. For NCHW w is the transposed weight (groups, Cg*R*S,
-// Kg) with rows of stride_off_512(Kg) (from a dense or a channels_last weight), read in place by the GEMM (packing the (K, Cg, R, S) weight per image
-// and band cost a third of a DCGAN layer's time); for NHWC it is the (K, R, S, Cg) repack cut into `slices`
-// channel slices (weight_to_rsc), this call's slice at column R*S*c0 of each row. NHWC 1x1 uses the weight
-// as is (all layouts coincide).
+// Kg) with rows of stride_off_512(Kg), made from a dense or a channels_last weight and read in place by the
+// GEMM (packing the (K, Cg, R, S) weight per image and band cost a third of a DCGAN layer's time); for NHWC
+// it is the (K, R, S, Cg) repack cut into `slices` channel slices (weight_to_rsc), this call's slice at column
+// R*S*c0 of each row. NHWC 1x1 uses the weight as is (all layouts coincide).
 template <typename T>
 void backward_input_slice(const ConvParams& p, const GemmConvPlan& pl, int64_t n, int64_t c0, int64_t c1,
                           const T* gy, const T* w, T* gx, int gemm_threads) {

@@ -123,7 +123,7 @@ void strip_gemm(const Plan<T>& pl, int xi, int64_t g, int64_t jr, int64_t depth,
 
 // gw[k][c0 + lane] = G^T M_kc G for the input channels [c0, c0 + L) (of its group) of output channel k.
 template <typename T>
-void store_weight_gradient(const ConvParams& p, const Plan<T>& pl, int64_t k, int64_t c0, const T* M, T* gw) {
+void store_weight_gradient(const Plan<T>& pl, int64_t k, int64_t c0, const T* M, T* gw) {
   constexpr int L = kLanes<T>;
   alignas(64) T tmp[3 * kTileIn * L];
   alignas(64) T g[9 * L];
@@ -173,7 +173,7 @@ void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy,
     }
 #pragma omp for schedule(static) collapse(2)
     for (int64_t k = 0; k < p.K; ++k)
-      for (int64_t cg = 0; cg < c_groups; ++cg) store_weight_gradient(p, pl, k, cg * L, M, gw);
+      for (int64_t cg = 0; cg < c_groups; ++cg) store_weight_gradient(pl, k, cg * L, M, gw);
   }
 }
 
