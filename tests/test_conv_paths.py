@@ -97,6 +97,11 @@ GEMM_CASES = {
     "stacked_one_per_gemm": ((3, 300, 28, 28), (16, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
     # NCHW stacks only <= 7x7 outputs with C*R*S >= 1024 (columns side by side, copied out per image)
     "stacked_nchw_7x7": ((3, 128, 13, 13), (24, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    # weight gradients of >= 1 MB on < 128-pixel output planes, as GEMMs over several images' columns side by
+    # side: 4x4 outputs, 40 images in chunks of 32 + 8 (NCHW rows of 512 floats, moved off 2 KB), groups; 7x7
+    # outputs of a 1x1 stride-2 kernel in chunks of 11 + 2
+    "wgrad_batched_4x4_chunks": ((40, 128, 8, 8), (256, 4, 4), (2, 2), (1, 1, 1, 1), (1, 1), 2),
+    "wgrad_batched_7x7_1x1_s2": ((13, 512, 14, 13), (512, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),
     "stem_7x7_s2": ((1, 3, 20, 20), (16, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),
     "asym_pad_even_kernel": ((2, 5, 9, 8), (7, 4, 2), (1, 1), (1, 2, 0, 1), (1, 1), 1),
     # batch < threads: the input gradient splits each group's channels over the threads (uneven slices)
@@ -122,7 +127,7 @@ def test_gemm_single_input_channel(threads):
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("case", ["3x3_pad1", "groups_stride_dil", "1x1", "stem_7x7_s2", "1x1_whole_batch_groups",
                                   "1x1_7x7_layout_switch", "1x1_rows_2kb_large", "stacked_images_s2",
-                                  "stacked_nchw_7x7"])
+                                  "stacked_nchw_7x7", "wgrad_batched_4x4_chunks", "wgrad_batched_7x7_1x1_s2"])
 def test_gemm_path_float64(case, channels_last, threads):
     shape, kshape, stride, pads, dil, groups = GEMM_CASES[case]
     run_case(shape, kshape, stride, pads, dil, groups, channels_last=channels_last, dtype=torch.float64)

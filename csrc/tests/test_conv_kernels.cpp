@@ -234,6 +234,11 @@ std::vector<RefConv> hand_picked_cases() {
   v.push_back(make(1, 8, 9, 16, 8, 3, 3, 2, 1, 1, 8));
   v.push_back(make(1, 4, 6, 33, 4, 3, 3, 1, 1, 1, 4));
   v.push_back(make(2, 4, 7, 45, 4, 3, 3, 2, 1, 1, 4));
+  // Weight gradients of 1 MB or more on small output planes, batched into GEMMs over several images
+  // (conv_gemm_backward_weight.cpp): 2x2 outputs with groups, 3x3 outputs with reflect padding. (Several chunks
+  // of images need more pixels than valgrind has time for: tests/test_conv_paths.py has them.)
+  v.push_back(make(2, 128, 4, 4, 256, 4, 4, 2, 1, 1, 2));
+  v.push_back(make(3, 128, 5, 5, 256, 3, 3, 2, 1, 1, 1, RefPad::Reflect));
   // Circular padding equal to the input size (allowed), and replicate with big pads.
   v.push_back(make(1, 2, 3, 3, 2, 3, 3, 1, 3, 1, 1, RefPad::Circular));
   v.push_back(make(1, 2, 2, 3, 2, 3, 3, 1, 4, 1, 1, RefPad::Replicate));
