@@ -11,6 +11,24 @@
 namespace fastconv {
 namespace cpu {
 
+// dst[j * d_rs + i] = src[i * s_rs + j * s_cs] for i < rows, j < cols, on the calling thread: 16 x 16 register
+// transposes where float and a unit column stride allow, element by element for the rest. No OpenMP region, so
+// it can run per small block inside a team's loop (a nested transpose_tiled there started a one-thread region
+// per call: 4096 per call of MelGAN's transposed convolution, a third of its weight packing in malloc and futexes).
+template <typename T>
+inline void transpose_serial(int64_t rows, int64_t cols, const T* s, int64_t s_rs, int64_t s_cs, T* d, int64_t d_rs) {
+  int64_t iv = 0, jv = 0;  // rows [0, iv) x columns [0, jv) by register transposes
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (s_cs == 1) iv = rows / 16 * 16, jv = iv > 0 ? cols / 16 * 16 : 0;
+    for (int64_t jb = 0; jb < jv; jb += 16)
+      for (int64_t i = 0; i < iv; i += 16) transpose_block16(s + i * s_rs + jb, s_rs, d + jb * d_rs + i, d_rs);
+  }
+#endif
+  for (int64_t j = 0; j < cols; ++j)
+    for (int64_t i = j < jv ? iv : 0; i < rows; ++i) d[j * d_rs + i] = s[i * s_rs + j * s_cs];
+}
+
 // dst[b * d_bs + j * d_rs + i] = src[b * s_bs + i * s_rs + j * s_cs] for b < batch, i < rows, j < cols, in
 // 32 x 32 tiles: an element-wise transpose of a multi-megabyte matrix reads one cache line per element
 // (VGG-16's 512x512x3x3 weight gradient: about 5 ms of a 10 ms backward); a tile's lines stay in L1 while
@@ -28,25 +46,8 @@ void transpose_tiled_batch(int64_t batch, int64_t rows, int64_t cols, const T* s
     const int64_t b = item / tile_rows, i0 = (item % tile_rows) * kTile, ni = std::min(kTile, rows - i0);
     const T* s = src + b * s_bs + i0 * s_rs;
     T* d = dst + b * d_bs + i0;
-    // rows [0, iv) x columns [0, jv) by 16 x 16 register transposes (float, unit column stride), the rest
-    // element by element
-    int64_t iv = 0, jv = 0;
-#if defined(__AVX512F__)
-    if constexpr (std::is_same_v<T, float>) {
-      if (s_cs == 1) iv = ni / 16 * 16, jv = iv > 0 ? cols / 16 * 16 : 0;
-    }
-#endif
-    for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
-      const int64_t j1 = std::min(cols, j0 + kTile);
-#if defined(__AVX512F__)
-      if constexpr (std::is_same_v<T, float>) {
-        for (int64_t jb = j0; jb + 16 <= std::min(j1, jv); jb += 16)
-          for (int64_t i = 0; i < iv; i += 16) transpose_block16(s + i * s_rs + jb, s_rs, d + jb * d_rs + i, d_rs);
-      }
-#endif
-      for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = j < jv ? iv : 0; i < ni; ++i) d[j * d_rs + i] = s[i * s_rs + j * s_cs];
-    }
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
+      transpose_serial(ni, std::min(kTile, cols - j0), s + j0 * s_cs, s_rs, s_cs, d + j0 * d_rs, d_rs);
   }
 }
 

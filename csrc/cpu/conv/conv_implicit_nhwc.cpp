@@ -69,11 +69,11 @@ const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
       T* dst = wp + gj * depth * NR;
       if (p.weight_rsc) {
         if (nr < NR) std::fill(dst, dst + depth * NR, T(0));
-        transpose_tiled(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, dst, NR, 1);
+        transpose_serial(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, dst, NR);
         continue;
       }
       if (nr < NR) std::fill(tmp, tmp + depth * NR, T(0));
-      transpose_tiled(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, tmp, NR, 1);
+      transpose_serial(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, tmp, NR);
       for (int64_t c = 0; c < Cg; ++c)
         for (int64_t t = 0; t < RS; ++t)
           std::memcpy(dst + (t * Cg + c) * NR, tmp + (c * RS + t) * NR, sizeof(T) * size_t(NR));
@@ -398,7 +398,7 @@ std::vector<const T*> pack_phase_weights(const ConvParams& p, const std::vector<
           for (int64_t t = 0; t < RS; ++t)
             std::memcpy(tmp + t * NR, w + ((g * Kg + k) * RS + t) * Cg + j * NR, sizeof(T) * size_t(nr));
         else
-          transpose_tiled(nr, RS, w + ((g * Kg + k) * Cg + j * NR) * RS, RS, 1, tmp, NR, 1);
+          transpose_serial(nr, RS, w + ((g * Kg + k) * Cg + j * NR) * RS, RS, 1, tmp, NR);
         for (size_t fi = 0; fi < phases.size(); ++fi) {
           const Phase& f = phases[fi];
           T* dst = wp + base[fi] + gj * f.Rt * f.St * Kg * NR;
