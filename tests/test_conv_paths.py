@@ -381,7 +381,8 @@ def test_implicit_backward_weight_nhwc(case, dtype, threads):
 
 # One vector of input channels (16 float32, 8 float64): the taps of a kernel row share each broadcast of the
 # gradient (tile_taps), in groups of at most 5 taps: 2, 3, 4, 5, 7 (4 + 3) and 11 (4 + 4 + 3) taps, dilated
-# ones, output-channel counts that leave short tiles, and NCHW on small planes (switched to channels_last).
+# ones, output-channel counts that leave short tiles, and NCHW (switched to channels_last) on a small plane and
+# on a 28x20 one (GoogLeNet's 5x5 shape, with a row of 20 pixels: a partial 14-pixel tile per row).
 # (batch, H, W, kernel (K, R, S), pads, dilation, channels_last)
 TAP_GROUP_CASES = {
     "1x2_k40": ((3, 6, 9), (40, 1, 2), (0, 0, 1, 0), (1, 1), True),  # K > 32: not the few-tap direct kernel
@@ -391,6 +392,7 @@ TAP_GROUP_CASES = {
     "3x7_k6": ((2, 10, 12), (6, 3, 7), (1, 1, 3, 3), (2, 1), True),
     "1x11": ((1, 4, 30), (5, 1, 11), (0, 0, 5, 5), (1, 1), True),
     "5x5_nchw_small_plane": ((4, 14, 14), (32, 5, 5), (2, 2, 2, 2), (1, 1), False),
+    "5x5_nchw_28x20": ((2, 28, 20), (32, 5, 5), (2, 2, 2, 2), (1, 1), False),
 }
 
 

@@ -21,7 +21,6 @@ constexpr int64_t kMaxPointwiseSwitchPixels = 7 * 7;
 constexpr int64_t kMinPhaseWidth = 8;
 constexpr int64_t kMinStridedSwitchChannels = 16, kMaxStackedOutputPixels = 7 * 7;
 constexpr int64_t kMinLargeKernelTaps = 25;
-constexpr int64_t kMaxShortReductionPixels = 16 * 16;
 constexpr int64_t kMinStemTaps = 49;
 
 ConvParams in_layout(const ConvParams& p, Layout target) {
@@ -94,12 +93,12 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   // 0.74x -> 0.94x, 0.79x -> 0.87x. Not the weight gradient (0.47x -> 0.64x on MNIST's, 0.71x -> 0.66x on
   // GoogLeNet's), nor few channels (LeNet's 6->16 forward 0.88x -> 0.73x).
   // The weight gradient too when it has one vector of input channels (16 floats), where channels_last's
-  // implicit kernel shares each gradient broadcast among a kernel row's taps (conv_implicit_nhwc_weight.cpp), and
-  // small planes, where NCHW's im2col + GEMM sums only an image's few pixels per GEMM: MNIST's 16->32 5x5 on
-  // 14x14 (batch 64) 0.48x -> 0.70-0.87x of torch; GoogLeNet's on 28x28 (batch 8) measured 0.73x -> 0.63-0.72x,
-  // so it stays.
+  // implicit kernel shares each gradient broadcast among a kernel row's taps (conv_implicit_nhwc_weight.cpp):
+  // MNIST's 16->32 5x5 on 14x14 (batch 64) 0.48x -> 0.70-0.87x of torch. Planes of any size, since that kernel's
+  // tap groups: GoogLeNet's 16->32 5x5 on 28x28 (batch 8) 0.72x -> 1.08x, on 56x56 0.79x -> 1.07x, a 16->48 7x7
+  // on 28x28 0.70x -> 0.98x, a 16->16 5x5 on 224x224 0.64x -> 1.02x (A/B in one process, 2 threads).
   const bool one_vector_weight_gradient =
-      pass == ConvPass::BackwardWeight && p.C * elem_size == 64 && p.OH * p.OW <= kMaxShortReductionPixels &&
+      pass == ConvPass::BackwardWeight && p.C * elem_size == 64 &&
       (elem_size == 4 ? implicit_backward_weight_applies<float>(in_layout(p, Layout::NHWC))
                       : implicit_backward_weight_applies<double>(in_layout(p, Layout::NHWC)));
   const bool large_kernel_direct =
