@@ -88,9 +88,11 @@ GEMM_CASES = {
     "1x1_whole_batch_groups": ((3, 80, 5, 5), (96, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 2),
     # NCHW 1x1 forward at <= 7x7 runs in channels_last (the activations transposed: partial 32-row tiles)
     "1x1_7x7_layout_switch": ((3, 40, 7, 7), (48, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
-    # rows of 512 floats (2 KB): the GEMM copies such an A to another stride, the NCHW forward its weight
+    # rows of 512 floats (2 KB): the NCHW forward copies its weight to another stride, the GEMM reads such an A
+    # in place; rows of 1024 floats (4 KB): the GEMM copies such an A to another stride
     "1x1_rows_2kb": ((2, 512, 3, 5), (40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "1x1_rows_2kb_large": ((2, 512, 8, 8), (64, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_rows_4kb": ((2, 1024, 5, 7), (40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     # channels_last forward with <= 14x14 outputs: the images' column matrices stacked into one GEMM (all five
     # in one; then a 14x14 plane with C*R*S = 2700, one image per GEMM)
     "stacked_images_s2": ((5, 64, 11, 11), (40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
@@ -126,7 +128,7 @@ def test_gemm_single_input_channel(threads):
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("case", ["3x3_pad1", "groups_stride_dil", "1x1", "stem_7x7_s2", "1x1_whole_batch_groups",
-                                  "1x1_7x7_layout_switch", "1x1_rows_2kb_large", "stacked_images_s2",
+                                  "1x1_7x7_layout_switch", "1x1_rows_2kb_large", "1x1_rows_4kb", "stacked_images_s2",
                                   "stacked_nchw_7x7", "wgrad_batched_4x4_chunks", "wgrad_batched_7x7_1x1_s2"])
 def test_gemm_path_float64(case, channels_last, threads):
     shape, kshape, stride, pads, dil, groups = GEMM_CASES[case]

@@ -76,17 +76,17 @@ void check_transpose(int64_t batch, int64_t rows, int64_t cols, int64_t s_cs, in
 
 template <typename T>
 void run_all() {
-  const int64_t row2kb = 2048 / int64_t(sizeof(T));  // a row stride of exactly 2 KB
+  const int64_t row4kb = 4096 / int64_t(sizeof(T));  // a row stride of exactly 4 KB
   for (int threads : {1, 2}) {
     // B read as its transpose: K with 16-row blocks and rows left over (40, 300 > KC), N with a partial panel
     check_gemm<T>(30, 48, 40, {false, true, 0}, true, T(0), threads);
     check_gemm<T>(45, 96, 300, {false, true, 0}, false, T(0.5), threads);
     check_gemm<T>(7, 33, 17, {true, true, 0}, true, T(0), threads);
-    // row-major A with a 2 KB row stride: copied to another stride (full panels) next to a partial panel
-    check_gemm<T>(30, 40, row2kb, {false, false, 0}, true, T(0), threads);
-    check_gemm<T>(70, 64, row2kb - 100, {false, false, 100}, false, T(1), threads);
-    check_gemm<T>(14, 32, 2 * row2kb, {false, true, 0}, true, T(0), threads);
-    check_gemm<T>(31, 40, row2kb / 2, {false, false, 0}, true, T(0), threads);  // a 1 KB row stride: copied too
+    // row-major A with a 4 KB row stride: copied to another stride (full panels) next to a partial panel
+    check_gemm<T>(30, 40, row4kb, {false, false, 0}, true, T(0), threads);
+    check_gemm<T>(70, 64, row4kb - 100, {false, false, 100}, false, T(1), threads);
+    check_gemm<T>(14, 32, 2 * row4kb, {false, true, 0}, true, T(0), threads);
+    check_gemm<T>(31, 40, row4kb / 2, {false, false, 0}, true, T(0), threads);  // 2 KB: read in place
     // a last column panel at most half full (narrow tiles), from a packed and from a row-major A
     check_gemm<T>(29, 48, 70, {true, false, 0}, true, T(0), threads);
     check_gemm<T>(42, 16, 33, {false, false, 0}, true, T(0.25), threads);

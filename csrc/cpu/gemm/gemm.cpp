@@ -123,12 +123,12 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
   const int64_t mcmax = std::min<int64_t>(Bk::MC, (g.M + MR - 1) / MR * MR);
   T* Bp = thread_scratch<T>(kScratchPackB, size_t(kcmax * ncmax));
   // A row-major (unit column stride): the micro-kernel reads it in place, no packing. Except when its row
-  // stride is a multiple of 1 KB (broadcast_rows_alias): then the 14 rows a micro-tile broadcasts from fall
-  // into a few L1 sets and the broadcasts miss L1 (ResNet-50's 1024-channel
-  // channels_last 1x1 ran at 40% of peak). Such an A block is copied row by row to a stride that spreads
-  // over the sets (stride_off_512), once per block and reused by every column panel.
+  // stride is a multiple of 4 KB (broadcast_rows_one_set): then the 14 rows a micro-tile broadcasts from fall
+  // into one L1 set and the broadcasts miss L1 (ResNet-50's 1024-channel channels_last 1x1 ran at 40% of peak).
+  // Such an A block is copied row by row to a stride that spreads over the sets (stride_off_512), once per
+  // block and reused by every column panel.
   const bool direct_a = g.csA == 1 && g.rsA != 1;
-  const bool restride_a = direct_a && broadcast_rows_alias(g.rsA, sizeof(T));
+  const bool restride_a = direct_a && broadcast_rows_one_set(g.rsA, sizeof(T));
   const int64_t lda_r = stride_off_512(kcmax, sizeof(T));
   // A result of kStreamBytes or more, written once (one pass over K, beta 0), bypasses the caches: it cannot stay
   // in them anyway, and ordinary stores first read every line they fill. MobileNet's 32->64 channels_last 1x1
