@@ -425,8 +425,9 @@ def test_implicit_backward_weight_nhwc_cropped(threads):
 # (conv_implicit_nhwc.cpp): (shape, kernel (K, R, S), stride, pads, dilation, groups, mode).
 # Partial pixel tiles (odd and even remainders of 14, rows narrower than a tile), one-vector column
 # panels (K per group <= 16) and panel tails, groups, strides per axis, dilation, every padding mode,
-# padding beyond the kernel's reach, a pixel stride moved off 2 KB (256 channels at stride 2), and a
-# single output row whose column panels are split between threads.
+# padding beyond the kernel's reach, a pixel stride moved off 2 KB (256 channels at stride 2), a
+# single output row whose column panels are split between threads, and an output of 16 MB or more (non-temporal
+# stores: full and partial pixel tiles, a full and a one-vector column panel, odd width).
 IMPLICIT_FORWARD_CASES = {
     "3x3_s2_tails": ((2, 40, 15, 31), (33, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, "zeros"),
     "5x5_groups3_narrow": ((3, 48, 9, 13), (15, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 3, "zeros"),
@@ -441,6 +442,7 @@ IMPLICIT_FORWARD_CASES = {
     "circular_groups": ((2, 32, 8, 14), (48, 2, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2, "circular"),
     "c256_s2_alias": ((1, 256, 9, 30), (40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, "zeros"),
     "one_row_split": ((1, 16, 3, 20), (100, 3, 2), (1, 1), (0, 0, 0, 0), (1, 1), 1, "zeros"),
+    "streamed_output": ((1, 3, 300, 301), (48, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros"),
 }
 
 
