@@ -69,6 +69,31 @@ inline GemmConvPlan make_gemm_plan(const ConvParams& p, int64_t elem_size) {
   return g;
 }
 
+// Small output planes: the weight gradient and NCHW's input gradient run one GEMM over several images' pixels
+// side by side, threaded inside (conv_gemm_backward_weight.cpp, conv_gemm_backward_input.cpp), rather than a GEMM
+// per image whose few pixels pay for streaming the whole weight (input gradient) or gradient (weight gradient)
+// through it. For planes under kShallowPlanePixels and weights of kBatchedMinWeightBytes or more (a smaller one
+// stays in cache between images); kBatchedPixels pixels per GEMM, columns of at most kBatchedColBytes.
+constexpr int64_t kShallowPlanePixels = 128, kBatchedPixels = 512;
+constexpr int64_t kBatchedMinWeightBytes = int64_t(1) << 20, kBatchedColBytes = int64_t(16) << 20;
+
+inline bool batch_small_planes(const ConvParams& p, const GemmConvPlan& pl, int64_t elem_size) {
+  return p.N > 1 && pl.bands == 1 && !pl.identity_col && pl.npix > 0 && pl.npix < kShallowPlanePixels &&
+         p.K * pl.CRS * elem_size >= kBatchedMinWeightBytes;
+}
+
+// Images per batched GEMM: kBatchedPixels pixels' worth, within kBatchedColBytes of columns, at least one.
+inline int64_t images_per_batch(const ConvParams& p, const GemmConvPlan& pl, int64_t elem_size) {
+  const int64_t by_depth = (kBatchedPixels + pl.npix - 1) / pl.npix;
+  const int64_t by_bytes = kBatchedColBytes / std::max<int64_t>(1, pl.CRS * pl.npix * elem_size);
+  return std::clamp<int64_t>(std::min(by_depth, by_bytes), 1, p.N);
+}
+
+// A row stride for a row-major GEMM operand of n columns read in place: moved off a multiple of 1 KB.
+inline int64_t unaliased_stride(int64_t n, int64_t elem_size) {
+  return n * elem_size % 1024 == 0 ? n + 64 / elem_size : n;
+}
+
 // Weight repacking. w is (K, Cg, R, S) = (groups, Kg, Cg, R, S).
 //   rsc:   (K, R, S, Cg)              rows match NHWC columns (bwd input B operand, bwd weight result);
 //          with slices > 1 each row is split_range(Cg, slices) channel slices one after the other, each

@@ -74,6 +74,40 @@ void backward_input_slice(const ConvParams& p, const GemmConvPlan& pl, int64_t n
     }
 }
 
+// Small output planes (batch_small_planes, conv_gemm.h), NCHW: the columns of nb images at a time from one GEMM,
+// wt (CRS, Kg) x their grad_outputs side by side (copied into gyc), threaded inside; then each image's col2im. A
+// GEMM per image streamed the whole transposed weight for a few columns: DCGAN g2's 8 MB weight per 16 pixels.
+template <typename T>
+void backward_input_batched(const ConvParams& p, const GemmConvPlan& pl, const T* gy, const T* wt, T* gx) {
+  const int64_t nb = images_per_batch(p, pl, sizeof(T)), ld = unaliased_stride(nb * pl.npix, sizeof(T));
+  const int64_t ldw = stride_off_512(pl.Kg, sizeof(T));
+  T* col = thread_scratch<T>(kScratchCol, size_t(pl.CRS * ld));
+  T* gyc = thread_scratch<T>(kScratchAcc, size_t(pl.Kg * ld));
+  for (int64_t g = 0; g < p.groups; ++g) {
+    for (int64_t n0 = 0; n0 < p.N; n0 += nb) {
+      const int64_t ni = std::min(nb, p.N - n0);
+#pragma omp parallel for num_threads(pl.nt) schedule(static)
+      for (int64_t i = 0; i < ni; ++i) {
+        const T* src = gy + ((n0 + i) * p.K + g * pl.Kg) * pl.npix;
+        for (int64_t k = 0; k < pl.Kg; ++k)
+          std::copy(src + k * pl.npix, src + (k + 1) * pl.npix, gyc + k * ld + i * pl.npix);
+      }
+      GemmArgs<T> a;
+      a.M = pl.CRS, a.N = ni * pl.npix, a.K = pl.Kg;
+      a.A = wt + g * pl.CRS * ldw, a.rsA = ldw, a.csA = 1;
+      a.B = gyc, a.rsB = ld, a.csB = 1;
+      a.C = col, a.rsC = ld, a.csC = 1;
+      gemm_parallel(a, pl.nt);
+#pragma omp parallel for num_threads(pl.nt) schedule(static)
+      for (int64_t i = 0; i < ni; ++i) {
+        T* gxg = gx + ((n0 + i) * p.C + g * pl.Cg) * pl.HW;
+        std::fill(gxg, gxg + pl.Cg * pl.HW, T(0));
+        col2im_nchw(p, col + i * pl.npix, 0, p.OH, pl.Cg, gxg, ld);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -116,7 +150,10 @@ void conv_backward_input_gemm(const ConvParams& p, const T* gy, const T* w, T* g
     weight_to_rsc(p, w, wt, slices);
     wk = wt;
   }
-  if (pl.per_image) {
+  if (p.layout == Layout::NCHW && batch_small_planes(p, pl, sizeof(T))) {
+    DenormalGuard guard;
+    backward_input_batched(p, pl, gy, wk, gx);
+  } else if (pl.per_image) {
 #pragma omp parallel num_threads(pl.nt)
     {
       DenormalGuard guard;

@@ -58,35 +58,19 @@ void backward_weight_item(const ConvParams& p, const GemmConvPlan& pl, int64_t i
   gemm_parallel(a, gemm_threads);
 }
 
-// Images whose output planes are this small give each per-image GEMM too shallow a sum (DCGAN's 4x4 planes:
-// 16 pixels deep) to pay for reading and writing the whole gradient accumulator it adds into. Batched, DCGAN
-// g2's 8 MB weight gradient went 9.8 -> 4.8 ms (NCHW) and 10.1 -> 5.2 ms (channels_last), ResNet-50's 1x1
-// stride-2 1024 -> 2048 (7x7 out) 10.8 -> 6.6 ms, ResNet-18's 3x3 stride-2 256 -> 512 3.0 -> 2.1 ms; at 14x14
-// (196 pixels) NCHW measured 5% slower, so the per-image items keep those. Only for gradients of 1 MB or more:
-// a small one stays in L1/L2 as each thread's accumulator, where the batched GEMMs, too small to thread well,
-// were slower (LeNet-5's 6 -> 16 5x5, 10x10 outputs, a 9.6 KB gradient: 0.71x).
-constexpr int64_t kShallowWgradPixels = 128, kBatchedWgradMinBytes = int64_t(1) << 20;
-// Pixels a batched GEMM sums over (several images' columns side by side), and the most its column matrix takes.
-constexpr int64_t kBatchedWgradDepth = 512, kBatchedWgradColBytes = int64_t(16) << 20;
-
-bool batched_backward_weight_applies(const ConvParams& p, const GemmConvPlan& pl, int64_t elem_size) {
-  return p.N > 1 && pl.bands == 1 && !pl.identity_col && pl.npix > 0 && pl.npix < kShallowWgradPixels &&
-         p.K * pl.CRS * elem_size >= kBatchedWgradMinBytes;
-}
-
-// Small output planes: the weight gradient of nb images at a time as one GEMM whose depth is all their pixels
-// (their column matrices side by side), threaded inside the GEMM over the gradient's rows or columns. No
-// private accumulators to sum, and the gradient is read and written once per chunk of images instead of once
-// per image. Each output's sum runs in image order whatever the thread count.
+// Small output planes (batch_small_planes, conv_gemm.h): the weight gradient of nb images at a time as one GEMM
+// whose depth is all their pixels (their column matrices side by side), threaded inside the GEMM over the
+// gradient's rows or columns. No private accumulators to sum, and the gradient is read and written once per chunk
+// of images instead of once per image. Each output's sum runs in image order whatever the thread count.
+// DCGAN g2's 8 MB weight gradient (4x4 planes: 16 pixels per image) went 9.8 -> 4.8 ms (NCHW) and 10.1 -> 5.2 ms
+// (channels_last), ResNet-50's 1x1 stride-2 1024 -> 2048 (7x7 out) 10.8 -> 6.6 ms, ResNet-18's 3x3 stride-2
+// 256 -> 512 3.0 -> 2.1 ms; at 14x14 (196 pixels) NCHW measured 5% slower, and LeNet-5's 6 -> 16 5x5 (a 9.6 KB
+// gradient, each thread's accumulator in L1) 0.71x.
 template <typename T>
 void backward_weight_batched(const ConvParams& p, const GemmConvPlan& pl, const T* x, const T* gy, T* target) {
   const bool nhwc = p.layout == Layout::NHWC;
-  const int64_t by_depth = (kBatchedWgradDepth + pl.npix - 1) / pl.npix;
-  const int64_t by_bytes = kBatchedWgradColBytes / std::max<int64_t>(1, pl.CRS * pl.npix * int64_t(sizeof(T)));
-  const int64_t nb = std::clamp<int64_t>(std::min(by_depth, by_bytes), 1, p.N);
-  const int64_t depth_max = nb * pl.npix;
-  // NCHW column rows depth_max long: off a multiple of 1 KB (broadcast_rows_alias), so the GEMM reads them in place.
-  const int64_t ld = nhwc ? pl.CRS : (depth_max * int64_t(sizeof(T)) % 1024 == 0 ? depth_max + 64 / int64_t(sizeof(T)) : depth_max);
+  const int64_t nb = images_per_batch(p, pl, sizeof(T)), depth_max = nb * pl.npix;
+  const int64_t ld = nhwc ? pl.CRS : unaliased_stride(depth_max, sizeof(T));  // NCHW: the GEMM reads col in place
   T* col = thread_scratch<T>(kScratchCol, size_t(nhwc ? depth_max * pl.CRS : pl.CRS * ld));
   T* gyc = nhwc ? nullptr : thread_scratch<T>(kScratchAcc, size_t(pl.Kg * ld));
   for (int64_t g = 0; g < p.groups; ++g) {
@@ -153,7 +137,7 @@ void conv_backward_weight_gemm(const ConvParams& p, const T* x, const T* gy, T* 
   const bool reorder = !nhwc || !(p.R == 1 && p.S == 1);  // NHWC 1x1: (K, R, S, Cg) is gw's own order
   T* target = reorder ? thread_scratch<T>(kScratchWeight, size_t(total)) : gw;
   const int64_t items = p.N * p.groups * pl.bands;
-  if (batched_backward_weight_applies(p, pl, sizeof(T))) {
+  if (batch_small_planes(p, pl, sizeof(T))) {
     DenormalGuard guard;
     backward_weight_batched(p, pl, x, gy, target);
   } else if (pl.nt > 1 && items >= 2 * pl.nt) {

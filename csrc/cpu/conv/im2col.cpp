@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace fastconv {
 namespace cpu {
@@ -22,14 +23,27 @@ InteriorRange interior_cols(const ConvParams& p, int64_t s) {
   return {lo, hi};
 }
 
+namespace {
+
+// interior_cols for every kernel column, looked up per (channel, tap row) rather than recomputed (on small
+// strided planes, DCGAN's 4x4, the call cost as much as the row's few columns).
+std::vector<InteriorRange> interior_cols_per_tap(const ConvParams& p) {
+  std::vector<InteriorRange> v(size_t(p.S));
+  for (int64_t s = 0; s < p.S; ++s) v[size_t(s)] = interior_cols(p, s);
+  return v;
+}
+
+}  // namespace
+
 template <typename T>
 void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col, int64_t ld) {
   const int64_t Cg = p.C_per_group(), npix = ld > 0 ? ld : (oh1 - oh0) * p.OW, HW = p.H * p.W;
+  const std::vector<InteriorRange> interior = interior_cols_per_tap(p);
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < p.R; ++r)
       for (int64_t s = 0; s < p.S; ++s) {
         T* dst_row = col + ((c * p.R + r) * p.S + s) * npix;
-        const InteriorRange in = interior_cols(p, s);
+        const InteriorRange in = interior[size_t(s)];
         const int64_t off = s * p.dil_w - p.pad_l;
         for (int64_t oh = oh0; oh < oh1; ++oh) {
           T* dst = dst_row + (oh - oh0) * p.OW;
@@ -57,13 +71,14 @@ void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* c
 }
 
 template <typename T>
-void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, int64_t channels, T* gx) {
-  const int64_t Cg = channels, npix = (oh1 - oh0) * p.OW, HW = p.H * p.W;
+void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, int64_t channels, T* gx, int64_t ld) {
+  const int64_t Cg = channels, npix = ld > 0 ? ld : (oh1 - oh0) * p.OW, HW = p.H * p.W;
+  const std::vector<InteriorRange> interior = interior_cols_per_tap(p);
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < p.R; ++r)
       for (int64_t s = 0; s < p.S; ++s) {
         const T* src_row = col + ((c * p.R + r) * p.S + s) * npix;
-        const InteriorRange in = interior_cols(p, s);
+        const InteriorRange in = interior[size_t(s)];
         const int64_t off = s * p.dil_w - p.pad_l;
         for (int64_t oh = oh0; oh < oh1; ++oh) {
           const int64_t ih = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
@@ -162,7 +177,7 @@ void col2im_nhwc(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, in
 
 #define FASTCONV_INSTANTIATE_IM2COL(T)                                                 \
   template void im2col_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, T*, int64_t);     \
-  template void col2im_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, int64_t, T*);     \
+  template void col2im_nchw<T>(const ConvParams&, const T*, int64_t, int64_t, int64_t, T*, int64_t);     \
   template void im2col_nhwc<T>(const ConvParams&, const T*, int64_t, int64_t, T*);     \
   template void col2im_nhwc<T>(const ConvParams&, const T*, int64_t, int64_t, int64_t, T*);
 FASTCONV_INSTANTIATE_IM2COL(float)

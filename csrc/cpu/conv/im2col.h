@@ -22,7 +22,8 @@ namespace cpu {
 template <typename T>
 void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col, int64_t ld = 0);
 template <typename T>
-void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, int64_t channels, T* gx);
+void col2im_nchw(const ConvParams& p, const T* col, int64_t oh0, int64_t oh1, int64_t channels, T* gx,
+                 int64_t ld = 0);
 template <typename T>
 void im2col_nhwc(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col);
 template <typename T>
