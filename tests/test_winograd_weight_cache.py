@@ -52,6 +52,23 @@ def test_few_tiles_keep_nothing():
     assert torch.equal(y, _uncached(x, w, padding=1))
 
 
+def test_a_problem_too_small_to_share_is_planned_on_one_thread():
+    """A forward too small to split between threads runs on one, where a single 32-channel panel transforms its
+    weight inside the GEMM loop: the cache plans it with that thread count too and keeps nothing (it planned with
+    the threads asked for, two panels' worth, and kept a weight the forward never read)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        _, w = _data(c=16, k=32)
+        x = torch.randn(1, 16, 4, 4)  # 1 tile, 74K multiply-adds: below the threshold for two threads
+        with torch.no_grad():
+            y = FF.conv2d(x, w, padding=1)
+    finally:
+        torch.set_num_threads(old)
+    assert _stats()["entries"] == 0 and _stats()["misses"] == 0
+    assert torch.equal(y, _uncached(x, w, padding=1))
+
+
 def test_inference_reuses_the_transformed_weight():
     x, w = _data()
     with torch.no_grad():

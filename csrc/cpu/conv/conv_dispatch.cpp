@@ -21,7 +21,7 @@
 // A channels_last weight (p.weight_rsc) reaches the Winograd transforms, the channels_last direct
 // convolution's packing (conv_implicit_nhwc.cpp) and the NCHW input gradient's GEMM as it is, and is made dense
 // for every other path (dense_weight).
-// Every pass runs on one thread when its work is below kMinParallelWork (see parallel.h).
+// Every pass runs on one thread when its work is below kMinParallelWork (sized_threads, conv_threads.h).
 #include "../../common/denormal_guard.h"
 #include "../../common/parallel.h"
 #include "bias_add.h"
@@ -33,6 +33,7 @@
 #include "conv_layout_switch.h"
 #include "conv_patch_input.h"
 #include "conv_subgrid.h"
+#include "conv_threads.h"
 #include "conv_whole_input.h"
 #include "../gemm/gemm_scratch.h"
 #include "../transpose.h"
@@ -52,17 +53,6 @@ bool use_fast(const ConvParams& p) { return p.N > 0 && p.OH > 0 && p.OW > 0; }
 // transposed convolution with a 2x131072 kernel on a 1x1 input took 87 s) most visits find no output;
 // there the general paths below (im2col + GEMM with col2im, which visits only real taps) run instead.
 bool depthwise_gather_wasteful(const ConvParams& p) { return p.H * p.W > 16 * p.OH * p.OW; }
-
-// The same problem with num_threads lowered to 1 when it is too small to share. The work is the number
-// of multiply-adds (all three passes have the same count), or of input elements touched when larger
-// (a strided or dilated convolution can read far more than it multiplies).
-ConvParams sized_threads(const ConvParams& p) {
-  ConvParams q = p;
-  const int64_t macs = p.N * p.K * p.OH * p.OW * p.C_per_group() * p.R * p.S;
-  const int64_t elems = p.N * (p.C * p.H * p.W + p.K * p.OH * p.OW);
-  q.num_threads = threads_for_work(std::max(macs, elems), p.num_threads);
-  return q;
-}
 
 // The weight as (K, Cg, R, S): a (K, R, S, Cg) one (p.weight_rsc) is transposed into the calling thread's
 // scratch and p says so from then on. The Winograd transforms skip this copy (for a 512 -> 512 3x3 layer,

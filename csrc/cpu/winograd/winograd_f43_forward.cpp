@@ -16,6 +16,7 @@
 
 #include "../../common/denormal_guard.h"
 #include "../../common/parallel.h"
+#include "../conv/conv_threads.h"
 #include "../gemm/gemm_microkernel.h"
 #include "../gemm/gemm_scratch.h"
 #include "../simd_transpose.h"
@@ -492,7 +493,8 @@ void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T*
   winograd_forward(p, x, w, false, static_cast<const T*>(p.winograd_weight), bias, y);
 }
 
-bool winograd_forward_fuses_weight_transform(const ConvParams& p, int64_t elem_size) {
+bool winograd_forward_fuses_weight_transform(const ConvParams& params, int64_t elem_size) {
+  const ConvParams p = sized_threads(params);  // the thread count the dispatch will plan with
   if (!use_winograd_forward(p, elem_size)) return false;
   return elem_size == 4 ? Plan<float>(p).regime == Regime::Panels : Plan<double>(p).regime == Regime::Panels;
 }
