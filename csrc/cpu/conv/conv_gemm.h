@@ -89,9 +89,13 @@ inline int64_t images_per_batch(const ConvParams& p, const GemmConvPlan& pl, int
   return std::clamp<int64_t>(std::min(by_depth, by_bytes), 1, p.N);
 }
 
-// A row stride for a row-major GEMM operand of n columns read in place: moved off a multiple of 1 KB.
-inline int64_t unaliased_stride(int64_t n, int64_t elem_size) {
-  return n * elem_size % 1024 == 0 ? n + 64 / elem_size : n;
+// Image n's grad_output rows of group g (Kg rows of npix values) as columns [i*npix, (i+1)*npix) of gyc, whose
+// rows are ld apart: the i-th of several images side by side in a batched GEMM's operand.
+template <typename T>
+void place_grad_output(const ConvParams& p, const GemmConvPlan& pl, const T* gy, int64_t n, int64_t g, int64_t i,
+                       int64_t ld, T* gyc) {
+  const T* src = gy + (n * p.K + g * pl.Kg) * pl.npix;
+  for (int64_t k = 0; k < pl.Kg; ++k) std::copy(src + k * pl.npix, src + (k + 1) * pl.npix, gyc + k * ld + i * pl.npix);
 }
 
 // Weight repacking. w is (K, Cg, R, S) = (groups, Kg, Cg, R, S).

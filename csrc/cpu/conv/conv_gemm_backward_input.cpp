@@ -87,11 +87,7 @@ void backward_input_batched(const ConvParams& p, const GemmConvPlan& pl, const T
     for (int64_t n0 = 0; n0 < p.N; n0 += nb) {
       const int64_t ni = std::min(nb, p.N - n0);
 #pragma omp parallel for num_threads(pl.nt) schedule(static)
-      for (int64_t i = 0; i < ni; ++i) {
-        const T* src = gy + ((n0 + i) * p.K + g * pl.Kg) * pl.npix;
-        for (int64_t k = 0; k < pl.Kg; ++k)
-          std::copy(src + k * pl.npix, src + (k + 1) * pl.npix, gyc + k * ld + i * pl.npix);
-      }
+      for (int64_t i = 0; i < ni; ++i) place_grad_output(p, pl, gy, n0 + i, g, i, ld, gyc);
       GemmArgs<T> a;
       a.M = pl.CRS, a.N = ni * pl.npix, a.K = pl.Kg;
       a.A = wt + g * pl.CRS * ldw, a.rsA = ldw, a.csA = 1;

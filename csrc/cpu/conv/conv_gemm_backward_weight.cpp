@@ -12,6 +12,7 @@
 #include "conv_gemm.h"
 #include "conv_implicit_nhwc.h"
 #include "../gemm/gemm.h"
+#include "../gemm/gemm_microkernel.h"
 #include "../gemm/gemm_scratch.h"
 #include "im2col.h"
 
@@ -83,9 +84,7 @@ void backward_weight_batched(const ConvParams& p, const GemmConvPlan& pl, const 
           im2col_nhwc(p, x + n * pl.HW * p.C + g * pl.Cg, 0, p.OH, col + i * pl.npix * pl.CRS);
         } else {
           im2col_nchw(p, x + (n * p.C + g * pl.Cg) * pl.HW, 0, p.OH, col + i * pl.npix, ld);
-          const T* src = gy + (n * p.K + g * pl.Kg) * pl.npix;
-          for (int64_t k = 0; k < pl.Kg; ++k)
-            std::copy(src + k * pl.npix, src + (k + 1) * pl.npix, gyc + k * ld + i * pl.npix);
+          place_grad_output(p, pl, gy, n, g, i, ld, gyc);
         }
       }
       GemmArgs<T> a;

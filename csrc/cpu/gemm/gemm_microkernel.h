@@ -36,6 +36,12 @@ inline int64_t stride_off_512(int64_t n, int64_t elem_size) {
 // 1x1 at 56x56 went 0.89x -> 0.95x of torch when 1 KB rows were included).
 inline bool broadcast_rows_alias(int64_t n, int64_t elem_size) { return n * elem_size % 1024 == 0; }
 
+// A row stride for a row-major operand of n columns that a GEMM will read in place: n, moved one 64-byte vector
+// further when broadcast_rows_alias(n).
+inline int64_t unaliased_stride(int64_t n, int64_t elem_size) {
+  return broadcast_rows_alias(n, elem_size) ? n + 64 / elem_size : n;
+}
+
 // Whether such rows all fall into one L1 set (n * elem_size a multiple of 4 KB: 14 rows in one 12-way set): the
 // GEMM copies an A it would read in place to another stride only then. Rows 1-3 KB apart spread over 2-4 sets,
 // where the copy cost more than the misses it saved once the next row panel's rows were prefetched (channels_last
