@@ -164,13 +164,20 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const MicroTileView v{g.rsC, g.csC, std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr), stream};
             // The next row panel's rows of an A read in place, on their first read (the block's first column
-            // panel): a tile of a shallow GEMM is too short for the hardware prefetcher to hide the misses of its
-            // 14 rows (channels_last 1x1 layers with 24-64 input channels: ResNet-50's 64 -> 64 at 56x56 0.44 ->
-            // 0.30 ms, MobileNet-V2's 96 -> 24 0.64 -> 0.43 ms). Here rather than in the micro-kernel, whose
-            // register allocation the loop disturbed.
-            if (direct_a && jr == 0)
-              for (int64_t i = MR; i < 2 * MR && ir + i < mc; ++i)
-                for (int64_t q = 0; q < kc; q += 64 / int64_t(sizeof(T))) __builtin_prefetch(Ablk + (ir + i) * lda + q, 0, 3);
+            // panel): a tile is too short for the hardware prefetcher to hide the misses of its 14 rows (ResNet-50's
+            // 64 -> 64 channels_last 1x1 at 56x56 0.44 -> 0.30 ms, MobileNet-V2's 96 -> 24 0.64 -> 0.43 ms). Rows
+            // of two cache lines or less are asked for here, at once; longer ones by the micro-kernel, one line per
+            // k step (pf): 14 x kc/16 prefetches in one burst filled the miss queue and stalled on it (channels_last
+            // 1x1 192 -> 32 at 28x28 0.34 -> 0.25 ms, 256 -> 128 at 56x56 2.66 -> 2.25 ms).
+            const T* pf = nullptr;
+            if (direct_a && jr == 0) {
+              if (kc * int64_t(sizeof(T)) > 128) {
+                if (ir + 2 * MR <= full_rows) pf = Ablk + (ir + MR) * lda;
+              } else {
+                for (int64_t i = MR; i < 2 * MR && ir + i < full_rows; ++i)
+                  for (int64_t q = 0; q < kc; q += 64 / int64_t(sizeof(T))) __builtin_prefetch(Ablk + (ir + i) * lda + q, 0, 3);
+              }
+            }
             const T* brow = first && g.bias_row ? g.bias_row + ic + ir : nullptr;
             T* c = g.C + (ic + ir) * g.rsC + (jc + jr) * g.csC;
             // The vector epilogue (bias_col included) only runs on full-width tiles and only on their v.mr
@@ -179,13 +186,13 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
               MK::run_partial(kc, direct_a ? Ap : Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
             } else if (2 * v.nr <= NR) {  // last column panel, at most half full (a 16-channel output)
               if (direct_a)
-                MK::template run_narrow<true>(kc, Ablk + ir * lda, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol, lda);
+                MK::template run_narrow<true>(kc, Ablk + ir * lda, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol, lda, pf);
               else
                 MK::run_narrow(kc, Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
             } else if (!direct_a) {
               MK::run(kc, Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
             } else {
-              MK::template run<true>(kc, Ablk + ir * lda, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol, lda);
+              MK::template run<true>(kc, Ablk + ir * lda, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol, lda, NR, pf);
             }
           }
         }

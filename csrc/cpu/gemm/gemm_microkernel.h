@@ -108,14 +108,27 @@ struct MicroKernel {
   static constexpr int MR = 14;
   static constexpr int NR = 2 * Z::L;
 
+  // Step p's share of prefetching R rows of a row-major panel (rows lda apart) into L1: with a cache line of LN
+  // values, rows p % LN, p % LN + LN, ... at column p rounded down to LN, so over LN steps every row's line of
+  // those columns is asked for once (float: one prefetch per step).
+  template <int R>
+  static void prefetch_panel_line(const T* pf, int64_t lda, int64_t p) {
+    constexpr int64_t LN = 64 / int64_t(sizeof(T));
+    const T* col = pf + (p & ~(LN - 1));
+    for (int64_t r = p & (LN - 1); r < R; r += LN) __builtin_prefetch(col + r * lda, 0, 3);
+  }
+
   // kDirectA: a is row-major with leading dimension lda (a[i*lda + p]) instead of a packed panel
   // (a[p*MR + i]); broadcasts from memory cost the same, and it saves packing a large row-major A.
   // kStrided: both operands in place with row strides: a[p*lda + i], b[p*ldb + j] (the Winograd weight
   // gradient reads two transformed matrices, tiles x channels, that way).
   // R: rows of accumulators (MR, or fewer for a partial row panel: run_partial).
+  // pf (kDirectA only; null: none): the next row panel of A, same lda, prefetched into L1 as the k loop runs
+  // (prefetch_panel_line), so its misses overlap this tile's FMAs.
   template <bool kDirectA = false, bool kStrided = false, int R = MR>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
-                  T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
+                  T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR,
+                  const T* pf = nullptr) {
     static_assert(!(kDirectA && kStrided), "one layout of A");
     static_assert(R >= 1 && R <= MR, "at most MR rows");
     V c0[R], c1[R];
@@ -135,6 +148,7 @@ struct MicroKernel {
     for (int64_t p = 0; p < kc; ++p) {
       const V b0 = Z::load(b), b1 = Z::load(b + Z::L);
       __builtin_prefetch(b + 8 * (kStrided ? ldb : NR));
+      if (kDirectA && pf) prefetch_panel_line<R>(pf, lda, p);
 #pragma GCC unroll 14
       for (int i = 0; i < R; ++i) {
         const V ai = Z::set1(kDirectA ? a[i * lda] : a[i]);
@@ -152,7 +166,7 @@ struct MicroKernel {
   // b is still a packed panel of NR columns; only its first L are read.
   template <bool kDirectA = false>
   static void run_narrow(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
-                         T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0) {
+                         T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, const T* pf = nullptr) {
     V c0[MR];
 #pragma GCC unroll 14
     for (int i = 0; i < MR; ++i) c0[i] = Z::zero();
@@ -160,6 +174,7 @@ struct MicroKernel {
       for (int i = 0; i < v.mr; ++i) __builtin_prefetch(C + i * v.rsC, 1, 3);
     for (int64_t p = 0; p < kc; ++p) {
       const V b0 = Z::load(b);
+      if (kDirectA && pf) prefetch_panel_line<MR>(pf, lda, p);
 #pragma GCC unroll 14
       for (int i = 0; i < MR; ++i) c0[i] = Z::fma(Z::set1(kDirectA ? a[i * lda] : a[i]), b0, c0[i]);
       a += kDirectA ? 1 : MR;
@@ -292,7 +307,8 @@ struct MicroKernel {
   // A has MR rows per k (zero-padded); a row-major A read in place (kDirectA) and a strided one only v.mr.
   template <bool kDirectA = false, bool kStrided = false, int R = MR>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
-                  T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
+                  T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR,
+                  const T* /*pf: prefetch hint, unused here*/ = nullptr) {
     const int rows = kDirectA || kStrided ? static_cast<int>(v.mr < MR ? v.mr : MR) : MR;
     with_rows(rows, [&](auto rw) {
       run_rows<decltype(rw)::value, kDirectA, kStrided>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
@@ -316,7 +332,7 @@ struct MicroKernel {
 
   template <bool kDirectA = false>
   static void run_narrow(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
-                         const T* brow, const T* bcol, int64_t lda = 0) {
+                         const T* brow, const T* bcol, int64_t lda = 0, const T* /*pf*/ = nullptr) {
     run<kDirectA>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
   }
 
