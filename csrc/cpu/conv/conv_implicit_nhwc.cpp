@@ -284,9 +284,16 @@ struct DirectJob {
 
   // A dense output of kStreamBytes or more bypasses the caches, as the GEMM's does (gemm.h): it cannot stay in
   // them, and ordinary stores first read every line they fill. VGG-16's 3 -> 64 channels_last forward at batch 4
-  // (a 51 MB output) 2.84 -> 2.13 ms (torch 2.49). Its 12.8 MB output at batch 1 could stay in the L3 for the
-  // next layer, so it keeps ordinary stores (0.85x of torch there, 1.09x streamed).
-  void set_streaming() { stream = p.N * p.OH * p.OW * p.K * int64_t(sizeof(T)) >= kStreamBytes; }
+  // (a 51 MB output) 2.84 -> 2.13 ms (torch 2.49). So does one of half that size whose values are each a sum of
+  // fewer than 64 products (a few-channel stem): writing it, not computing it, is then the cost. VGG-16's 3 -> 64
+  // at batch 1 (12.8 MB, 27 products) 0.74 -> 0.55 ms alone (torch 0.59); followed by its 64 -> 64 layer, which
+  // then reads its input from memory, the pair took the same time either way. ResNet-18's 7x7 stem (12.8 MB, 147
+  // products) gained nothing streamed.
+  void set_streaming() {
+    const int64_t bytes = p.N * p.OH * p.OW * p.K * int64_t(sizeof(T));
+    const bool shallow = p.C_per_group() * p.R * p.S < 64;
+    stream = bytes >= kStreamBytes || (shallow && 2 * bytes >= kStreamBytes);
+  }
 
   // Scratch for one item's padded band, with slack past it: a tile rounded up to an even row count reads one
   // pixel past the last output column, a row_taps tile up to 29 pixels.
