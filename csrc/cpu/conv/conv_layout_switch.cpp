@@ -18,7 +18,7 @@ constexpr int64_t kMinWeightBytes = int64_t(2) << 20;
 constexpr int64_t kMaxOutputPixels = 28 * 28;
 constexpr int64_t kShortDepthwiseRow = 16;
 constexpr int64_t kMaxPointwiseSwitchPixels = 7 * 7;
-constexpr int64_t kMinPhaseWidth = 8;
+constexpr int64_t kMinPhaseWidth = 4;
 constexpr int64_t kMinStridedSwitchChannels = 16, kMaxStackedOutputPixels = 7 * 7;
 constexpr int64_t kMinLargeKernelTaps = 25;
 constexpr int64_t kMinStemTaps = 49;
@@ -60,8 +60,11 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   // 512-channel stride-2 3x3 was 1.2x faster there than through the transposes and NCHW's im2col + GEMM.
   const bool implicit_forward = pass == ConvPass::Forward && implicit_forward_applies(p, elem_size);
   // Nor for a strided input gradient that runs by output phases in channels_last (conv_implicit_nhwc.cpp) on
-  // phases at least kMinPhaseWidth wide: DCGAN's 256->128 4x4/2 transposed convolution 1.16x faster there; on
-  // its 4x4 phases NCHW's GEMM was 1.15x faster, on 7x7 phases (ResNet layer4) the two measured even.
+  // phases at least kMinPhaseWidth wide: DCGAN's 256->128 4x4/2 transposed convolution 1.16x faster there.
+  // Measured again with today's kernels, 4x4 phases gain too (DCGAN's 512->256 on 4x4 inputs, batch 16, forward
+  // in one process: channels_last 4.89 -> 3.94 ms, NCHW 5.36 -> 4.30 ms, torch 4.5-5.5; a 256->128 at batch 32
+  // 0.64x -> 1.17x of torch); ResNet-18 layer4's 7x7 phases measured even in NCHW, and a 3x3 input's phases
+  // (5x5 transposed output) 1.09x -> 0.99x of torch there: hence 4.
   // Not when every phase is a single tap (a kernel no larger than the stride: U-Net's 2x2 stride-2 transposed
   // convolutions): the phase kernel then reads all of a 1024-channel pixel per tap without blocking the
   // channels, and with 2 MB or more of weight NCHW's GEMM measured 1.7x faster (U-Net up1 15.6 -> 9.0 ms).
