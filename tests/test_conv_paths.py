@@ -182,6 +182,22 @@ DW_CASES = {
     "wide_rows_17_s2": ((2, 6, 6, 17), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
     "wide_rows_56_s2": ((2, 8, 9, 56), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
     "wide_rows_67_s2": ((1, 4, 7, 67), 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    # NCHW square 3x3 / 5x5 / 7x7 strips (conv_depthwise_nchw_strips.cpp), groups of 4 output rows: unpadded 3x3,
+    # 5x5 pad 2 at stride 1 and 2 on 14 and 37 columns, 7x7 pad 3 with 5 output rows, asymmetric pads (the
+    # stride-1 input gradient is the same kernel with the pads mirrored), one input row
+    "strips_3x3_unpadded": ((2, 8, 9, 20), 1, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1)),
+    "strips_5x5_14": ((2, 24, 14, 14), 1, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1)),
+    "strips_5x5_s2_37": ((2, 4, 11, 37), 1, (5, 5), (2, 2), (2, 2, 2, 2), (1, 1)),
+    "strips_7x7_5_rows": ((1, 4, 5, 19), 1, (7, 7), (1, 1), (3, 3, 3, 3), (1, 1)),
+    "strips_5x5_asym": ((1, 4, 9, 18), 1, (5, 5), (1, 1), (4, 0, 1, 3), (1, 1)),
+    "strips_7x7_s2_one_row": ((2, 3, 1, 23), 1, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1)),
+    # channels_last 5x5 / 7x7 with columns loaded once per kernel row (forward_cols in conv_depthwise_nhwc.cpp):
+    # rows of 16 or fewer in one pass, wider ones in groups of 8 with padded edges, stride 2, and the stride-1
+    # input gradient (the same kernel on grad_output); 32 channels: whole vectors, 40: a scalar tail
+    "cols_5x5_row_14": ((2, 32, 9, 14), 1, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1)),
+    "cols_5x5_s2_wide": ((1, 40, 12, 45), 1, (5, 5), (2, 2), (2, 2, 2, 2), (1, 1)),
+    "cols_7x7_wide": ((1, 32, 9, 30), 1, (7, 7), (1, 1), (3, 3, 3, 3), (1, 1)),
+    "cols_7x7_s2_row": ((2, 32, 11, 13), 1, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1)),
 }
 
 

@@ -234,6 +234,22 @@ std::vector<RefConv> hand_picked_cases() {
   v.push_back(make(1, 8, 9, 16, 8, 3, 3, 2, 1, 1, 8));
   v.push_back(make(1, 4, 6, 33, 4, 3, 3, 1, 1, 1, 4));
   v.push_back(make(2, 4, 7, 45, 4, 3, 3, 2, 1, 1, 4));
+  // NCHW depthwise 3x3 / 5x5 / 7x7 strips (conv_depthwise_nchw_strips.cpp): unpadded 3x3, 5x5 pad 2 at stride
+  // 1 and 2 on rows of 14 and 37 columns (a partial last strip, a group of output rows cut short), 7x7 pad 3 and
+  // an asymmetric 5x5 (pads 1 / 3, 4 / 0).
+  v.push_back(make(2, 8, 9, 20, 8, 3, 3, 1, 0, 1, 8));
+  v.push_back(make(1, 8, 14, 14, 8, 5, 5, 1, 2, 1, 8));
+  v.push_back(make(2, 4, 11, 37, 4, 5, 5, 2, 2, 1, 4));
+  v.push_back(make(1, 4, 10, 19, 4, 7, 7, 1, 3, 1, 4));
+  {
+    RefConv c = make(1, 4, 9, 18, 4, 5, 5, 1, 0, 1, 4);
+    c.pt = 1, c.pb = 3, c.pl = 4, c.pr = 0;
+    v.push_back(c);
+  }
+  // channels_last 5x5 / 7x7 with columns loaded once per kernel row (forward_cols, conv_depthwise_nhwc.cpp): a
+  // row of 14 in one pass, a wide stride-2 row in groups of 8.
+  v.push_back(make(1, 32, 9, 14, 32, 5, 5, 1, 2, 1, 32));
+  v.push_back(make(1, 16, 7, 41, 16, 7, 7, 2, 3, 1, 16));
   // Weight gradients of 1 MB or more on small output planes, batched into GEMMs over several images
   // (conv_gemm_backward_weight.cpp): 2x2 outputs with groups, 3x3 outputs with reflect padding. (Several chunks
   // of images need more pixels than valgrind has time for: tests/test_conv_paths.py has them.)

@@ -27,6 +27,15 @@ void depthwise_forward_nchw_3x3(const ConvParams& p, const float* x, const float
 void depthwise_backward_input_nchw_3x3(const ConvParams& p, const float* gy, const float* w, float* gx);
 #endif
 
+// Square 3x3 / 5x5 / 7x7 kernels, stride 1 or 2, zero padding below the kernel size, one output channel per
+// input channel, NCHW, float32 on AVX-512, where the 3x3 kernel above does not apply: 16-column strips with
+// masked loads (conv_depthwise_nchw_strips.cpp). Called by depthwise_forward_nchw (and so by the stride-1 input
+// gradient, a forward with the kernel flipped).
+bool depthwise_strips_applies(const ConvParams& p, int64_t elem_size);
+#if defined(__AVX512F__)
+void depthwise_forward_nchw_strips(const ConvParams& p, const float* x, const float* w, const float* bias, float* y);
+#endif
+
 template <typename T>
 void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
 template <typename T>

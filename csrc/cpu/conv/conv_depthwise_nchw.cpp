@@ -164,6 +164,7 @@ void depthwise_forward_nchw(const ConvParams& p, const T* x, const T* w, const T
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     if (depthwise_3x3_registers_applies(p, sizeof(T))) return depthwise_forward_nchw_3x3(p, x, w, bias, y);
+    if (depthwise_strips_applies(p, sizeof(T))) return depthwise_forward_nchw_strips(p, x, w, bias, y);
   }
 #endif
   constexpr int64_t kChunk = 128 / sizeof(T);  // two AVX-512 vectors of outputs

@@ -11,9 +11,8 @@
 // MobileNet-V2's 192x28x28 and 144x56x56 layers, 0.55-0.77x on 512x14x14.
 #include <algorithm>
 
-#include "../../common/denormal_guard.h"
-#include "../../common/parallel.h"
 #include "conv_depthwise.h"
+#include "conv_depthwise_planes.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -92,13 +91,6 @@ inline void plane_s2(const ConvParams& p, const float* x, const float* wk, float
   }
 }
 
-// Lanes i of a 16-column load at column col0 + i that lie inside [0, n).
-inline __mmask16 columns_inside(int64_t col0, int64_t n) {
-  const int64_t lo = std::max<int64_t>(0, -col0), hi = std::min<int64_t>(16, n - col0);
-  if (hi <= lo) return 0;
-  return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-
 // Output row = bias + the three kernel rows on input rows above (a), at (b) and below (c): three short FMA chains.
 inline __m512 taps9(const __m512* w, __m512 vb, __m512 a0, __m512 a1, __m512 a2, __m512 b0, __m512 b1, __m512 b2,
                     __m512 c0, __m512 c1, __m512 c2) {
@@ -174,46 +166,6 @@ inline void plane_s2_wide(const ConvParams& p, const float* x, const float* wk, 
 // Stride 1 on any plane: rows of at most 16 in one vector each, wider ones in strips.
 inline void plane_s1_any(const ConvParams& p, const float* x, const float* wk, float b, float* y) {
   p.W <= 16 ? plane_s1(p, x, wk, b, y) : plane_s1_wide(p, x, wk, b, y);
-}
-
-// The planes a thread reads next, asked for ahead of their use: at its plane i, the whole of the first plane at
-// least kPlanePrefetchBytes past plane i. A thread walks consecutive planes, but the hardware prefetchers did not
-// keep up with these short masked row loads: on inputs fresh from memory the kernels ran at half their speed on
-// hot ones. With it (A/B in one process, 2 threads): MobileNet's 512x14x14 stride-2 forward 0.32 -> 0.14 ms,
-// 1024x7x7 stride 1 0.11 -> 0.08, 144x56x56 stride 2 1.11 -> 0.65, 32x112x112 stride 1 2.46 -> 1.33 (torch
-// 0.32, 0.18, 1.71, 2.92). Prefetching the output planes as well gained nothing.
-constexpr int64_t kPlanePrefetchBytes = 3072;
-
-struct PlanePrefetch {
-  const char* base;
-  int64_t bytes, ahead, planes;
-  PlanePrefetch(const float* x, int64_t elems, int64_t nplanes)
-      : base(reinterpret_cast<const char*>(x)), bytes(elems * int64_t(sizeof(float))),
-        ahead(std::max<int64_t>(1, (kPlanePrefetchBytes + bytes - 1) / std::max<int64_t>(bytes, 1))),
-        planes(nplanes) {}
-  void operator()(int64_t plane) const {
-    if (plane + ahead >= planes) return;
-    const char* q = base + (plane + ahead) * bytes;
-    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(q + o, 0, 3);
-  }
-};
-
-// fn(plane, channel) for every (image, channel) plane, shared among the threads (planes are independent), each
-// thread's planes consecutive; src, the planes fn reads (src_elems values each), prefetched ahead.
-template <typename Fn>
-void for_planes(const ConvParams& p, int64_t work_per_plane, const float* src, int64_t src_elems, Fn fn) {
-  const int64_t planes = p.N * p.C;
-  const int nt = threads_for_work(planes * work_per_plane, p.num_threads);
-  const PlanePrefetch prefetch(src, src_elems, planes);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    DenormalGuard guard;
-#pragma omp for schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      prefetch(plane);
-      fn(plane, plane % p.C);
-    }
-  }
 }
 
 }  // namespace

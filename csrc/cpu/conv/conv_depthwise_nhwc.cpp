@@ -123,34 +123,33 @@ void forward_pixels(const ConvParams& p, const T* x_img, const T* wt, const T* b
 }
 
 #if defined(__AVX512F__)
-// Column j of a row of a 3-wide kernel at stride STRIDE, loaded once (xv), into the pixels that read it: pixel
+// Column j of a row of a KS-wide kernel at stride STRIDE, loaded once (xv), into the pixels that read it: pixel
 // (j - s) / STRIDE takes it as tap s. With j a constant (the callers' loops are unrolled) acc stays in registers.
-template <typename T, int STRIDE, int NP>
-inline void feed_column(int j, typename Zmm<T>::V xv, typename Zmm<T>::V w0, typename Zmm<T>::V w1,
-                        typename Zmm<T>::V w2, typename Zmm<T>::V* acc) {
+template <typename T, int KS, int STRIDE, int NP>
+inline void feed_column(int j, typename Zmm<T>::V xv, const typename Zmm<T>::V* w, typename Zmm<T>::V* acc) {
   using Z = Zmm<T>;
-  const typename Z::V w[3] = {w0, w1, w2};
-#pragma GCC unroll 3
-  for (int s = 0; s < 3; ++s)
+#pragma GCC unroll 7
+  for (int s = 0; s < KS; ++s)
     if (j >= s && (j - s) % STRIDE == 0 && (j - s) / STRIDE < NP) {
       const int q = (j - s) / STRIDE;
       acc[q] = Z::fma(w[s], xv, acc[q]);
     }
 }
 
-// NP output pixels of a 3-wide kernel with stride_w STRIDE (1 or 2), dilation 1 and one output channel per input
-// channel (MobileNet's 3x3 layers), the first reading input column iw0: pixel q's tap s reads column
-// iw0 + q*STRIDE + s, so each of the (NP-1)*STRIDE + 3 columns is loaded once and feeds every pixel that reads it
-// (10 loads for 24 FMAs at stride 1, instead of a load per FMA). kEdges: columns outside [0, W) are zero padding
-// and are not loaded, and only np <= NP pixels exist (a whole short row in one pass: MobileNet's 14-wide rows ran
-// as two overlapping 8-pixel groups plus two single-pixel edge passes); otherwise every column is inside.
-template <typename T, int STRIDE, int NP, bool kEdges>
-void forward_cols_s3(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih, int64_t iw0,
-                     int64_t np, T* __restrict out, RowPrefetch& pf) {
+// NP output pixels of a KS-wide kernel (3, 5 or 7) with stride_w STRIDE (1 or 2), dilation 1 and one output
+// channel per input channel (MobileNet's 3x3 layers, EfficientNet's 5x5), the first reading input column iw0:
+// pixel q's tap s reads column iw0 + q*STRIDE + s, so each of the (NP-1)*STRIDE + KS columns is loaded once and
+// feeds every pixel that reads it (10 loads for 24 FMAs at stride 1 and 3x3, 12 for 40 at 5x5, instead of a load
+// per FMA: 5x5 layers 0.68-0.85x of torch that way). kEdges: columns outside [0, W) are zero padding and are not
+// loaded, and only np <= NP pixels exist (a whole short row in one pass: MobileNet's 14-wide rows ran as two
+// overlapping 8-pixel groups plus two single-pixel edge passes); otherwise every column is inside.
+template <typename T, int KS, int STRIDE, int NP, bool kEdges>
+void forward_cols(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih, int64_t iw0,
+                  int64_t np, T* __restrict out, RowPrefetch& pf) {
   using Z = Zmm<T>;
   using V = typename Z::V;
-  constexpr int kCols = (NP - 1) * STRIDE + 3;
-  const int64_t C = p.C, K = p.K, cols = std::min<int64_t>(kCols, (np - 1) * STRIDE + 3);
+  constexpr int kCols = (NP - 1) * STRIDE + KS;
+  const int64_t C = p.C, K = p.K, cols = std::min<int64_t>(kCols, (np - 1) * STRIDE + KS);
   auto inside = [&](int64_t j) { return !kEdges || (j < cols && iw0 + j >= 0 && iw0 + j < p.W); };
   int64_t k0 = 0;
   for (; k0 + Z::L <= K; k0 += Z::L) {
@@ -162,11 +161,13 @@ void forward_cols_s3(const ConvParams& p, const T* x_img, const T* wt, const T* 
     for (int64_t r = 0; r < p.R; ++r) {
       if (ih[r] < 0) continue;
       const T* xs = x_img + (ih[r] * p.W + iw0) * C + k0;
-      const T* wr = wt + r * 3 * K + k0;
-      const V w0 = Z::load(wr), w1 = Z::load(wr + K), w2 = Z::load(wr + 2 * K);
+      const T* wr = wt + r * KS * K + k0;
+      V w[KS];
+#pragma GCC unroll 7
+      for (int s = 0; s < KS; ++s) w[s] = Z::load(wr + s * K);
 #pragma GCC unroll 64
       for (int j = 0; j < kCols; ++j)
-        if (inside(j)) feed_column<T, STRIDE, NP>(j, Z::load(xs + j * C), w0, w1, w2, acc);
+        if (inside(j)) feed_column<T, KS, STRIDE, NP>(j, Z::load(xs + j * C), w, acc);
     }
 #pragma GCC unroll 16
     for (int q = 0; q < NP; ++q)
@@ -177,27 +178,37 @@ void forward_cols_s3(const ConvParams& p, const T* x_img, const T* wt, const T* 
       T a = bias ? bias[k] : T(0);
       for (int64_t r = 0; r < p.R; ++r) {
         if (ih[r] < 0) continue;
-        for (int64_t s = 0; s < 3; ++s)
-          if (inside(q * STRIDE + s)) a += wt[(r * 3 + s) * K + k] * x_img[(ih[r] * p.W + iw0 + q * STRIDE + s) * C + k];
+        for (int64_t s = 0; s < KS; ++s)
+          if (inside(q * STRIDE + s)) a += wt[(r * KS + s) * K + k] * x_img[(ih[r] * p.W + iw0 + q * STRIDE + s) * C + k];
       }
       out[q * K + k] = a;
     }
 }
 
-// The interior groups of kPixels pixels, every column inside the input.
-template <typename T, int STRIDE>
-void forward_pixels_s3(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih,
-                       int64_t iw0, T* __restrict out, RowPrefetch& pf) {
-  forward_cols_s3<T, STRIDE, kPixels, false>(p, x_img, wt, bias, ih, iw0, kPixels, out, pf);
-}
-
-// A whole output row of np <= NP pixels with zero padding (the padding is pad_l columns before column 0).
-template <typename T, int STRIDE, int NP>
-void forward_row_s3(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih, int64_t np,
-                    T* __restrict out, RowPrefetch& pf) {
-  forward_cols_s3<T, STRIDE, NP, true>(p, x_img, wt, bias, ih, -p.pad_l, np, out, pf);
+// forward_cols for the kernel width and stride the caller established (cols_kernel: 3, 5 or 7 wide, stride 1 or 2).
+template <typename T, int NP, bool kEdges>
+void forward_cols_any(const ConvParams& p, const T* x_img, const T* wt, const T* bias, const int64_t* ih,
+                      int64_t iw0, int64_t np, T* __restrict out, RowPrefetch& pf) {
+  const bool s1 = p.stride_w == 1;
+  switch (p.S) {
+    case 3:
+      return s1 ? forward_cols<T, 3, 1, NP, kEdges>(p, x_img, wt, bias, ih, iw0, np, out, pf)
+                : forward_cols<T, 3, 2, NP, kEdges>(p, x_img, wt, bias, ih, iw0, np, out, pf);
+    case 5:
+      return s1 ? forward_cols<T, 5, 1, NP, kEdges>(p, x_img, wt, bias, ih, iw0, np, out, pf)
+                : forward_cols<T, 5, 2, NP, kEdges>(p, x_img, wt, bias, ih, iw0, np, out, pf);
+    default:
+      return s1 ? forward_cols<T, 7, 1, NP, kEdges>(p, x_img, wt, bias, ih, iw0, np, out, pf)
+                : forward_cols<T, 7, 2, NP, kEdges>(p, x_img, wt, bias, ih, iw0, np, out, pf);
+  }
 }
 #endif
+
+// Whether forward_cols takes this forward (or gather pass): one output channel per input channel, a kernel 3, 5 or
+// 7 wide, undilated along the width, stride 1 or 2 along it.
+bool cols_kernel(const ConvParams& p, int64_t mult) {
+  return mult == 1 && (p.S == 3 || p.S == 5 || p.S == 7) && p.dil_w == 1 && (p.stride_w == 1 || p.stride_w == 2);
+}
 
 // forward_pixels for np pixels any of whose taps may fall in the padding: one accumulator for a single pixel
 // (the padded edge of a row), kPixels otherwise.
@@ -238,12 +249,12 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
     const InteriorRange in = interior_cols(p, s);
     lo = std::max(lo, in.lo), hi = std::min(hi, in.hi);
   }
-  // 3-wide kernels at stride 1 or 2 (dilation 1, no channel multiplier): the column-reuse kernel
-  [[maybe_unused]] const int s3 = mult == 1 && p.S == 3 && p.dil_w == 1 && (p.stride_w == 1 || p.stride_w == 2) ? int(p.stride_w) : 0;
+  // 3, 5 and 7-wide kernels at stride 1 or 2 (dilation 1, no channel multiplier): the column-reuse kernel
+  [[maybe_unused]] const bool cols = cols_kernel(p, mult);
   // ... on rows of at most 16 outputs with zero padding and whole channel vectors: a row in one pass
-  [[maybe_unused]] bool row_s3 = false;  // (the column-reuse kernels are AVX-512 code)
+  [[maybe_unused]] bool row_cols = false;  // (the column-reuse kernels are AVX-512 code)
 #if defined(__AVX512F__)
-  row_s3 = s3 != 0 && p.OW <= 16 && p.mode == PaddingMode::Zeros && p.K % Zmm<T>::L == 0;
+  row_cols = cols && p.OW <= 16 && p.mode == PaddingMode::Zeros && p.K % Zmm<T>::L == 0;
 #endif
 #pragma omp parallel num_threads(p.num_threads)
   {
@@ -257,14 +268,12 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
       T* yrow = y + (n * p.OH + oh) * p.OW * p.K;
 #if defined(__AVX512F__)
       const int64_t vectors = p.K / Zmm<T>::L;
-      if (row_s3) {
+      if (row_cols) {  // the whole row (the padding is pad_l columns before column 0)
         RowPrefetch pf = next_rows_prefetch(p, xn, oh, vectors);
         if (p.OW <= 8)
-          s3 == 1 ? forward_row_s3<T, 1, 8>(p, xn, wt, bias, ih.data(), p.OW, yrow, pf)
-                  : forward_row_s3<T, 2, 8>(p, xn, wt, bias, ih.data(), p.OW, yrow, pf);
+          forward_cols_any<T, 8, true>(p, xn, wt, bias, ih.data(), -p.pad_l, p.OW, yrow, pf);
         else
-          s3 == 1 ? forward_row_s3<T, 1, 16>(p, xn, wt, bias, ih.data(), p.OW, yrow, pf)
-                  : forward_row_s3<T, 2, 16>(p, xn, wt, bias, ih.data(), p.OW, yrow, pf);
+          forward_cols_any<T, 16, true>(p, xn, wt, bias, ih.data(), -p.pad_l, p.OW, yrow, pf);
         continue;
       }
       RowPrefetch pf = next_rows_prefetch(p, xn, oh, (p.OW + kPixels - 1) / kPixels * vectors);
@@ -273,9 +282,9 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
       auto interior = [&](int64_t ow0) {
         T* out = yrow + ow0 * p.K;
 #if defined(__AVX512F__)
-        if (s3 != 0)
-          return s3 == 1 ? forward_pixels_s3<T, 1>(p, xn, wt, bias, ih.data(), ow0 - p.pad_l, out, pf)
-                         : forward_pixels_s3<T, 2>(p, xn, wt, bias, ih.data(), ow0 * 2 - p.pad_l, out, pf);
+        if (cols)
+          return forward_cols_any<T, kPixels, false>(p, xn, wt, bias, ih.data(), ow0 * p.stride_w - p.pad_l,
+                                                     kPixels, out, pf);
 #endif
         for (int64_t s = 0; s < p.S; ++s) iw[s] = ow0 * p.stride_w - p.pad_l + s * p.dil_w;
         forward_pixels<T, true>(p, xn, wt, bias, ih.data(), iw.data(), kPixels, mult, out);
@@ -376,7 +385,7 @@ void backward_input_gather(const ConvParams& p, const T* gy, const T* w, T* gx) 
   const int64_t rows = p.N * p.H;
   // Input columns all of whose taps land on an output (stride 1): [lo, hi).
   const int64_t lo = std::max<int64_t>(0, (p.S - 1) * p.dil_w - p.pad_l), hi = std::min(p.W, p.OW - p.pad_l);
-  [[maybe_unused]] const bool s3 = p.S == 3 && p.dil_w == 1 && p.stride_w == 1;
+  [[maybe_unused]] const bool cols = cols_kernel(p, 1) && p.stride_w == 1;
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
@@ -393,7 +402,9 @@ void backward_input_gather(const ConvParams& p, const T* gy, const T* w, T* gx) 
         const int64_t first = w0 + p.pad_l - (p.S - 1) * p.dil_w;  // ow of pixel 0's last tap
 #if defined(__AVX512F__)
         RowPrefetch none;
-        if (s3) return forward_pixels_s3<T, 1>(q, gyn, wf, static_cast<const T*>(nullptr), ih.data(), first, out, none);
+        if (cols)
+          return forward_cols_any<T, kPixels, false>(q, gyn, wf, static_cast<const T*>(nullptr), ih.data(), first,
+                                                     kPixels, out, none);
 #endif
         for (int64_t s = 0; s < p.S; ++s) iw[s] = first + s * p.dil_w;
         forward_pixels<T, true>(q, gyn, wf, static_cast<const T*>(nullptr), ih.data(), iw.data(), kPixels, 1, out);
