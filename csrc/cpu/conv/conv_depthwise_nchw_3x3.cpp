@@ -24,10 +24,9 @@ namespace cpu {
 bool depthwise_3x3_registers_applies(const ConvParams& p, int64_t elem_size) {
 #if defined(__AVX512F__)
   const int64_t s = p.stride_h;
-  return elem_size == 4 && p.layout == Layout::NCHW && is_depthwise(p) && p.K == p.C && p.R == 3 && p.S == 3 &&
-         p.dil_h == 1 && p.dil_w == 1 && p.mode == PaddingMode::Zeros && p.pad_t == 1 && p.pad_b == 1 &&
-         p.pad_l == 1 && p.pad_r == 1 && (s == 1 || s == 2) && p.stride_w == s && p.W >= 1 && p.H >= 1 &&
-         p.OH == conv_out_size(p.H, 1, 1, 3, s, 1) && p.OW == conv_out_size(p.W, 1, 1, 3, s, 1);
+  return nchw_register_depthwise(p, elem_size) && p.R == 3 && p.S == 3 && p.pad_t == 1 && p.pad_b == 1 &&
+         p.pad_l == 1 && p.pad_r == 1 && p.OH == conv_out_size(p.H, 1, 1, 3, s, 1) &&
+         p.OW == conv_out_size(p.W, 1, 1, 3, s, 1);
 #else
   (void)p, (void)elem_size;
   return false;

@@ -16,12 +16,11 @@ namespace cpu {
 
 bool depthwise_strips_applies(const ConvParams& p, int64_t elem_size) {
 #if defined(__AVX512F__)
-  const int64_t s = p.stride_h, k = p.R;
-  return elem_size == 4 && p.layout == Layout::NCHW && is_depthwise(p) && p.K == p.C && p.R == p.S &&
-         (k == 3 || k == 5 || k == 7) && p.dil_h == 1 && p.dil_w == 1 && p.mode == PaddingMode::Zeros &&
-         (s == 1 || s == 2) && p.stride_w == s && p.pad_t >= 0 && p.pad_l >= 0 && p.pad_t < k && p.pad_l < k &&
-         p.pad_b >= 0 && p.pad_r >= 0 && p.pad_b < k && p.pad_r < k && p.W >= 1 && p.H >= 1 && p.OH >= 1 &&
-         p.OW >= 1 && !depthwise_3x3_registers_applies(p, elem_size);
+  const int64_t k = p.R;
+  auto within = [k](int64_t pad) { return pad >= 0 && pad < k; };
+  return nchw_register_depthwise(p, elem_size) && p.R == p.S && (k == 3 || k == 5 || k == 7) && within(p.pad_t) &&
+         within(p.pad_b) && within(p.pad_l) && within(p.pad_r) && p.OH >= 1 && p.OW >= 1 &&
+         !depthwise_3x3_registers_applies(p, elem_size);
 #else
   (void)p, (void)elem_size;
   return false;

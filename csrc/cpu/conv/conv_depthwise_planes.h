@@ -8,6 +8,7 @@
 #include "../../common/conv_params.h"
 #include "../../common/denormal_guard.h"
 #include "../../common/parallel.h"
+#include "conv_depthwise.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -15,6 +16,14 @@
 
 namespace fastconv {
 namespace cpu {
+
+// The shapes both NCHW register kernels start from: float32, one output channel per input channel, undilated,
+// zero padding, the same stride 1 or 2 along both axes.
+inline bool nchw_register_depthwise(const ConvParams& p, int64_t elem_size) {
+  const int64_t s = p.stride_h;
+  return elem_size == 4 && p.layout == Layout::NCHW && is_depthwise(p) && p.K == p.C && p.dil_h == 1 && p.dil_w == 1 && p.mode == PaddingMode::Zeros && (s == 1 || s == 2) &&
+         p.stride_w == s && p.W >= 1 && p.H >= 1;
+}
 
 // The planes a thread reads next, asked for ahead of their use: at its plane i, the whole of the first plane at
 // least kPlanePrefetchBytes past plane i. A thread walks consecutive planes, but the hardware prefetchers did not
