@@ -21,7 +21,8 @@ namespace cpu {
 // zero padding, the same stride 1 or 2 along both axes.
 inline bool nchw_register_depthwise(const ConvParams& p, int64_t elem_size) {
   const int64_t s = p.stride_h;
-  return elem_size == 4 && p.layout == Layout::NCHW && is_depthwise(p) && p.K == p.C && p.dil_h == 1 && p.dil_w == 1 && p.mode == PaddingMode::Zeros && (s == 1 || s == 2) &&
+  return elem_size == 4 && p.layout == Layout::NCHW && is_depthwise(p) && p.K == p.C && p.dil_h == 1 &&
+         p.dil_w == 1 && p.mode == PaddingMode::Zeros && (s == 1 || s == 2) &&
          p.stride_w == s && p.W >= 1 && p.H >= 1;
 }
 
