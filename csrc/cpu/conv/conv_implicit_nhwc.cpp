@@ -269,8 +269,9 @@ struct DirectJob {
   // (r, s + 1) reads the Cg values right after tap (r, s), and the packed weight holds them in that order, so the
   // micro-kernel runs R taps S*Cg deep instead of R*S taps Cg deep (less loop overhead per FMA on few channels:
   // AlexNet's 3 -> 96 11x11/4 channels_last forward 2.58 -> 2.33 ms, ResNet-18's 256 -> 512 3x3/2 1.85 -> 1.77).
-  std::vector<int64_t> row_off;
-  int64_t ntaps = 0, depth = 0;
+  // tile_off: the offsets the tiles run over (off, or each kernel row's first tap), each depth values deep.
+  std::vector<int64_t> tile_off;
+  int64_t depth = 0;
 
   DirectJob(const ConvParams& q, const T* x_, const T* wp_, const T* bias_, T* y_, const OutputPlacement& o, int64_t nt)
       : p(q), x(x_), wp(wp_), bias(bias_), y(y_), out(o), off(static_cast<size_t>(q.R * q.S)) {
@@ -278,8 +279,11 @@ struct DirectJob {
     for (int64_t r = 0; r < p.R; ++r)
       for (int64_t s = 0; s < p.S; ++s) off[size_t(r * p.S + s)] = (r * p.dil_h * Wp + s * p.dil_w) * Cp;
     const bool merge = p.dil_w == 1 && Cp == p.C_per_group();
-    ntaps = merge ? p.R : p.R * p.S, depth = merge ? p.S * p.C_per_group() : p.C_per_group();
-    for (int64_t r = 0; r < p.R; ++r) row_off.push_back(r * p.dil_h * Wp * Cp);
+    depth = merge ? p.S * p.C_per_group() : p.C_per_group();
+    if (merge)
+      for (int64_t r = 0; r < p.R; ++r) tile_off.push_back(off[size_t(r * p.S)]);
+    else
+      tile_off = off;
     // Bands of up to kMaxBandRows output rows, fewer while that leaves under 4 items per thread; column panels
     // are split between items only when even one-row bands leave a thread idle.
     const int64_t per_band = p.N * p.groups;
@@ -341,11 +345,11 @@ struct DirectJob {
         for (int64_t ow0 = 0; ow0 < p.OW; ow0 += MR) {
           const MicroTileView v{out.pixel, 1, std::min(MR, p.OW - ow0), nr, stream};
           const T* a = arow + ow0 * lda;
-          const int64_t* to = ntaps == RS ? off.data() : row_off.data();
+          const int64_t ntaps = static_cast<int64_t>(tile_off.size());
           if (nr <= L)
-            tile<T, 1>(v.mr, ntaps, to, depth, a, lda, bj, yrow + ow0 * out.pixel, v, bcol);
+            tile<T, 1>(v.mr, ntaps, tile_off.data(), depth, a, lda, bj, yrow + ow0 * out.pixel, v, bcol);
           else
-            tile<T, 2>(v.mr, ntaps, to, depth, a, lda, bj, yrow + ow0 * out.pixel, v, bcol);
+            tile<T, 2>(v.mr, ntaps, tile_off.data(), depth, a, lda, bj, yrow + ow0 * out.pixel, v, bcol);
         }
       }
     }

@@ -125,8 +125,9 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   // for 3x3 / 5x5 / 7x7 (conv_depthwise_nchw_strips.cpp): forwards 0.55x -> 1.66x of torch on 672x14x14 5x5,
   // 0.71x -> 1.01x on 1152x7x7 5x5, 0.93x -> 2.3x on a 480x14x14 unpadded 3x3 (A/B in one process). (The other
   // way, channels_last 5x5 layers through these kernels, lost more to the transposes than they gained.)
-  const bool register_rows = (depthwise_3x3_registers_applies(p, elem_size) || depthwise_strips_applies(p, elem_size)) &&
-                             (pass == ConvPass::Forward || (pass == ConvPass::BackwardInput && p.stride_h == 1));
+  const bool register_rows =
+      (depthwise_3x3_registers_applies(p, elem_size) || depthwise_strips_applies(p, elem_size)) &&
+      (pass == ConvPass::Forward || (pass == ConvPass::BackwardInput && p.stride_h == 1));
   if (p.layout == Layout::NCHW && depthwise && p.OW < kShortDepthwiseRow && !register_rows) return Layout::NHWC;
   return p.layout;
 }
