@@ -10,6 +10,7 @@ from ..ops.conv import conv_out_size
 from ._args import (check_float, check_groups, check_int64, check_rank, check_same, check_same_device, check_tensor,
                     common_dtype, empty_input, fit, int_arg, int_list, non_negative, positive, raise_deferred,
                     restore_rank)
+from ._fast_call import fast_conv1d, fast_conv2d
 from ._torch_backend import torch_uses_onednn
 
 _ops = torch.ops.fastconv
@@ -154,12 +155,18 @@ def conv_nd(input, weight, bias, stride, padding, dilation, groups, padding_mode
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrSeq = 1, padding: Padding = 0,
            dilation: IntOrSeq = 1, groups: int = 1) -> Tensor:
     """torch.nn.functional.conv1d, plus padding='causal' (left padding dilation*(kernel-1), as in WaveNet)."""
+    y = fast_conv1d(input, weight, bias, stride, padding, dilation, groups)
+    if y is not None:
+        return y
     return conv_nd(input, weight, bias, stride, padding, dilation, groups, "zeros", 1, "conv1d")
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrSeq = 1, padding: Padding = 0,
            dilation: IntOrSeq = 1, groups: int = 1) -> Tensor:
     """torch.nn.functional.conv2d."""
+    y = fast_conv2d(input, weight, bias, stride, padding, dilation, groups)
+    if y is not None:
+        return y
     return conv_nd(input, weight, bias, stride, padding, dilation, groups, "zeros", 2, "conv2d")
 
 

@@ -10,6 +10,7 @@ from ..ops.conv_transpose import transposed_out_size
 from ._args import (autocast_casts, check_float, check_groups, check_int64, check_rank, check_same, check_same_device,
                     check_tensor, common_dtype, empty_input, fit, int_arg, int_list, non_negative, positive,
                     raise_deferred, restore_rank)
+from ._fast_call import fast_conv_transpose2d
 from ._torch_backend import torch_uses_onednn
 
 _ops = torch.ops.fastconv
@@ -128,6 +129,9 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                      padding: IntOrSeq = 0, output_padding: IntOrSeq = 0, groups: int = 1,
                      dilation: IntOrSeq = 1) -> Tensor:
     """torch.nn.functional.conv_transpose2d."""
+    y = fast_conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    if y is not None:
+        return y
     return conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
                              "conv_transpose2d")
 

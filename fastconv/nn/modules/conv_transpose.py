@@ -5,6 +5,7 @@ own _output_padding (same valid range, same error)."""
 import torch
 
 from ...errors import FastconvValueError
+from .._fast_call import fast_conv_transpose2d
 from .._functional_conv_transpose import conv_transpose_nd
 from ._common import refuse_script_module
 
@@ -14,6 +15,11 @@ def _forward(module, input, output_size, spatial, op):
         raise FastconvValueError(f"Only `zeros` padding mode is supported for ConvTranspose{spatial}d")
     output_padding = module._output_padding(input, output_size, module.stride, module.padding, module.kernel_size,
                                             spatial, module.dilation)
+    if spatial == 2:
+        y = fast_conv_transpose2d(input, module.weight, module.bias, module.stride, module.padding, output_padding,
+                                  module.groups, module.dilation)
+        if y is not None:
+            return y
     return conv_transpose_nd(input, module.weight, module.bias, module.stride, module.padding, output_padding,
                              module.groups, module.dilation, spatial, op)
 
