@@ -19,7 +19,7 @@ constexpr int64_t kMaxOutputPixels = 28 * 28;
 constexpr int64_t kShortDepthwiseRow = 16;
 constexpr int64_t kMaxPointwiseSwitchPixels = 7 * 7;
 constexpr int64_t kMinPhaseWidth = 4;
-constexpr int64_t kMinStridedSwitchChannels = 16, kMaxStackedOutputPixels = 7 * 7;
+constexpr int64_t kMinStridedSwitchChannels = 16, kMaxStackedOutputPixels = 7 * 7, kMaxStackedStridedPixels = 5 * 5;
 constexpr int64_t kMinLargeKernelTaps = 25;
 constexpr int64_t kMinStemTaps = 49;
 
@@ -72,13 +72,16 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   const bool implicit_strided_input = pass == ConvPass::BackwardInput && (p.stride_h > 1 || p.stride_w > 1) &&
                                       p.W >= kMinPhaseWidth * p.stride_w && !single_tap_phases &&
                                       implicit_backward_input_applies(in_layout(p, Layout::NHWC), elem_size);
-  // The other way for strided forwards with more than 7x7 outputs and 16 or more channels per group: NCHW's
+  // The other way for strided forwards with more than 5x5 outputs and 16 or more channels per group: NCHW's
   // im2col + GEMM copies the input R*S/(sh*sw) times, the channels_last direct convolution about once, and the
   // transposes cost less than the difference (ResNet-18/50 stride-2 3x3 at 56x56 and 28x28 outputs 0.82-0.86x ->
-  // 0.88-0.92x of torch, A/B in one process; at 7x7 NCHW stacks the images into one GEMM and measured even; with
-  // 3 channels, stems, the direct few-channel kernel stays).
+  // 0.88-0.92x of torch, A/B in one process; with 3 channels, stems, the direct few-channel kernel stays). At 7x7
+  // and 6x6, where NCHW stacks the images into one GEMM, it measured even until the direct convolution merged a
+  // kernel row's taps; now it is 5-12% faster (ResNet-18 layer4's 256 -> 512 at batch 4 1.71 -> 1.61 ms, torch
+  // 1.66; 512 -> 512 at batch 8 6.49 -> 6.01, torch 5.97; 128 -> 256 0.85 -> 0.78; 6x6 outputs 2.24 -> 1.93). At
+  // 5x5 and 4x4 it was 3-5% slower.
   if (p.layout == Layout::NCHW && pass == ConvPass::Forward && !depthwise && (p.stride_h > 1 || p.stride_w > 1) &&
-      p.R * p.S > 1 && p.C_per_group() >= kMinStridedSwitchChannels && p.OH * p.OW > kMaxStackedOutputPixels &&
+      p.R * p.S > 1 && p.C_per_group() >= kMinStridedSwitchChannels && p.OH * p.OW > kMaxStackedStridedPixels &&
       implicit_forward_applies(in_layout(p, Layout::NHWC), elem_size))
     return Layout::NHWC;
   // Strided stems with few channels and a large kernel that the direct few-channel kernel does not take (AlexNet's
