@@ -266,7 +266,12 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
   {
     DenormalGuard guard;
     std::vector<int64_t> ih(p.R), iw(kPixels * p.S);
-#pragma omp for schedule(dynamic, 4)
+    // Threads take contiguous blocks of output rows, as torch's element-wise ops split a tensor: each streams
+    // through its own part of the input and output, and in a network reads the part its own core just wrote.
+    // Against rows handed out dynamically 4 at a time: 3-12% faster alone (32x112x112 0.80 -> 0.72 ms,
+    // EfficientNet 144x56x56 5x5/2 0.77 -> 0.70, 192x28x28 0.50 -> 0.44), and 4-15% per layer inside MobileNet-V2
+    // channels_last (144x56x56 0.81 -> 0.69 ms, 32x112x112 0.75 -> 0.65).
+#pragma omp for schedule(static)
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t n = row / p.OH, oh = row % p.OH;
       for (int64_t r = 0; r < p.R; ++r) ih[r] = remap_index(oh * p.stride_h - p.pad_t + r * p.dil_h, p.H, p.mode);
