@@ -22,15 +22,10 @@ namespace fastconv {
 namespace cpu {
 
 bool depthwise_3x3_registers_applies(const ConvParams& p, int64_t elem_size) {
-#if defined(__AVX512F__)
   const int64_t s = p.stride_h;
   return nchw_register_depthwise(p, elem_size) && p.R == 3 && p.S == 3 && p.pad_t == 1 && p.pad_b == 1 &&
          p.pad_l == 1 && p.pad_r == 1 && p.OH == conv_out_size(p.H, 1, 1, 3, s, 1) &&
          p.OW == conv_out_size(p.W, 1, 1, 3, s, 1);
-#else
-  (void)p, (void)elem_size;
-  return false;
-#endif
 }
 
 #if defined(__AVX512F__)

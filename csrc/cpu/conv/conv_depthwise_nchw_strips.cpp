@@ -15,16 +15,11 @@ namespace fastconv {
 namespace cpu {
 
 bool depthwise_strips_applies(const ConvParams& p, int64_t elem_size) {
-#if defined(__AVX512F__)
   const int64_t k = p.R;
   auto within = [k](int64_t pad) { return pad >= 0 && pad < k; };
   return nchw_register_depthwise(p, elem_size) && p.R == p.S && (k == 3 || k == 5 || k == 7) && within(p.pad_t) &&
          within(p.pad_b) && within(p.pad_l) && within(p.pad_r) && p.OH >= 1 && p.OW >= 1 &&
          !depthwise_3x3_registers_applies(p, elem_size);
-#else
-  (void)p, (void)elem_size;
-  return false;
-#endif
 }
 
 #if defined(__AVX512F__)

@@ -17,11 +17,18 @@
 namespace fastconv {
 namespace cpu {
 
+// Whether this build has the NCHW register kernels (AVX-512 code).
+#if defined(__AVX512F__)
+constexpr bool kNchwRegisterKernels = true;
+#else
+constexpr bool kNchwRegisterKernels = false;
+#endif
+
 // The shapes both NCHW register kernels start from: float32, one output channel per input channel, undilated,
-// zero padding, the same stride 1 or 2 along both axes.
+// zero padding, the same stride 1 or 2 along both axes (and a build that has them).
 inline bool nchw_register_depthwise(const ConvParams& p, int64_t elem_size) {
   const int64_t s = p.stride_h;
-  return elem_size == 4 && p.layout == Layout::NCHW && is_depthwise(p) && p.K == p.C && p.dil_h == 1 &&
+  return kNchwRegisterKernels && elem_size == 4 && p.layout == Layout::NCHW && is_depthwise(p) && p.K == p.C && p.dil_h == 1 &&
          p.dil_w == 1 && p.mode == PaddingMode::Zeros && (s == 1 || s == 2) &&
          p.stride_w == s && p.W >= 1 && p.H >= 1;
 }
