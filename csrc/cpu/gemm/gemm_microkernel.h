@@ -205,9 +205,10 @@ struct MicroKernel {
   // pixel i's operands for tap t are the kc contiguous values at a + off[t] + i*lda (the padded input);
   // b holds one packed (kc, NR) weight panel per tap, b + t*kc*NR. The accumulators stay in registers over
   // all taps, so a tile is written once, with no column matrix and no partial sums in memory.
-  // R: pixels (rows) computed; NV: vectors of columns (1: a panel of at most L output channels).
+  // R: pixels (rows) computed; NV: vectors of columns (1: a panel of at most L output channels). Not inlined:
+  // inlined into a caller that switches over many R, its accumulators were spilled (2x slower).
   template <int R = MR, int NV = 2>
-  static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
+  __attribute__((noinline)) static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
                        const MicroTileView& v, const T* bcol) {
     static_assert(R >= 1 && R <= MR && (NV == 1 || NV == 2), "tile shape");
     V c0[R], c1[R];
