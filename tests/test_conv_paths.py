@@ -640,3 +640,26 @@ def test_conv_transpose2d_kernel_tiles_streamed_output(bias, threads):
         y_ref = F.conv_transpose2d(x, w, b, 2)
         assert y.is_contiguous(memory_format=torch.channels_last)
         assert_close(y, y_ref, torch.float32, "output")
+
+
+# The channels_last direct forward (conv_implicit_nhwc.cpp) on short rows: rows of 2-5 output pixels computed
+# several rows per tile (stacks of up to 7, 4, 3 and 2 rows, split evenly over a band, a leftover single row),
+# and odd pixel counts per tile (7, 13: exact tiles, no padding row). Strided and unstrided, both panel widths
+# (K <= 16: one vector), groups, reflect padding, NCHW inputs that are switched to channels_last for it.
+STACKED_ROW_CASES = {
+    "w2_s2": ((3, 16, 5, 4), (40, 3, 3), (2, 2), (1, 1, 1, 1), 1, "zeros"),
+    "w3_s2_k16": ((2, 24, 15, 6), (16, 3, 3), (2, 2), (1, 1, 1, 1), 1, "zeros"),
+    "w4_s2_4x4": ((2, 32, 8, 8), (48, 4, 4), (2, 2), (1, 1, 1, 1), 1, "zeros"),
+    "w5_s2_5x5": ((1, 20, 10, 10), (36, 3, 3), (2, 2), (1, 1, 1, 1), 1, "reflect"),
+    "w4_s1_groups": ((2, 32, 9, 6), (64, 3, 3), (1, 1), (0, 0, 0, 0), 2, "zeros"),
+    "w7_s2_odd": ((2, 24, 13, 13), (40, 3, 3), (2, 2), (1, 1, 1, 1), 1, "zeros"),
+    "w13_s1_odd": ((1, 16, 6, 15), (40, 3, 3), (1, 1), (0, 0, 0, 0), 1, "replicate"),
+}
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(STACKED_ROW_CASES))
+def test_implicit_forward_short_rows(case, dtype, channels_last, threads):
+    shape, kshape, stride, pads, groups, mode = STACKED_ROW_CASES[case]
+    run_case(shape, kshape, stride, pads, (1, 1), groups, mode, channels_last=channels_last, dtype=dtype)

@@ -19,7 +19,7 @@ constexpr int64_t kMaxOutputPixels = 28 * 28;
 constexpr int64_t kShortDepthwiseRow = 16;
 constexpr int64_t kMaxPointwiseSwitchPixels = 7 * 7;
 constexpr int64_t kMinPhaseWidth = 4;
-constexpr int64_t kMinStridedSwitchChannels = 16, kMaxStackedOutputPixels = 7 * 7, kMaxStackedStridedPixels = 5 * 5;
+constexpr int64_t kMinStridedSwitchChannels = 16, kMaxStackedOutputPixels = 7 * 7, kMaxStackedStridedPixels = 3 * 3;
 constexpr int64_t kMinLargeKernelTaps = 25;
 constexpr int64_t kMinStemTaps = 49;
 
@@ -79,7 +79,9 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   // and 6x6, where NCHW stacks the images into one GEMM, it measured even until the direct convolution merged a
   // kernel row's taps; now it is 5-12% faster (ResNet-18 layer4's 256 -> 512 at batch 4 1.71 -> 1.61 ms, torch
   // 1.66; 512 -> 512 at batch 8 6.49 -> 6.01, torch 5.97; 128 -> 256 0.85 -> 0.78; 6x6 outputs 2.24 -> 1.93). At
-  // 5x5 and 4x4 it was 3-5% slower.
+  // 5x5 and 4x4 it was 3-5% slower, until short rows were computed in stacks and the weight packing wrote in order
+  // (conv_implicit_nhwc.cpp): now, on this Zen 4, A/B in one process, median ratios to torch, 4x4/2 at 4x4 outputs
+  // 0.79x -> 0.87x (DCGAN's transposed layers' input gradient), 3x3/2 at 4x4 0.67x -> 0.80x, at 5x5 0.67x -> 0.87x.
   if (p.layout == Layout::NCHW && pass == ConvPass::Forward && !depthwise && (p.stride_h > 1 || p.stride_w > 1) &&
       p.R * p.S > 1 && p.C_per_group() >= kMinStridedSwitchChannels && p.OH * p.OW > kMaxStackedStridedPixels &&
       implicit_forward_applies(in_layout(p, Layout::NHWC), elem_size))

@@ -205,11 +205,13 @@ struct MicroKernel {
   // pixel i's operands for tap t are the kc contiguous values at a + off[t] + i*lda (the padded input);
   // b holds one packed (kc, NR) weight panel per tap, b + t*kc*NR. The accumulators stay in registers over
   // all taps, so a tile is written once, with no column matrix and no partial sums in memory.
-  // R: pixels (rows) computed; NV: vectors of columns (1: a panel of at most L output channels). Not inlined:
-  // inlined into a caller that switches over many R, its accumulators were spilled (2x slower).
-  template <int R = MR, int NV = 2>
+  // R: pixels (rows) computed; NV: vectors of columns (1: a panel of at most L output channels). W > 0: the
+  // pixels are R / W output rows of W pixels, row j's first at a + j*row_step (pixel i at
+  // a + (i / W)*row_step + (i % W)*lda). Not inlined: inlined into a caller that switches over many R, its
+  // accumulators were spilled (2x slower).
+  template <int R = MR, int NV = 2, int W = 0>
   __attribute__((noinline)) static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
-                       const MicroTileView& v, const T* bcol) {
+                       const MicroTileView& v, const T* bcol, int64_t row_step = 0) {
     static_assert(R >= 1 && R <= MR && (NV == 1 || NV == 2), "tile shape");
     V c0[R], c1[R];
 #pragma GCC unroll 14
@@ -224,7 +226,8 @@ struct MicroKernel {
         __builtin_prefetch(bt + (p + 8) * NR);
 #pragma GCC unroll 14
         for (int i = 0; i < R; ++i) {
-          const V ai = Z::set1(at[i * lda + p]);
+          const int64_t ai_off = W > 0 ? (i / (W > 0 ? W : 1)) * row_step + (i % (W > 0 ? W : 1)) * lda : i * lda;
+          const V ai = Z::set1(at[ai_off + p]);
           c0[i] = Z::fma(ai, b0, c0[i]);
           if (NV == 2) c1[i] = Z::fma(ai, b1, c1[i]);
         }
