@@ -77,6 +77,14 @@ struct Zmm<float> {
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static V set1(float x) { return _mm512_set1_ps(x); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  // c + broadcast(*a) * b, the broadcast embedded in the FMA's memory operand. For a value that feeds two FMAs
+  // the compiler emits one vbroadcastss and two register FMAs; two embedded broadcasts (as oneDNN's kernels do)
+  // measured 3-5% faster in the direct convolution's tiles on Zen 4 (run_taps), and no different in the GEMM's (run) and
+  // the weight gradient's (conv_implicit_nhwc_weight.cpp), so only run_taps uses it.
+  static V fma_bcast(const float* a, V b, V c) {
+    asm("vfmadd231ps %1%{1to16%}, %2, %0" : "+v"(c) : "m"(*a), "v"(b));
+    return c;
+  }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
@@ -93,6 +101,10 @@ struct Zmm<double> {
   static V load(const double* p) { return _mm512_loadu_pd(p); }
   static V set1(double x) { return _mm512_set1_pd(x); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V fma_bcast(const double* a, V b, V c) {
+    asm("vfmadd231pd %1%{1to8%}, %2, %0" : "+v"(c) : "m"(*a), "v"(b));
+    return c;
+  }
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
@@ -227,9 +239,8 @@ struct MicroKernel {
 #pragma GCC unroll 14
         for (int i = 0; i < R; ++i) {
           const int64_t ai_off = W > 0 ? (i / (W > 0 ? W : 1)) * row_step + (i % (W > 0 ? W : 1)) * lda : i * lda;
-          const V ai = Z::set1(at[ai_off + p]);
-          c0[i] = Z::fma(ai, b0, c0[i]);
-          if (NV == 2) c1[i] = Z::fma(ai, b1, c1[i]);
+          c0[i] = Z::fma_bcast(at + ai_off + p, b0, c0[i]);
+          if (NV == 2) c1[i] = Z::fma_bcast(at + ai_off + p, b1, c1[i]);
         }
       }
     }
