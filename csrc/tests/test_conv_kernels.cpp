@@ -201,6 +201,13 @@ std::vector<RefConv> hand_picked_cases() {
   v.push_back(make(2, 3, 39, 43, 20, 11, 11, 4, 2, 1, 1));
   v.push_back(make(1, 256, 9, 30, 40, 3, 3, 2, 1, 1, 1));
   v.push_back(make(2, 24, 17, 19, 48, 3, 3, 2, 2, 2, 2, RefPad::Replicate));
+  // Its short rows (2-5 output pixels) computed several rows per tile, evenly split over a band, with one vector
+  // or two of output channels and reflect padding; 7-pixel rows as odd tiles of exactly 7.
+  v.push_back(make(2, 32, 8, 8, 48, 4, 4, 2, 1, 1, 1));
+  v.push_back(make(3, 16, 9, 5, 40, 3, 3, 2, 1, 1, 1));
+  v.push_back(make(1, 20, 10, 10, 20, 3, 3, 2, 1, 1, 1, RefPad::Reflect));
+  v.push_back(make(1, 24, 6, 4, 16, 3, 3, 1, 1, 1, 1));
+  v.push_back(make(2, 32, 13, 13, 40, 3, 3, 2, 1, 1, 1));
   // The NHWC strided input gradient by output phases (conv_implicit_nhwc.cpp; input channels >= 32, in whole
   // half panels): DCGAN's 4x4/2 with two panels (48 channels), 3x3/2 on odd sizes, stride 3 with a 4-tap kernel
   // (phases of 2 and 1 taps), 2x2/2 (one tap per phase), a cropped grad_output.
