@@ -56,9 +56,10 @@ int64_t pixel_stride(const ConvParams& p, int64_t elem_size) {
 // moved to (t*Cg + c) order (an element-wise gather read one cache line per element: a sixth of ResNet-50's
 // 512-channel stride-2 forward), written in order: taken in tmp's order, the writes of consecutive rows went
 // Cg*NR*4 bytes apart (32 KB at 256 channels, one L1 set), and the move cost half as much as the convolution
-// (ResNet-18's 256 -> 512 3x3/2 at batch 4, NCHW, on this Zen 4: 4.78 -> 3.02 ms, torch 2.5-3.0). A channels_last weight (p.weight_rsc, rows in (t, c) order already) is
-// transposed straight into place: its copy to (K, Cg, R, S) first cost as much again as the packing (ResNet-18's
-// 256 -> 512 stride-2 3x3 in channels_last 1.92 -> 1.70 ms, torch 1.50).
+// (ResNet-18's 256 -> 512 3x3/2 at batch 4, NCHW, on this Zen 4: 4.78 -> 3.02 ms, torch 2.5-3.0). A
+// channels_last weight (p.weight_rsc, rows in (t, c) order already) is transposed straight into place: its copy
+// to (K, Cg, R, S) first cost as much again as the packing (ResNet-18's 256 -> 512 stride-2 3x3 in channels_last
+// 1.92 -> 1.70 ms, torch 1.50).
 template <typename T>
 const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
   constexpr int64_t NR = MicroKernel<T>::NR;
@@ -183,15 +184,6 @@ void stacked_tile(int64_t W, int64_t rh, int64_t RS, const int64_t* off, int64_t
     case 4 * 8 + 3: return MK::template run_taps<12, NV, 4>(RS, off, Cg, a, lda, b, c, v, bcol, row_step);
     default: return MK::template run_taps<10, NV, 5>(RS, off, Cg, a, lda, b, c, v, bcol, row_step);  // 5 x 2
   }
-}
-
-// Whether row `row` of a band of `rows` rows cut into `stacks` even stacks belongs to a stack of two or more.
-inline bool stacked_row(int64_t row, int64_t rows, int64_t stacks) {
-  for (int64_t t = 0; t < stacks; ++t) {
-    const int64_t r0 = rows * t / stacks, r1 = rows * (t + 1) / stacks;
-    if (row >= r0 && row < r1) return r1 - r0 >= 2;
-  }
-  return false;
 }
 #endif
 
@@ -396,45 +388,46 @@ struct DirectJob {
       const int64_t nr = std::min(NR, Kg - j * NR);
       const T* bcol = bias ? bias + g * Kg + j * NR : nullptr;
 #if defined(__AVX512F__)
-      // Short rows of a dense output (pixel i of a stack of rows lands at i*out.pixel), in stacks of rows split
-      // evenly (a band of 4 rows of 4 pixels as 8 + 8, not 12 + 4); a stack of one row takes the path below.
-      const bool stack = p.OW >= 2 && p.OW <= kMaxStackedRowPixels && out.row == p.OW * out.pixel &&
-                         !(nr <= L && row_taps_applies(p)) && oh1 - oh0 >= 2;
-      const int64_t max_rh = MR / p.OW, stacks = stack ? (oh1 - oh0 + max_rh - 1) / max_rh : 0;
-      for (int64_t t = 0; t < stacks; ++t) {
-        const int64_t r0 = oh0 + (oh1 - oh0) * t / stacks, rh = oh0 + (oh1 - oh0) * (t + 1) / stacks - r0;
-        if (rh < 2) continue;
-        const MicroTileView v{out.pixel, 1, rh * p.OW, nr, stream};
-        const T* a = xp + (r0 - oh0) * p.stride_h * Wp * Cp;
-        T* yt = y + out.offset + n * out.image + r0 * out.row + g * Kg + j * NR;
-        const int64_t ntaps = static_cast<int64_t>(tile_off.size()), row_step = p.stride_h * Wp * Cp;
-        if (nr <= L)
-          stacked_tile<T, 1>(p.OW, rh, ntaps, tile_off.data(), depth, a, lda, row_step, bj, yt, v, bcol);
-        else
-          stacked_tile<T, 2>(p.OW, rh, ntaps, tile_off.data(), depth, a, lda, row_step, bj, yt, v, bcol);
-      }
+      const bool row_taps_tiles = nr <= L && row_taps_applies(p);
+      // Short rows of a dense output (pixel i of a stack of rows lands at i*out.pixel) in stacks of rows split
+      // evenly (a band of 4 rows of 4 pixels as 8 + 8, not 12 + 4); otherwise, and for a stack of one row, the
+      // rows one at a time.
+      const bool stack = p.OW >= 2 && p.OW <= kMaxStackedRowPixels && out.row == p.OW * out.pixel && !row_taps_tiles;
+#else
+      const bool stack = false;
 #endif
-      for (int64_t oh = oh0; oh < oh1; ++oh) {
-#if defined(__AVX512F__)
-        if (stacks > 0 && stacked_row(oh - oh0, oh1 - oh0, stacks)) continue;  // done above
-#endif
+      const int64_t band_rows = oh1 - oh0, max_rh = stack ? MR / p.OW : 1;
+      const int64_t row_groups = (band_rows + max_rh - 1) / max_rh;
+      for (int64_t t = 0; t < row_groups; ++t) {
+        const int64_t oh = oh0 + band_rows * t / row_groups, rh = oh0 + band_rows * (t + 1) / row_groups - oh;
         const T* arow = xp + (oh - oh0) * p.stride_h * Wp * Cp;
         T* yrow = y + out.offset + n * out.image + oh * out.row + g * Kg + j * NR;
+        const int64_t ntaps = static_cast<int64_t>(tile_off.size());
 #if defined(__AVX512F__)
-        if (nr <= L && row_taps_applies(p)) {
+        if (rh > 1) {
+          const MicroTileView v{out.pixel, 1, rh * p.OW, nr, stream};
+          const int64_t row_step = p.stride_h * Wp * Cp;
+          if (nr <= L)
+            stacked_tile<T, 1>(p.OW, rh, ntaps, tile_off.data(), depth, arow, lda, row_step, bj, yrow, v, bcol);
+          else
+            stacked_tile<T, 2>(p.OW, rh, ntaps, tile_off.data(), depth, arow, lda, row_step, bj, yrow, v, bcol);
+          continue;
+        }
+        if (row_taps_tiles) {
           const auto [count, width] = row_tiles(p.OW, p.S);
-          for (int64_t t = 0, ow0 = 0; t < count; ++t, ow0 += width) {
+          for (int64_t k = 0, ow0 = 0; k < count; ++k, ow0 += width) {
             const MicroTileView v{out.pixel, 1, std::min(width, p.OW - ow0), nr};
             row_taps(p.S, width, p.R, off.data(), Cg, arow + ow0 * Cp, Cp, bj, yrow + ow0 * out.pixel, v, bcol);
           }
           continue;
         }
+#else
+        (void)rh;  // always 1: no stacks without the AVX-512 kernels
 #endif
         const int64_t width = even_tiles(p.OW, MR).second;
         for (int64_t ow0 = 0; ow0 < p.OW; ow0 += width) {
           const MicroTileView v{out.pixel, 1, std::min(width, p.OW - ow0), nr, stream};
           const T* a = arow + ow0 * lda;
-          const int64_t ntaps = static_cast<int64_t>(tile_off.size());
           if (nr <= L)
             tile<T, 1>(v.mr, ntaps, tile_off.data(), depth, a, lda, bj, yrow + ow0 * out.pixel, v, bcol);
           else

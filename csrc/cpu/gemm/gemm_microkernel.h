@@ -79,8 +79,8 @@ struct Zmm<float> {
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   // c + broadcast(*a) * b, the broadcast embedded in the FMA's memory operand. For a value that feeds two FMAs
   // the compiler emits one vbroadcastss and two register FMAs; two embedded broadcasts (as oneDNN's kernels do)
-  // measured 3-5% faster in the direct convolution's tiles on Zen 4 (run_taps), and no different in the GEMM's (run) and
-  // the weight gradient's (conv_implicit_nhwc_weight.cpp), so only run_taps uses it.
+  // measured 3-5% faster in the direct convolution's tiles on Zen 4 (run_taps), and no different in the GEMM's
+  // (run) and the weight gradient's (conv_implicit_nhwc_weight.cpp), so only run_taps uses it.
   static V fma_bcast(const float* a, V b, V c) {
     asm("vfmadd231ps %1%{1to16%}, %2, %0" : "+v"(c) : "m"(*a), "v"(b));
     return c;
@@ -222,9 +222,11 @@ struct MicroKernel {
   // a + (i / W)*row_step + (i % W)*lda). Not inlined: inlined into a caller that switches over many R, its
   // accumulators were spilled (2x slower).
   template <int R = MR, int NV = 2, int W = 0>
-  __attribute__((noinline)) static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
-                       const MicroTileView& v, const T* bcol, int64_t row_step = 0) {
+  __attribute__((noinline)) static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a,
+                                                 int64_t lda, const T* b, T* C, const MicroTileView& v,
+                                                 const T* bcol, int64_t row_step = 0) {
     static_assert(R >= 1 && R <= MR && (NV == 1 || NV == 2), "tile shape");
+    constexpr int kRowW = W > 0 ? W : 1;  // (a divisor for the W = 0 case too, which does not use it)
     V c0[R], c1[R];
 #pragma GCC unroll 14
     for (int i = 0; i < R; ++i) c0[i] = c1[i] = Z::zero();
@@ -238,7 +240,7 @@ struct MicroKernel {
         __builtin_prefetch(bt + (p + 8) * NR);
 #pragma GCC unroll 14
         for (int i = 0; i < R; ++i) {
-          const int64_t ai_off = W > 0 ? (i / (W > 0 ? W : 1)) * row_step + (i % (W > 0 ? W : 1)) * lda : i * lda;
+          const int64_t ai_off = W > 0 ? (i / kRowW) * row_step + (i % kRowW) * lda : i * lda;
           c0[i] = Z::fma_bcast(at + ai_off + p, b0, c0[i]);
           if (NV == 2) c1[i] = Z::fma_bcast(at + ai_off + p, b1, c1[i]);
         }
