@@ -10,7 +10,8 @@ from ._version import __version__
 
 def build_info() -> dict[str, object]:
     """A dict: fastconv and torch versions (torch_built: the torch the extension was compiled against, "unknown"
-    for a build without fastconv/_build_config.py), the CPU kernels' capability (FASTCONV_CPU_CAPABILITY) and SIMD level, OpenMP and CUDA build facts, threads in use."""
+    for a build without fastconv/_build_config.py), the CPU kernels' capability (FASTCONV_CPU_CAPABILITY), SIMD
+    level and FMA broadcast form (FASTCONV_FMA_EMBEDDED_BROADCAST), OpenMP and CUDA build facts, threads in use."""
     info = dict(_C.build_info())
     config = build_config()
     return {
@@ -19,6 +20,8 @@ def build_info() -> dict[str, object]:
         "torch_built": "unknown" if config is None else config.TORCH_VERSION,
         "cpu_capability": info["cpu_capability"],  # the kernel library loaded (fastconv/_kernels.py)
         "simd": info["simd"],
+        # AVX-512 direct convolution tiles: broadcasts inside the FMAs (AMD) or into registers (Intel)
+        "fma_broadcast": info["fma_broadcast"],
         "openmp": info["openmp"],
         "threads": torch.get_num_threads(),
         "cuda_built": info["cuda"],

@@ -7,12 +7,19 @@ whose last rows and columns are zero (the ops take exactly the formula's output 
 rejected, test_raw_op_checks.py).
 The 2-thread runs lower fastconv's serial-below-this-much-work threshold to 0, so these small shapes take
 the threaded code paths; test_small_problems_default_threshold checks the default (serial) dispatch."""
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 import fastconv  # noqa: F401  (registers torch.ops.fastconv)
 from fastconv import _C
+
+# The subprocesses import the same fastconv as this process (an in-place build or an installed one).
+FASTCONV_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
 
 ops = torch.ops.fastconv
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
@@ -644,8 +651,9 @@ def test_conv_transpose2d_kernel_tiles_streamed_output(bias, threads):
 
 # The channels_last direct forward (conv_implicit_nhwc.cpp) on short rows: rows of 2-5 output pixels computed
 # several rows per tile (stacks of up to 7, 4, 3 and 2 rows, split evenly over a band, a leftover single row),
-# and odd pixel counts per tile (7, 13: exact tiles, no padding row). Strided and unstrided, both panel widths
-# (K <= 16: one vector), groups, reflect padding, NCHW inputs that are switched to channels_last for it.
+# and odd pixel counts per tile (7, 13: exact tiles, no padding row), a full 14-pixel tile. Strided and
+# unstrided, both panel widths (K <= 16: one vector), groups, reflect padding, NCHW inputs that are switched to
+# channels_last for it.
 STACKED_ROW_CASES = {
     "w2_s2": ((3, 16, 5, 4), (40, 3, 3), (2, 2), (1, 1, 1, 1), 1, "zeros"),
     "w3_s2_k16": ((2, 24, 15, 6), (16, 3, 3), (2, 2), (1, 1, 1, 1), 1, "zeros"),
@@ -654,6 +662,7 @@ STACKED_ROW_CASES = {
     "w4_s1_groups": ((2, 32, 9, 6), (64, 3, 3), (1, 1), (0, 0, 0, 0), 2, "zeros"),
     "w7_s2_odd": ((2, 24, 13, 13), (40, 3, 3), (2, 2), (1, 1, 1, 1), 1, "zeros"),
     "w13_s1_odd": ((1, 16, 6, 15), (40, 3, 3), (1, 1), (0, 0, 0, 0), 1, "replicate"),
+    "w18_5x5": ((1, 24, 9, 18), (40, 5, 5), (1, 1), (2, 2, 2, 2), 1, "zeros"),  # 14 + 4 pixels
 }
 
 
@@ -663,3 +672,18 @@ STACKED_ROW_CASES = {
 def test_implicit_forward_short_rows(case, dtype, channels_last, threads):
     shape, kshape, stride, pads, groups, mode = STACKED_ROW_CASES[case]
     run_case(shape, kshape, stride, pads, (1, 1), groups, mode, channels_last=channels_last, dtype=dtype)
+
+
+@pytest.mark.skipif(fastconv.build_info()["simd"] != "AVX-512", reason="the AVX-512 tiles only")
+@pytest.mark.parametrize("setting", ["0", "1"], ids=["register", "embedded"])
+def test_implicit_forward_both_broadcast_forms(setting):
+    """The direct tiles broadcast their inputs inside the FMAs on AMD and into registers on Intel
+    (csrc/cpu/fma_broadcast.h); both forms, the one this CPU does not pick included: the short-row and odd-tile
+    cases above in a process with FASTCONV_FMA_EMBEDDED_BROADCAST set."""
+    env = dict(os.environ, FASTCONV_FMA_EMBEDDED_BROADCAST=setting)
+    env["PYTHONPATH"] = FASTCONV_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider", __file__,
+           "-k", "test_implicit_forward_short_rows"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "\n64 passed" in res.stdout, res.stdout[-1000:]  # 8 cases x 2 dtypes x 2 layouts x 2 thread counts

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 import fastconv
@@ -43,6 +44,15 @@ def test_info_cli_prints_the_torch_the_extension_was_built_against():
     else:
         assert info["torch_built"] == config.TORCH_VERSION == fastconv.build_info()["torch_built"]
         assert _extension_error.torch_mismatch(config) is None
+
+
+@pytest.mark.parametrize("setting, form", [("1", "embedded"), ("0", "register")])
+def test_info_cli_fma_broadcast_follows_environment(setting, form):
+    """FASTCONV_FMA_EMBEDDED_BROADCAST overrides the per-CPU choice of the AVX-512 direct tiles (AMD: embedded,
+    Intel: register); a library without AVX-512 has no such tiles."""
+    info = {k.strip(): v.strip() for k, v in _run_info(("FASTCONV_FMA_EMBEDDED_BROADCAST", setting)).items()}
+    assert info["fma_broadcast"] == (form if info["simd"] == "AVX-512" else "none")
+    assert fastconv.build_info()["fma_broadcast"] in ("embedded", "register", "none")
 
 
 def test_info_cli_threads_follow_environment():

@@ -15,6 +15,7 @@ pybind11::dict build_info() {
   // The kernel library fastconv/_kernels.py loaded (this module itself is compiled for baseline x86-64).
   d["cpu_capability"] = fastconv::cpu::kernel_capability();
   d["simd"] = fastconv::cpu::kernel_simd_level();
+  d["fma_broadcast"] = fastconv::cpu::kernel_fma_broadcast();
 #ifdef _OPENMP
   d["openmp"] = true;
 #else

@@ -4,6 +4,7 @@
 
 #include "../common/parallel.h"
 #include "../common/simd_level.h"
+#include "fma_broadcast.h"
 
 #ifndef FASTCONV_CPU_CAPABILITY_NAME  // setup.py names each library; the CMake test build compiles one
 #define FASTCONV_CPU_CAPABILITY_NAME "native"
@@ -27,6 +28,13 @@ namespace cpu {
 
 const char* kernel_capability() { return FASTCONV_CPU_CAPABILITY_NAME; }
 const char* kernel_simd_level() { return simd_level(); }
+const char* kernel_fma_broadcast() {
+#if defined(__AVX512F__)
+  return fma_embedded_broadcast() ? "embedded" : "register";
+#else
+  return "none";
+#endif
+}
 
 }  // namespace cpu
 }  // namespace fastconv

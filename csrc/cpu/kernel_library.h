@@ -21,6 +21,9 @@ namespace cpu {
 // and the CMake test build) and the widest SIMD its flags allow ("AVX-512", "AVX2+FMA", "SSE2", ...).
 const char* kernel_capability();
 const char* kernel_simd_level();
+// How the AVX-512 direct convolution tiles broadcast their inputs on this CPU (fma_broadcast.h): "embedded" or
+// "register"; "none" in a library without AVX-512.
+const char* kernel_fma_broadcast();
 
 }  // namespace cpu
 }  // namespace fastconv

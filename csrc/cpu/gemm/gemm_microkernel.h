@@ -9,6 +9,8 @@
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
+
+#include "../fma_broadcast.h"
 #else
 #include "../portable_vec.h"
 #endif
@@ -79,8 +81,9 @@ struct Zmm<float> {
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   // c + broadcast(*a) * b, the broadcast embedded in the FMA's memory operand. For a value that feeds two FMAs
   // the compiler emits one vbroadcastss and two register FMAs; two embedded broadcasts (as oneDNN's kernels do)
-  // measured 3-5% faster in the direct convolution's tiles on Zen 4 (run_taps), and no different in the GEMM's
-  // (run) and the weight gradient's (conv_implicit_nhwc_weight.cpp), so only run_taps uses it.
+  // measured 3-5% faster in the direct convolution's tiles on Zen 4 (run_taps) but 15-17% slower on Intel
+  // (fma_broadcast.h chooses), and no different in the GEMM's (run) and the weight gradient's
+  // (conv_implicit_nhwc_weight.cpp) on Zen 4, so only run_taps uses it.
   static V fma_bcast(const float* a, V b, V c) {
     asm("vfmadd231ps %1%{1to16%}, %2, %0" : "+v"(c) : "m"(*a), "v"(b));
     return c;
@@ -219,12 +222,22 @@ struct MicroKernel {
   // all taps, so a tile is written once, with no column matrix and no partial sums in memory.
   // R: pixels (rows) computed; NV: vectors of columns (1: a panel of at most L output channels). W > 0: the
   // pixels are R / W output rows of W pixels, row j's first at a + j*row_step (pixel i at
-  // a + (i / W)*row_step + (i % W)*lda). Not inlined: inlined into a caller that switches over many R, its
-  // accumulators were spilled (2x slower).
+  // a + (i / W)*row_step + (i % W)*lda). The body (run_taps_as) is not inlined: inlined into a caller that
+  // switches over many R, its accumulators were spilled (2x slower).
   template <int R = MR, int NV = 2, int W = 0>
-  __attribute__((noinline)) static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a,
-                                                 int64_t lda, const T* b, T* C, const MicroTileView& v,
-                                                 const T* bcol, int64_t row_step = 0) {
+  static void run_taps(int64_t ntaps, const int64_t* off, int64_t kc, const T* a, int64_t lda, const T* b, T* C,
+                       const MicroTileView& v, const T* bcol, int64_t row_step = 0) {
+    if (fma_embedded_broadcast())
+      run_taps_as<R, NV, W, true>(ntaps, off, kc, a, lda, b, C, v, bcol, row_step);
+    else
+      run_taps_as<R, NV, W, false>(ntaps, off, kc, a, lda, b, C, v, bcol, row_step);
+  }
+
+  // run_taps with the input values broadcast inside the FMAs (kEmbedded) or into a register first.
+  template <int R, int NV, int W, bool kEmbedded>
+  __attribute__((noinline)) static void run_taps_as(int64_t ntaps, const int64_t* off, int64_t kc, const T* a,
+                                                    int64_t lda, const T* b, T* C, const MicroTileView& v,
+                                                    const T* bcol, int64_t row_step) {
     static_assert(R >= 1 && R <= MR && (NV == 1 || NV == 2), "tile shape");
     constexpr int kRowW = W > 0 ? W : 1;  // (a divisor for the W = 0 case too, which does not use it)
     V c0[R], c1[R];
@@ -241,8 +254,14 @@ struct MicroKernel {
 #pragma GCC unroll 14
         for (int i = 0; i < R; ++i) {
           const int64_t ai_off = W > 0 ? (i / kRowW) * row_step + (i % kRowW) * lda : i * lda;
-          c0[i] = Z::fma_bcast(at + ai_off + p, b0, c0[i]);
-          if (NV == 2) c1[i] = Z::fma_bcast(at + ai_off + p, b1, c1[i]);
+          if constexpr (kEmbedded) {
+            c0[i] = Z::fma_bcast(at + ai_off + p, b0, c0[i]);
+            if (NV == 2) c1[i] = Z::fma_bcast(at + ai_off + p, b1, c1[i]);
+          } else {
+            const V ai = Z::set1(at[ai_off + p]);
+            c0[i] = Z::fma(ai, b0, c0[i]);
+            if (NV == 2) c1[i] = Z::fma(ai, b1, c1[i]);
+          }
         }
       }
     }
