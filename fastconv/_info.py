@@ -11,7 +11,7 @@ from ._version import __version__
 def build_info() -> dict[str, object]:
     """A dict: fastconv and torch versions (torch_built: the torch the extension was compiled against, "unknown"
     for a build without fastconv/_build_config.py), the CPU kernels' capability (FASTCONV_CPU_CAPABILITY), SIMD
-    level and FMA broadcast form (FASTCONV_FMA_EMBEDDED_BROADCAST), OpenMP and CUDA build facts, threads in use."""
+    level, FMA broadcast form and non-temporal stores (cpu_tuning.h), OpenMP and CUDA build facts, threads in use."""
     info = dict(_C.build_info())
     config = build_config()
     return {
@@ -22,6 +22,8 @@ def build_info() -> dict[str, object]:
         "simd": info["simd"],
         # AVX-512 direct convolution tiles: broadcasts inside the FMAs (AMD) or into registers (Intel)
         "fma_broadcast": info["fma_broadcast"],
+        # large results written past the caches (AMD) or through them (Intel)
+        "nontemporal_stores": info["nontemporal_stores"],
         "openmp": info["openmp"],
         "threads": torch.get_num_threads(),
         "cuda_built": info["cuda"],
@@ -31,5 +33,7 @@ def build_info() -> dict[str, object]:
 
 
 def format_info() -> str:
-    lines = [f"{k:>15}: {v}" for k, v in build_info().items()]
+    info = build_info()
+    width = max(map(len, info))
+    lines = [f"{k:>{width}}: {v}" for k, v in info.items()]
     return "\n".join(lines)

@@ -674,16 +674,34 @@ def test_implicit_forward_short_rows(case, dtype, channels_last, threads):
     run_case(shape, kshape, stride, pads, (1, 1), groups, mode, channels_last=channels_last, dtype=dtype)
 
 
+def pytest_in_subprocess(env, *args):
+    """The pytest output of `args` run in a fresh process with `env` added to the environment (settings the
+    kernels read once per process)."""
+    env = dict(os.environ, **env)
+    env["PYTHONPATH"] = FASTCONV_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider", *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    return res.stdout
+
+
 @pytest.mark.skipif(fastconv.build_info()["simd"] != "AVX-512", reason="the AVX-512 tiles only")
 @pytest.mark.parametrize("setting", ["0", "1"], ids=["register", "embedded"])
 def test_implicit_forward_both_broadcast_forms(setting):
     """The direct tiles broadcast their inputs inside the FMAs on AMD and into registers on Intel
-    (csrc/cpu/fma_broadcast.h); both forms, the one this CPU does not pick included: the short-row and odd-tile
+    (csrc/cpu/cpu_tuning.h); both forms, the one this CPU does not pick included: the short-row and odd-tile
     cases above in a process with FASTCONV_FMA_EMBEDDED_BROADCAST set."""
-    env = dict(os.environ, FASTCONV_FMA_EMBEDDED_BROADCAST=setting)
-    env["PYTHONPATH"] = FASTCONV_ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider", __file__,
-           "-k", "test_implicit_forward_short_rows"]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert "\n64 passed" in res.stdout, res.stdout[-1000:]  # 8 cases x 2 dtypes x 2 layouts x 2 thread counts
+    out = pytest_in_subprocess({"FASTCONV_FMA_EMBEDDED_BROADCAST": setting}, __file__,
+                               "-k", "test_implicit_forward_short_rows")
+    assert "\n64 passed" in out, out[-1000:]  # 8 cases x 2 dtypes x 2 layouts x 2 thread counts
+
+
+@pytest.mark.parametrize("setting", ["0", "1"], ids=["cached", "nontemporal"])
+def test_large_results_both_store_forms(setting):
+    """Large results go out through non-temporal stores on AMD and ordinary ones on Intel (cpu_tuning.h); both
+    forms, whichever this CPU picks: the streamed-output cases of this file and of the pooling tests, and the
+    channels_last depthwise forwards (forward_cols), in a process with FASTCONV_NONTEMPORAL_STORES set."""
+    pool_tests = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_pool_threads.py")
+    out = pytest_in_subprocess({"FASTCONV_NONTEMPORAL_STORES": setting}, __file__, pool_tests,
+                               "-k", "streamed or streaming_stores or (test_depthwise and nhwc and cols)")
+    assert "\n25 passed" in out, out[-1000:]

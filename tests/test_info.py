@@ -55,6 +55,13 @@ def test_info_cli_fma_broadcast_follows_environment(setting, form):
     assert fastconv.build_info()["fma_broadcast"] in ("embedded", "register", "none")
 
 
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_info_cli_nontemporal_stores_follow_environment(setting):
+    """FASTCONV_NONTEMPORAL_STORES overrides the per-CPU choice (AMD: on, Intel: off)."""
+    info = {k.strip(): v.strip() for k, v in _run_info(("FASTCONV_NONTEMPORAL_STORES", setting)).items()}
+    assert info["nontemporal_stores"] == str(setting == "1")
+
+
 def test_info_cli_threads_follow_environment():
     info = {k.strip(): v.strip() for k, v in _run_info(("OMP_NUM_THREADS", "1")).items()}
     assert info["threads"] == "1"

@@ -16,6 +16,7 @@ pybind11::dict build_info() {
   d["cpu_capability"] = fastconv::cpu::kernel_capability();
   d["simd"] = fastconv::cpu::kernel_simd_level();
   d["fma_broadcast"] = fastconv::cpu::kernel_fma_broadcast();
+  d["nontemporal_stores"] = fastconv::cpu::kernel_nontemporal_stores();
 #ifdef _OPENMP
   d["openmp"] = true;
 #else

@@ -4,7 +4,7 @@
 
 #include "../common/parallel.h"
 #include "../common/simd_level.h"
-#include "fma_broadcast.h"
+#include "cpu_tuning.h"
 
 #ifndef FASTCONV_CPU_CAPABILITY_NAME  // setup.py names each library; the CMake test build compiles one
 #define FASTCONV_CPU_CAPABILITY_NAME "native"
@@ -35,6 +35,7 @@ const char* kernel_fma_broadcast() {
   return "none";
 #endif
 }
+bool kernel_nontemporal_stores() { return nontemporal_stores(); }
 
 }  // namespace cpu
 }  // namespace fastconv

@@ -21,9 +21,11 @@ namespace cpu {
 // and the CMake test build) and the widest SIMD its flags allow ("AVX-512", "AVX2+FMA", "SSE2", ...).
 const char* kernel_capability();
 const char* kernel_simd_level();
-// How the AVX-512 direct convolution tiles broadcast their inputs on this CPU (fma_broadcast.h): "embedded" or
+// How the AVX-512 direct convolution tiles broadcast their inputs on this CPU (cpu_tuning.h): "embedded" or
 // "register"; "none" in a library without AVX-512.
 const char* kernel_fma_broadcast();
+// Whether large results are written with non-temporal stores on this CPU (cpu_tuning.h).
+bool kernel_nontemporal_stores();
 
 }  // namespace cpu
 }  // namespace fastconv

@@ -10,6 +10,7 @@
 
 #include "../../common/denormal_guard.h"
 #include "../../common/parallel.h"
+#include "../cpu_tuning.h"
 #include "conv_depthwise.h"
 #include "../gemm/gemm_microkernel.h"  // SimdVec<T>, Zmm<T> vector traits
 #include "../gemm/gemm_scratch.h"
@@ -261,7 +262,8 @@ void depthwise_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T
   // These layers are memory-bound (9-49 products per output), and the output's write-allocate reads were a fifth
   // of the traffic: MobileNet 64x112x112/2 1.05 -> 0.98 ms, EfficientNet 144x56x56 5x5/2 0.75 -> 0.69 ms, and
   // MobileNet-V2 channels_last inference 3-4% faster at batch 8 and 1, although each output feeds a pointwise GEMM.
-  [[maybe_unused]] const bool stream = cols && p.K % SimdVec<T>::L == 0 && reinterpret_cast<uintptr_t>(y) % 64 == 0;
+  [[maybe_unused]] const bool stream =
+      cols && p.K % SimdVec<T>::L == 0 && reinterpret_cast<uintptr_t>(y) % 64 == 0 && nontemporal_stores();
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;

@@ -363,7 +363,7 @@ struct DirectJob {
   void set_streaming() {
     const int64_t bytes = p.N * p.OH * p.OW * p.K * int64_t(sizeof(T));
     const bool shallow = p.C_per_group() * p.R * p.S < 64;
-    stream = bytes >= kStreamBytes || (shallow && 2 * bytes >= kStreamBytes);
+    stream = (bytes >= kStreamBytes || (shallow && 2 * bytes >= kStreamBytes)) && nontemporal_stores();
   }
 
   // Scratch for one item's padded band, with slack past it: a tile rounded up to an even row count reads one

@@ -79,8 +79,10 @@ void copy_patch_rows(const ConvParams& p, int64_t m0, int64_t m1, const T* src, 
 
 template <typename T>
 void copy_out(const ConvParams& p, int64_t m0, int64_t m1, const T* src, T* gx) {
-  if (p.weight_rsc)
-    copy_patch_rows(p, m0, m1, src, gx, p.N * p.H * p.W * p.C * int64_t(sizeof(T)) >= kStreamBytes);
+  if (p.weight_rsc) {
+    const bool stream = p.N * p.H * p.W * p.C * int64_t(sizeof(T)) >= kStreamBytes && nontemporal_stores();
+    copy_patch_rows(p, m0, m1, src, gx, stream);
+  }
   else if (p.R == 2 && p.S == 2)
     copy_patches<T, 2, 2>(p, m0, m1, src, gx);
   else

@@ -133,7 +133,7 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
   // A result of kStreamBytes or more, written once (one pass over K, beta 0), bypasses the caches: it cannot stay
   // in them anyway, and ordinary stores first read every line they fill. MobileNet's 32->64 channels_last 1x1
   // at 112x112 (a 26 MB output of a 32-deep GEMM) 0.75x -> 0.84x of torch.
-  const bool stream = g.beta == T(0) && g.K <= Bk::KC && g.csC == 1 && c_bytes >= kStreamBytes;
+  const bool stream = g.beta == T(0) && g.K <= Bk::KC && g.csC == 1 && c_bytes >= kStreamBytes && nontemporal_stores();
   T* Ap = thread_scratch<T>(kScratchPackA, size_t(restride_a ? MR * kcmax + mcmax * lda_r : kcmax * mcmax));
   for (int64_t jc = 0; jc < g.N; jc += Bk::NC) {
     const int64_t nc = std::min<int64_t>(Bk::NC, g.N - jc);

@@ -6,12 +6,15 @@
 
 #include <cstdint>
 
+#include "../cpu_tuning.h"  // nontemporal_stores
+
 namespace fastconv {
 namespace cpu {
 
 // A result this large, written once, bypasses the caches through non-temporal stores (half of a 32 MB L3: it
 // cannot stay there anyway, and ordinary stores first read every line they fill). The GEMM's own results, and
-// the patch input gradient's copy-out of its GEMM's rows (conv_patch_input.cpp).
+// the patch input gradient's copy-out of its GEMM's rows (conv_patch_input.cpp). Where nontemporal_stores()
+// allows them (AMD; not Intel, where they measured slower).
 constexpr int64_t kStreamBytes = int64_t(16) << 20;
 
 template <typename T>

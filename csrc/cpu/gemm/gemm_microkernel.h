@@ -10,7 +10,7 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
-#include "../fma_broadcast.h"
+#include "../cpu_tuning.h"
 #else
 #include "../portable_vec.h"
 #endif
@@ -82,7 +82,7 @@ struct Zmm<float> {
   // c + broadcast(*a) * b, the broadcast embedded in the FMA's memory operand. For a value that feeds two FMAs
   // the compiler emits one vbroadcastss and two register FMAs; two embedded broadcasts (as oneDNN's kernels do)
   // measured 3-5% faster in the direct convolution's tiles on Zen 4 (run_taps) but 15-17% slower on Intel
-  // (fma_broadcast.h chooses), and no different in the GEMM's (run) and the weight gradient's
+  // (cpu_tuning.h chooses), and no different in the GEMM's (run) and the weight gradient's
   // (conv_implicit_nhwc_weight.cpp) on Zen 4, so only run_taps uses it.
   static V fma_bcast(const float* a, V b, V c) {
     asm("vfmadd231ps %1%{1to16%}, %2, %0" : "+v"(c) : "m"(*a), "v"(b));

@@ -10,6 +10,7 @@
 
 #include "../../common/parallel.h"
 #include "../../common/pool_params.h"
+#include "../cpu_tuning.h"
 
 namespace fastconv {
 namespace cpu {
@@ -127,7 +128,7 @@ inline constexpr int64_t kStreamStoreMinBytes = int64_t(4) << 20;
 inline bool use_stream_stores(int64_t C, const void* a, const void* b, int64_t out_bytes) {
 #if defined(__AVX512F__)
   const auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<uintptr_t>(q) % 64 == 0; };
-  return C % 16 == 0 && aligned(a) && aligned(b) && out_bytes >= kStreamStoreMinBytes;
+  return C % 16 == 0 && aligned(a) && aligned(b) && out_bytes >= kStreamStoreMinBytes && nontemporal_stores();
 #else
   (void)C, (void)a, (void)b, (void)out_bytes;
   return false;
