@@ -50,13 +50,23 @@ void regroup(const ConvParams& p, int64_t C, int64_t H, int64_t W, const T* src,
     }
     return;
   }
+  // NCHW: one (n, c) plane (in L1 or L2) at a time, each of its dh*dw subplanes a contiguous block of the
+  // subgrids. Walked row by row of the full activation instead, the subplane rows of one row went to dh*dw images
+  // C*Hs*Ws apart, for 64 x 64 planes 16 KB apart: one L1 set, and the regroups took a fifth of a dilation-8
+  // layer's forward+backward.
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t e = 0; e < p.N * C * H; ++e) {  // rows (n, c, h) of the full activation
-    const int64_t h = e % H, c = (e / H) % C, n = e / (H * C), i = h % dh, a = h / dh;
-    for (int64_t j = 0; j < dw; ++j) {
-      const int64_t sub = ((((n * dh + i) * dw + j) * C + c) * Hs + a) * Ws;
-      for (int64_t b = 0; b < Ws; ++b) move(e * W + b * dw + j, sub + b, 1);
-    }
+  for (int64_t e = 0; e < p.N * C; ++e) {
+    const int64_t n = e / C, c = e % C;
+    for (int64_t i = 0; i < dh; ++i)
+      for (int64_t j = 0; j < dw; ++j)
+        for (int64_t a = 0; a < Hs; ++a) {
+          const int64_t full = e * H * W + (a * dh + i) * W + j;
+          const int64_t sub = ((((n * dh + i) * dw + j) * C + c) * Hs + a) * Ws;
+          if constexpr (kToSubgrids)
+            for (int64_t b = 0; b < Ws; ++b) dst[sub + b] = src[full + b * dw];
+          else
+            for (int64_t b = 0; b < Ws; ++b) dst[full + b * dw] = src[sub + b];
+        }
   }
 }
 
