@@ -1,5 +1,5 @@
 // The kernels' few CPU-vendor choices, made once per process (an override in the environment is read at the
-// first use). Each was measured both ways on AMD (Zen 4 / Zen 5) and on Intel (a Sapphire Rapids-class Xeon).
+// first use). Each was measured both ways on AMD and on Intel (a Sapphire Rapids-class Xeon).
 #pragma once
 
 #include <cstdlib>
