@@ -14,6 +14,17 @@ import fastconv  # noqa: F401  (registers torch.ops.fastconv)
 
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
 
+# Where the fastconv this process imported lives (an in-place build or an installed one).
+FASTCONV_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
+
+
+def subprocess_env(**extra):
+    """This process's environment for a child interpreter that imports the same fastconv (its root first on
+    PYTHONPATH), with `extra` variables set."""
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = FASTCONV_ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return env
+
 
 def assert_close_scaled(got, ref, dtype=None, what=""):
     """Shape, dtype and values of `got` match `ref` within TOL relative to max|ref|."""

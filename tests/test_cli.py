@@ -1,20 +1,18 @@
 """`python -m fastconv`'s own options: --help / -h and --version exit 0 on stdout, an unknown command exits 2
 with the usage on stderr. Each in a fresh process, as a user runs it."""
-import os
 import subprocess
 import sys
 
 import pytest
 
 import fastconv
+from conftest import subprocess_env
 
-FASTCONV_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
 
 
 def _run(*args):
-    env = dict(os.environ, PYTHONPATH=FASTCONV_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "fastconv", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-m", "fastconv", *args], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=120)
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])

@@ -17,10 +17,8 @@ import torch
 import torch.nn.functional as F
 
 import fastconv  # noqa: F401  (registers torch.ops.fastconv)
+from conftest import subprocess_env
 from fastconv import _C
-
-# The subprocesses import the same fastconv as this process (an in-place build or an installed one).
-FASTCONV_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
 
 ops = torch.ops.fastconv
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
@@ -681,10 +679,8 @@ def test_implicit_forward_short_rows(case, dtype, channels_last, threads):
 def pytest_in_subprocess(env, *args):
     """The pytest output of `args` run in a fresh process with `env` added to the environment (settings the
     kernels read once per process)."""
-    env = dict(os.environ, **env)
-    env["PYTHONPATH"] = FASTCONV_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider", *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(**env), timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     return res.stdout
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import fastconv
+from conftest import subprocess_env
 from fastconv import _kernels
 
-FASTCONV_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
 SIMD = {"default": "SSE2", "avx2": "AVX2+FMA", "avx512": "AVX-512"}
 BUILT = sorted(_kernels.library_paths())
 PER_CAPABILITY = "default" in BUILT  # not a FASTCONV_MARCH build
@@ -24,7 +24,7 @@ def _best():
 
 def _run(code, capability=None):
     """`code` in a fresh interpreter (the library is chosen once, at import), FASTCONV_CPU_CAPABILITY set."""
-    env = dict(os.environ, PYTHONPATH=FASTCONV_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = subprocess_env()
     env.pop(_kernels.ENV, None)
     if capability is not None:
         env[_kernels.ENV] = capability
@@ -115,7 +115,7 @@ def test_bad_override_warns_and_runs():
 
 
 def test_info_cli_reports_the_capability():
-    env = dict(os.environ, PYTHONPATH=FASTCONV_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = subprocess_env()
     res = subprocess.run([sys.executable, "-m", "fastconv", "info"], capture_output=True, text=True, env=env,
                          timeout=120)
     assert res.returncode == 0, res.stderr

@@ -1,5 +1,4 @@
 """`python -m fastconv info` and fastconv.build_info(): what was compiled in and what runs."""
-import os
 import subprocess
 import sys
 
@@ -7,17 +6,14 @@ import pytest
 import torch
 
 import fastconv
+from conftest import subprocess_env
 from fastconv import _extension_error
 
-# The subprocesses import the same fastconv as this process (an in-place build or an installed one).
-FASTCONV_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
 SIMD_LEVELS = {"AVX-512", "AVX2+FMA", "AVX", "SSE2", "NEON", "scalar"}
 
 
 def _run_info(*extra_env):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = FASTCONV_ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra_env)
+    env = subprocess_env(**dict(extra_env))
     res = subprocess.run([sys.executable, "-m", "fastconv", "info"], capture_output=True, text=True, env=env,
                          timeout=120)
     assert res.returncode == 0, res.stderr
@@ -68,13 +64,13 @@ def test_info_cli_threads_follow_environment():
 
 
 def test_info_cli_is_the_default_command():
-    env = dict(os.environ, PYTHONPATH=FASTCONV_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = subprocess_env()
     res = subprocess.run([sys.executable, "-m", "fastconv"], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0 and "simd" in res.stdout
 
 
 def test_info_cli_unknown_command():
-    env = dict(os.environ, PYTHONPATH=FASTCONV_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = subprocess_env()
     res = subprocess.run([sys.executable, "-m", "fastconv", "nonsense"], capture_output=True, text=True, env=env,
                          timeout=120)
     assert res.returncode == 2 and "usage" in res.stderr
