@@ -506,6 +506,30 @@ def test_nchw_strided_stem_in_channels_last(dtype, threads):
     run_case((2, 3, 67, 71), (96, 11, 11), (4, 4), (2, 2, 2, 2), dtype=dtype)
 
 
+# NCHW float32 forwards of 64 or more output pixels that run as the channels_last direct convolution on a
+# transposed input (conv_layout_switch.cpp): its tiles store their outputs transposed, straight into the NCHW
+# result (conv_dispatch.cpp, direct_writes_nchw). Full and partial pixel tiles, column panels of 32 and of 8
+# channels, row_taps tiles of one vector of channels (up to 26 pixels: two transposed blocks), stacked short rows,
+# a single row whose column panels are split between threads, groups and every padding mode, with and without
+# bias; float64 takes the transposes as before.
+NCHW_DIRECT_CASES = {
+    "5x5_k32": ((2, 16, 20, 20), (32, 5, 5), (1, 1), (2, 2, 2, 2), 1, "zeros"),
+    "5x5_k12_row_taps": ((2, 16, 12, 30), (12, 5, 5), (1, 1), (2, 2, 2, 2), 1, "reflect"),
+    "3x3_s2_k40_tails": ((2, 24, 23, 21), (40, 3, 3), (2, 2), (1, 1, 1, 1), 1, "replicate"),
+    "stacked_rows": ((1, 32, 40, 9), (48, 3, 3), (2, 2), (1, 1, 1, 1), 1, "zeros"),
+    "7x7_groups2": ((2, 32, 16, 16), (48, 7, 7), (1, 1), (3, 3, 3, 3), 2, "circular"),
+    "one_row_split": ((1, 16, 5, 80), (64, 5, 5), (1, 1), (0, 0, 0, 0), 1, "zeros"),
+}
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(NCHW_DIRECT_CASES))
+def test_nchw_forward_written_by_direct_tiles(case, dtype, bias, threads):
+    shape, kshape, stride, pads, groups, mode = NCHW_DIRECT_CASES[case]
+    run_case(shape, kshape, stride, pads, (1, 1), groups, mode, dtype=dtype, bias=bias)
+
+
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 def test_row_taps_input_gradient(dtype, channels_last, threads):

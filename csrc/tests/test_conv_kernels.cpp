@@ -201,6 +201,9 @@ std::vector<RefConv> hand_picked_cases() {
   v.push_back(make(2, 3, 39, 43, 20, 11, 11, 4, 2, 1, 1));
   v.push_back(make(1, 256, 9, 30, 40, 3, 3, 2, 1, 1, 1));
   v.push_back(make(2, 24, 17, 19, 48, 3, 3, 2, 2, 2, 2, RefPad::Replicate));
+  // Its NCHW output stored transposed from the tiles (an NCHW float forward of 64+ output pixels run there):
+  // column panels of 32 and 8 channels, rows of 14 + 14 pixels, bias.
+  v.push_back(make(2, 16, 14, 28, 40, 5, 5, 1, 2, 1, 1));
   // Its short rows (2-5 output pixels) computed several rows per tile, evenly split over a band, with one vector
   // or two of output channels and reflect padding; 7-pixel rows as odd tiles of exactly 7.
   v.push_back(make(2, 32, 8, 8, 48, 4, 4, 2, 1, 1, 1));

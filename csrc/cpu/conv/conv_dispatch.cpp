@@ -5,7 +5,9 @@
 //     input gradient (use_winograd_backward_input) and      on transposed, channels_last activations)
 //     weight gradient (use_winograd_backward_weight)
 //   a layout the shape runs faster in (switch_target)     -> the same dispatch on transposed activations
-//                                                            (conv_layout_switch.cpp)
+//                                                            (conv_layout_switch.cpp; an NCHW float forward
+//                                                            that runs the channels_last direct convolution
+//                                                            there writes its NCHW output from the tiles)
 //   depthwise (groups == C > 1, one input channel per group) -> conv_depthwise_{nchw,nhwc}.cpp
 //                                                            (input gradient: unless the input is far larger
 //                                                            than the output, depthwise_gather_wasteful)
@@ -67,39 +69,72 @@ const T* dense_weight(ConvParams& p, const T* w) {
   return dense;
 }
 
+// The forward's algorithm for p, in the order conv_forward tries them.
+enum class ForwardPath { Subgrids, Winograd, OtherLayout, Depthwise, WholeInput, DirectSmall, Gemm, Reference };
+
+ForwardPath forward_path(const ConvParams& p, int64_t elem_size) {
+  if (!use_fast(p)) return ForwardPath::Reference;
+  if (use_subgrids(p, ConvPass::Forward, elem_size)) return ForwardPath::Subgrids;
+  // before the layout rules: the Winograd kernel wants channels_last whatever they say
+  if (use_winograd_forward(p, elem_size)) return ForwardPath::Winograd;
+  if (switch_target(p, ConvPass::Forward, elem_size) != p.layout) return ForwardPath::OtherLayout;
+  if (is_depthwise(p)) return ForwardPath::Depthwise;
+  if (is_whole_input_kernel(p)) return ForwardPath::WholeInput;
+  if (use_direct_small(p)) return ForwardPath::DirectSmall;
+  return ForwardPath::Gemm;  // its first choice, the channels_last direct convolution (implicit_forward_applies)
+}
+
+// An NCHW float forward moved to channels_last for the direct convolution there: its tiles write the NCHW output
+// themselves, so only the input is transposed (conv_forward_nchw_via_direct). On this Zen 4, 2 threads, both ways
+// alternated call by call in one process: AlexNet's 3 -> 96 11x11/4 stem 1.09-1.15x faster, GoogLeNet's 16 -> 32
+// 5x5 on 28x28 1.08x, MNIST's on 14x14 1.03x, a 32 -> 64 3x3/2 on 15x15 outputs 1.06x; planes of 7x7 and below
+// 2-5% slower (a tile's channel rows are then as short as its 4-7 pixels), so they keep both transposes. Double
+// keeps them too (its tiles would store element by element).
+constexpr int64_t kMinPlanarOutputPixels = 64;
+
+bool direct_writes_nchw(const ConvParams& p, Layout target, int64_t elem_size) {
+  if (p.layout != Layout::NCHW || target != Layout::NHWC || elem_size != 4) return false;
+  if (p.OH * p.OW < kMinPlanarOutputPixels) return false;
+  ConvParams q = p;
+  q.layout = target;
+  return forward_path(q, elem_size) == ForwardPath::Gemm && implicit_forward_applies(q, elem_size);
+}
+
 }  // namespace
 
 template <typename T>
 void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bias, T* y) {
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   ConvParams p = sized_threads(params);
-  if (use_fast(p) && use_subgrids(p, ConvPass::Forward, sizeof(T))) {
-    w = dense_weight(p, w);
-    return conv_forward_subgrids(p, x, w, bias, y);
-  }
-  // before the layout rules: the Winograd kernel wants channels_last whatever they say
-  if (use_fast(p) && use_winograd_forward(p, sizeof(T)))
-    return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
-               ? conv_forward_winograd(p, x, w, bias, y)
-               : conv_forward_in_layout(p, Layout::NHWC, x, w, bias, y);
-  // From here each path makes the weight dense unless it reads a channels_last one as it is.
-  if (const Layout other = switch_target(p, ConvPass::Forward, sizeof(T)); use_fast(p) && other != p.layout)
-    return conv_forward_in_layout(p, other, x, w, bias, y);  // (this dispatch again, in the other layout)
-  if (use_fast(p) && is_depthwise(p)) {
-    w = dense_weight(p, w);
-    return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y) : depthwise_forward_nhwc(p, x, w, bias, y);
-  }
-  if (use_fast(p) && is_whole_input_kernel(p)) {
-    w = dense_weight(p, w);
-    return whole_input_forward(p, x, w, bias, y);
-  }
-  if (use_fast(p) && use_direct_small(p)) {
-    w = dense_weight(p, w);
-    return conv_forward_direct_small(p, x, w, bias, y);
-  }
-  if (use_fast(p)) {  // its first choice, the channels_last direct convolution, packs a channels_last weight
-    if (!implicit_forward_applies(p, sizeof(T))) w = dense_weight(p, w);
-    return conv_forward_gemm(p, x, w, bias, y);
+  switch (forward_path(p, sizeof(T))) {
+    case ForwardPath::Subgrids:
+      w = dense_weight(p, w);
+      return conv_forward_subgrids(p, x, w, bias, y);
+    case ForwardPath::Winograd:
+      return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
+                 ? conv_forward_winograd(p, x, w, bias, y)
+                 : conv_forward_in_layout(p, Layout::NHWC, x, w, bias, y);
+    case ForwardPath::OtherLayout: {  // (this dispatch again, in the other layout)
+      const Layout other = switch_target(p, ConvPass::Forward, sizeof(T));
+      if (direct_writes_nchw(p, other, sizeof(T))) return conv_forward_nchw_via_direct(p, x, w, bias, y);
+      return conv_forward_in_layout(p, other, x, w, bias, y);
+    }
+    // From here each path makes the weight dense unless it reads a channels_last one as it is.
+    case ForwardPath::Depthwise:
+      w = dense_weight(p, w);
+      return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y)
+                                      : depthwise_forward_nhwc(p, x, w, bias, y);
+    case ForwardPath::WholeInput:
+      w = dense_weight(p, w);
+      return whole_input_forward(p, x, w, bias, y);
+    case ForwardPath::DirectSmall:
+      w = dense_weight(p, w);
+      return conv_forward_direct_small(p, x, w, bias, y);
+    case ForwardPath::Gemm:  // its first choice, the channels_last direct convolution, packs a channels_last weight
+      if (!implicit_forward_applies(p, sizeof(T))) w = dense_weight(p, w);
+      return conv_forward_gemm(p, x, w, bias, y);
+    case ForwardPath::Reference:
+      break;
   }
   w = dense_weight(p, w);
   conv_forward_direct(p, x, w, bias, y);

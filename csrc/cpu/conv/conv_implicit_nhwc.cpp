@@ -220,6 +220,19 @@ __attribute__((noinline)) void row_taps_tile(int64_t R, const int64_t* off, int6
       }
     }
   }
+  if (v.csC != 1) {  // an NCHW output (pixels consecutive, channels planes apart), 16 pixels at a time
+#pragma GCC unroll 2
+    for (int q0 = 0; q0 < M; q0 += 16) {
+      if (q0 >= v.mr) break;
+      V r[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) r[i] = q0 + i < M ? acc[q0 + i] : Z::zero();
+      MicroTileView h = v;
+      h.mr = std::min<int64_t>(16, v.mr - q0);
+      store_transposed<T>(r, y + q0, h, T(1), T(0), nullptr, bcol);
+    }
+    return;
+  }
   const V bv = bcol ? Z::load_first(bcol, v.nr) : Z::zero();
   for (int q = 0; q < M && q < v.mr; ++q) Z::store_first(y + q * v.rsC, Z::add(acc[q], bv), v.nr);
 }
@@ -301,14 +314,15 @@ int64_t column_panels(const ConvParams& p) {
   return (p.K_per_group() + MicroKernel<T>::NR - 1) / MicroKernel<T>::NR;
 }
 
-// Where run_direct writes output pixel (n, oh, ow): y + offset + n*image + oh*row + ow*pixel, its channels
-// consecutive from there. Dense for a forward; an output phase of a strided input gradient writes every
-// stride-th pixel of gx.
+// Where run_direct writes channel k of output pixel (n, oh, ow): y + offset + n*image + oh*row + ow*pixel +
+// k*channel. Dense for a forward; an output phase of a strided input gradient writes every stride-th pixel of gx;
+// a forward whose caller wants NCHW writes planes (planar_output).
 struct OutputPlacement {
-  int64_t image, row, pixel, offset;
+  int64_t image, row, pixel, offset, channel = 1;
 };
 
 OutputPlacement dense_output(const ConvParams& p) { return {p.OH * p.OW * p.K, p.OW * p.K, p.K, 0}; }
+OutputPlacement planar_output(const ConvParams& p) { return {p.K * p.OH * p.OW, p.OW, 1, 0, p.OH * p.OW}; }
 
 // One direct convolution for run_direct: its problem, its weight packed as pack_weight lays it out, where its
 // outputs go, and how it is cut into work items (image, group, band of output rows, group of column panels).
@@ -363,7 +377,8 @@ struct DirectJob {
   void set_streaming() {
     const int64_t bytes = p.N * p.OH * p.OW * p.K * int64_t(sizeof(T));
     const bool shallow = p.C_per_group() * p.R * p.S < 64;
-    stream = (bytes >= kStreamBytes || (shallow && 2 * bytes >= kStreamBytes)) && nontemporal_stores();
+    stream = out.channel == 1 && (bytes >= kStreamBytes || (shallow && 2 * bytes >= kStreamBytes)) &&
+             nontemporal_stores();
   }
 
   // Scratch for one item's padded band, with slack past it: a tile rounded up to an even row count reads one
@@ -401,11 +416,11 @@ struct DirectJob {
       for (int64_t t = 0; t < row_groups; ++t) {
         const int64_t oh = oh0 + band_rows * t / row_groups, rh = oh0 + band_rows * (t + 1) / row_groups - oh;
         const T* arow = xp + (oh - oh0) * p.stride_h * Wp * Cp;
-        T* yrow = y + out.offset + n * out.image + oh * out.row + g * Kg + j * NR;
+        T* yrow = y + out.offset + n * out.image + oh * out.row + (g * Kg + j * NR) * out.channel;
         const int64_t ntaps = static_cast<int64_t>(tile_off.size());
 #if defined(__AVX512F__)
         if (rh > 1) {
-          const MicroTileView v{out.pixel, 1, rh * p.OW, nr, stream};
+          const MicroTileView v{out.pixel, out.channel, rh * p.OW, nr, stream};
           const int64_t row_step = p.stride_h * Wp * Cp;
           if (nr <= L)
             stacked_tile<T, 1>(p.OW, rh, ntaps, tile_off.data(), depth, arow, lda, row_step, bj, yrow, v, bcol);
@@ -416,7 +431,7 @@ struct DirectJob {
         if (row_taps_tiles) {
           const auto [count, width] = row_tiles(p.OW, p.S);
           for (int64_t k = 0, ow0 = 0; k < count; ++k, ow0 += width) {
-            const MicroTileView v{out.pixel, 1, std::min(width, p.OW - ow0), nr};
+            const MicroTileView v{out.pixel, out.channel, std::min(width, p.OW - ow0), nr};
             row_taps(p.S, width, p.R, off.data(), Cg, arow + ow0 * Cp, Cp, bj, yrow + ow0 * out.pixel, v, bcol);
           }
           continue;
@@ -426,7 +441,7 @@ struct DirectJob {
 #endif
         const int64_t width = even_tiles(p.OW, MR).second;
         for (int64_t ow0 = 0; ow0 < p.OW; ow0 += width) {
-          const MicroTileView v{out.pixel, 1, std::min(width, p.OW - ow0), nr, stream};
+          const MicroTileView v{out.pixel, out.channel, std::min(width, p.OW - ow0), nr, stream};
           const T* a = arow + ow0 * lda;
           if (nr <= L)
             tile<T, 1>(v.mr, ntaps, tile_off.data(), depth, a, lda, bj, yrow + ow0 * out.pixel, v, bcol);
@@ -551,9 +566,10 @@ void zero_phase(const ConvParams& p, const Phase& f, T* gx) {
 }  // namespace
 
 template <typename T>
-void conv_forward_implicit_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+void conv_forward_implicit_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y, bool nchw_output) {
   std::vector<DirectJob<T>> job;
-  job.emplace_back(p, x, pack_weight(p, w, column_panels<T>(p)), bias, y, dense_output(p), p.num_threads);
+  job.emplace_back(p, x, pack_weight(p, w, column_panels<T>(p)), bias, y, nchw_output ? planar_output(p) : dense_output(p),
+                   p.num_threads);
   job.back().set_streaming();
   run_direct(job, p.num_threads);
 }
@@ -602,9 +618,10 @@ void conv_backward_input_implicit_nhwc(const ConvParams& p, const T* gy, const T
 
 template void conv_backward_input_implicit_nhwc<float>(const ConvParams&, const float*, const float*, float*);
 template void conv_backward_input_implicit_nhwc<double>(const ConvParams&, const double*, const double*, double*);
-template void conv_forward_implicit_nhwc<float>(const ConvParams&, const float*, const float*, const float*, float*);
+template void conv_forward_implicit_nhwc<float>(const ConvParams&, const float*, const float*, const float*, float*,
+                                               bool);
 template void conv_forward_implicit_nhwc<double>(const ConvParams&, const double*, const double*, const double*,
-                                                 double*);
+                                                 double*, bool);
 
 }  // namespace cpu
 }  // namespace fastconv

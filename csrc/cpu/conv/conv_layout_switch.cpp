@@ -155,6 +155,13 @@ void conv_forward_in_layout(const ConvParams& p, Layout target, const T* x, cons
 }
 
 template <typename T>
+void conv_forward_nchw_via_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+  T* xt = thread_scratch<T>(kScratchLayoutIn, size_t(p.N * p.C * p.H * p.W));
+  relayout(p.layout, p.N, p.C, p.H * p.W, x, xt, p.num_threads);
+  conv_forward_implicit_nhwc(in_layout(p, Layout::NHWC), xt, w, bias, y, /*nchw_output=*/true);
+}
+
+template <typename T>
 void conv_backward_input_in_layout(const ConvParams& p, Layout target, const T* gy, const T* w, T* gx) {
   T* gyt = thread_scratch<T>(kScratchLayoutIn, size_t(p.N * p.K * p.OH * p.OW));
   T* gxt = thread_scratch<T>(kScratchLayoutOut, size_t(p.N * p.C * p.H * p.W));
@@ -174,6 +181,7 @@ void conv_backward_weight_in_layout(const ConvParams& p, Layout target, const T*
 
 #define FASTCONV_INSTANTIATE_LAYOUT_SWITCH(T)                                                                  \
   template void conv_forward_in_layout<T>(const ConvParams&, Layout, const T*, const T*, const T*, T*);       \
+  template void conv_forward_nchw_via_direct<T>(const ConvParams&, const T*, const T*, const T*, T*);        \
   template void conv_backward_input_in_layout<T>(const ConvParams&, Layout, const T*, const T*, T*);          \
   template void conv_backward_weight_in_layout<T>(const ConvParams&, Layout, const T*, const T*, T*);
 FASTCONV_INSTANTIATE_LAYOUT_SWITCH(float)

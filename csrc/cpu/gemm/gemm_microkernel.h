@@ -4,6 +4,7 @@
 // Without AVX-512 a portable kernel (plain loops the compiler vectorises for AVX2/SSE/NEON).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -11,6 +12,7 @@
 #include <immintrin.h>
 
 #include "../cpu_tuning.h"
+#include "../simd_transpose.h"
 #else
 #include "../portable_vec.h"
 #endif
@@ -115,6 +117,34 @@ struct Zmm<double> {
   static V load_first(const double* p, int64_t n) { return _mm512_maskz_loadu_pd(__mmask8((1u << n) - 1), p); }
   static void store_first(double* p, V v, int64_t n) { _mm512_mask_storeu_pd(p, __mmask8((1u << n) - 1), v); }
 };
+
+// The 16 row vectors r of a tile whose rows are consecutive in C (v.rsC == 1) and whose columns are v.csC apart
+// (the channels_last direct convolution writing an NCHW output: pixels along an output row, channels planes
+// apart): C[j*csC + i] = alpha*r[i][j] + beta*C[j*csC + i] + brow[i] + bcol[j] for i < v.mr <= 16, j < v.nr <= L.
+// Float: one 16 x 16 register transpose and a masked store per column; double element by element. r is the
+// caller's copy of its accumulators (taking their own address kept them in memory through the k loop: 2x slower).
+template <typename T>
+inline void store_transposed(typename Zmm<T>::V* r, T* C, const MicroTileView& v, T alpha, T beta, const T* brow,
+                             const T* bcol) {
+  using Z = Zmm<T>;
+  if constexpr (std::is_same_v<T, float>) {
+    const __mmask16 m = __mmask16((1u << v.mr) - 1);
+    transpose16x16(r);
+    const __m512 va = Z::set1(alpha), vb = Z::set1(beta), br = brow ? _mm512_maskz_loadu_ps(m, brow) : Z::zero();
+    for (int64_t j = 0; j < v.nr; ++j) {
+      float* col = C + j * v.csC;
+      __m512 out = Z::mul(va, r[j]);
+      if (beta != 0.0f) out = Z::fma(vb, _mm512_maskz_loadu_ps(m, col), out);
+      if (brow) out = Z::add(out, br);
+      if (bcol) out = Z::add(out, Z::set1(bcol[j]));
+      _mm512_mask_storeu_ps(col, m, out);
+    }
+  } else {
+    alignas(64) T acc[16 * Z::L];
+    for (int i = 0; i < 16; ++i) Z::store(acc + i * Z::L, r[i]);
+    store_tile_generic<T, 16, Z::L>(acc, C, v, alpha, beta, brow, bcol);
+  }
+}
 
 template <typename T>
 struct MicroKernel {
@@ -243,7 +273,13 @@ struct MicroKernel {
     V c0[R], c1[R];
 #pragma GCC unroll 14
     for (int i = 0; i < R; ++i) c0[i] = c1[i] = Z::zero();
-    for (int i = 0; i < R && i < v.mr; ++i) __builtin_prefetch(C + i * v.rsC, 1, 3);
+    if (v.csC == 1)
+      for (int i = 0; i < R && i < v.mr; ++i) __builtin_prefetch(C + i * v.rsC, 1, 3);
+    else  // an NCHW output (store_transposed): each channel's v.mr consecutive values
+      for (int64_t j = 0; j < v.nr; ++j) {
+        __builtin_prefetch(C + j * v.csC, 1, 3);
+        __builtin_prefetch(C + j * v.csC + v.mr - 1, 1, 3);
+      }
     for (int64_t t = 0; t < ntaps; ++t) {
       const T* at = a + off[t];
       const T* bt = b + t * kc * NR;
@@ -289,9 +325,10 @@ struct MicroKernel {
 
  private:
   // C = alpha*acc + beta*C + biases for the v.mr <= R rows that exist: vectors for full-width rows of unit
-  // column stride, scalars otherwise (partial tiles never read past the end of C or of the biases).
+  // column stride, scalars otherwise (partial tiles never read past the end of C or of the biases). Always inlined:
+  // called, it took the accumulators' address, and the kernels kept them in memory through their k loops.
   template <int R>
-  static void store(const V* c0, const V* c1, T* C, const MicroTileView& v, T alpha, T beta, const T* brow,
+  __attribute__((always_inline)) static void store(const V* c0, const V* c1, T* C, const MicroTileView& v, T alpha, T beta, const T* brow,
                     const T* bcol) {
     if (v.nr == NR && v.csC == 1) {
       const V va = Z::set1(alpha), vb = Z::set1(beta);
@@ -317,6 +354,21 @@ struct MicroKernel {
         }
       }
       return;
+    }
+    if constexpr (R <= 16) {
+      if (v.rsC == 1 && v.csC != 1) {  // rows along C: columns 0..L-1 from c0, L.. from c1
+        V r[16];
+        MicroTileView h = v;
+        h.nr = std::min<int64_t>(v.nr, Z::L);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) r[i] = i < R ? c0[i] : Z::zero();
+        store_transposed<T>(r, C, h, alpha, beta, brow, bcol);
+        if (v.nr <= Z::L) return;
+        h.nr = v.nr - Z::L;
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) r[i] = i < R ? c1[i] : Z::zero();
+        return store_transposed<T>(r, C + Z::L * v.csC, h, alpha, beta, brow, bcol ? bcol + Z::L : nullptr);
+      }
     }
     alignas(64) T acc[R * NR];
 #pragma GCC unroll 14
