@@ -700,6 +700,56 @@ def test_implicit_forward_short_rows(case, dtype, channels_last, threads):
     run_case(shape, kshape, stride, pads, (1, 1), groups, mode, channels_last=channels_last, dtype=dtype)
 
 
+# Zero padding: kernel rows that read only padding rows for every output row of a tile are skipped by the
+# channels_last direct convolution (conv_implicit_nhwc.cpp live_kernel_rows: forward, and input gradients as
+# forwards of the flipped kernel, by output phase when strided) and by its weight gradient (conv_implicit_nhwc_weight.cpp
+# live_rows); NCHW column matrices of stride-1 and -2 zero-padded rows are gathered by vector (im2col.cpp). The
+# cases put output rows near and beyond the padded borders: rows whose every tap reads padding (bias only), stacks
+# of short rows, one-vector (row_taps) tiles, dilated kernel rows, stride 2 with rows of several vectors.
+PADDING_ROW_CASES = {
+    "5x5_pad2_16ch": ((2, 16, 14, 14), (32, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1)),  # one-vector weight gradient
+    "pad_beyond_kernel": ((2, 32, 6, 9), (32, 3, 3), (1, 1), (4, 5, 1, 3), (1, 1)),
+    "stacked_short_rows": ((2, 32, 9, 4), (40, 3, 3), (1, 1), (3, 2, 1, 1), (1, 1)),
+    "row_taps_16": ((2, 16, 10, 20), (16, 5, 5), (1, 1), (3, 1, 2, 2), (1, 1)),
+    "dilated_rows": ((1, 32, 13, 12), (32, 3, 3), (1, 1), (4, 4, 2, 2), (3, 1)),
+    "4x4_s2_phases": ((2, 24, 15, 14), (48, 4, 4), (2, 2), (3, 3, 1, 1), (1, 1)),
+    "s2_rows_of_vectors": ((2, 8, 9, 70), (16, 3, 3), (2, 2), (1, 1, 2, 1), (1, 2)),
+    "s1_rows_of_vectors": ((1, 8, 5, 41), (12, 3, 5), (1, 1), (2, 0, 3, 1), (1, 1)),
+}
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(PADDING_ROW_CASES))
+def test_zero_padding_rows(case, dtype, channels_last, threads):
+    shape, kshape, stride, pads, dil = PADDING_ROW_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, channels_last=channels_last, dtype=dtype)
+
+
+# 3-channel stems: NCHW ones on 96x96 outputs or more run as the channels_last direct convolution (its tiles write
+# the NCHW planes; the 3 input planes interleaved into pixels, transpose.h), smaller ones in the direct few-channel
+# kernel; channels_last ones in the channels_last direct convolution. A 3-channel output goes back from pixels to
+# planes (the NCHW transposed convolution below runs as channels_last output phases).
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("size", [192, 40], ids=["96x96_out", "20x20_out"])
+def test_three_channel_stems(size, dtype, channels_last, threads):
+    run_case((1, 3, size, size + 1), (16, 7, 7), (2, 2), (3, 3, 3, 3), channels_last=channels_last, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_three_channel_transposed_output(dtype, threads):
+    x = torch.randn(2, 16, 9, 8, dtype=dtype, requires_grad=True)
+    w = torch.randn(16, 3, 4, 4, dtype=dtype, requires_grad=True)
+    y = fastconv.nn.functional.conv_transpose2d(x, w, None, stride=2, padding=1)
+    y_ref = F.conv_transpose2d(x, w, None, stride=2, padding=1)
+    assert_close(y, y_ref, dtype, "output")
+    g = torch.randn_like(y_ref)
+    for name, a, e in zip(("grad_input", "grad_weight"), torch.autograd.grad(y, (x, w), g),
+                          torch.autograd.grad(y_ref, (x, w), g)):
+        assert_close(a, e, dtype, name)
+
+
 def pytest_in_subprocess(env, *args):
     """The pytest output of `args` run in a fresh process with `env` added to the environment (settings the
     kernels read once per process)."""

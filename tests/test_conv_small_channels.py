@@ -70,7 +70,9 @@ def run_case(shape, kshape, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), g
         assert_close(a, e, dtype, name)
 
 
-# (shape, kernel (K, R, S), stride, pads, dilation, groups): all take the direct kernel.
+# (shape, kernel (K, R, S), stride, pads, dilation, groups): all take the direct kernel in NCHW. In channels_last
+# the channels_last direct convolution (conv_implicit_nhwc.cpp) takes every kernel larger than 1x1, and the direct
+# kernel keeps the pointwise ones of fewer than 8 channels (pointwise_*).
 DIRECT_CASES = {
     "lenet_c1": ((3, 1, 32, 32), (6, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # two vectors per row
     "lenet_c3": ((2, 6, 14, 14), (16, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # one vector, two K blocks
@@ -87,6 +89,8 @@ DIRECT_CASES = {
     # vectors over output channels (narrow rows, longer C*R*S; lenet_c3 and the NHWC stem also take it)
     "kvec_k_tail": ((2, 4, 12, 12), (24, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # 24 of 32 channels
     "kvec_groups_pad": ((3, 8, 11, 12), (32, 5, 5), (1, 1), (1, 0, 0, 1), (1, 1), 2),
+    "pointwise_columns": ((2, 3, 9, 20), (8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # columns of 8 channels
+    "pointwise_kvec": ((2, 3, 9, 20), (16, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # a vector of 16 channels
 }
 
 

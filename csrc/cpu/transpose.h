@@ -29,6 +29,50 @@ inline void transpose_serial(int64_t rows, int64_t cols, const T* s, int64_t s_r
     for (int64_t i = j < jv ? iv : 0; i < rows; ++i) d[j * d_rs + i] = s[i * s_rs + j * s_cs];
 }
 
+// dst[j * ROWS + i] = src[i * s_rs + j] for i < ROWS, j < cols: a few planes interleaved into dense pixels (a
+// grayscale, RGB or RGBA NCHW image into channels_last). With ROWS a constant the compiler vectorises the
+// interleave: 4 x 3 x 224 x 224 floats in 0.07 ms where 32 x 32 tiles, element by element for so few rows, took
+// 0.36 ms (1 thread, Zen 4).
+template <int ROWS, typename T>
+__attribute__((noinline)) void interleave_rows(int64_t cols, const T* __restrict src, int64_t s_rs, T* __restrict dst) {
+  for (int64_t j = 0; j < cols; ++j)
+#pragma GCC unroll 4
+    for (int i = 0; i < ROWS; ++i) dst[j * ROWS + i] = src[i * s_rs + j];
+}
+
+// The inverse, dst[j * d_rs + i] = src[i * COLS + j] for i < rows, j < COLS: dense pixels of a few values into
+// planes (a 3-channel channels_last output into NCHW).
+template <int COLS, typename T>
+__attribute__((noinline)) void deinterleave_cols(int64_t rows, const T* __restrict src, T* __restrict dst, int64_t d_rs) {
+  for (int64_t i = 0; i < rows; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < COLS; ++j) dst[j * d_rs + i] = src[i * COLS + j];
+}
+
+// interleave_rows for rows <= 4; false (nothing done) for more rows.
+template <typename T>
+bool interleave_few_rows(int64_t rows, int64_t cols, const T* src, int64_t s_rs, T* dst) {
+  switch (rows) {
+    case 1: return interleave_rows<1>(cols, src, s_rs, dst), true;
+    case 2: return interleave_rows<2>(cols, src, s_rs, dst), true;
+    case 3: return interleave_rows<3>(cols, src, s_rs, dst), true;
+    case 4: return interleave_rows<4>(cols, src, s_rs, dst), true;
+  }
+  return false;
+}
+
+// deinterleave_cols for cols <= 4; false (nothing done) for more columns.
+template <typename T>
+bool deinterleave_few_cols(int64_t rows, int64_t cols, const T* src, T* dst, int64_t d_rs) {
+  switch (cols) {
+    case 1: return deinterleave_cols<1>(rows, src, dst, d_rs), true;
+    case 2: return deinterleave_cols<2>(rows, src, dst, d_rs), true;
+    case 3: return deinterleave_cols<3>(rows, src, dst, d_rs), true;
+    case 4: return deinterleave_cols<4>(rows, src, dst, d_rs), true;
+  }
+  return false;
+}
+
 // dst[b * d_bs + j * d_rs + i] = src[b * s_bs + i * s_rs + j * s_cs] for b < batch, i < rows, j < cols, in
 // 32 x 32 tiles: an element-wise transpose of a multi-megabyte matrix reads one cache line per element
 // (VGG-16's 512x512x3x3 weight gradient: about 5 ms of a 10 ms backward); a tile's lines stay in L1 while
@@ -38,9 +82,29 @@ inline void transpose_serial(int64_t rows, int64_t cols, const T* s, int64_t s_r
 template <typename T>
 void transpose_tiled_batch(int64_t batch, int64_t rows, int64_t cols, const T* src, int64_t s_bs, int64_t s_rs,
                            int64_t s_cs, T* dst, int64_t d_bs, int64_t d_rs, int num_threads) {
+  const int nt = threads_for_work(batch * rows * cols, std::max(num_threads, 1));
+  if (rows <= 4 && s_cs == 1 && d_rs == rows) {  // into dense pixels of up to 4 values: chunks of columns
+    constexpr int64_t kChunk = 4096;
+    const int64_t chunks = (cols + kChunk - 1) / kChunk;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t item = 0; item < batch * chunks; ++item) {
+      const int64_t b = item / chunks, j0 = (item % chunks) * kChunk;
+      interleave_few_rows(rows, std::min(kChunk, cols - j0), src + b * s_bs + j0, s_rs, dst + b * d_bs + j0 * rows);
+    }
+    return;
+  }
+  if (cols <= 4 && s_cs == 1 && s_rs == cols) {  // dense pixels of up to 4 values into planes: chunks of rows
+    constexpr int64_t kChunk = 4096;
+    const int64_t chunks = (rows + kChunk - 1) / kChunk;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t item = 0; item < batch * chunks; ++item) {
+      const int64_t b = item / chunks, i0 = (item % chunks) * kChunk;
+      deinterleave_few_cols(std::min(kChunk, rows - i0), cols, src + b * s_bs + i0 * cols, dst + b * d_bs + i0, d_rs);
+    }
+    return;
+  }
   constexpr int64_t kTile = 32;
   const int64_t tile_rows = (rows + kTile - 1) / kTile, items = batch * tile_rows;
-  const int nt = threads_for_work(batch * rows * cols, std::max(num_threads, 1));
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t item = 0; item < items; ++item) {
     const int64_t b = item / tile_rows, i0 = (item % tile_rows) * kTile, ni = std::min(kTile, rows - i0);

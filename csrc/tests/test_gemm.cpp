@@ -60,9 +60,12 @@ void check_gemm(int64_t M, int64_t N, int64_t K, const Layout& l, bool biases, T
            l.b_col_major, (long long)l.lda_pad, biases, threads, e);
 }
 
+// Row strides of src and dst `s_pad` and `d_pad` elements past dense (0: dense, where up to 4 planes are
+// interleaved into pixels or pixels of up to 4 values split into planes, transpose.h's chunked loops).
 template <typename T>
-void check_transpose(int64_t batch, int64_t rows, int64_t cols, int64_t s_cs, int threads) {
-  const int64_t s_rs = cols * s_cs + 3, s_bs = rows * s_rs + 5, d_rs = rows + 2, d_bs = cols * d_rs + 7;
+void check_transpose(int64_t batch, int64_t rows, int64_t cols, int64_t s_cs, int threads, int64_t s_pad = 3,
+                     int64_t d_pad = 2) {
+  const int64_t s_rs = cols * s_cs + s_pad, s_bs = rows * s_rs + 5, d_rs = rows + d_pad, d_bs = cols * d_rs + 7;
   const auto src = random_vector<T>(size_t(batch * s_bs), 6);
   std::vector<T> dst(size_t(batch * d_bs), T(0)), ref(dst.size(), T(0));
   for (int64_t b = 0; b < batch; ++b)
@@ -104,6 +107,13 @@ void run_all() {
     check_transpose<T>(3, 16, 16, 1, threads);
     check_transpose<T>(1, 70, 33, 2, threads);
     check_transpose<T>(2, 5, 100, 1, threads);
+    // 1-4 planes into dense pixels (chunks of 4096 columns and a tail) and back
+    check_transpose<T>(2, 3, 5000, 1, threads, 3, 0);
+    check_transpose<T>(3, 1, 70, 1, threads, 0, 0);
+    check_transpose<T>(2, 4, 33, 1, threads, 0, 0);
+    check_transpose<T>(2, 5000, 3, 1, threads, 0, 2);
+    check_transpose<T>(1, 9000, 2, 1, threads, 0, 5);
+    check_transpose<T>(2, 70, 4, 1, threads, 0, 0);
   }
 }
 

@@ -31,10 +31,10 @@ ConvParams as_forward(const ConvParams& p) {
 // The transposed forward judged by the NCHW thresholds in both layouts: in channels_last the alternative is a
 // GEMM plus a col2im scatter of a few channels per pixel (LeNet-5 C3's input gradient, 6 channels, batch 256:
 // 8.9 ms that way, 2.0 ms direct, torch 2.4-3.0; MNIST 1->16 5x5: 3.8 -> 0.57 ms).
-bool use_direct_small_input(const ConvParams& p) {
+bool use_direct_small_input(const ConvParams& p, int64_t elem_size) {
   ConvParams q = as_forward(p);
   q.layout = Layout::NCHW;
-  return q.N > 0 && use_direct_small(q);
+  return q.N > 0 && use_direct_small(q, elem_size);
 }
 
 template <typename T>

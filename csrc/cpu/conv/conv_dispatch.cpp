@@ -80,7 +80,7 @@ ForwardPath forward_path(const ConvParams& p, int64_t elem_size) {
   if (switch_target(p, ConvPass::Forward, elem_size) != p.layout) return ForwardPath::OtherLayout;
   if (is_depthwise(p)) return ForwardPath::Depthwise;
   if (is_whole_input_kernel(p)) return ForwardPath::WholeInput;
-  if (use_direct_small(p)) return ForwardPath::DirectSmall;
+  if (use_direct_small(p, elem_size)) return ForwardPath::DirectSmall;
   return ForwardPath::Gemm;  // its first choice, the channels_last direct convolution (implicit_forward_applies)
 }
 
@@ -165,7 +165,7 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
     w = dense_weight(p, w);
     return whole_input_backward_input(p, gy, w, gx);
   }
-  if (use_fast(p) && use_direct_small_input(p)) {
+  if (use_fast(p) && use_direct_small_input(p, sizeof(T))) {
     w = dense_weight(p, w);
     return conv_backward_input_direct_small(p, gy, w, gx);
   }

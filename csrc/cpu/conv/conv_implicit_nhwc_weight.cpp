@@ -10,6 +10,7 @@
 // dynamically, each summing into its own (R*S, K, C) buffer; the buffers are added in chunk order, so the
 // result does not depend on the threads or the schedule.
 #include <algorithm>
+#include <utility>
 #include <cstring>
 #include <vector>
 
@@ -150,31 +151,46 @@ void tile_rows(int m, int64_t kc, const T* a, int64_t lda, const T* b, int64_t l
   tile<T, M, NV>(kc, a, lda, b, ldb, acc, ldc);
 }
 
+// Rows [lo, hi) of the block's output rows [b0, b1) (counted from the segment's first output row oh0) whose
+// kernel row rr reads an input row inside [0, H): the others read only xq's zero padding rows and add nothing
+// (a 5x5 kernel, pad 2, on 14x14 planes: 8.6% of the products; on 7x7: 17%).
+std::pair<int64_t, int64_t> live_rows(const ConvParams& p, int64_t oh0, int64_t b0, int64_t b1, int64_t rr) {
+  const int64_t tap = rr * p.dil_h - p.pad_t;  // input row of output row oh: oh + tap
+  const int64_t lo = std::max(b0, -tap - oh0), hi = std::min(b1, p.H - tap - oh0);
+  return {lo, std::max(lo, hi)};
+}
+
 // acc[(rs*K + k)*C + c] += sum_{q < npix} gq[q*K + k] * xq[(q + r*dh*Wq + s*dw)*C + c] over the pixels of
-// `rows` rows of Wq, in blocks of whole rows (the block's gq rows and xq rows stay in L2 while every tap and tile
-// uses them).
+// `rows` rows of Wq (output rows oh0, oh0 + 1, ...), in blocks of whole rows (the block's gq rows and xq rows stay
+// in L2 while every tap and tile uses them), each kernel row over its live_rows only.
 template <typename T>
-void accumulate_taps(const ConvParams& p, int64_t rows, const T* gq, const T* xq, int64_t Wq, T* acc) {
+void accumulate_taps(const ConvParams& p, int64_t oh0, int64_t rows, const T* gq, const T* xq, int64_t Wq, T* acc) {
   const int64_t K = p.K, C = p.C, NR = kCols<T>, k_tiles = (K + kRows - 1) / kRows;
-  const int64_t npix = rows * Wq, block_rows = std::max<int64_t>(1, kPixelBlock / Wq);
-  for (int64_t q0 = 0; q0 < npix; q0 += block_rows * Wq) {
-    const int64_t kc = std::min(block_rows * Wq, npix - q0);
-    const T* a = gq + q0 * K;
+  const int64_t block_rows = std::max<int64_t>(1, kPixelBlock / Wq);
+  for (int64_t b0 = 0; b0 < rows; b0 += block_rows) {
+    const int64_t b1 = std::min(rows, b0 + block_rows);
 #if defined(__AVX512F__)
     if (C == NR / 2 && p.S > 1) {  // one vector of input channels: taps of a kernel row in groups of <= 5
       const int64_t groups = (p.S + 4) / 5;
-      for (int64_t rr = 0; rr < p.R; ++rr)
+      for (int64_t rr = 0; rr < p.R; ++rr) {
+        const auto [lo, hi] = live_rows(p, oh0, b0, b1, rr);
+        if (hi == lo) continue;
         for (int64_t g = 0; g < groups; ++g) {
           const int64_t s0 = p.S * g / groups, st = p.S * (g + 1) / groups - s0;
-          const T* b = xq + (q0 + rr * p.dil_h * Wq + s0 * p.dil_w) * C;
-          accumulate_tap_group(p, kc / Wq, Wq, a, b, int(st), acc + (rr * p.S + s0) * K * C);
+          const T* b = xq + ((lo + rr * p.dil_h) * Wq + s0 * p.dil_w) * C;
+          accumulate_tap_group(p, hi - lo, Wq, gq + lo * Wq * K, b, int(st), acc + (rr * p.S + s0) * K * C);
         }
+      }
       continue;
     }
 #endif
-    for (int64_t rr = 0; rr < p.R; ++rr)
+    for (int64_t rr = 0; rr < p.R; ++rr) {
+      const auto [lo, hi] = live_rows(p, oh0, b0, b1, rr);
+      if (hi == lo) continue;
+      const int64_t kc = (hi - lo) * Wq;
+      const T* a = gq + lo * Wq * K;
       for (int64_t s = 0; s < p.S; ++s) {
-        const T* b = xq + (q0 + rr * p.dil_h * Wq + s * p.dil_w) * C;
+        const T* b = xq + ((lo + rr * p.dil_h) * Wq + s * p.dil_w) * C;
         T* at = acc + (rr * p.S + s) * K * C;
         for (int64_t i = 0; i < k_tiles; ++i)  // tiles of even heights: 32 channels as 11 + 11 + 10, not 14 + 14 + 4
           for (int64_t c0 = 0; c0 < C; c0 += NR) {
@@ -186,6 +202,7 @@ void accumulate_taps(const ConvParams& p, int64_t rows, const T* gq, const T* xq
               tile_rows<T, 1>(m, kc, a + k0, K, b + c0, C, at + k0 * C + c0, C);
           }
       }
+    }
   }
 }
 
@@ -231,7 +248,8 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
         const int64_t n = r / p.OH, oh0 = r % p.OH, oh1 = std::min({p.OH, oh0 + (r1 - r), oh0 + seg});
         r += oh1 - oh0;
         if (identity) {  // 1x1 without padding: x and gy rows are already the operands
-          accumulate_taps(p, oh1 - oh0, gy + (n * p.OH + oh0) * p.OW * K, x + (n * p.H + oh0) * p.W * C, Wq, acc);
+          accumulate_taps(p, oh0, oh1 - oh0, gy + (n * p.OH + oh0) * p.OW * K, x + (n * p.H + oh0) * p.W * C, Wq,
+                          acc);
           continue;
         }
         for (int64_t a = 0; a < oh1 - oh0 + halo; ++a) {
@@ -252,7 +270,7 @@ void conv_backward_weight_implicit_nhwc(const ConvParams& p, const T* x, const T
           std::memcpy(dst, gy + (n * p.OH + oh) * p.OW * K, sizeof(T) * size_t(p.OW * K));
           std::fill(dst + p.OW * K, dst + Wq * K, T(0));
         }
-        accumulate_taps(p, oh1 - oh0, gq, xq, Wq, acc);
+        accumulate_taps(p, oh0, oh1 - oh0, gq, xq, Wq, acc);
       }
     }
     // gw[k, c, r, s] = sum over chunks of acc[(rs*K + k)*C + c], in chunk order: rows of C channels are

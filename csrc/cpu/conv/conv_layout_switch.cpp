@@ -22,6 +22,7 @@ constexpr int64_t kMinPhaseWidth = 4;
 constexpr int64_t kMinStridedSwitchChannels = 16, kMaxStackedOutputPixels = 7 * 7, kMaxStackedStridedPixels = 3 * 3;
 constexpr int64_t kMinLargeKernelTaps = 25;
 constexpr int64_t kMinStemTaps = 49;
+constexpr int64_t kMinStemSwitchPixels = 96 * 96;
 
 ConvParams in_layout(const ConvParams& p, Layout target) {
   ConvParams q = p;
@@ -88,10 +89,15 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
     return Layout::NHWC;
   // Strided stems with few channels and a large kernel that the direct few-channel kernel does not take (AlexNet's
   // 3 -> 96 11x11/4: too many outputs for it) too: NCHW's im2col copies the input R*S/(sh*sw) = 7.6 times, the
-  // transposes of a 3-channel input and the output cost less (see the commit for the A/B).
+  // transposes of a 3-channel input and the output cost less (see the commit for the A/B). And those it takes on
+  // output planes of kMinStemSwitchPixels or more, since the channels_last direct convolution writes NCHW planes
+  // itself and a 3-channel input is interleaved at memory speed (transpose.h): ResNet's 3 -> 64 7x7/2 stem on
+  // 224x224 inputs 1.07-1.10x faster so at batch 1, 4 and 8 (A/B in one process, Zen 4); on 128x128 and 64x64
+  // inputs 3-4% slower.
   if (p.layout == Layout::NCHW && pass == ConvPass::Forward && !depthwise && p.stride_h > 1 && p.stride_w > 1 &&
       p.R * p.S >= kMinStemTaps && p.C_per_group() < kMinStridedSwitchChannels &&
-      p.OH * p.OW > kMaxStackedOutputPixels && !use_direct_small(p) &&
+      p.OH * p.OW > kMaxStackedOutputPixels &&
+      (!use_direct_small(p, elem_size) || p.OH * p.OW >= kMinStemSwitchPixels) &&
       implicit_forward_applies(in_layout(p, Layout::NHWC), elem_size))
     return Layout::NHWC;
   // And for the forward and input gradient of stride-1 kernels of 5x5 and more with 16 or more channels per
