@@ -86,7 +86,8 @@ DIRECT_CASES = {
     "single_row_output": ((2, 2, 3, 33), (4, 3, 3), (1, 1), (0, 0, 1, 1), (1, 1), 1),
     "7x7_one_channel_s2": ((2, 1, 20, 45), (8, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),  # 7 tap columns
     "dilated_stride1": ((2, 3, 12, 30), (8, 3, 3), (1, 1), (1, 2, 2, 1), (2, 2), 1),
-    # vectors over output channels (narrow rows, longer C*R*S; lenet_c3 and the NHWC stem also take it)
+    # vectors over output channels (narrow rows, longer C*R*S; lenet_c3 in NCHW and pointwise_kvec in channels_last
+    # also take it)
     "kvec_k_tail": ((2, 4, 12, 12), (24, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # 24 of 32 channels
     "kvec_groups_pad": ((3, 8, 11, 12), (32, 5, 5), (1, 1), (1, 0, 0, 1), (1, 1), 2),
     "pointwise_columns": ((2, 3, 9, 20), (8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # columns of 8 channels

@@ -38,6 +38,9 @@ struct ConvParams {
   int64_t K_per_group() const { return K / groups; }
 };
 
+// ceil(a / b) for b > 0 and a of any sign (C++ division truncates toward zero).
+inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
 // Output size along one axis, the formula torch uses: floor((in + pads - dil*(k-1) - 1) / stride) + 1.
 // Returns a value <= 0 when the (padded) input is smaller than the dilated kernel.
 inline int64_t conv_out_size(int64_t in, int64_t pad_lo, int64_t pad_hi, int64_t k, int64_t stride,

@@ -294,10 +294,10 @@ bool row_taps_applies(const ConvParams& p) {
 // whose band rows hold real values.
 std::pair<int64_t, int64_t> live_kernel_rows(const ConvParams& p, int64_t oh, int64_t rh) {
   if (p.mode != PaddingMode::Zeros) return {0, p.R};
-  const auto floor_div = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
   const int64_t first = oh * p.stride_h - p.pad_t, last = (oh + rh - 1) * p.stride_h - p.pad_t;  // input rows of tap 0
-  const int64_t lo = std::clamp<int64_t>(-floor_div(last, p.dil_h), 0, p.R);  // ceil(-last / dil_h)
-  const int64_t hi = std::clamp<int64_t>(floor_div(p.H - 1 - first, p.dil_h) + 1, lo, p.R);
+  // first kernel row with last + r*dil_h >= 0; one past the last with first + r*dil_h <= H - 1
+  const int64_t lo = std::clamp<int64_t>(ceil_div(-last, p.dil_h), 0, p.R);
+  const int64_t hi = std::clamp<int64_t>(ceil_div(p.H - first, p.dil_h), lo, p.R);
   return {lo, hi};
 }
 

@@ -1,6 +1,6 @@
 // im2col / col2im (see im2col.h). The interior of each row (no padding involved) is a plain strided copy
 // (contiguous for stride 1); only the few border columns go through remap_index. With AVX-512, NCHW rows of
-// zero-padded stride-1 and stride-2 taps are gathered 16 (float) or 8 (double) at a time instead
+// zero-padded stride-1 and stride-2 taps are gathered whole, 16 (float) or 8 (double) at a time
 // (gather_row_zeros).
 #include "im2col.h"
 
@@ -15,13 +15,6 @@
 
 namespace fastconv {
 namespace cpu {
-namespace {
-
-inline int64_t ceil_div(int64_t a, int64_t b) {  // b > 0, any sign of a
-  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
-}
-
-}  // namespace
 
 InteriorRange interior_cols(const ConvParams& p, int64_t s) {
   const int64_t off = s * p.dil_w - p.pad_l;  // input column of ow = 0
@@ -82,32 +75,6 @@ inline void gather_row_zeros(const T* src, int64_t W, int64_t off, int64_t OW, T
   }
 }
 
-// im2col_nchw for zero padding and stride_w 1 or 2, every row through gather_row_zeros; false: not such a shape.
-template <typename T>
-bool im2col_nchw_vector(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col, int64_t npix) {
-  if (p.mode != PaddingMode::Zeros || (p.stride_w != 1 && p.stride_w != 2)) return false;
-  const int64_t Cg = p.C_per_group(), HW = p.H * p.W;
-  for (int64_t c = 0; c < Cg; ++c)
-    for (int64_t r = 0; r < p.R; ++r)
-      for (int64_t s = 0; s < p.S; ++s) {
-        T* dst_row = col + ((c * p.R + r) * p.S + s) * npix;
-        const int64_t off = s * p.dil_w - p.pad_l;
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          T* dst = dst_row + (oh - oh0) * p.OW;
-          const int64_t ih = oh * p.stride_h - p.pad_t + r * p.dil_h;
-          if (ih < 0 || ih >= p.H) {
-            std::memset(dst, 0, sizeof(T) * p.OW);
-            continue;
-          }
-          const T* src = x + c * HW + ih * p.W;
-          if (p.stride_w == 2)
-            gather_row_zeros<2>(src, p.W, off, p.OW, dst);
-          else
-            gather_row_zeros<1>(src, p.W, off, p.OW, dst);
-        }
-      }
-  return true;
-}
 #endif
 
 }  // namespace
@@ -115,10 +82,10 @@ bool im2col_nchw_vector(const ConvParams& p, const T* x, int64_t oh0, int64_t oh
 template <typename T>
 void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* col, int64_t ld) {
   const int64_t Cg = p.C_per_group(), npix = ld > 0 ? ld : (oh1 - oh0) * p.OW, HW = p.H * p.W;
-#if defined(__AVX512F__)
-  if (im2col_nchw_vector(p, x, oh0, oh1, col, npix)) return;
-#endif
   const std::vector<InteriorRange> interior = interior_cols_per_tap(p);
+#if defined(__AVX512F__)
+  const bool vector_rows = p.mode == PaddingMode::Zeros && (p.stride_w == 1 || p.stride_w == 2);
+#endif
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < p.R; ++r)
       for (int64_t s = 0; s < p.S; ++s) {
@@ -133,6 +100,15 @@ void im2col_nchw(const ConvParams& p, const T* x, int64_t oh0, int64_t oh1, T* c
             continue;
           }
           const T* src = x + c * HW + ih * p.W;
+#if defined(__AVX512F__)
+          if (vector_rows) {
+            if (p.stride_w == 2)
+              gather_row_zeros<2>(src, p.W, off, p.OW, dst);
+            else
+              gather_row_zeros<1>(src, p.W, off, p.OW, dst);
+            continue;
+          }
+#endif
           for (int64_t ow = 0; ow < in.lo; ++ow) {
             const int64_t iw = remap_index(ow * p.stride_w + off, p.W, p.mode);
             dst[ow] = iw < 0 ? T(0) : src[iw];
