@@ -530,6 +530,24 @@ def test_nchw_forward_written_by_direct_tiles(case, dtype, bias, threads):
     run_case(shape, kshape, stride, pads, (1, 1), groups, mode, dtype=dtype, bias=bias)
 
 
+# NCHW (K, C, R, S) weights packed for the channels_last direct convolution (conv_implicit_nhwc.cpp,
+# pack_kcrs_panel) by strided NCHW forwards: 16-channel, 16-row blocks in one pass (several channel blocks, 3x3 and
+# 5x3 taps, a last panel of 16 rows, groups), and the two-pass rest (channels and panel rows not multiples of 16).
+KCRS_PACK_CASES = {
+    "c48_k80_3x3": ((2, 48, 15, 15), (80, 3, 3), (2, 2), (1, 1, 1, 1), 1),
+    "c32_k32_5x3_small": ((3, 32, 9, 8), (32, 5, 3), (2, 2), (2, 2, 1, 1), 1),
+    "groups2_c64_k96": ((2, 64, 12, 12), (96, 3, 3), (2, 2), (1, 1, 1, 1), 2),
+    "c40_k56_two_pass": ((2, 40, 11, 13), (56, 3, 3), (2, 2), (1, 1, 1, 1), 1),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(KCRS_PACK_CASES))
+def test_nchw_weight_packing(case, dtype, threads):
+    shape, kshape, stride, pads, groups = KCRS_PACK_CASES[case]
+    run_case(shape, kshape, stride, pads, (1, 1), groups, "zeros", dtype=dtype)
+
+
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 def test_row_taps_input_gradient(dtype, channels_last, threads):

@@ -12,6 +12,7 @@
 // deterministic).
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 #if defined(__x86_64__) || defined(_M_X64)
@@ -51,15 +52,51 @@ int64_t pixel_stride(const ConvParams& p, int64_t elem_size) {
   return broadcast_rows_alias(p.stride_w * cg, elem_size) ? cg + 64 / elem_size : cg;
 }
 
-// wp[((g*panels + j)*RS + t)*Cg + c)*NR + jj] = w[g*Kg + j*NR + jj, c, r, s] (t = r*S + s), zero past Kg.
-// Per panel: a tiled transpose of its NR weight rows into (c*RS + t, jj) order, then whole 128-byte rows
-// moved to (t*Cg + c) order (an element-wise gather read one cache line per element: a sixth of ResNet-50's
-// 512-channel stride-2 forward), written in order: taken in tmp's order, the writes of consecutive rows went
-// Cg*NR*4 bytes apart (32 KB at 256 channels, one L1 set), and the move cost half as much as the convolution
-// (ResNet-18's 256 -> 512 3x3/2 at batch 4, NCHW, on this Zen 4: 4.78 -> 3.02 ms, torch 2.5-3.0). A
-// channels_last weight (p.weight_rsc, rows in (t, c) order already) is transposed straight into place: its copy
-// to (K, Cg, R, S) first cost as much again as the packing (ResNet-18's 256 -> 512 stride-2 3x3 in channels_last
-// 1.92 -> 1.70 ms, torch 1.50).
+// dst[(t*Cg + c)*NR + jj] = src[jj*depth + c*RS + t] for jj < nr, c < Cg, t < RS (depth = Cg*RS): one panel of
+// NR rows of a (K, Cg, R, S) weight, zeros past nr. Floats in 16-channel, 16-row blocks go in one pass: a block's
+// 16*RS source columns are RS register transposes whose 16 rows are stored straight to their (t, c) destination
+// rows (whole 64-byte lines), and each 16-row stretch of source is read in one sweep. The rest goes through tmp
+// (depth x NR): a tiled transpose into (c*RS + t, jj) order, then whole NR-wide rows moved to (t*Cg + c) order,
+// written in order (taken in tmp's order, consecutive writes went Cg*NR*4 bytes apart: 32 KB at 256 channels,
+// one L1 set). On this Zen 4 the one pass packs ResNet-18's 512x256x3x3 weight in 0.36 ms where the two took
+// 0.55 ms (2 threads, weight not in cache).
+template <typename T>
+void pack_kcrs_panel(int64_t nr, int64_t Cg, int64_t RS, const T* src, T* tmp, T* dst) {
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  const int64_t depth = Cg * RS;
+  if (nr < NR) std::fill(dst, dst + depth * NR, T(0));
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (Cg % 16 == 0 && nr % 16 == 0) {
+      for (int64_t c0 = 0; c0 < Cg; c0 += 16)
+        for (int64_t h = 0; h < nr; h += 16) {
+          const float* s = src + h * depth + c0 * RS;
+          int64_t c = c0, t = 0;  // the (channel, tap) of source column q0 + q
+          for (int64_t q0 = 0; q0 < 16 * RS; q0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(s + i * depth + q0);
+            transpose16x16(r);
+            for (int q = 0; q < 16; ++q) {
+              _mm512_storeu_ps(dst + (t * Cg + c) * NR + h, r[q]);
+              if (++t == RS) t = 0, ++c;
+            }
+          }
+        }
+      return;
+    }
+  }
+#endif
+  if (nr < NR) std::fill(tmp, tmp + depth * NR, T(0));
+  transpose_serial(nr, depth, src, depth, 1, tmp, NR);
+  for (int64_t t = 0; t < RS; ++t)
+    for (int64_t c = 0; c < Cg; ++c) std::memcpy(dst + (t * Cg + c) * NR, tmp + (c * RS + t) * NR, sizeof(T) * size_t(NR));
+}
+
+// wp[((g*panels + j)*RS + t)*Cg + c)*NR + jj] = w[g*Kg + j*NR + jj, c, r, s] (t = r*S + s), zero past Kg, by
+// pack_kcrs_panel (an element-wise gather read one cache line per element: a sixth of ResNet-50's 512-channel
+// stride-2 forward). A channels_last weight (p.weight_rsc, rows in (t, c) order already) is transposed straight
+// into place: its copy to (K, Cg, R, S) first cost as much again as the packing (ResNet-18's 256 -> 512 stride-2
+// 3x3 in channels_last 1.92 -> 1.70 ms, torch 1.50).
 template <typename T>
 const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
   constexpr int64_t NR = MicroKernel<T>::NR;
@@ -79,11 +116,7 @@ const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
         transpose_serial(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, dst, NR);
         continue;
       }
-      if (nr < NR) std::fill(tmp, tmp + depth * NR, T(0));
-      transpose_serial(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, tmp, NR);
-      for (int64_t t = 0; t < RS; ++t)
-        for (int64_t c = 0; c < Cg; ++c)
-          std::memcpy(dst + (t * Cg + c) * NR, tmp + (c * RS + t) * NR, sizeof(T) * size_t(NR));
+      pack_kcrs_panel(nr, Cg, RS, w + (g * Kg + j * NR) * depth, tmp, dst);
     }
   }
   return wp;
