@@ -77,6 +77,19 @@ void check_transpose(int64_t batch, int64_t rows, int64_t cols, int64_t s_cs, in
            (long long)rows, (long long)cols, (long long)s_cs, threads);
 }
 
+// transpose_serial on its own, rows and columns with remainders of 1-15 past the 16 x 16 register blocks (element by
+// element), written into a destination whose other elements must survive.
+template <typename T>
+void check_transpose_serial(int64_t rows, int64_t cols) {
+  const int64_t s_rs = cols + 3, d_rs = rows + 5;
+  const auto src = random_vector<T>(size_t(rows * s_rs), 7);
+  std::vector<T> dst(size_t(cols * d_rs), T(-1)), ref(dst);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) ref[j * d_rs + i] = src[i * s_rs + j];
+  fastconv::cpu::transpose_serial(rows, cols, src.data(), s_rs, int64_t(1), dst.data(), d_rs);
+  FC_CHECK(dst == ref, "transpose_serial rows=%lld cols=%lld", (long long)rows, (long long)cols);
+}
+
 template <typename T>
 void run_all() {
   const int64_t row4kb = 4096 / int64_t(sizeof(T));  // a row stride of exactly 4 KB
@@ -102,6 +115,9 @@ void run_all() {
     // 40 elements: some do, some do not), the partial column panel and the partial row panel stored as usual
     check_gemm<T>((int64_t(16) << 20) / (40 * int64_t(sizeof(T))) + 7, 40, 24, {false, false, 0}, true, T(0), threads);
     // transposes: partial 32-row tiles, columns not a multiple of 16, strided source columns
+    for (int64_t rows : {1, 3, 4, 9, 15, 16, 17, 20, 32, 35, 47})
+      for (int64_t cols : {1, 2, 4, 5, 9, 16, 19, 31, 36})
+        if (threads == 1) check_transpose_serial<T>(rows, cols);
     check_transpose<T>(2, 49, 40, 1, threads);
     check_transpose<T>(1, 40, 49, 1, threads);
     check_transpose<T>(3, 16, 16, 1, threads);
