@@ -626,6 +626,23 @@ def test_strided_backward_input_phases_nhwc(case, dtype, threads):
     run_case(shape, kshape, stride, pads, (1, 1), groups, channels_last=True, dtype=dtype)
 
 
+# The input gradient as the forward of the flipped kernel (one phase at stride 1) with input channels that end a
+# column panel part-way through a half panel (8 and 20 of 32, 4 of a float64 16): the tap rows of an NCHW weight
+# (conv_implicit_nhwc.cpp, taps_to_rows) read only the panel's channels and write zeros past them.
+PHASE_TAIL_CASES = {
+    "1x3_c20": ((2, 20, 9, 11), (24, 1, 3), (1, 1), (0, 0, 1, 1), 1),
+    "2x3_c40": ((1, 40, 7, 12), (16, 2, 3), (1, 1), (1, 0, 1, 1), 1),
+    "3x1_c36_groups2": ((2, 36, 10, 6), (32, 3, 1), (1, 1), (1, 1, 0, 0), 2),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(PHASE_TAIL_CASES))
+def test_input_gradient_partial_channel_panels(case, dtype, threads):
+    shape, kshape, stride, pads, groups = PHASE_TAIL_CASES[case]
+    run_case(shape, kshape, stride, pads, (1, 1), groups, channels_last=True, dtype=dtype)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 def test_strided_input_gradient_nchw_by_phases(dtype, threads):
     """NCHW's strided input gradient with 32+ input channels runs by output phases on transposed activations
