@@ -626,12 +626,13 @@ def test_strided_backward_input_phases_nhwc(case, dtype, threads):
     run_case(shape, kshape, stride, pads, (1, 1), groups, channels_last=True, dtype=dtype)
 
 
-# The input gradient as the forward of the flipped kernel (one phase at stride 1) with input channels that end a
-# column panel part-way through a half panel (8 and 20 of 32, 4 of a float64 16): the tap rows of an NCHW weight
-# (conv_implicit_nhwc.cpp, taps_to_rows) read only the panel's channels and write zeros past them.
+# The input gradient as the forward of the flipped kernel (one phase at stride 1; 3x1 kernels take it) with input
+# channels that end a column panel part-way through a half panel (20 of 32, 32 + 8, 18 per group; 20 - 16 = 4, 8 and
+# 2 of a float64 16): the tap rows of an NCHW weight (conv_implicit_nhwc.cpp, taps_to_rows) read only the panel's
+# channels and write zeros past them. Each case failed with taps_to_rows' two 16-row halves swapped.
 PHASE_TAIL_CASES = {
-    "1x3_c20": ((2, 20, 9, 11), (24, 1, 3), (1, 1), (0, 0, 1, 1), 1),
-    "2x3_c40": ((1, 40, 7, 12), (16, 2, 3), (1, 1), (1, 0, 1, 1), 1),
+    "3x1_c20": ((2, 20, 10, 6), (16, 3, 1), (1, 1), (1, 1, 0, 0), 1),
+    "3x1_c40": ((2, 40, 10, 6), (32, 3, 1), (1, 1), (1, 1, 0, 0), 1),
     "3x1_c36_groups2": ((2, 36, 10, 6), (32, 3, 1), (1, 1), (1, 1, 0, 0), 2),
 }
 

@@ -58,8 +58,8 @@ int64_t pixel_stride(const ConvParams& p, int64_t elem_size) {
 // rows (whole 64-byte lines), and each 16-row stretch of source is read in one sweep. The rest goes through tmp
 // (depth x NR): a tiled transpose into (c*RS + t, jj) order, then whole NR-wide rows moved to (t*Cg + c) order,
 // written in order (taken in tmp's order, consecutive writes went Cg*NR*4 bytes apart: 32 KB at 256 channels,
-// one L1 set). On this Zen 4 the one pass packs ResNet-18's 512x256x3x3 weight in 0.36 ms where the two took
-// 0.55 ms (2 threads, weight not in cache).
+// one L1 set). On this Zen 4 the one pass packs ResNet-18's 512x256x3x3 weight in 0.35-0.5 ms where the two took
+// 0.7-0.8 ms (inside the convolution call, 2 threads, weight not in cache).
 template <typename T>
 void pack_kcrs_panel(int64_t nr, int64_t Cg, int64_t RS, const T* src, T* tmp, T* dst) {
   constexpr int64_t NR = MicroKernel<T>::NR;
