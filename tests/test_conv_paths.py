@@ -548,6 +548,28 @@ def test_nchw_weight_packing(case, dtype, threads):
     run_case(shape, kshape, stride, pads, (1, 1), groups, "zeros", dtype=dtype)
 
 
+# Forwards whose packed weight outweighs their input run weight-stationary on two threads (conv_implicit_nhwc.cpp,
+# run_weight_stationary: every image's padded input gathered once, each column panel packed into its thread's
+# buffer and run over all images); one thread takes the banded path. A last partial panel (264 = 8*32 + 8
+# channels, the two-pass pack), padding modes, groups, stride 1 and 2.
+WEIGHT_STATIONARY_CASES = {
+    "c128_k256_s2": ((2, 128, 9, 9), (256, 3, 3), (2, 2), (1, 1, 1, 1), 1, "zeros"),
+    "k264_tail_reflect": ((3, 128, 11, 10), (264, 3, 3), (2, 2), (1, 1, 1, 1), 1, "reflect"),
+    "groups2_5x5_circular": ((2, 256, 8, 8), (192, 5, 5), (2, 2), (2, 2, 2, 2), 2, "circular"),
+    "5x5_s1_k200": ((1, 64, 6, 7), (200, 5, 5), (1, 1), (2, 2, 2, 2), 1, "zeros"),
+    "c144_half_panels": ((1, 144, 6, 7), (200, 5, 5), (1, 1), (2, 2, 2, 2), 1, "zeros"),
+}
+
+
+@pytest.mark.parametrize("layouts", ["nchw", "nhwc", "nhwc_w_cl"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(WEIGHT_STATIONARY_CASES))
+def test_weight_stationary_forward(case, dtype, layouts, threads):
+    shape, kshape, stride, pads, groups, mode = WEIGHT_STATIONARY_CASES[case]
+    run_case(shape, kshape, stride, pads, (1, 1), groups, mode, channels_last=layouts != "nchw", dtype=dtype,
+             weight_channels_last=layouts == "nhwc_w_cl")
+
+
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 def test_row_taps_input_gradient(dtype, channels_last, threads):

@@ -211,6 +211,10 @@ std::vector<RefConv> hand_picked_cases() {
   v.push_back(make(1, 20, 10, 10, 20, 3, 3, 2, 1, 1, 1, RefPad::Reflect));
   v.push_back(make(1, 24, 6, 4, 16, 3, 3, 1, 1, 1, 1));
   v.push_back(make(2, 32, 13, 13, 40, 3, 3, 2, 1, 1, 1));
+  // Its weight-stationary order (run_weight_stationary, 2 threads: a packed weight over 1 MB, a small input):
+  // whole panels, and a last panel of 8 channels with reflect padding.
+  v.push_back(make(2, 128, 9, 9, 256, 3, 3, 2, 1, 1, 1));
+  v.push_back(make(3, 128, 11, 10, 264, 3, 3, 2, 1, 1, 1, RefPad::Reflect));
   // The NHWC strided input gradient by output phases (conv_implicit_nhwc.cpp; input channels >= 32, in whole
   // half panels): DCGAN's 4x4/2 with two panels (48 channels), 3x3/2 on odd sizes, stride 3 with a 4-tap kernel
   // (phases of 2 and 1 taps), 2x2/2 (one tap per phase), a cropped grad_output.

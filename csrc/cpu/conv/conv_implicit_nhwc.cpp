@@ -98,9 +98,22 @@ void pack_kcrs_panel(int64_t nr, int64_t Cg, int64_t RS, const T* src, T* tmp, T
 // into place: its copy to (K, Cg, R, S) first cost as much again as the packing (ResNet-18's 256 -> 512 stride-2
 // 3x3 in channels_last 1.92 -> 1.70 ms, torch 1.50).
 template <typename T>
-const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
+void pack_panel(const ConvParams& p, const T* w, int64_t gj, int64_t panels, T* tmp, T* dst) {
   constexpr int64_t NR = MicroKernel<T>::NR;
   const int64_t Cg = p.C_per_group(), Kg = p.K_per_group(), RS = p.R * p.S, depth = Cg * RS;
+  const int64_t g = gj / panels, j = gj % panels, nr = std::min(NR, Kg - j * NR);
+  if (p.weight_rsc) {
+    if (nr < NR) std::fill(dst, dst + depth * NR, T(0));
+    transpose_serial(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, dst, NR);
+    return;
+  }
+  pack_kcrs_panel(nr, Cg, RS, w + (g * Kg + j * NR) * depth, tmp, dst);
+}
+
+template <typename T>
+const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  const int64_t depth = p.C_per_group() * p.R * p.S;
   T* wp = thread_scratch<T>(kScratchWeight, size_t(p.groups * panels * depth * NR));
   const int64_t items = p.groups * panels;
   const int nt = threads_for_work(items * depth * NR, p.num_threads);
@@ -108,16 +121,7 @@ const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
   {
     T* tmp = thread_scratch<T>(kScratchPackB, size_t(depth * NR));
 #pragma omp for schedule(static)
-    for (int64_t gj = 0; gj < items; ++gj) {
-      const int64_t g = gj / panels, j = gj % panels, nr = std::min(NR, Kg - j * NR);
-      T* dst = wp + gj * depth * NR;
-      if (p.weight_rsc) {
-        if (nr < NR) std::fill(dst, dst + depth * NR, T(0));
-        transpose_serial(nr, depth, w + (g * Kg + j * NR) * depth, depth, 1, dst, NR);
-        continue;
-      }
-      pack_kcrs_panel(nr, Cg, RS, w + (g * Kg + j * NR) * depth, tmp, dst);
-    }
+    for (int64_t gj = 0; gj < items; ++gj) pack_panel(p, w, gj, panels, tmp, wp + gj * depth * NR);
   }
   return wp;
 }
@@ -435,71 +439,82 @@ struct DirectJob {
   }
 
   void run_item(int64_t item, T* xp) const {
-    constexpr int64_t MR = MicroKernel<T>::MR, NR = MicroKernel<T>::NR, L = NR / 2;
-    const int64_t Cg = p.C_per_group(), Kg = p.K_per_group(), RS = p.R * p.S, panels = column_panels<T>(p);
-    const int64_t Cp = pixel_stride(p, sizeof(T)), lda = p.stride_w * Cp, Wp = padded_width(p);
+    constexpr int64_t NR = MicroKernel<T>::NR;
+    const int64_t Cg = p.C_per_group(), RS = p.R * p.S, panels = column_panels<T>(p);
     const int64_t pg = item % pgroups, b = (item / pgroups) % bands, g = (item / (pgroups * bands)) % p.groups;
     const int64_t n = item / (pgroups * bands * p.groups);
     const int64_t oh0 = b * band, oh1 = std::min(p.OH, oh0 + band);
-    const int64_t rows = band_input_rows(p, oh1 - oh0);
+    gather(n, g, oh0, oh1, xp);
+    for (int64_t j = pg * ppi; j < std::min(panels, (pg + 1) * ppi); ++j)
+      run_panel(n, g, oh0, oh1, xp, j, wp + (g * panels + j) * RS * Cg * NR);
+  }
+
+  // Output rows [oh0, oh1) of image n, group g, read by the tiles, into xp (with its slack zeroed).
+  void gather(int64_t n, int64_t g, int64_t oh0, int64_t oh1, T* xp) const {
+    const int64_t Cp = pixel_stride(p, sizeof(T)), Wp = padded_width(p), rows = band_input_rows(p, oh1 - oh0);
     gather_band(p, x, n, g, oh0 * p.stride_h - p.pad_t, rows, Wp, Cp, xp);
     std::fill(xp + rows * Wp * Cp, xp + rows * Wp * Cp + slack(), T(0));
-    for (int64_t j = pg * ppi; j < std::min(panels, (pg + 1) * ppi); ++j) {
-      const T* bj = wp + (g * panels + j) * RS * Cg * NR;
-      const int64_t nr = std::min(NR, Kg - j * NR);
-      const T* bcol = bias ? bias + g * Kg + j * NR : nullptr;
+  }
+
+  // Output rows [oh0, oh1) of image n, group g, column panel j (packed at bj), from their band gathered at xp.
+  void run_panel(int64_t n, int64_t g, int64_t oh0, int64_t oh1, const T* xp, int64_t j, const T* bj) const {
+    constexpr int64_t MR = MicroKernel<T>::MR, NR = MicroKernel<T>::NR, L = NR / 2;
+    [[maybe_unused]] const int64_t Cg = p.C_per_group();
+    const int64_t Kg = p.K_per_group(), Cp = pixel_stride(p, sizeof(T)), lda = p.stride_w * Cp;
+    const int64_t Wp = padded_width(p);
+    const int64_t nr = std::min(NR, Kg - j * NR);
+    const T* bcol = bias ? bias + g * Kg + j * NR : nullptr;
 #if defined(__AVX512F__)
-      const bool row_taps_tiles = nr <= L && row_taps_applies(p);
-      // Short rows of a dense output (pixel i of a stack of rows lands at i*out.pixel) in stacks of rows split
-      // evenly (a band of 4 rows of 4 pixels as 8 + 8, not 12 + 4); otherwise, and for a stack of one row, the
-      // rows one at a time.
-      const bool stack = p.OW >= 2 && p.OW <= kMaxStackedRowPixels && out.row == p.OW * out.pixel && !row_taps_tiles;
+    const bool row_taps_tiles = nr <= L && row_taps_applies(p);
+    // Short rows of a dense output (pixel i of a stack of rows lands at i*out.pixel) in stacks of rows split
+    // evenly (a band of 4 rows of 4 pixels as 8 + 8, not 12 + 4); otherwise, and for a stack of one row, the
+    // rows one at a time.
+    const bool stack = p.OW >= 2 && p.OW <= kMaxStackedRowPixels && out.row == p.OW * out.pixel && !row_taps_tiles;
 #else
-      const bool stack = false;
+    const bool stack = false;
 #endif
-      const int64_t band_rows = oh1 - oh0, max_rh = stack ? MR / p.OW : 1;
-      const int64_t row_groups = (band_rows + max_rh - 1) / max_rh;
-      for (int64_t t = 0; t < row_groups; ++t) {
-        const int64_t oh = oh0 + band_rows * t / row_groups, rh = oh0 + band_rows * (t + 1) / row_groups - oh;
-        const T* arow = xp + (oh - oh0) * p.stride_h * Wp * Cp;
-        T* yrow = y + out.offset + n * out.image + oh * out.row + (g * Kg + j * NR) * out.channel;
-        // the taps of the kernel rows these output rows reach (a kernel row is one merged tap or S taps)
-        const auto [r_lo, r_hi] = live_kernel_rows(p, oh, rh);
-        const int64_t row_taps_n = static_cast<int64_t>(tile_off.size()) / p.R, ntaps = (r_hi - r_lo) * row_taps_n;
-        const int64_t* toff = tile_off.data() + r_lo * row_taps_n;
-        const T* bt = bj + r_lo * row_taps_n * depth * NR;
+    const int64_t band_rows = oh1 - oh0, max_rh = stack ? MR / p.OW : 1;
+    const int64_t row_groups = (band_rows + max_rh - 1) / max_rh;
+    for (int64_t t = 0; t < row_groups; ++t) {
+      const int64_t oh = oh0 + band_rows * t / row_groups, rh = oh0 + band_rows * (t + 1) / row_groups - oh;
+      const T* arow = xp + (oh - oh0) * p.stride_h * Wp * Cp;
+      T* yrow = y + out.offset + n * out.image + oh * out.row + (g * Kg + j * NR) * out.channel;
+      // the taps of the kernel rows these output rows reach (a kernel row is one merged tap or S taps)
+      const auto [r_lo, r_hi] = live_kernel_rows(p, oh, rh);
+      const int64_t row_taps_n = static_cast<int64_t>(tile_off.size()) / p.R, ntaps = (r_hi - r_lo) * row_taps_n;
+      const int64_t* toff = tile_off.data() + r_lo * row_taps_n;
+      const T* bt = bj + r_lo * row_taps_n * depth * NR;
 #if defined(__AVX512F__)
-        if (rh > 1) {
-          const MicroTileView v{out.pixel, out.channel, rh * p.OW, nr, stream};
-          const int64_t row_step = p.stride_h * Wp * Cp;
-          if (nr <= L)
-            stacked_tile<T, 1>(p.OW, rh, ntaps, toff, depth, arow, lda, row_step, bt, yrow, v, bcol);
-          else
-            stacked_tile<T, 2>(p.OW, rh, ntaps, toff, depth, arow, lda, row_step, bt, yrow, v, bcol);
-          continue;
+      if (rh > 1) {
+        const MicroTileView v{out.pixel, out.channel, rh * p.OW, nr, stream};
+        const int64_t row_step = p.stride_h * Wp * Cp;
+        if (nr <= L)
+          stacked_tile<T, 1>(p.OW, rh, ntaps, toff, depth, arow, lda, row_step, bt, yrow, v, bcol);
+        else
+          stacked_tile<T, 2>(p.OW, rh, ntaps, toff, depth, arow, lda, row_step, bt, yrow, v, bcol);
+        continue;
+      }
+      if (row_taps_tiles) {
+        const auto [count, width] = row_tiles(p.OW, p.S);
+        const T* br = bj + r_lo * p.S * Cg * NR;
+        for (int64_t k = 0, ow0 = 0; k < count; ++k, ow0 += width) {
+          const MicroTileView v{out.pixel, out.channel, std::min(width, p.OW - ow0), nr};
+          row_taps(p.S, width, r_hi - r_lo, off.data() + r_lo * p.S, Cg, arow + ow0 * Cp, Cp, br,
+                   yrow + ow0 * out.pixel, v, bcol);
         }
-        if (row_taps_tiles) {
-          const auto [count, width] = row_tiles(p.OW, p.S);
-          const T* br = bj + r_lo * p.S * Cg * NR;
-          for (int64_t k = 0, ow0 = 0; k < count; ++k, ow0 += width) {
-            const MicroTileView v{out.pixel, out.channel, std::min(width, p.OW - ow0), nr};
-            row_taps(p.S, width, r_hi - r_lo, off.data() + r_lo * p.S, Cg, arow + ow0 * Cp, Cp, br,
-                     yrow + ow0 * out.pixel, v, bcol);
-          }
-          continue;
-        }
+        continue;
+      }
 #else
-        (void)rh;  // always 1: no stacks without the AVX-512 kernels
+      (void)rh;  // always 1: no stacks without the AVX-512 kernels
 #endif
-        const int64_t width = even_tiles(p.OW, MR).second;
-        for (int64_t ow0 = 0; ow0 < p.OW; ow0 += width) {
-          const MicroTileView v{out.pixel, out.channel, std::min(width, p.OW - ow0), nr, stream};
-          const T* a = arow + ow0 * lda;
-          if (nr <= L)
-            tile<T, 1>(v.mr, ntaps, toff, depth, a, lda, bt, yrow + ow0 * out.pixel, v, bcol);
-          else
-            tile<T, 2>(v.mr, ntaps, toff, depth, a, lda, bt, yrow + ow0 * out.pixel, v, bcol);
-        }
+      const int64_t width = even_tiles(p.OW, MR).second;
+      for (int64_t ow0 = 0; ow0 < p.OW; ow0 += width) {
+        const MicroTileView v{out.pixel, out.channel, std::min(width, p.OW - ow0), nr, stream};
+        const T* a = arow + ow0 * lda;
+        if (nr <= L)
+          tile<T, 1>(v.mr, ntaps, toff, depth, a, lda, bt, yrow + ow0 * out.pixel, v, bcol);
+        else
+          tile<T, 2>(v.mr, ntaps, toff, depth, a, lda, bt, yrow + ow0 * out.pixel, v, bcol);
       }
     }
   }
@@ -525,6 +540,71 @@ void run_direct(const std::vector<DirectJob<T>>& jobs, int64_t nt) {
 #if defined(__x86_64__) || defined(_M_X64)
   for (const DirectJob<T>& j : jobs)
     if (j.stream) return _mm_sfence();  // the non-temporal stores ordered before whatever reads the output next
+#endif
+}
+
+// Elements between consecutive padded images of run_weight_stationary (whole cache lines apart).
+int64_t stationary_image(const ConvParams& p, int64_t elem_size) {
+  const int64_t lane = 64 / elem_size;
+  return (band_input_rows(p, p.OH) * padded_width(p) * pixel_stride(p, elem_size) + lane - 1) / lane * lane;
+}
+
+// A forward whose packed weight outweighs its input runs weight-stationary: every image's padded input is
+// gathered once, then each thread packs one column panel at a time into its own buffer (which stays in its L2)
+// and computes that panel's outputs for all images before the next. run_direct instead packs the whole weight
+// into one buffer and each item (image, band) re-reads its panels, from L3 at best, and half of them from the
+// other thread's cache: on this 2-vCPU VM the two vCPUs sometimes sit on different CCDs (a cache line's round
+// trip between them 55 ns or 330-370 ns, changing from second to second), and then ResNet-18 layer4's
+// 256 -> 512 3x3/2 NCHW forward took 4.5 ms instead of 3.0 (packing 1.0-1.5 ms instead of 0.4, the rest 2.7 ms
+// instead of 2.1). Chosen when a group's packed weight exceeds L2 (else it stays there across items anyway:
+// AlexNet's grouped 5x5 lost 5% weight-stationary), the padded input, read once per panel, is less traffic than
+// the packed weight written and then read by every item, and within 2 MB: larger inputs come from L3 for every
+// panel and gain little or nothing (2.6 MB: DCGAN's 256 -> 128 4x4/2 input gradient even; 3.7 MB: layer4 at
+// batch 16 1.02-1.03x; 1.8 MB: at batch 8 1.06-1.18x). (An input gradient's phases the same way measured even
+// on ResNet-18 layer4 and 0.73-0.92x on DCGAN's 256 -> 128 transposed forward.)
+template <typename T>
+bool weight_stationary(const DirectJob<T>& job, int64_t nt) {
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  const ConvParams& p = job.p;
+  const int64_t panels = column_panels<T>(p), items = p.groups * panels;
+  if (nt < 2 || items < 2 * nt) return false;  // a panel per thread at least twice over, for balance
+  const int64_t panel = p.R * p.S * p.C_per_group() * NR * int64_t(sizeof(T));
+  const int64_t input = p.N * p.groups * stationary_image(p, sizeof(T)) * int64_t(sizeof(T));
+  if (panels * panel <= kMaxPanelBytes || input > 2 * kMaxPanelBytes) return false;
+  return panels * input < (job.items * job.ppi + items) * panel;
+}
+
+template <typename T>
+void run_weight_stationary(const DirectJob<T>& job, const T* w) {
+  constexpr int64_t NR = MicroKernel<T>::NR;
+  const ConvParams& p = job.p;
+  const int64_t panels = column_panels<T>(p), depth = p.C_per_group() * p.R * p.S;
+  const int64_t images = p.N * p.groups, image = stationary_image(p, sizeof(T));
+  const int64_t Cp = pixel_stride(p, sizeof(T)), Wp = padded_width(p), rows = band_input_rows(p, p.OH);
+  // A tile's reads past an image's rows (see slack()) land in the next image, or past the last one in zeros.
+  T* xall = thread_scratch<T>(kScratchStationaryInput, size_t(images * image + job.slack()));
+  std::fill(xall + images * image, xall + images * image + job.slack(), T(0));
+  const int nt = static_cast<int>(std::min<int64_t>(p.num_threads, p.groups * panels));
+#pragma omp parallel num_threads(nt)
+  {
+    DenormalGuard guard;
+#pragma omp for schedule(static)
+    for (int64_t ng = 0; ng < images; ++ng) {
+      T* xp = xall + ng * image;
+      gather_band(p, job.x, ng / p.groups, ng % p.groups, -p.pad_t, rows, Wp, Cp, xp);
+      std::fill(xp + rows * Wp * Cp, xp + image, T(0));
+    }
+    T* panel = thread_scratch<T>(kScratchPackA, size_t(depth * NR));
+    T* tmp = thread_scratch<T>(kScratchPackB, size_t(depth * NR));
+#pragma omp for schedule(dynamic)
+    for (int64_t gj = 0; gj < p.groups * panels; ++gj) {
+      const int64_t g = gj / panels, j = gj % panels;
+      pack_panel(p, w, gj, panels, tmp, panel);
+      for (int64_t n = 0; n < p.N; ++n) job.run_panel(n, g, 0, p.OH, xall + (n * p.groups + g) * image, j, panel);
+    }
+  }
+#if defined(__x86_64__) || defined(_M_X64)
+  if (job.stream) _mm_sfence();
 #endif
 }
 
@@ -644,9 +724,10 @@ void zero_phase(const ConvParams& p, const Phase& f, T* gx) {
 template <typename T>
 void conv_forward_implicit_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y, bool nchw_output) {
   std::vector<DirectJob<T>> job;
-  job.emplace_back(p, x, pack_weight(p, w, column_panels<T>(p)), bias, y, nchw_output ? planar_output(p) : dense_output(p),
-                   p.num_threads);
+  job.emplace_back(p, x, nullptr, bias, y, nchw_output ? planar_output(p) : dense_output(p), p.num_threads);
   job.back().set_streaming();
+  if (weight_stationary(job.back(), p.num_threads)) return run_weight_stationary(job.back(), w);
+  job.back().wp = pack_weight(p, w, column_panels<T>(p));
   run_direct(job, p.num_threads);
 }
 

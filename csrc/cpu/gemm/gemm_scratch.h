@@ -24,6 +24,7 @@ enum ScratchSlot : int {
   kScratchSubgridIn,       // conv_subgrid.cpp: activations regrouped into subgrid images
   kScratchSubgridOut,      // ... and the subgrid result before it is regrouped back
   kScratchDenseWeight,     // conv_dispatch.cpp: a (K, R, S, Cg) weight as (K, Cg, R, S)
+  kScratchStationaryInput, // conv_implicit_nhwc.cpp: every image's padded input (the calling thread's, read by the team)
   kScratchSlots
 };
 
