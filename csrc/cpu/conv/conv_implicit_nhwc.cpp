@@ -444,16 +444,16 @@ struct DirectJob {
     const int64_t pg = item % pgroups, b = (item / pgroups) % bands, g = (item / (pgroups * bands)) % p.groups;
     const int64_t n = item / (pgroups * bands * p.groups);
     const int64_t oh0 = b * band, oh1 = std::min(p.OH, oh0 + band);
-    gather(n, g, oh0, oh1, xp);
+    gather(n, g, oh0, oh1, slack(), xp);
     for (int64_t j = pg * ppi; j < std::min(panels, (pg + 1) * ppi); ++j)
       run_panel(n, g, oh0, oh1, xp, j, wp + (g * panels + j) * RS * Cg * NR);
   }
 
-  // Output rows [oh0, oh1) of image n, group g, read by the tiles, into xp (with its slack zeroed).
-  void gather(int64_t n, int64_t g, int64_t oh0, int64_t oh1, T* xp) const {
+  // The padded input rows that output rows [oh0, oh1) of image n, group g read, into xp, then `zeros` zeros.
+  void gather(int64_t n, int64_t g, int64_t oh0, int64_t oh1, int64_t zeros, T* xp) const {
     const int64_t Cp = pixel_stride(p, sizeof(T)), Wp = padded_width(p), rows = band_input_rows(p, oh1 - oh0);
     gather_band(p, x, n, g, oh0 * p.stride_h - p.pad_t, rows, Wp, Cp, xp);
-    std::fill(xp + rows * Wp * Cp, xp + rows * Wp * Cp + slack(), T(0));
+    std::fill(xp + rows * Wp * Cp, xp + rows * Wp * Cp + zeros, T(0));
   }
 
   // Output rows [oh0, oh1) of image n, group g, column panel j (packed at bj), from their band gathered at xp.
@@ -543,10 +543,14 @@ void run_direct(const std::vector<DirectJob<T>>& jobs, int64_t nt) {
 #endif
 }
 
-// Elements between consecutive padded images of run_weight_stationary (whole cache lines apart).
+// Elements of one image's padded input (all its rows), and between consecutive ones in run_weight_stationary
+// (whole cache lines apart).
+int64_t padded_image(const ConvParams& p, int64_t elem_size) {
+  return band_input_rows(p, p.OH) * padded_width(p) * pixel_stride(p, elem_size);
+}
 int64_t stationary_image(const ConvParams& p, int64_t elem_size) {
   const int64_t lane = 64 / elem_size;
-  return (band_input_rows(p, p.OH) * padded_width(p) * pixel_stride(p, elem_size) + lane - 1) / lane * lane;
+  return (padded_image(p, elem_size) + lane - 1) / lane * lane;
 }
 
 // A forward whose packed weight outweighs its input runs weight-stationary: every image's padded input is
@@ -580,7 +584,7 @@ void run_weight_stationary(const DirectJob<T>& job, const T* w) {
   const ConvParams& p = job.p;
   const int64_t panels = column_panels<T>(p), depth = p.C_per_group() * p.R * p.S;
   const int64_t images = p.N * p.groups, image = stationary_image(p, sizeof(T));
-  const int64_t Cp = pixel_stride(p, sizeof(T)), Wp = padded_width(p), rows = band_input_rows(p, p.OH);
+  const int64_t gap = image - padded_image(p, sizeof(T));
   // A tile's reads past an image's rows (see slack()) land in the next image, or past the last one in zeros.
   T* xall = thread_scratch<T>(kScratchStationaryInput, size_t(images * image + job.slack()));
   std::fill(xall + images * image, xall + images * image + job.slack(), T(0));
@@ -589,11 +593,7 @@ void run_weight_stationary(const DirectJob<T>& job, const T* w) {
   {
     DenormalGuard guard;
 #pragma omp for schedule(static)
-    for (int64_t ng = 0; ng < images; ++ng) {
-      T* xp = xall + ng * image;
-      gather_band(p, job.x, ng / p.groups, ng % p.groups, -p.pad_t, rows, Wp, Cp, xp);
-      std::fill(xp + rows * Wp * Cp, xp + image, T(0));
-    }
+    for (int64_t ng = 0; ng < images; ++ng) job.gather(ng / p.groups, ng % p.groups, 0, p.OH, gap, xall + ng * image);
     T* panel = thread_scratch<T>(kScratchPackA, size_t(depth * NR));
     T* tmp = thread_scratch<T>(kScratchPackB, size_t(depth * NR));
 #pragma omp for schedule(dynamic)
