@@ -79,13 +79,14 @@ def run_case(shape, kshape, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), g
         assert_close(a, e, dtype, name)
 
 
-# (shape, kernel (K, R, S), stride, pads, dilation, groups): every one goes through the GEMM path.
+# (shape, kernel (K, R, S), stride, pads, dilation, groups): every one goes through the GEMM path (output channels
+# not in whole vectors keep the few-channel weight gradient, conv_few_channel_weight.cpp, off the small-C ones).
 GEMM_CASES = {
     "3x3_pad1": ((2, 8, 10, 9), (6, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
     "kc_blocks_odd_batch": ((3, 32, 12, 11), (40, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),  # C*R*S=288 > KC
     "bands": ((1, 64, 40, 40), (24, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),  # several im2col bands
     "groups_stride_dil": ((3, 6, 11, 13), (4, 3, 2), (2, 1), (1, 0, 2, 1), (2, 1), 2),
-    "1x1": ((2, 16, 7, 7), (32, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1": ((2, 16, 7, 7), (40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "1x1_wide": ((1, 4, 64, 64), (8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # N > NC of the GEMM
     "1x1_stride2": ((2, 8, 9, 9), (5, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),
     "1x1_groups": ((2, 12, 6, 5), (8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
@@ -110,7 +111,7 @@ GEMM_CASES = {
     # outputs of a 1x1 stride-2 kernel in chunks of 11 + 2
     "wgrad_batched_4x4_chunks": ((40, 128, 8, 8), (256, 4, 4), (2, 2), (1, 1, 1, 1), (1, 1), 2),
     "wgrad_batched_7x7_1x1_s2": ((13, 512, 14, 13), (512, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),
-    "stem_7x7_s2": ((1, 3, 20, 20), (16, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),
+    "stem_7x7_s2": ((1, 3, 20, 20), (20, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),
     "asym_pad_even_kernel": ((2, 5, 9, 8), (7, 4, 2), (1, 1), (1, 2, 0, 1), (1, 1), 1),
     # batch < threads: the input gradient splits each group's channels over the threads (uneven slices)
     "batch1_channel_slices": ((1, 5, 10, 11), (6, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
@@ -568,6 +569,53 @@ def test_weight_stationary_forward(case, dtype, layouts, threads):
     shape, kshape, stride, pads, groups, mode = WEIGHT_STATIONARY_CASES[case]
     run_case(shape, kshape, stride, pads, (1, 1), groups, mode, channels_last=layouts != "nchw", dtype=dtype,
              weight_channels_last=layouts == "nhwc_w_cl")
+
+
+# Weight gradients with at most 16 input channels per group and output channels in whole vectors (16 floats, 8
+# doubles) run with the output channels across the lanes (conv_few_channel_weight.cpp): the RGB first layers (3x3
+# on several bands, the 7x7/2 stem, AlexNet's 11x11/4), every padding mode, groups, dilation along the height,
+# asymmetric pads, one vector of output channels, 3 and 5 vectors (uneven blocks), 9 (three
+# blocks), 16 channels x 5 taps (a kernel row's 80 taps in several groups).
+FEW_CHANNEL_WEIGHT_CASES = {
+    "rgb_3x3_bands": ((2, 3, 37, 35), (64, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "stem_7x7_s2_reflect": ((2, 3, 23, 21), (64, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, "reflect"),
+    "alexnet_11x11_s4": ((2, 3, 39, 43), (96, 11, 11), (4, 4), (0, 0, 0, 0), (1, 1), 1, "zeros"),
+    "groups2_circular": ((2, 6, 12, 11), (64, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2, "circular"),
+    "dil_h_replicate": ((3, 4, 14, 13), (32, 3, 5), (2, 1), (2, 2, 1, 3), (2, 1), 1, "replicate"),
+    "asymmetric_pads": ((2, 2, 15, 16), (48, 3, 3), (1, 2), (0, 1, 2, 0), (1, 1), 1, "zeros"),
+    "one_vector_5x5_groups": ((3, 4, 16, 17), (32, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 2, "zeros"),
+    "k80_uneven_blocks": ((2, 3, 9, 10), (80, 4, 4), (2, 2), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "k144_three_blocks": ((1, 2, 8, 9), (144, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "c16_5x5_tap_groups": ((2, 16, 10, 9), (32, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1, "zeros"),
+}
+
+
+@pytest.mark.parametrize("layouts", ["nchw", "nhwc", "nhwc_w_cl"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(FEW_CHANNEL_WEIGHT_CASES))
+def test_few_channel_weight_gradient(case, dtype, layouts, threads):
+    shape, kshape, stride, pads, dil, groups, mode = FEW_CHANNEL_WEIGHT_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, groups, mode, channels_last=layouts != "nchw", dtype=dtype,
+             weight_channels_last=layouts == "nhwc_w_cl")
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_few_channel_weight_gradient_same_for_any_thread_count(channels_last):
+    """Its work is cut into a fixed number of chunks, each summed on its own and added in chunk order."""
+    x = torch.randn(3, 3, 40, 37)
+    gy = torch.randn(3, 64, 40, 37)
+    if channels_last:
+        x, gy = x.to(memory_format=torch.channels_last), gy.to(memory_format=torch.channels_last)
+    old, old_min_work = torch.get_num_threads(), _C.set_min_parallel_work(0)
+    try:
+        results = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            results.append(ops.conv2d_backward_weight(gy, x, [64, 3, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1, "zeros"))
+    finally:
+        _C.set_min_parallel_work(old_min_work)
+        torch.set_num_threads(old)
+    assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
 
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])

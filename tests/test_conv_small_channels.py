@@ -1,7 +1,8 @@
 """Tests of the direct forward kernel for few input channels (csrc/cpu/conv/conv_direct_small.cpp; taken when
 C/groups * R * S is small, K/groups <= 64 and most vector lanes of an output row do real work, see
 use_direct_small), of its weight gradient (conv_direct_small_weight.cpp: kernel width 3, 5 or 7,
-C/groups * R * S <= 64, K/groups <= 32; most cases below except lenet_c3 and stem_7x7_s2 take it), of the
+C/groups * R * S <= 64, K/groups <= 32, output channels not in whole vectors of 16 (those take
+conv_few_channel_weight.cpp: mnist_same, kvec_groups_pad, lenet_c3, stem_7x7_s2); most other cases take it), of the
 input gradient computed by that forward kernel (conv_direct_small_input.cpp: stride 1, zero padding; e.g.
 lenet_c3, k_tail, groups, dilated_stride1, kvec_groups_pad) and of
 the whole-input-kernel GEMMs (LeNet-5's C5: one GEMM over the batch per pass, conv_whole_input.cpp). Every case

@@ -215,6 +215,18 @@ std::vector<RefConv> hand_picked_cases() {
   // whole panels, and a last panel of 8 channels with reflect padding.
   v.push_back(make(2, 128, 9, 9, 256, 3, 3, 2, 1, 1, 1));
   v.push_back(make(3, 128, 11, 10, 264, 3, 3, 2, 1, 1, 1, RefPad::Reflect));
+  // The few-channel weight gradient (conv_few_channel_weight.cpp: <= 16 channels per group, output channels in
+  // whole vectors): RGB 3x3 on several bands, one input channel with a 5x5 kernel, groups with reflect padding, a
+  // 7x7/2 stem, a grad_output one row and column short of the formula's (a cropped output).
+  v.push_back(make(2, 3, 30, 29, 64, 3, 3, 1, 1, 1, 1));
+  v.push_back(make(3, 1, 15, 17, 16, 5, 5, 1, 2, 1, 1));
+  v.push_back(make(2, 6, 12, 11, 64, 3, 3, 1, 1, 1, 2, RefPad::Reflect));
+  v.push_back(make(1, 3, 21, 23, 48, 7, 7, 2, 3, 1, 1));
+  {
+    RefConv c = make(2, 4, 13, 12, 32, 3, 3, 2, 1, 1, 1);
+    c.OH = c.formula_oh() - 1, c.OW = c.formula_ow() - 1;
+    v.push_back(c);
+  }
   // The NHWC strided input gradient by output phases (conv_implicit_nhwc.cpp; input channels >= 32, in whole
   // half panels): DCGAN's 4x4/2 with two panels (48 channels), 3x3/2 on odd sizes, stride 3 with a 4-tap kernel
   // (phases of 2 and 1 taps), 2x2/2 (one tap per phase), a cropped grad_output.

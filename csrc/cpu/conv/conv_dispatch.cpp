@@ -1,6 +1,8 @@
 // Chooses the CPU algorithm for each convolution pass:
 //   dilated, stride 1, whose undilated subgrids take Winograd -> conv_subgrid.cpp (regrouped, then this
 //     (use_subgrids)                                           dispatch undilated)
+//   weight gradient with <= 16 channels per group and     -> conv_few_channel_weight.cpp (either layout; the
+//     output channels in whole vectors (use_few_channel_weight)  output channels across the lanes)
 //   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3) (NCHW with small planes
 //     input gradient (use_winograd_backward_input) and      on transposed, channels_last activations)
 //     weight gradient (use_winograd_backward_weight)
@@ -29,6 +31,7 @@
 #include "bias_add.h"
 #include "conv_depthwise.h"
 #include "conv_direct_small.h"
+#include "conv_few_channel_weight.h"
 #include "conv_gemm.h"
 #include "conv_implicit_nhwc.h"
 #include "conv_kernels.h"
@@ -195,6 +198,7 @@ void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* 
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
   if (use_fast(p) && use_subgrids(p, ConvPass::BackwardWeight, sizeof(T))) return conv_backward_weight_subgrids(p, x, gy, gw);
+  if (use_fast(p) && use_few_channel_weight(p, sizeof(T))) return conv_backward_weight_few_channels(p, x, gy, gw);
   if (use_fast(p) && use_winograd_backward_weight(p, sizeof(T)))  // (see conv_forward)
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
                ? conv_backward_weight_winograd(p, x, gy, gw)

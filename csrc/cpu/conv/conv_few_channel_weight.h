@@ -1,0 +1,22 @@
+// Weight gradient for few input channels per group and output channels in whole vectors (an image network's
+// first layer), output channels across the vector lanes and input taps broadcast (conv_few_channel_weight.cpp).
+// conv_dispatch.cpp decides when it is used.
+#pragma once
+
+#include <cstdint>
+
+#include "../../common/conv_params.h"
+
+namespace fastconv {
+namespace cpu {
+
+// Whether conv_backward_weight_few_channels runs on p (elements of elem_size bytes) and is expected to beat the
+// other paths. Any stride, padding mode, group count, height dilation and layout is correct; width dilation 1.
+bool use_few_channel_weight(const ConvParams& p, int64_t elem_size);
+
+// gw (K, Cg, R, S) = the weight gradient, for p with a non-empty output that use_few_channel_weight accepts.
+template <typename T>
+void conv_backward_weight_few_channels(const ConvParams& p, const T* x, const T* gy, T* gw);
+
+}  // namespace cpu
+}  // namespace fastconv
