@@ -626,7 +626,8 @@ def test_row_taps_input_gradient(dtype, channels_last, threads):
 
 # NHWC with a weight of 2 MB or more per group on a map of at most 28x28 outputs: the backward passes are
 # computed by the NCHW kernels on transposed activations (csrc/cpu/conv/conv_layout_switch.cpp; float64 doubles
-# the weight bytes); the forward runs in channels_last as a direct convolution (see above).
+# the weight bytes), except a strided weight gradient, which stays in channels_last (stride2_reflect, 4x4_s2_groups2);
+# the forward runs in channels_last as a direct convolution (see above).
 LAYOUT_SWITCH_CASES = {
     "3x3_256": ((2, 256, 9, 7), (256, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros"),
     "groups2_512": ((1, 512, 6, 5), (512, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2, "zeros"),

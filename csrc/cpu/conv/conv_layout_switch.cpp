@@ -127,8 +127,16 @@ Layout preferred_layout(const ConvParams& p, ConvPass pass, int64_t elem_size) {
   // transposed forward 4.2-4.4 -> 3.45 ms, torch 3.4-3.9; ResNet-18 layer4's and ResNet-50's stride-2 3x3
   // forward+backward 0.84x -> 0.88x and 1.0x -> 1.04x of torch; layer3's 1.05x -> 0.99x).
   if (p.layout == Layout::NCHW && !depthwise && implicit_strided_input) return Layout::NHWC;
+  // Not a strided weight gradient: channels_last's own (im2col copying whole channel runs per tap, the GEMM
+  // reading grad_output in place) beat the transposes + NCHW's strided im2col (A/B in one process, 2 threads, Zen 4;
+  // weight gradient alone / forward+backward): DCGAN's 256 -> 128 and 512 -> 256 4x4/2 transposed layers 1.09-1.13x /
+  // 1.04-1.11x (g3's forward+backward 0.92x -> 1.01x of torch), ResNet-18 layer4's 256 -> 512 3x3/2 1.11-1.20x /
+  // 1.08x, ResNet-50's 256-channel 3x3/2 1.02x / 1.02x, U-Net's up1 (1024 -> 512, 2x2/2) 1.08x / 1.05x. A 5x5
+  // stride-1 256-channel one at 14x14 measured 0.6x, so those still switch.
+  const bool strided_weight_gradient = pass == ConvPass::BackwardWeight && (p.stride_h > 1 || p.stride_w > 1);
   if (p.layout == Layout::NHWC && !depthwise && p.R * p.S > 1 && weight_bytes >= kMinWeightBytes &&
-      p.OH * p.OW <= kMaxOutputPixels && !implicit_forward && !implicit_strided_input && !large_kernel_direct)
+      p.OH * p.OW <= kMaxOutputPixels && !implicit_forward && !implicit_strided_input && !large_kernel_direct &&
+      !strided_weight_gradient)
     return Layout::NCHW;
   // The NCHW 3x3 register kernel (conv_depthwise_nchw_3x3.cpp) needs no transposes: the forward of 3x3 pad-1
   // layers at stride 1 and 2 and the stride-1 input gradient stay (MobileNet's 512x14x14 stride-1 and
