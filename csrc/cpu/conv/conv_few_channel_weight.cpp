@@ -32,6 +32,7 @@ namespace {
 
 constexpr int kMaxVectors = 4;  // output-channel vectors per tile
 constexpr int64_t kChunks = 16;  // chunks of work items, each with its own partial sums
+constexpr int64_t kMaxPartialBytes = int64_t(64) << 20;  // all chunks' partials together, where more than 2
 
 // Taps per tile for KV output-channel vectors: KV*TG accumulators + KV grad_output vectors + a broadcast <= 32.
 constexpr int max_taps(int kv) { return kv == 1 ? 16 : kv == 2 ? 14 : kv == 3 ? 9 : 6; }
@@ -217,8 +218,10 @@ void conv_backward_weight_few_channels(const ConvParams& p, const T* x, const T*
   const int64_t items = p.N * p.groups * pl.bands;
   // Items in a fixed number of chunks (whatever the thread count), each summing into its own partial, added in
   // chunk order at the end: the result does not depend on the threads or the schedule.
-  const int64_t chunks = std::min<int64_t>(items, kChunks);
+  // (Fewer chunks where their partials would pass kMaxPartialBytes: a 1-d kernel of thousands of taps.)
   const int64_t part_size = p.groups * p.R * pl.J * pl.Kg;  // ((g, r, tap j), k)
+  const int64_t affordable = kMaxPartialBytes / std::max<int64_t>(1, part_size * int64_t(sizeof(T)));
+  const int64_t chunks = std::min<int64_t>(items, std::clamp<int64_t>(affordable, 2, kChunks));
   T* const parts = thread_scratch<T>(kScratchWeight, size_t(chunks * part_size));  // the calling thread's, reused
   const int nt = int(std::clamp<int64_t>(p.num_threads, 1, chunks));
 #pragma omp parallel num_threads(nt)
