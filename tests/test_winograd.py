@@ -35,11 +35,13 @@ def _case(n, c, k, h, w, seed):
     return x, wt, b
 
 
-# output sizes 1, 2, 3, 5, 7 and not multiples of the 4x4 tile; channels not multiples of 16 lanes
+# output sizes 1, 2, 3, 5, 7 and not multiples of the 4x4 tile; channels not multiples of 16 lanes. (A weight
+# gradient of at most 16 input channels whose output channels fill whole vectors runs the exact few-channel kernel
+# before Winograd, conv_few_channel_weight.cpp: the 16-channel shapes have 24 or 130 outputs.)
 SHAPES = [
     # n, c, k, h, w, padding
-    (1, 16, 16, 3, 3, 0),     # one 1x1 output tile
-    (2, 16, 16, 4, 5, 0),     # 2x3 outputs
+    (1, 16, 24, 3, 3, 0),     # one 1x1 output tile
+    (2, 16, 24, 4, 5, 0),     # 2x3 outputs
     (1, 17, 20, 5, 7, 1),     # 5x7, odd channels
     (3, 33, 40, 7, 9, 2),     # 9x11, padding 2
     (1, 64, 64, 14, 14, 1),   # VGG-like
