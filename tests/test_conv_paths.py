@@ -601,8 +601,9 @@ def test_few_channel_weight_gradient(case, dtype, layouts, threads):
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 def test_few_channel_weight_gradient_long_kernel(channels_last, threads):
-    """A 1-d kernel of 2048 taps on 16 channels: 8 MB of partial sums per chunk, so 8 chunks instead of 16."""
-    run_case((1, 16, 1, 2600), (64, 1, 2048), channels_last=channels_last)
+    """A 1 x 2048 kernel on 16 channels: 8 MB of partial sums per chunk, so its 20 work items (one per output row)
+    run as 8 chunks instead of 16."""
+    run_case((1, 16, 20, 2063), (64, 1, 2048), channels_last=channels_last)
 
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])

@@ -50,6 +50,11 @@ inline int64_t conv_out_size(int64_t in, int64_t pad_lo, int64_t pad_hi, int64_t
   return span / stride + 1;
 }
 
+// Padded input rows that `band` consecutive output rows read (their kernel rows included).
+inline int64_t band_input_rows(const ConvParams& p, int64_t band) {
+  return (band - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1;
+}
+
 // Maps a padded coordinate (may be < 0 or >= n) to an input coordinate, or -1 for a zero pad.
 // Valid for |overhang| within the limits validate_conv enforces (reflect: pad < n; circular: pad <= n).
 inline int64_t remap_index(int64_t i, int64_t n, PaddingMode mode) {

@@ -94,7 +94,7 @@ Geometry make_geometry(const ConvParams& p, int64_t elem_size) {
     g.band_rows = (g.band_rows + 1) / 2;
   if (g.row_pairs && g.band_rows > 1) g.band_rows &= ~int64_t(1);
   g.bands = (p.OH + g.band_rows - 1) / g.band_rows;
-  g.buf_rows = (g.band_rows - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1;
+  g.buf_rows = band_input_rows(p, g.band_rows);
   return g;
 }
 

@@ -109,7 +109,7 @@ void fill_band(const ConvParams& p, const Geometry& g, const ColumnMap& m, const
                T* buf) {
   const bool nhwc = p.layout == Layout::NHWC;
   const int64_t es = nhwc ? p.C : 1, cs = nhwc ? 1 : p.H * p.W, rs = nhwc ? p.W * p.C : p.W;
-  const int64_t rows = (oh1 - oh0 - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1;
+  const int64_t rows = band_input_rows(p, oh1 - oh0);
   const int64_t padded_h = p.H + p.pad_t + p.pad_b;
   for (int64_t c = 0; c < g.Cg; ++c)
     for (int64_t i = 0; i < rows; ++i) {

@@ -43,7 +43,7 @@ Geometry weight_geometry(const ConvParams& p, int64_t elem_size) {
   const int64_t per_row = std::max<int64_t>(1, (g.Cg * p.stride_h * g.row_len + g.kblocks * g.KB * g.OWv) * elem_size);
   g.band_rows = std::clamp<int64_t>((64 << 10) / per_row, 1, p.OH);
   g.bands = (p.OH + g.band_rows - 1) / g.band_rows;
-  g.buf_rows = (g.band_rows - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1;
+  g.buf_rows = band_input_rows(p, g.band_rows);
   return g;
 }
 

@@ -56,7 +56,7 @@ Plan make_plan(const ConvParams& p) {
   const int64_t want = std::max<int64_t>(1, p.N * p.groups * p.OH / kChunks);
   pl.band_rows = std::clamp<int64_t>(std::min<int64_t>(1024 / std::max<int64_t>(p.OW, 1), want), 1, p.OH);
   pl.bands = (p.OH + pl.band_rows - 1) / pl.band_rows;
-  pl.in_rows = (pl.band_rows - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1;
+  pl.in_rows = band_input_rows(p, pl.band_rows);
   return pl;
 }
 
@@ -161,7 +161,7 @@ void accumulate_item(const ConvParams& p, const Plan& pl, const T* x, const T* g
   constexpr int64_t L = Zmm<T>::L;
   const int64_t band = item % pl.bands, g = (item / pl.bands) % p.groups, n = item / (pl.bands * p.groups);
   const int64_t oh0 = band * pl.band_rows, rows = std::min(p.OH, oh0 + pl.band_rows) - oh0;
-  gather_rows(p, pl, x, n, g, oh0 * p.stride_h - p.pad_t, (rows - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1, xb);
+  gather_rows(p, pl, x, n, g, oh0 * p.stride_h - p.pad_t, band_input_rows(p, rows), xb);
   const T* gb;
   int64_t gy_pix;
   const char* pf = nullptr;  // the next band's grad_output (channels_last, one group: contiguous), into L2

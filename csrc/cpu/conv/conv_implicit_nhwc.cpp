@@ -43,7 +43,6 @@ constexpr int64_t kMaxBandBytes = int64_t(16) << 20;
 int64_t padded_width(const ConvParams& p) { return (p.OW - 1) * p.stride_w + (p.S - 1) * p.dil_w + 1; }
 
 // Input rows a band of `band` output rows reads.
-int64_t band_input_rows(const ConvParams& p, int64_t band) { return (band - 1) * p.stride_h + (p.R - 1) * p.dil_h + 1; }
 
 // Row stride, in elements, of one padded pixel: Cg, moved off a 1 KB multiple of the pixel-to-pixel step
 // (stride_w pixels), which would crowd the 14 pixels a tile broadcasts from into a few L1 sets.
