@@ -606,23 +606,69 @@ def test_few_channel_weight_gradient_long_kernel(channels_last, threads):
     run_case((1, 16, 20, 2063), (64, 1, 2048), channels_last=channels_last)
 
 
-@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
-def test_few_channel_weight_gradient_same_for_any_thread_count(channels_last):
-    """Its work is cut into a fixed number of chunks, each summed on its own and added in chunk order."""
-    x = torch.randn(3, 3, 40, 37)
-    gy = torch.randn(3, 64, 40, 37)
+def assert_weight_gradient_same_for_any_thread_count(x_shape, k, kernel, pad, channels_last):
+    """The stride-1 weight gradient of random x and grad_output on 1, 2 and 3 threads is bit for bit the same."""
+    n, c, h, w = x_shape
+    x, gy = torch.randn(n, c, h, w), torch.randn(n, k, h + 2 * pad - kernel + 1, w + 2 * pad - kernel + 1)
     if channels_last:
         x, gy = x.to(memory_format=torch.channels_last), gy.to(memory_format=torch.channels_last)
     old, old_min_work = torch.get_num_threads(), _C.set_min_parallel_work(0)
     try:
         results = []
-        for n in (1, 2, 3):
-            torch.set_num_threads(n)
-            results.append(ops.conv2d_backward_weight(gy, x, [64, 3, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1, "zeros"))
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(ops.conv2d_backward_weight(gy, x, [k, c, kernel, kernel], [1, 1], [pad] * 4, [1, 1], 1,
+                                                      "zeros"))
     finally:
         _C.set_min_parallel_work(old_min_work)
         torch.set_num_threads(old)
     assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_few_channel_weight_gradient_same_for_any_thread_count(channels_last):
+    """Its work is cut into a fixed number of chunks, each summed on its own and added in chunk order."""
+    assert_weight_gradient_same_for_any_thread_count((3, 3, 40, 37), 64, 3, 1, channels_last)
+
+
+# Weight gradients with more than 16 input channels per group, output channels in whole vectors, stride 1 and a 3x3
+# or larger kernel (3x3 float32 from 24 channels takes Winograd first), or a 4x4+ strided kernel on 128+ channels,
+# run the same register tile split over the threads (conv_many_channel_weight.cpp): AlexNet's grouped 5x5, 7x7 with
+# reflect padding, 3x3 on 20 channels with asymmetric circular padding, dilation along the height, DCGAN's 4x4/2
+# on 4x4 outputs (several images per tile), 5 vectors of output channels (uneven blocks), rows longer than a tile's
+# 512-pixel block, small planes with several images per tile (float64 3x3), images in several batches.
+MANY_CHANNEL_WEIGHT_CASES = {
+    "grouped_5x5": ((2, 48, 13, 12), (64, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 2, "zeros"),
+    "7x7_reflect": ((2, 20, 11, 13), (16, 7, 7), (1, 1), (3, 3, 3, 3), (1, 1), 1, "reflect"),
+    "3x3_c20_circular": ((3, 20, 9, 10), (48, 3, 3), (1, 1), (1, 0, 2, 1), (1, 1), 1, "circular"),
+    "dil_h_replicate": ((2, 32, 12, 11), (32, 5, 3), (1, 1), (4, 4, 1, 1), (2, 1), 1, "replicate"),
+    "dcgan_4x4_s2": ((3, 128, 8, 8), (32, 4, 4), (2, 2), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "k80_uneven_blocks": ((2, 18, 9, 8), (80, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1, "zeros"),
+    "long_rows": ((1, 17, 3, 600), (16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "small_planes": ((9, 32, 4, 4), (16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+}
+
+
+@pytest.mark.parametrize("layouts", ["nchw", "nhwc", "nhwc_w_cl"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(MANY_CHANNEL_WEIGHT_CASES))
+def test_many_channel_weight_gradient(case, dtype, layouts, threads):
+    shape, kshape, stride, pads, dil, groups, mode = MANY_CHANNEL_WEIGHT_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, groups, mode, channels_last=layouts != "nchw", dtype=dtype,
+             weight_channels_last=layouts == "nhwc_w_cl")
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_many_channel_weight_gradient_batches(channels_last):
+    """Five 32-channel 128x128 images: over 2 MB of gathered input each, so they run as several batches of the
+    8 MB scratch."""
+    run_case((5, 32, 128, 128), (16, 5, 5), (1, 1), (2, 2, 2, 2), channels_last=channels_last)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_many_channel_weight_gradient_same_for_any_thread_count(channels_last):
+    """Each output element is summed by one thread in one fixed order, whichever thread takes its unit."""
+    assert_weight_gradient_same_for_any_thread_count((3, 40, 15, 14), 48, 5, 2, channels_last)
 
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])

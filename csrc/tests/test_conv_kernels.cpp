@@ -227,6 +227,18 @@ std::vector<RefConv> hand_picked_cases() {
     c.OH = c.formula_oh() - 1, c.OW = c.formula_ow() - 1;
     v.push_back(c);
   }
+  // The many-channel weight gradient (conv_many_channel_weight.cpp: > 16 channels per group, stride 1 with 3x3 or
+  // larger kernels, or 4x4+ strided on 128+ channels): 5x5 on 24 channels, groups with reflect padding, 4x4/2 on
+  // 3x3 outputs (several images per tile), 5 vectors of output channels (uneven blocks), a cropped grad_output.
+  v.push_back(make(2, 24, 11, 10, 32, 5, 5, 1, 2, 1, 1));
+  v.push_back(make(2, 48, 9, 9, 64, 5, 5, 1, 2, 1, 2, RefPad::Reflect));
+  v.push_back(make(3, 128, 6, 6, 32, 4, 4, 2, 1, 1, 1));
+  v.push_back(make(1, 20, 7, 9, 80, 3, 3, 1, 1, 1, 1));
+  {
+    RefConv c = make(2, 20, 12, 12, 16, 3, 3, 1, 1, 1, 1);
+    c.OH = c.formula_oh() - 1, c.OW = c.formula_ow() - 1;
+    v.push_back(c);
+  }
   // The NHWC strided input gradient by output phases (conv_implicit_nhwc.cpp; input channels >= 32, in whole
   // half panels): DCGAN's 4x4/2 with two panels (48 channels), 3x3/2 on odd sizes, stride 3 with a 4-tap kernel
   // (phases of 2 and 1 taps), 2x2/2 (one tap per phase), a cropped grad_output.

@@ -6,6 +6,10 @@
 //   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3) (NCHW with small planes
 //     input gradient (use_winograd_backward_input) and      on transposed, channels_last activations)
 //     weight gradient (use_winograd_backward_weight)
+//   weight gradient with more channels per group, output  -> conv_many_channel_weight.cpp (either layout; the same
+//     channels in whole vectors, stride 1 and 3x3 or more  register tile, the result split over the threads)
+//     (Winograd's first), or 4x4+ strided on 128+ channels
+//     (use_many_channel_weight)
 //   a layout the shape runs faster in (switch_target)     -> the same dispatch on transposed activations
 //                                                            (conv_layout_switch.cpp; an NCHW float forward
 //                                                            that runs the channels_last direct convolution
@@ -32,6 +36,7 @@
 #include "conv_depthwise.h"
 #include "conv_direct_small.h"
 #include "conv_few_channel_weight.h"
+#include "conv_many_channel_weight.h"
 #include "conv_gemm.h"
 #include "conv_implicit_nhwc.h"
 #include "conv_kernels.h"
@@ -203,6 +208,8 @@ void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* 
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
                ? conv_backward_weight_winograd(p, x, gy, gw)
                : conv_backward_weight_in_layout(p, Layout::NHWC, x, gy, gw);
+  if (use_fast(p) && use_many_channel_weight(p, sizeof(T)))
+    return conv_backward_weight_many_channels(p, x, gy, gw);
   if (const Layout other = switch_target(p, ConvPass::BackwardWeight, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_weight_in_layout(p, other, x, gy, gw);
   if (use_fast(p) && is_depthwise(p))

@@ -19,10 +19,7 @@
 #include "../gemm/gemm_scratch.h"
 #include "../transpose.h"
 #include "conv_depthwise.h"  // is_depthwise
-
-#if defined(__AVX512F__)
-#include "../gemm/gemm_microkernel.h"  // Zmm<T>
-#endif
+#include "conv_weight_tiles.h"
 
 namespace fastconv {
 namespace cpu {
@@ -30,12 +27,11 @@ namespace cpu {
 #if defined(__AVX512F__)
 namespace {
 
+using namespace weight_tiles;
+
 constexpr int kMaxVectors = 4;  // output-channel vectors per tile
 constexpr int64_t kChunks = 16;  // chunks of work items, each with its own partial sums
 constexpr int64_t kMaxPartialBytes = int64_t(64) << 20;  // all chunks' partials together, where more than 2
-
-// Taps per tile for KV output-channel vectors: KV*TG accumulators + KV grad_output vectors + a broadcast <= 32.
-constexpr int max_taps(int kv) { return kv == 1 ? 16 : kv == 2 ? 14 : kv == 3 ? 9 : 6; }
 
 struct Plan {
   int64_t Cg, Kg, J;        // input / output channels per group; taps per kernel row (S*Cg)
@@ -60,98 +56,6 @@ Plan make_plan(const ConvParams& p) {
   return pl;
 }
 
-// part[t*part_tap + v*L + l] += sum over rows x cols output pixels of gy[v*L + l] * x[t], both advancing per
-// pixel (gy_pix, x_pix) and per row (gy_row, x_row). One cache line of pf is prefetched per pixel, the first
-// pf_lines pixels (the next item's grad_output, which otherwise streams from memory in its first pass).
-template <typename T, int KV, int TG>
-void tap_tile(int64_t rows, int64_t cols, const T* __restrict gy, int64_t gy_row, int64_t gy_pix,
-              const T* __restrict x, int64_t x_row, int64_t x_pix, T* part, int64_t part_tap, const char* pf,
-              int64_t pf_lines) {
-  using Z = Zmm<T>;
-  using V = typename Z::V;
-  V acc[TG][KV];
-#pragma GCC unroll 16
-  for (int t = 0; t < TG; ++t)
-#pragma GCC unroll 4
-    for (int v = 0; v < KV; ++v) acc[t][v] = Z::zero();
-  for (int64_t i = 0; i < rows; ++i) {
-    const T* g = gy + i * gy_row;
-    const T* xr = x + i * x_row;
-    for (int64_t q = 0; q < cols; ++q, g += gy_pix, xr += x_pix) {
-      if (pf_lines > 0) __builtin_prefetch(pf, 0, 2), pf += 64, --pf_lines;
-      V gv[KV];
-#pragma GCC unroll 4
-      for (int v = 0; v < KV; ++v) gv[v] = Z::load(g + v * Z::L);
-#pragma GCC unroll 16
-      for (int t = 0; t < TG; ++t) {
-        const V b = Z::set1(xr[t]);
-#pragma GCC unroll 4
-        for (int v = 0; v < KV; ++v) acc[t][v] = Z::fma(b, gv[v], acc[t][v]);
-      }
-    }
-  }
-#pragma GCC unroll 16
-  for (int t = 0; t < TG; ++t)
-#pragma GCC unroll 4
-    for (int v = 0; v < KV; ++v) {
-      T* dst = part + t * part_tap + v * Z::L;
-      Z::store(dst, Z::add(Z::load(dst), acc[t][v]));
-    }
-}
-
-template <typename T>
-using TileFn = void (*)(int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t, T*, int64_t,
-                        const char*, int64_t);
-
-template <typename T, int KV, int TG = max_taps(KV)>
-TileFn<T> pick_taps(int64_t tg) {
-  if constexpr (TG > 1) {
-    if (tg < TG) return pick_taps<T, KV, TG - 1>(tg);
-  }
-  return tap_tile<T, KV, TG>;
-}
-
-template <typename T>
-TileFn<T> pick_tile(int64_t kv, int64_t tg) {
-  switch (kv) {
-    case 1: return pick_taps<T, 1>(tg);
-    case 2: return pick_taps<T, 2>(tg);
-    case 3: return pick_taps<T, 3>(tg);
-    default: return pick_taps<T, 4>(tg);
-  }
-}
-
-// Padded input rows [ih0, ih0 + rows) of image n, group g into xb as (rows, Wp, Cg): column b holds input column
-// b - pad_l remapped by the padding mode, or zeros.
-template <typename T>
-void gather_rows(const ConvParams& p, const Plan& pl, const T* x, int64_t n, int64_t g, int64_t ih0, int64_t rows,
-                 T* xb) {
-  const bool nhwc = p.layout == Layout::NHWC;
-  const int64_t c_stride = nhwc ? 1 : p.H * p.W, w_stride = nhwc ? p.C : 1;
-  for (int64_t a = 0; a < rows; ++a) {
-    T* dst = xb + a * pl.Wp * pl.Cg;
-    const int64_t ih = remap_index(ih0 + a, p.H, p.mode);
-    if (ih < 0) {
-      std::fill(dst, dst + pl.Wp * pl.Cg, T(0));
-      continue;
-    }
-    const T* src = nhwc ? x + ((n * p.H + ih) * p.W) * p.C + g * pl.Cg
-                        : x + ((n * p.C + g * pl.Cg) * p.H + ih) * p.W;
-    // Interior columns (input columns 0 .. W - 1) in one copy or interleave, the padding columns one by one.
-    const int64_t lo = std::clamp<int64_t>(p.pad_l, 0, pl.Wp), hi = std::clamp<int64_t>(p.pad_l + p.W, lo, pl.Wp);
-    const T* in = src + (lo - p.pad_l) * w_stride;
-    if (nhwc && pl.Cg == p.C)
-      std::memcpy(dst + lo * pl.Cg, in, sizeof(T) * size_t((hi - lo) * pl.Cg));
-    else if (nhwc || !interleave_few_rows(pl.Cg, hi - lo, in, c_stride, dst + lo * pl.Cg))
-      for (int64_t b = lo; b < hi; ++b)
-        for (int64_t c = 0; c < pl.Cg; ++c) dst[b * pl.Cg + c] = in[(b - lo) * w_stride + c * c_stride];
-    for (int64_t b = lo > 0 ? 0 : hi; b < pl.Wp; b = b + 1 == lo ? hi : b + 1) {  // [0, lo) and [hi, Wp)
-      const int64_t iw = remap_index(b - p.pad_l, p.W, p.mode);
-      for (int64_t c = 0; c < pl.Cg; ++c) dst[b * pl.Cg + c] = iw < 0 ? T(0) : src[iw * w_stride + c * c_stride];
-    }
-  }
-}
-
 // Adds work item `item` (image, group, band of output rows) into part: gathers the band's padded input rows
 // into xb and, for NCHW, its grad_output as (pixels, Kg) into gyb; then every (kernel row, output-channel block,
 // tap group) tile runs over the band's pixels.
@@ -161,7 +65,7 @@ void accumulate_item(const ConvParams& p, const Plan& pl, const T* x, const T* g
   constexpr int64_t L = Zmm<T>::L;
   const int64_t band = item % pl.bands, g = (item / pl.bands) % p.groups, n = item / (pl.bands * p.groups);
   const int64_t oh0 = band * pl.band_rows, rows = std::min(p.OH, oh0 + pl.band_rows) - oh0;
-  gather_rows(p, pl, x, n, g, oh0 * p.stride_h - p.pad_t, band_input_rows(p, rows), xb);
+  gather_padded_rows(p, pl.Cg, pl.Wp, x, n, g, oh0 * p.stride_h - p.pad_t, band_input_rows(p, rows), xb);
   const T* gb;
   int64_t gy_pix;
   const char* pf = nullptr;  // the next band's grad_output (channels_last, one group: contiguous), into L2
@@ -184,8 +88,8 @@ void accumulate_item(const ConvParams& p, const Plan& pl, const T* x, const T* g
       const int64_t tgroups = (pl.J + max_taps(int(kv)) - 1) / max_taps(int(kv));
       for (int64_t tg = 0; tg < tgroups; ++tg) {
         const int64_t j0 = pl.J * tg / tgroups, j1 = pl.J * (tg + 1) / tgroups;
-        pick_tile<T>(kv, j1 - j0)(rows, p.OW, gb + v0 * L, p.OW * gy_pix, gy_pix,
-                                  xb + r * p.dil_h * pl.Wp * pl.Cg + j0, p.stride_h * pl.Wp * pl.Cg, p.stride_w * pl.Cg,
+        const PixelWalk w{1, rows, p.OW, 0, p.OW * gy_pix, gy_pix, 0, p.stride_h * pl.Wp * pl.Cg, p.stride_w * pl.Cg};
+        pick_tile<T>(kv, j1 - j0)(w, gb + v0 * L, xb + r * p.dil_h * pl.Wp * pl.Cg + j0,
                                   part + ((g * p.R + r) * pl.J + j0) * pl.Kg + v0 * L, pl.Kg, pf, pf_lines);
         const int64_t done = std::min(pf_lines, rows * p.OW);
         pf += done * 64, pf_lines -= done;
