@@ -116,10 +116,10 @@ bool use_many_channel_weight(const ConvParams& p, int64_t elem_size) {
   // larger kernels 1.1-1.5x (AlexNet's grouped 48 -> 128 5x5 1.15-1.2x, 64 -> 128 5x5 1.3-1.5x, 64 -> 64 7x7
   // 1.3-1.4x, float64 3x3 on 14x14-28x28 1.1-1.16x); DCGAN's 128 -> 256 4x4/2 on 8x8 1.12-1.18x. Worse: 3x3/2 (0.84-1.07),
   // 2x2/2 (U-Net's transposed 2x2: 0.62-0.76, a GEMM with no column matrix there), 64 -> 128 4x4/2 on 16x16 (0.82),
-  // WaveNet's 1-d k = 2 (0.61 channels_last) and gradients past 8 MB, whose tile sums spill to memory (float64
-  // 512 -> 512 3x3 on 7x7: 0.84-0.89).
+  // short or strided 1-d kernels (WaveNet's k = 2: 0.61 channels_last; MelGAN's 1x16/8 on 256 channels: 0.91) and
+  // gradients past 8 MB, whose tile sums spill to memory (float64 512 -> 512 3x3 on 7x7: 0.84-0.89).
   if (p.K * Cg * RS * elem_size > kMaxGradientBytes) return false;
-  return p.stride_h == 1 && p.stride_w == 1 ? RS >= 9 : RS >= 16 && Cg >= 128;
+  return p.stride_h == 1 && p.stride_w == 1 ? RS >= 9 : p.R >= 4 && p.S >= 4 && Cg >= 128;
 #else
   (void)p, (void)elem_size;
   return false;
