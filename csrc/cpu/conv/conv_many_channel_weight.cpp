@@ -26,11 +26,26 @@ namespace fastconv {
 namespace cpu {
 
 constexpr int64_t kMaxGradientBytes = int64_t(8) << 20;  // the whole weight gradient (see use_many_channel_weight)
+// One image's gathered input (and NCHW grad_output), which the scratch holds at least once: larger images (a
+// 64-channel 1024x1024 one would take 270 MB, kept by the thread's scratch) stay on im2col + GEMM, whose column
+// matrix is built a band of rows at a time.
+constexpr int64_t kMaxImageBytes = int64_t(32) << 20;
 
 #if defined(__AVX512F__)
 namespace {
 
 using namespace weight_tiles;
+
+// The gathered input's rows, in pixels: (OW - 1)*sw + S.
+int64_t padded_row(const ConvParams& p) { return (p.OW - 1) * p.stride_w + p.S; }
+
+// One (image, group)'s gathered input, in elements: its padded input rows x padded_row x Cg.
+int64_t gathered_image(const ConvParams& p) { return band_input_rows(p, p.OH) * padded_row(p) * p.C_per_group(); }
+
+// The scratch one image takes: its groups' gathered input, and for NCHW its grad_output as (pixel, channel).
+int64_t image_scratch(const ConvParams& p) {
+  return p.groups * gathered_image(p) + (p.layout == Layout::NHWC ? 0 : p.OH * p.OW * p.K);
+}
 
 constexpr int kMaxVectors = 4;                     // output-channel vectors per tile
 constexpr int64_t kBatchBytes = int64_t(8) << 20;  // gathered input (+ NCHW grad_output) of a batch of images
@@ -59,12 +74,11 @@ Plan make_plan(const ConvParams& p) {
   constexpr int64_t L = Zmm<T>::L;
   Plan pl;
   pl.Cg = p.C_per_group(), pl.Kg = p.K_per_group(), pl.J = p.S * pl.Cg;
-  pl.Wp = (p.OW - 1) * p.stride_w + p.S;
-  pl.img_x = band_input_rows(p, p.OH) * pl.Wp * pl.Cg;
+  pl.Wp = padded_row(p);
+  pl.img_x = gathered_image(p);
   pl.npix = p.OH * p.OW;
   pl.gy_in_place = p.layout == Layout::NHWC;
-  const int64_t per_image = p.groups * (pl.img_x + (pl.gy_in_place ? 0 : pl.npix * pl.Kg)) * int64_t(sizeof(T));
-  pl.nb = std::clamp<int64_t>(kBatchBytes / std::max<int64_t>(per_image, 1), 1, p.N);
+  pl.nb = std::clamp<int64_t>(kBatchBytes / std::max<int64_t>(image_scratch(p) * int64_t(sizeof(T)), 1), 1, p.N);
   pl.block_rows = std::clamp<int64_t>(kBlockPixels / std::max<int64_t>(p.OW, 1), 1, p.OH);
   // Output-channel blocks as even as whole vectors allow, the taps of a kernel row in even groups.
   const int64_t vectors = pl.Kg / L, kblocks = (vectors + kMaxVectors - 1) / kMaxVectors;
@@ -119,6 +133,7 @@ bool use_many_channel_weight(const ConvParams& p, int64_t elem_size) {
   // short or strided 1-d kernels (WaveNet's k = 2: 0.61 channels_last; MelGAN's 1x16/8 on 256 channels: 0.91) and
   // gradients past 8 MB, whose tile sums spill to memory (float64 512 -> 512 3x3 on 7x7: 0.84-0.89).
   if (p.K * Cg * RS * elem_size > kMaxGradientBytes) return false;
+  if (image_scratch(p) * elem_size > kMaxImageBytes) return false;
   return p.stride_h == 1 && p.stride_w == 1 ? RS >= 9 : p.R >= 4 && p.S >= 4 && Cg >= 128;
 #else
   (void)p, (void)elem_size;
