@@ -29,7 +29,6 @@ namespace {
 
 using namespace weight_tiles;
 
-constexpr int kMaxVectors = 4;  // output-channel vectors per tile
 constexpr int64_t kChunks = 16;  // chunks of work items, each with its own partial sums
 constexpr int64_t kMaxPartialBytes = int64_t(64) << 20;  // all chunks' partials together, where more than 2
 
@@ -37,7 +36,7 @@ struct Plan {
   int64_t Cg, Kg, J;        // input / output channels per group; taps per kernel row (S*Cg)
   int64_t Wp;               // padded input row, in pixels: (OW - 1)*sw + S
   int64_t band_rows, bands, in_rows;
-  int64_t kblocks;          // output-channel blocks of at most kMaxVectors vectors
+  int64_t kblocks;          // output-channel blocks (vector_blocks)
 };
 
 template <typename T>
@@ -46,7 +45,7 @@ Plan make_plan(const ConvParams& p) {
   Plan pl{};
   pl.Cg = p.C_per_group(), pl.Kg = p.K_per_group(), pl.J = p.S * pl.Cg;
   pl.Wp = (p.OW - 1) * p.stride_w + p.S;
-  pl.kblocks = (pl.Kg / L + kMaxVectors - 1) / kMaxVectors;
+  pl.kblocks = vector_blocks(pl.Kg / L);
   // Bands of about 1024 output pixels (the band's grad_output, read once per kernel row and tile, stays in L2),
   // fewer rows where that leaves under kChunks items (not the thread count: the partition fixes the sums).
   const int64_t want = std::max<int64_t>(1, p.N * p.groups * p.OH / kChunks);
@@ -80,14 +79,13 @@ void accumulate_item(const ConvParams& p, const Plan& pl, const T* x, const T* g
                      gyb, pl.Kg);
     gb = gyb, gy_pix = pl.Kg;
   }
-  // Output-channel blocks as even as whole vectors allow, the taps of a kernel row in even groups.
   const int64_t vectors = pl.Kg / L;
   for (int64_t r = 0; r < p.R; ++r)
     for (int64_t b = 0; b < pl.kblocks; ++b) {
-      const int64_t v0 = vectors * b / pl.kblocks, kv = vectors * (b + 1) / pl.kblocks - v0;
-      const int64_t tgroups = (pl.J + max_taps(int(kv)) - 1) / max_taps(int(kv));
+      const auto [v0, kv] = block_vectors(vectors, pl.kblocks, b);
+      const int64_t tgroups = tap_groups(pl.J, kv);
       for (int64_t tg = 0; tg < tgroups; ++tg) {
-        const int64_t j0 = pl.J * tg / tgroups, j1 = pl.J * (tg + 1) / tgroups;
+        const auto [j0, j1] = group_taps(pl.J, tgroups, tg);
         const PixelWalk w{1, rows, p.OW, 0, p.OW * gy_pix, gy_pix, 0, p.stride_h * pl.Wp * pl.Cg, p.stride_w * pl.Cg};
         pick_tile<T>(kv, j1 - j0)(w, gb + v0 * L, xb + r * p.dil_h * pl.Wp * pl.Cg + j0,
                                   part + ((g * p.R + r) * pl.J + j0) * pl.Kg + v0 * L, pl.Kg, pf, pf_lines);
@@ -127,6 +125,7 @@ void conv_backward_weight_few_channels(const ConvParams& p, const T* x, const T*
   const int64_t affordable = kMaxPartialBytes / std::max<int64_t>(1, part_size * int64_t(sizeof(T)));
   const int64_t chunks = std::min<int64_t>(items, std::clamp<int64_t>(affordable, 2, kChunks));
   T* const parts = thread_scratch<T>(kScratchWeight, size_t(chunks * part_size));  // the calling thread's, reused
+  T* const rsc = thread_scratch<T>(kScratchPackA, size_t(part_size));             // the sums as (K, (r, s, c))
   const int nt = int(std::clamp<int64_t>(p.num_threads, 1, chunks));
 #pragma omp parallel num_threads(nt)
   {
@@ -147,12 +146,7 @@ void conv_backward_weight_few_channels(const ConvParams& p, const T* x, const T*
       for (int64_t ch = 1; ch < chunks; ++ch) acc += parts[ch * part_size + i];
       parts[i] = acc;
     }
-#pragma omp for schedule(static)
-    for (int64_t e = 0; e < p.K * pl.Cg * p.R * p.S; ++e) {  // into gw's (K, Cg, R, S) order
-      const int64_t s = e % p.S, r = (e / p.S) % p.R, c = (e / (p.S * p.R)) % pl.Cg, k = e / (p.S * p.R * pl.Cg);
-      const int64_t g = k / pl.Kg;
-      gw[e] = parts[((g * p.R + r) * pl.J + s * pl.Cg + c) * pl.Kg + k % pl.Kg];
-    }
+    weight_from_tap_sums(p, pl.Cg, pl.Kg, parts, rsc, gw);
   }
 #else
   (void)p, (void)x, (void)gy, (void)gw;

@@ -47,7 +47,6 @@ int64_t image_scratch(const ConvParams& p) {
   return p.groups * gathered_image(p) + (p.layout == Layout::NHWC ? 0 : p.OH * p.OW * p.K);
 }
 
-constexpr int kMaxVectors = 4;                     // output-channel vectors per tile
 constexpr int64_t kBatchBytes = int64_t(8) << 20;  // gathered input (+ NCHW grad_output) of a batch of images
 constexpr int64_t kBlockPixels = 512;              // output pixels per tile call (fewer: slower, 256: 2-4%)
 constexpr int64_t kMaxChunkUnits = 16;             // consecutive units a thread takes at a time
@@ -80,14 +79,16 @@ Plan make_plan(const ConvParams& p) {
   pl.gy_in_place = p.layout == Layout::NHWC;
   pl.nb = std::clamp<int64_t>(kBatchBytes / std::max<int64_t>(image_scratch(p) * int64_t(sizeof(T)), 1), 1, p.N);
   pl.block_rows = std::clamp<int64_t>(kBlockPixels / std::max<int64_t>(p.OW, 1), 1, p.OH);
-  // Output-channel blocks as even as whole vectors allow, the taps of a kernel row in even groups.
-  const int64_t vectors = pl.Kg / L, kblocks = (vectors + kMaxVectors - 1) / kMaxVectors;
+  const int64_t vectors = pl.Kg / L, blocks = vector_blocks(vectors);
   for (int64_t g = 0; g < p.groups; ++g)
-    for (int64_t b = 0; b < kblocks; ++b) {
-      const int64_t v0 = vectors * b / kblocks, kv = vectors * (b + 1) / kblocks - v0;
-      const int64_t tgroups = (pl.J + max_taps(int(kv)) - 1) / max_taps(int(kv));
+    for (int64_t b = 0; b < blocks; ++b) {
+      const auto [v0, kv] = block_vectors(vectors, blocks, b);
+      const int64_t groups = tap_groups(pl.J, kv);
       for (int64_t r = 0; r < p.R; ++r)
-        for (int64_t t = 0; t < tgroups; ++t) pl.units.push_back({g, v0, kv, r, pl.J * t / tgroups, pl.J * (t + 1) / tgroups});
+        for (int64_t t = 0; t < groups; ++t) {
+          const auto [j0, j1] = group_taps(pl.J, groups, t);
+          pl.units.push_back({g, v0, kv, r, j0, j1});
+        }
     }
   return pl;
 }
@@ -145,18 +146,16 @@ template <typename T>
 void conv_backward_weight_many_channels(const ConvParams& p, const T* x, const T* gy, T* gw) {
 #if defined(__AVX512F__)
   const Plan pl = make_plan<T>(p);
-  const int64_t U = int64_t(pl.units.size()), RSC = p.R * pl.J, RS = p.R * p.S;
+  const int64_t U = int64_t(pl.units.size());
   const int nt = int(std::clamp<int64_t>(p.num_threads, 1, U));
   const int64_t chunk = std::clamp<int64_t>(U / (8 * int64_t(nt)), 1, kMaxChunkUnits), chunks = (U + chunk - 1) / chunk;
   // Scratch of the calling thread, read by the team: the batch's gathered input and grad_output, the result as
   // ((g, r, tap j), k) and then as (k, (r, s, c)).
   T* xb = thread_scratch<T>(kScratchCol, size_t(pl.nb * p.groups * pl.img_x));
   T* gyb = pl.gy_in_place ? nullptr : thread_scratch<T>(kScratchAcc, size_t(pl.nb * p.groups * pl.npix * pl.Kg));
-  const int64_t part_size = p.groups * RSC * pl.Kg;
+  const int64_t part_size = p.groups * p.R * pl.J * pl.Kg;
   T* part = thread_scratch<T>(kScratchWeight, size_t(part_size));
   T* rsc = thread_scratch<T>(kScratchPackA, size_t(part_size));
-  constexpr int64_t kRowBlock = 32;
-  const int64_t row_blocks = (RSC + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel num_threads(nt)
   {
     DenormalGuard guard;
@@ -178,15 +177,7 @@ void conv_backward_weight_many_channels(const ConvParams& p, const T* x, const T
       for (int64_t c = 0; c < chunks; ++c)
         run_units(p, pl, c * chunk, std::min(U, (c + 1) * chunk), gy, n0, ni, xb, gyb, part);
     }
-    // part ((g, r, s, c), k) -> rsc (K, (r, s, c)) -> gw (K, c, (r, s)), tile by tile.
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < p.groups * row_blocks; ++i) {
-      const int64_t g = i / row_blocks, r0 = (i % row_blocks) * kRowBlock;
-      transpose_serial(std::min(kRowBlock, RSC - r0), pl.Kg, part + (g * RSC + r0) * pl.Kg, pl.Kg, int64_t(1),
-                       rsc + g * pl.Kg * RSC + r0, RSC);
-    }
-#pragma omp for schedule(static)
-    for (int64_t k = 0; k < p.K; ++k) transpose_serial(RS, pl.Cg, rsc + k * RSC, pl.Cg, int64_t(1), gw + k * pl.Cg * RS, RS);
+    weight_from_tap_sums(p, pl.Cg, pl.Kg, part, rsc, gw);
   }
 #else
   (void)p, (void)x, (void)gy, (void)gw;

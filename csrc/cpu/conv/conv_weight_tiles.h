@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "../../common/conv_params.h"
 #include "../transpose.h"
@@ -23,8 +24,27 @@ namespace cpu {
 namespace weight_tiles {
 
 #if defined(__AVX512F__)
+constexpr int kMaxTileVectors = 4;  // output-channel vectors per tile
+
 // Taps per tile for KV output-channel vectors: KV*TG accumulators + KV grad_output vectors + a broadcast <= 32.
 constexpr int max_taps(int kv) { return kv == 1 ? 16 : kv == 2 ? 14 : kv == 3 ? 9 : 6; }
+
+// How a group's output-channel vectors and a kernel row's J taps are cut into tiles: blocks of vectors as even as
+// whole vectors allow, each kernel row's taps in even groups of at most max_taps(kv).
+inline int64_t vector_blocks(int64_t vectors) { return (vectors + kMaxTileVectors - 1) / kMaxTileVectors; }
+
+// Vectors [v0, v0 + kv) of block b of `blocks`: {v0, kv}.
+inline std::pair<int64_t, int64_t> block_vectors(int64_t vectors, int64_t blocks, int64_t b) {
+  const int64_t v0 = vectors * b / blocks;
+  return {v0, vectors * (b + 1) / blocks - v0};
+}
+
+inline int64_t tap_groups(int64_t J, int64_t kv) { return (J + max_taps(int(kv)) - 1) / max_taps(int(kv)); }
+
+// Taps [j0, j1) of group t of `groups`: {j0, j1}.
+inline std::pair<int64_t, int64_t> group_taps(int64_t J, int64_t groups, int64_t t) {
+  return {J * t / groups, J * (t + 1) / groups};
+}
 
 // The output pixels a tile runs over: images x rows x cols, grad_output and input advancing by their own strides
 // per image, row and pixel.
@@ -126,6 +146,23 @@ void gather_padded_rows(const ConvParams& p, int64_t Cg, int64_t Wp, const T* x,
       for (int64_t c = 0; c < Cg; ++c) dst[b * Cg + c] = iw < 0 ? T(0) : src[iw * w_stride + c * c_stride];
     }
   }
+}
+
+// gw (K, Cg, R, S) from the tiles' sums part ((g, r, s, c), k), through rsc (K, (r, s, c)): two tiled transposes, as
+// omp for loops of the enclosing team (or serial outside a parallel region). Element by element, the many-channel
+// kernel spent 14% of its time reading part with a stride of Kg here.
+template <typename T>
+void weight_from_tap_sums(const ConvParams& p, int64_t Cg, int64_t Kg, const T* part, T* rsc, T* gw) {
+  constexpr int64_t kRowBlock = 32;
+  const int64_t RS = p.R * p.S, RSC = RS * Cg, row_blocks = (RSC + kRowBlock - 1) / kRowBlock;
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < p.groups * row_blocks; ++i) {
+    const int64_t g = i / row_blocks, r0 = (i % row_blocks) * kRowBlock;
+    transpose_serial(std::min(kRowBlock, RSC - r0), Kg, part + (g * RSC + r0) * Kg, Kg, int64_t(1),
+                     rsc + g * Kg * RSC + r0, RSC);
+  }
+#pragma omp for schedule(static)
+  for (int64_t k = 0; k < p.K; ++k) transpose_serial(RS, Cg, rsc + k * RSC, Cg, int64_t(1), gw + k * Cg * RS, RS);
 }
 
 }  // namespace weight_tiles
