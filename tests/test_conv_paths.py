@@ -100,6 +100,11 @@ GEMM_CASES = {
     "1x1_rows_2kb": ((2, 512, 3, 5), (40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "1x1_rows_2kb_large": ((2, 512, 8, 8), (64, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "1x1_rows_4kb": ((2, 1024, 5, 7), (40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    # NCHW 1x1 with planes of whole cache lines: the GEMM reads the input (forward) and grad_output (input gradient)
+    # in place as its B; a batch under 4 images per thread is cut into bands of 512+ pixels (24x24: 22 + 2 rows,
+    # each with a partial last column panel); C = 300 is two KC blocks deep
+    "1x1_in_place_bands": ((1, 24, 24, 24), (40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_in_place_kc_blocks": ((2, 300, 8, 8), (30, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     # channels_last forward with <= 14x14 outputs: the images' column matrices stacked into one GEMM (all five
     # in one; then a 14x14 plane with C*R*S = 2700, one image per GEMM)
     "stacked_images_s2": ((5, 64, 11, 11), (40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
@@ -135,6 +140,7 @@ def test_gemm_single_input_channel(threads):
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("case", ["3x3_pad1", "groups_stride_dil", "1x1", "stem_7x7_s2", "1x1_whole_batch_groups",
+                                  "1x1_in_place_bands",
                                   "1x1_7x7_layout_switch", "1x1_rows_2kb_large", "1x1_rows_4kb", "stacked_images_s2",
                                   "stacked_nchw_7x7", "wgrad_batched_4x4_chunks", "wgrad_batched_7x7_1x1_s2"])
 def test_gemm_path_float64(case, channels_last, threads):

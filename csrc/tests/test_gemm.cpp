@@ -4,6 +4,7 @@
 // partial row panels, several K blocks, biases and beta, a result large enough for non-temporal stores, one
 // and two threads; and transposes with partial tiles in both directions. Sizes are small enough for the ASan
 // build.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <vector>
@@ -21,13 +22,25 @@ struct Layout {
   bool a_col_major;  // A stored (K, M): rsA = 1
   bool b_col_major;  // B stored (N, K): rsB = 1 (the transposing pack)
   int64_t lda_pad;   // extra elements per row of a row-major A (its stride is K + lda_pad)
+  int64_t ldb_pad = 0;  // the same for a row-major B (stride N + ldb_pad)
 };
+
+// A copy of v starting on 64 bytes (as torch allocates): its storage and the aligned pointer into it.
+template <typename T>
+T* aligned_copy(const std::vector<T>& v, std::vector<T>& storage) {
+  storage.assign(v.size() + 64 / sizeof(T), T(0));
+  T* p = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64 / sizeof(T);
+  std::copy(v.begin(), v.end(), p);
+  return p;
+}
 
 template <typename T>
 void check_gemm(int64_t M, int64_t N, int64_t K, const Layout& l, bool biases, T beta, int threads) {
-  const int64_t lda = l.a_col_major ? M : K + l.lda_pad, ldb = l.b_col_major ? K : N;
+  const int64_t lda = l.a_col_major ? M : K + l.lda_pad, ldb = l.b_col_major ? K : N + l.ldb_pad;
   const auto A = random_vector<T>(size_t(l.a_col_major ? K * lda : M * lda), 1 + M);
   const auto B = random_vector<T>(size_t(l.b_col_major ? N * ldb : K * ldb), 2 + N);
+  std::vector<T> b_storage;
+  const T* B0 = aligned_copy(B, b_storage);  // row-major B with 64-byte rows: read in place by the GEMM
   const auto brow = random_vector<T>(size_t(M), 3), bcol = random_vector<T>(size_t(N), 4);
   // C starts on 64 bytes, as torch allocates it (the non-temporal stores take rows that start on 64 bytes)
   auto Cbuf = random_vector<T>(size_t(M * N) + 64 / sizeof(T), 5);
@@ -48,16 +61,16 @@ void check_gemm(int64_t M, int64_t N, int64_t K, const Layout& l, bool biases, T
   fastconv::cpu::GemmArgs<T> g;
   g.M = M, g.N = N, g.K = K, g.beta = beta;
   g.A = A.data(), g.rsA = l.a_col_major ? 1 : lda, g.csA = l.a_col_major ? lda : 1;
-  g.B = B.data(), g.rsB = l.b_col_major ? 1 : ldb, g.csB = l.b_col_major ? ldb : 1;
+  g.B = B0, g.rsB = l.b_col_major ? 1 : ldb, g.csB = l.b_col_major ? ldb : 1;
   g.C = C0, g.rsC = N, g.csC = 1;
   if (biases) g.bias_row = brow.data(), g.bias_col = bcol.data();
   fastconv::cpu::gemm_parallel(g, threads);
   C.assign(C0, C0 + M * N);
   const double e = max_rel_error(C, ref);
   FC_CHECK(e <= fastconv_test::default_tolerance<T>(),
-           "gemm<%s> M=%lld N=%lld K=%lld a_col=%d b_col=%d lda_pad=%lld biases=%d threads=%d: rel err %.3g",
+           "gemm<%s> M=%lld N=%lld K=%lld a_col=%d b_col=%d lda_pad=%lld ldb_pad=%lld biases=%d threads=%d: rel err %.3g",
            sizeof(T) == 4 ? "float" : "double", (long long)M, (long long)N, (long long)K, l.a_col_major,
-           l.b_col_major, (long long)l.lda_pad, biases, threads, e);
+           l.b_col_major, (long long)l.lda_pad, (long long)l.ldb_pad, biases, threads, e);
 }
 
 // Row strides of src and dst `s_pad` and `d_pad` elements past dense (0: dense, where up to 4 planes are
@@ -107,6 +120,14 @@ void run_all() {
     check_gemm<T>(29, 48, 70, {true, false, 0}, true, T(0), threads);
     check_gemm<T>(42, 16, 33, {false, false, 0}, true, T(0.25), threads);
     check_gemm<T>(28, 7, 300, {false, true, 0}, false, T(0), threads);
+    // row-major B on 64-byte rows, its full column panels read in place: with a row-major and a packed A, a
+    // partial row panel, a partial (packed) last column panel, a narrow one, K past KC, rows padded past N
+    const int64_t line = 64 / int64_t(sizeof(T));
+    check_gemm<T>(30, 96, 40, {false, false, 0, 0}, true, T(0), threads);
+    check_gemm<T>(45, 100, 300, {false, false, 0, 12}, false, T(0.5), threads);
+    check_gemm<T>(13, 64, 20, {true, false, 0, 2 * line}, true, T(0), threads);
+    check_gemm<T>(29, 48, 70, {true, false, 0, line}, true, T(0), threads);
+    check_gemm<T>(70, 64, row4kb, {false, false, 0, row4kb - 64}, false, T(1), threads);
     // plain layouts, partial row panels of every size class
     for (int64_t M : {1, 5, 13, 14, 16, 29})
       check_gemm<T>(M, 35, 20, {false, false, 0}, true, T(0), threads);

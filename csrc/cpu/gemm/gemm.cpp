@@ -135,13 +135,23 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
   // at 112x112 (a 26 MB output of a 32-deep GEMM) 0.75x -> 0.84x of torch.
   const bool stream = g.beta == T(0) && g.K <= Bk::KC && g.csC == 1 && c_bytes >= kStreamBytes && nontemporal_stores();
   T* Ap = thread_scratch<T>(kScratchPackA, size_t(restride_a ? MR * kcmax + mcmax * lda_r : kcmax * mcmax));
+  // B row-major with rows on cache-line boundaries: its full column panels are read in place (kc rows of NR
+  // values, 2 lines each), and only the last, partial panel is packed. Packing copied the whole (kc, nc) block
+  // once per call, which for an NCHW 1x1 (B is the input itself, 64-256 channels deep) cost as much as the block's
+  // FMAs saved from streaming it: NCHW 1x1 forwards 1.04-1.36x faster (ResNet-50's 256 -> 64 at 56x56 1.25x,
+  // 512 -> 128 at 28x28 1.09-1.36x), their input gradients 1.03-1.13x. Rows that straddle lines (a 14x14 plane:
+  // 784 bytes) read 3 lines per panel row, and there packing measured the same or better (1024 -> 256 at 14x14:
+  // 8% faster), so they keep it.
+  const bool direct_b = g.csB == 1 && g.rsB != 1 && (g.rsB * int64_t(sizeof(T))) % 64 == 0 &&
+                        reinterpret_cast<uintptr_t>(g.B) % 64 == 0;
   for (int64_t jc = 0; jc < g.N; jc += Bk::NC) {
     const int64_t nc = std::min<int64_t>(Bk::NC, g.N - jc);
     for (int64_t pc = 0; pc < g.K; pc += Bk::KC) {
       const int64_t kc = std::min<int64_t>(Bk::KC, g.K - pc);
       const bool first = pc == 0;
       const T beta = first ? g.beta : T(1);
-      pack_b(g.B + pc * g.rsB + jc * g.csB, g.rsB, g.csB, kc, nc, Bp);
+      const int64_t full_cols = direct_b ? nc / NR * NR : 0;
+      if (full_cols < nc) pack_b(g.B + pc * g.rsB + (jc + full_cols) * g.csB, g.rsB, g.csB, kc, nc - full_cols, Bp);
       for (int64_t ic = 0; ic < g.M; ic += Bk::MC) {
         const int64_t mc = std::min<int64_t>(Bk::MC, g.M - ic);
         const T* Ablk = g.A + ic * g.rsA + pc * g.csA;
@@ -161,6 +171,8 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
         }
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const T* bcol = first && g.bias_col ? g.bias_col + jc + jr : nullptr;
+          const bool in_place_b = jr < full_cols;
+          const T* bpan = in_place_b ? g.B + pc * g.rsB + jc + jr : Bp + (jr - full_cols) * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const MicroTileView v{g.rsC, g.csC, std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr), stream};
             // The next row panel's rows of an A read in place, on their first read (the block's first column
@@ -182,17 +194,26 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
             T* c = g.C + (ic + ir) * g.rsC + (jc + jr) * g.csC;
             // The vector epilogue (bias_col included) only runs on full-width tiles and only on their v.mr
             // rows, so partial tiles never read past the end of C or of the biases.
-            if (v.mr < MR) {  // last, partial row panel (of a row-major A: packed above)
-              MK::run_partial(kc, direct_a ? Ap : Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
+            const T* apan = direct_a ? (v.mr < MR ? Ap : Ablk + ir * lda) : Ap + ir * kc;
+            if (in_place_b) {
+              const T* pfb = ir == 0 && jr + NR < full_cols ? bpan + NR : nullptr;
+              if (v.mr < MR)
+                MK::template run_partial<false, true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, 0, g.rsB);
+              else if (direct_a)
+                MK::template run<true, false, MR, true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, lda, g.rsB, pf, pfb);
+              else
+                MK::template run<false, false, MR, true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, 0, g.rsB, nullptr, pfb);
+            } else if (v.mr < MR) {  // last, partial row panel (of a row-major A: packed above)
+              MK::run_partial(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol);
             } else if (2 * v.nr <= NR) {  // last column panel, at most half full (a 16-channel output)
               if (direct_a)
-                MK::template run_narrow<true>(kc, Ablk + ir * lda, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol, lda, pf);
+                MK::template run_narrow<true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, lda, pf);
               else
-                MK::run_narrow(kc, Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
+                MK::run_narrow(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol);
             } else if (!direct_a) {
-              MK::run(kc, Ap + ir * kc, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol);
+              MK::run(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol);
             } else {
-              MK::template run<true>(kc, Ablk + ir * lda, Bp + jr * kc, c, v, g.alpha, beta, brow, bcol, lda, NR, pf);
+              MK::template run<true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, lda, NR, pf);
             }
           }
         }

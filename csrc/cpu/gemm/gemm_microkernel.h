@@ -167,14 +167,17 @@ struct MicroKernel {
   // (a[p*MR + i]); broadcasts from memory cost the same, and it saves packing a large row-major A.
   // kStrided: both operands in place with row strides: a[p*lda + i], b[p*ldb + j] (the Winograd weight
   // gradient reads two transformed matrices, tiles x channels, that way).
+  // kDirectB: b is a row-major B read in place, b[p*ldb + j] (NR columns of rows ldb apart), not a packed panel.
   // R: rows of accumulators (MR, or fewer for a partial row panel: run_partial).
   // pf (kDirectA only; null: none): the next row panel of A, same lda, prefetched into L1 as the k loop runs
-  // (prefetch_panel_line), so its misses overlap this tile's FMAs.
-  template <bool kDirectA = false, bool kStrided = false, int R = MR>
+  // (prefetch_panel_line), so its misses overlap this tile's FMAs. pfb (kDirectB only; null: none): the same for
+  // the next column panel of B, same ldb, both of its lines per k step.
+  template <bool kDirectA = false, bool kStrided = false, int R = MR, bool kDirectB = false>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
                   T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR,
-                  const T* pf = nullptr) {
+                  const T* pf = nullptr, const T* pfb = nullptr) {
     static_assert(!(kDirectA && kStrided), "one layout of A");
+    static_assert(!(kStrided && kDirectB), "one layout of B");
     static_assert(R >= 1 && R <= MR, "at most MR rows");
     V c0[R], c1[R];
 #pragma GCC unroll 14
@@ -192,7 +195,11 @@ struct MicroKernel {
     }
     for (int64_t p = 0; p < kc; ++p) {
       const V b0 = Z::load(b), b1 = Z::load(b + Z::L);
-      __builtin_prefetch(b + 8 * (kStrided ? ldb : NR));
+      if constexpr (kDirectB) {
+        if (pfb) __builtin_prefetch(pfb + p * ldb, 0, 3), __builtin_prefetch(pfb + p * ldb + Z::L, 0, 3);
+      } else {
+        __builtin_prefetch(b + 8 * (kStrided ? ldb : NR));
+      }
       if (kDirectA && pf) prefetch_panel_line<R>(pf, lda, p);
 #pragma GCC unroll 14
       for (int i = 0; i < R; ++i) {
@@ -201,7 +208,7 @@ struct MicroKernel {
         c1[i] = Z::fma(ai, b1, c1[i]);
       }
       a += kDirectA ? 1 : kStrided ? lda : MR;
-      b += kStrided ? ldb : NR;
+      b += kStrided || kDirectB ? ldb : NR;
     }
     store<R>(c0, c1, C, v, alpha, beta, brow, bcol);
   }
@@ -309,17 +316,18 @@ struct MicroKernel {
   // A row panel of v.mr <= MR rows with only the accumulators of the next even row count, so an M of 16 or
   // 32 (14 + 2, 28 + 4 rows) does not pay for a second 14 rows. A packed A (a[p*MR + i]), or with kDirectA a
   // row-major A read in place (a[i*lda + p]), of which an odd v.mr reads one row more (the caller's A has it).
-  template <bool kDirectA = false>
+  // kDirectB: b is read in place, rows ldb apart (run).
+  template <bool kDirectA = false, bool kDirectB = false>
   static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
-                          const T* brow, const T* bcol, int64_t lda = 0) {
+                          const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
     switch ((v.mr + 1) / 2) {
-      case 1: return run<kDirectA, false, 2>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
-      case 2: return run<kDirectA, false, 4>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
-      case 3: return run<kDirectA, false, 6>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
-      case 4: return run<kDirectA, false, 8>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
-      case 5: return run<kDirectA, false, 10>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
-      case 6: return run<kDirectA, false, 12>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
-      default: return run<kDirectA>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
+      case 1: return run<kDirectA, false, 2, kDirectB>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
+      case 2: return run<kDirectA, false, 4, kDirectB>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
+      case 3: return run<kDirectA, false, 6, kDirectB>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
+      case 4: return run<kDirectA, false, 8, kDirectB>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
+      case 5: return run<kDirectA, false, 10, kDirectB>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
+      case 6: return run<kDirectA, false, 12, kDirectB>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
+      default: return run<kDirectA, false, MR, kDirectB>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
     }
   }
 
@@ -393,20 +401,20 @@ struct MicroKernel {
 
   // The AVX-512 kernel's interface (R, the accumulator rows of a partial panel, is only a hint here). A packed
   // A has MR rows per k (zero-padded); a row-major A read in place (kDirectA) and a strided one only v.mr.
-  template <bool kDirectA = false, bool kStrided = false, int R = MR>
+  template <bool kDirectA = false, bool kStrided = false, int R = MR, bool kDirectB = false>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
                   T alpha, T beta, const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR,
-                  const T* /*pf: prefetch hint, unused here*/ = nullptr) {
+                  const T* /*pf, pfb: prefetch hints, unused here*/ = nullptr, const T* = nullptr) {
     const int rows = kDirectA || kStrided ? static_cast<int>(v.mr < MR ? v.mr : MR) : MR;
     with_rows(rows, [&](auto rw) {
-      run_rows<decltype(rw)::value, kDirectA, kStrided>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
+      run_rows<decltype(rw)::value, kDirectA, kStrided, kDirectB>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
     });
   }
 
-  template <bool kDirectA = false>
+  template <bool kDirectA = false, bool kDirectB = false>
   static void run_partial(int64_t kc, const T* a, const T* b, T* C, const MicroTileView& v, T alpha, T beta,
-                          const T* brow, const T* bcol, int64_t lda = 0) {
-    run<kDirectA>(kc, a, b, C, v, alpha, beta, brow, bcol, lda);
+                          const T* brow, const T* bcol, int64_t lda = 0, int64_t ldb = NR) {
+    run<kDirectA, false, MR, kDirectB>(kc, a, b, C, v, alpha, beta, brow, bcol, lda, ldb);
   }
 
   // v.mr <= MR pixels: rows of A at a[off[t] + i*lda + p].
@@ -439,7 +447,7 @@ struct MicroKernel {
 
   // RW rows known at compile time, so that the RW x NV accumulators are registers (with the row count a
   // run-time bound the compiler kept them on the stack: the avx2 library's 5x5 convolutions at 30% of peak).
-  template <int RW, bool kDirectA, bool kStrided>
+  template <int RW, bool kDirectA, bool kStrided, bool kDirectB>
   static void run_rows(int64_t kc, const T* __restrict a, const T* __restrict b, T* C, const MicroTileView& v,
                        T alpha, T beta, const T* brow, const T* bcol, int64_t lda, int64_t ldb) {
     V acc[RW][NV] = {};
@@ -451,7 +459,7 @@ struct MicroKernel {
         for (int j = 0; j < NV; ++j) acc[i][j] += ai * load(b + j * VL);
       }
       a += kDirectA ? 1 : kStrided ? lda : MR;
-      b += kStrided ? ldb : NR;
+      b += kStrided || kDirectB ? ldb : NR;
     }
     finish<RW>(acc, C, v, alpha, beta, brow, bcol);
   }
