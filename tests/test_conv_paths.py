@@ -679,6 +679,53 @@ def test_many_channel_weight_gradient_same_for_any_thread_count(channels_last):
     assert_weight_gradient_same_for_any_thread_count((3, 40, 15, 14), 48, 5, 2, channels_last)
 
 
+# Grouped 3-wide kernels with 2-16 channels per group in and out (ResNeXt): channels_last runs them as a direct
+# convolution with several groups across the lanes (conv_small_group_nhwc.cpp), forward, stride-1 input gradient
+# (the forward of grad_output, flipped: negative padding in wide_pad) and weight gradient. Groups of 2, 4, 8 and 16
+# (16: one float vector, broadcast; in double a group of 16 spans two vectors and takes the other paths), kernel
+# heights 3 and 5, strides (1, 1), (2, 2), (2, 1), row dilation, asymmetric and wide padding, rows narrower than a
+# pass of pixels and partial passes.
+SMALL_GROUP_CASES = {
+    "g4_s1": ((2, 64, 9, 23), (64, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 16),
+    "g2_rows5": ((1, 32, 8, 13), (32, 5, 3), (1, 1), (2, 2, 1, 1), (1, 1), 16),
+    "g8_s2": ((3, 128, 11, 14), (128, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 16),
+    "g16_s1": ((2, 64, 7, 17), (64, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 4),
+    "g16_s2x1_asym": ((1, 96, 10, 9), (96, 3, 3), (2, 1), (0, 1, 2, 0), (1, 1), 6),
+    "g4_dil_rows": ((2, 32, 12, 10), (32, 3, 3), (1, 1), (2, 2, 1, 1), (2, 1), 8),
+    "g4_one_column": ((1, 16, 5, 3), (16, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 4),
+    "g8_wide_pad": ((1, 32, 4, 6), (32, 3, 3), (1, 1), (3, 0, 3, 2), (1, 1), 4),
+}
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", list(SMALL_GROUP_CASES))
+def test_small_group(case, dtype, channels_last, threads):
+    shape, kshape, stride, pads, dil, groups = SMALL_GROUP_CASES[case]
+    run_case(shape, kshape, stride, pads, dil, groups, channels_last=channels_last, dtype=dtype,
+             bias=case != "g4_s1")
+
+
+@pytest.mark.skipif(_kernels.loaded_capability() != "avx512",
+                    reason="the small-group kernels are AVX-512 only; the GEMM that runs elsewhere sums per thread")
+@pytest.mark.parametrize("groups", [32, 8], ids=["g4", "g16"])
+def test_small_group_weight_gradient_same_for_any_thread_count(groups):
+    """Threads take whole channel vectors, each summed in one fixed order: 1, 2 and 3 threads agree bit for bit."""
+    x = torch.randn(3, 128, 13, 15).to(memory_format=torch.channels_last)
+    gy = torch.randn(3, 128, 13, 15).to(memory_format=torch.channels_last)
+    old, old_min_work = torch.get_num_threads(), _C.set_min_parallel_work(0)
+    try:
+        results = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            results.append(ops.conv2d_backward_weight(gy, x, [128, 128 // groups, 3, 3], [1, 1], [1] * 4, [1, 1],
+                                                      groups, "zeros"))
+    finally:
+        _C.set_min_parallel_work(old_min_work)
+        torch.set_num_threads(old)
+    assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
+
+
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 def test_row_taps_input_gradient(dtype, channels_last, threads):
@@ -947,9 +994,12 @@ def test_implicit_forward_both_broadcast_forms(setting):
 @pytest.mark.parametrize("setting", ["0", "1"], ids=["cached", "nontemporal"])
 def test_large_results_both_store_forms(setting):
     """Large results go out through non-temporal stores on AMD and ordinary ones on Intel (cpu_tuning.h); both
-    forms, whichever this CPU picks: the streamed-output cases of this file and of the pooling tests, and the
-    channels_last depthwise forwards (forward_cols), in a process with FASTCONV_NONTEMPORAL_STORES set."""
+    forms, whichever this CPU picks: the streamed-output cases of this file and of the pooling tests, the
+    channels_last depthwise forwards (forward_cols) and the small-group ones, in a process with
+    FASTCONV_NONTEMPORAL_STORES set."""
     pool_tests = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_pool_threads.py")
     out = pytest_in_subprocess({"FASTCONV_NONTEMPORAL_STORES": setting}, __file__, pool_tests,
-                               "-k", "streamed or streaming_stores or (test_depthwise and nhwc and cols)")
-    assert passed_count(out) >= 33, out[-1000:]  # 9 streamed, 6 depthwise cases x 2 dtypes x 2 thread counts
+                               "-k", "streamed or streaming_stores or (test_depthwise and nhwc and cols) or "
+                               "(test_small_group and nhwc and not same)")
+    # 9 streamed, 6 depthwise cases x 2 dtypes x 2 thread counts, 8 small-group cases x 2 dtypes x 2 thread counts
+    assert passed_count(out) >= 65, out[-1000:]

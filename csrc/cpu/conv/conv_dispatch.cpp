@@ -1,6 +1,9 @@
 // Chooses the CPU algorithm for each convolution pass:
 //   dilated, stride 1, whose undilated subgrids take Winograd -> conv_subgrid.cpp (regrouped, then this
 //     (use_subgrids)                                           dispatch undilated)
+//   channels_last grouped 3-wide kernels with 2-16        -> conv_small_group_nhwc.cpp (forward, stride-1 input
+//     channels per group in and out (ResNeXt;               gradient, weight gradient; several groups across the
+//     small_group_*_applies)                                 vector lanes, ahead of the rules below)
 //   weight gradient with <= 16 channels per group and     -> conv_few_channel_weight.cpp (either layout; the
 //     output channels in whole vectors (use_few_channel_weight)  output channels across the lanes)
 //   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3) (NCHW with small planes
@@ -42,6 +45,7 @@
 #include "conv_kernels.h"
 #include "conv_layout_switch.h"
 #include "conv_patch_input.h"
+#include "conv_small_group_nhwc.h"
 #include "conv_subgrid.h"
 #include "conv_threads.h"
 #include "conv_whole_input.h"
@@ -78,7 +82,9 @@ const T* dense_weight(ConvParams& p, const T* w) {
 }
 
 // The forward's algorithm for p, in the order conv_forward tries them.
-enum class ForwardPath { Subgrids, Winograd, OtherLayout, Depthwise, WholeInput, DirectSmall, Gemm, Reference };
+enum class ForwardPath {
+  Subgrids, Winograd, OtherLayout, Depthwise, SmallGroups, WholeInput, DirectSmall, Gemm, Reference
+};
 
 ForwardPath forward_path(const ConvParams& p, int64_t elem_size) {
   if (!use_fast(p)) return ForwardPath::Reference;
@@ -87,6 +93,7 @@ ForwardPath forward_path(const ConvParams& p, int64_t elem_size) {
   if (use_winograd_forward(p, elem_size)) return ForwardPath::Winograd;
   if (switch_target(p, ConvPass::Forward, elem_size) != p.layout) return ForwardPath::OtherLayout;
   if (is_depthwise(p)) return ForwardPath::Depthwise;
+  if (small_group_forward_applies(p, elem_size)) return ForwardPath::SmallGroups;
   if (is_whole_input_kernel(p)) return ForwardPath::WholeInput;
   if (use_direct_small(p, elem_size)) return ForwardPath::DirectSmall;
   return ForwardPath::Gemm;  // its first choice, the channels_last direct convolution (implicit_forward_applies)
@@ -132,6 +139,9 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
       w = dense_weight(p, w);
       return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y)
                                       : depthwise_forward_nhwc(p, x, w, bias, y);
+    case ForwardPath::SmallGroups:
+      w = dense_weight(p, w);
+      return small_group_forward_nhwc(p, x, w, bias, y);
     case ForwardPath::WholeInput:
       w = dense_weight(p, w);
       return whole_input_forward(p, x, w, bias, y);
@@ -169,6 +179,10 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
     return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
                                     : depthwise_backward_input_nhwc(p, gy, w, gx);
   }
+  if (use_fast(p) && small_group_backward_input_applies(p, sizeof(T))) {
+    w = dense_weight(p, w);
+    return small_group_backward_input_nhwc(p, gy, w, gx);
+  }
   if (use_fast(p) && is_whole_input_kernel(p)) {
     w = dense_weight(p, w);
     return whole_input_backward_input(p, gy, w, gx);
@@ -203,6 +217,8 @@ void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* 
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
   if (use_fast(p) && use_subgrids(p, ConvPass::BackwardWeight, sizeof(T))) return conv_backward_weight_subgrids(p, x, gy, gw);
+  if (use_fast(p) && small_group_backward_weight_applies(p, sizeof(T)))
+    return small_group_backward_weight_nhwc(p, x, gy, gw);
   if (use_fast(p) && use_few_channel_weight(p, sizeof(T))) return conv_backward_weight_few_channels(p, x, gy, gw);
   if (use_fast(p) && use_winograd_backward_weight(p, sizeof(T)))  // (see conv_forward)
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)

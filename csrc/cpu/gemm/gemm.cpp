@@ -197,12 +197,15 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
             const T* apan = direct_a ? (v.mr < MR ? Ap : Ablk + ir * lda) : Ap + ir * kc;
             if (in_place_b) {
               const T* pfb = ir == 0 && jr + NR < full_cols ? bpan + NR : nullptr;
+              const int64_t ldb = g.rsB;
               if (v.mr < MR)
-                MK::template run_partial<false, true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, 0, g.rsB);
+                MK::template run_partial<false, true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, 0, ldb);
               else if (direct_a)
-                MK::template run<true, false, MR, true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, lda, g.rsB, pf, pfb);
+                MK::template run<true, false, MR, true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, lda, ldb, pf,
+                                                        pfb);
               else
-                MK::template run<false, false, MR, true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, 0, g.rsB, nullptr, pfb);
+                MK::template run<false, false, MR, true>(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol, 0, ldb,
+                                                         nullptr, pfb);
             } else if (v.mr < MR) {  // last, partial row panel (of a row-major A: packed above)
               MK::run_partial(kc, apan, bpan, c, v, g.alpha, beta, brow, bcol);
             } else if (2 * v.nr <= NR) {  // last column panel, at most half full (a 16-channel output)
