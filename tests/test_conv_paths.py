@@ -679,12 +679,12 @@ def test_many_channel_weight_gradient_same_for_any_thread_count(channels_last):
     assert_weight_gradient_same_for_any_thread_count((3, 40, 15, 14), 48, 5, 2, channels_last)
 
 
-# Grouped 3-wide kernels with 2-16 channels per group in and out (ResNeXt): channels_last runs them as a direct
-# convolution with several groups across the lanes (conv_small_group_nhwc.cpp), forward, stride-1 input gradient
-# (the forward of grad_output, flipped: negative padding in wide_pad) and weight gradient. Groups of 2, 4, 8 and 16
-# (16: one float vector, broadcast; in double a group of 16 spans two vectors and takes the other paths), kernel
-# heights 3 and 5, strides (1, 1), (2, 2), (2, 1), row dilation, asymmetric and wide padding, rows narrower than a
-# pass of pixels and partial passes.
+# Grouped 3-wide kernels with 2-16 channels per group in and out (ResNeXt): a direct convolution with several groups
+# across the lanes in either layout (conv_small_group.cpp; NCHW rows transposed inside), forward, stride-1 input
+# gradient (the forward of grad_output, flipped: negative padding in wide_pad) and weight gradient. Groups of 2, 4, 8
+# and 16 (16: one float vector, broadcast; in double a group of 16 spans two vectors and takes the other paths),
+# kernel heights 3 and 5, strides (1, 1), (2, 2), (2, 1), row dilation, asymmetric and wide padding, rows narrower
+# than a pass of pixels and partial passes.
 SMALL_GROUP_CASES = {
     "g4_s1": ((2, 64, 9, 23), (64, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 16),
     "g2_rows5": ((1, 32, 8, 13), (32, 5, 3), (1, 1), (2, 2, 1, 1), (1, 1), 16),
@@ -708,11 +708,13 @@ def test_small_group(case, dtype, channels_last, threads):
 
 @pytest.mark.skipif(_kernels.loaded_capability() != "avx512",
                     reason="the small-group kernels are AVX-512 only; the GEMM that runs elsewhere sums per thread")
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("groups", [32, 8], ids=["g4", "g16"])
-def test_small_group_weight_gradient_same_for_any_thread_count(groups):
+def test_small_group_weight_gradient_same_for_any_thread_count(groups, channels_last):
     """Threads take whole channel vectors, each summed in one fixed order: 1, 2 and 3 threads agree bit for bit."""
-    x = torch.randn(3, 128, 13, 15).to(memory_format=torch.channels_last)
-    gy = torch.randn(3, 128, 13, 15).to(memory_format=torch.channels_last)
+    x, gy = torch.randn(3, 128, 13, 15), torch.randn(3, 128, 13, 15)
+    if channels_last:
+        x, gy = x.to(memory_format=torch.channels_last), gy.to(memory_format=torch.channels_last)
     old, old_min_work = torch.get_num_threads(), _C.set_min_parallel_work(0)
     try:
         results = []

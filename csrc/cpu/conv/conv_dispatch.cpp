@@ -1,9 +1,9 @@
 // Chooses the CPU algorithm for each convolution pass:
 //   dilated, stride 1, whose undilated subgrids take Winograd -> conv_subgrid.cpp (regrouped, then this
 //     (use_subgrids)                                           dispatch undilated)
-//   channels_last grouped 3-wide kernels with 2-16        -> conv_small_group_nhwc.cpp (forward, stride-1 input
-//     channels per group in and out (ResNeXt;               gradient, weight gradient; several groups across the
-//     small_group_*_applies)                                 vector lanes, ahead of the rules below)
+//   grouped 3-wide kernels with 2-16 channels per group   -> conv_small_group.cpp (forward, stride-1 input
+//     in and out (ResNeXt; small_group_*_applies)           gradient, weight gradient, either layout; several
+//                                                            groups across the vector lanes)
 //   weight gradient with <= 16 channels per group and     -> conv_few_channel_weight.cpp (either layout; the
 //     output channels in whole vectors (use_few_channel_weight)  output channels across the lanes)
 //   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3) (NCHW with small planes
@@ -45,7 +45,7 @@
 #include "conv_kernels.h"
 #include "conv_layout_switch.h"
 #include "conv_patch_input.h"
-#include "conv_small_group_nhwc.h"
+#include "conv_small_group.h"
 #include "conv_subgrid.h"
 #include "conv_threads.h"
 #include "conv_whole_input.h"
@@ -91,9 +91,9 @@ ForwardPath forward_path(const ConvParams& p, int64_t elem_size) {
   if (use_subgrids(p, ConvPass::Forward, elem_size)) return ForwardPath::Subgrids;
   // before the layout rules: the Winograd kernel wants channels_last whatever they say
   if (use_winograd_forward(p, elem_size)) return ForwardPath::Winograd;
+  if (small_group_forward_applies(p, elem_size)) return ForwardPath::SmallGroups;  // either layout, as it is
   if (switch_target(p, ConvPass::Forward, elem_size) != p.layout) return ForwardPath::OtherLayout;
   if (is_depthwise(p)) return ForwardPath::Depthwise;
-  if (small_group_forward_applies(p, elem_size)) return ForwardPath::SmallGroups;
   if (is_whole_input_kernel(p)) return ForwardPath::WholeInput;
   if (use_direct_small(p, elem_size)) return ForwardPath::DirectSmall;
   return ForwardPath::Gemm;  // its first choice, the channels_last direct convolution (implicit_forward_applies)
@@ -141,7 +141,7 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
                                       : depthwise_forward_nhwc(p, x, w, bias, y);
     case ForwardPath::SmallGroups:
       w = dense_weight(p, w);
-      return small_group_forward_nhwc(p, x, w, bias, y);
+      return small_group_forward(p, x, w, bias, y);
     case ForwardPath::WholeInput:
       w = dense_weight(p, w);
       return whole_input_forward(p, x, w, bias, y);
@@ -171,6 +171,10 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
                ? conv_backward_input_winograd(p, gy, w, gx)
                : conv_backward_input_in_layout(p, Layout::NHWC, gy, w, gx);
   if (use_fast(p) && use_patch_backward_input(p)) return conv_backward_input_patches(p, gy, w, gx);  // any weight
+  if (use_fast(p) && small_group_backward_input_applies(p, sizeof(T))) {  // either layout, as it is
+    w = dense_weight(p, w);
+    return small_group_backward_input(p, gy, w, gx);
+  }
   // (see conv_forward)
   if (const Layout other = switch_target(p, ConvPass::BackwardInput, sizeof(T)); use_fast(p) && other != p.layout)
     return conv_backward_input_in_layout(p, other, gy, w, gx);
@@ -178,10 +182,6 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
     w = dense_weight(p, w);
     return p.layout == Layout::NCHW ? depthwise_backward_input_nchw(p, gy, w, gx)
                                     : depthwise_backward_input_nhwc(p, gy, w, gx);
-  }
-  if (use_fast(p) && small_group_backward_input_applies(p, sizeof(T))) {
-    w = dense_weight(p, w);
-    return small_group_backward_input_nhwc(p, gy, w, gx);
   }
   if (use_fast(p) && is_whole_input_kernel(p)) {
     w = dense_weight(p, w);
@@ -218,7 +218,7 @@ void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* 
   const ConvParams p = sized_threads(params);
   if (use_fast(p) && use_subgrids(p, ConvPass::BackwardWeight, sizeof(T))) return conv_backward_weight_subgrids(p, x, gy, gw);
   if (use_fast(p) && small_group_backward_weight_applies(p, sizeof(T)))
-    return small_group_backward_weight_nhwc(p, x, gy, gw);
+    return small_group_backward_weight(p, x, gy, gw);
   if (use_fast(p) && use_few_channel_weight(p, sizeof(T))) return conv_backward_weight_few_channels(p, x, gy, gw);
   if (use_fast(p) && use_winograd_backward_weight(p, sizeof(T)))  // (see conv_forward)
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)

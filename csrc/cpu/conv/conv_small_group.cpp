@@ -1,4 +1,4 @@
-// See conv_small_group_nhwc.h. A vector holds L output channels: L / cg whole groups (cg channels per group in and
+// See conv_small_group.h. A vector holds L output channels: L / cg whole groups (cg channels per group in and
 // out). Output lane l needs, for each input channel c of its group, the input at lane (l & ~(cg-1)) + c of the same
 // channel vector: out[l] = sum over d < cg of rot_d(x)[l] * w[l][(l % cg + d) % cg], where rot_d rotates the lanes
 // by d inside each group. Rotating x costs cg - 1 shuffles per input vector and tap row. Instead each d keeps
@@ -9,7 +9,7 @@
 // (conv_depthwise_nhwc.cpp) each input column of a row is loaded once and feeds the 1-3 output pixels that read it.
 // Work items are (image, channel vector, band of rows); each copies its band's input of one channel vector to a
 // contiguous buffer first (forward_rows).
-#include "conv_small_group_nhwc.h"
+#include "conv_small_group.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -21,6 +21,7 @@
 #include "../cpu_tuning.h"  // nontemporal_stores
 #include "../gemm/gemm_microkernel.h"  // Zmm<T>
 #include "../gemm/gemm_scratch.h"
+#include "../transpose.h"
 
 namespace fastconv {
 namespace cpu {
@@ -31,7 +32,7 @@ constexpr int kWidth = 3;  // kernel width
 bool shape_applies(const ConvParams& p, int64_t elem_size) {
 #if defined(__AVX512F__)
   const int64_t L = 64 / elem_size, cg = p.C_per_group();
-  return p.layout == Layout::NHWC && p.mode == PaddingMode::Zeros && p.groups > 1 && cg >= 2 && cg <= L &&
+  return p.mode == PaddingMode::Zeros && p.groups > 1 && cg >= 2 && cg <= L &&
          L % cg == 0 && p.K_per_group() == cg && p.groups % (L / cg) == 0 && p.S == kWidth && p.dil_w == 1 &&
          (p.stride_w == 1 || p.stride_w == 2) && p.N > 0 && p.OH > 0 && p.OW > 0 && p.H > 0 && p.W > 0;
 #else
@@ -172,7 +173,7 @@ inline void add_steps(const T* xs, int64_t row_stride, const int64_t* br, int64_
 // slower, A/B in one process).
 template <typename T, int STRIDE, int NP, int CG, int kSteps, bool kPartial>
 void row_pixels(const T* xs, int64_t row_stride, const int64_t* br, int64_t R, const T* w_k0, int64_t K,
-                const T* bias_k0, int64_t np, T* __restrict out, bool stream) {
+                const T* bias_k0, int64_t np, T* __restrict out, int64_t out_step, bool stream) {
   using Z = Zmm<T>;
   constexpr int L = Z::L;
   alignas(64) T sum[NP * L];
@@ -184,25 +185,50 @@ void row_pixels(const T* xs, int64_t row_stride, const int64_t* br, int64_t R, c
   for (int i = 0; i < NP; ++i) {
     if (kPartial && i >= np) break;
     if (stream)
-      Z::stream(out + i * K, Z::load(sum + i * L));
+      Z::stream(out + i * out_step, Z::load(sum + i * L));
     else
-      Z::store(out + i * K, Z::load(sum + i * L));
+      Z::store(out + i * out_step, Z::load(sum + i * L));
   }
 }
 
-// Input rows [ih0, ih0 + nrows) of one image (x_k0: the image at the channel vector k0) that lie inside it, as
-// (row, column, L) in buf: wb columns from -pad_l, zeros where they fall in the padding. Rows outside the image are
-// left as they are (the kernels skip them).
+// dst[j * d_rs + i] = src[i * s_rs + j] for i < rows, j < cols (NCHW rows of a channel vector to (pixel, L) and
+// back): float by 16 x 16 register transposes, masked at the edges (transpose_serial leaves the columns past the last
+// 16 to scalar code: a 14-wide row entirely); double element by element.
 template <typename T>
-void copy_band(const ConvParams& q, const T* x_k0, int64_t ih0, int64_t nrows, int64_t wb, T* buf) {
+void transpose_rows(int64_t rows, int64_t cols, const T* src, int64_t s_rs, T* dst, int64_t d_rs) {
+  if constexpr (std::is_same_v<T, float>) {
+    for (int64_t i = 0; i < rows; i += 16)
+      for (int64_t j = 0; j < cols; j += 16) {
+        const int64_t ri = std::min<int64_t>(16, rows - i), cj = std::min<int64_t>(16, cols - j);
+        if (ri == 16 && cj == 16)
+          transpose_block16(src + i * s_rs + j, s_rs, dst + j * d_rs + i, d_rs);
+        else
+          transpose_block16_masked(src + i * s_rs + j, s_rs, dst + j * d_rs + i, d_rs, int(ri), int(cj));
+      }
+  } else {
+    transpose_serial(rows, cols, src, s_rs, int64_t(1), dst, d_rs);
+  }
+}
+
+// Input rows [ih0, ih0 + nrows) of image n that lie inside it, channels [k0, k0 + L), as (row, column, L) in buf:
+// wb columns from -pad_l, zeros where they fall in the padding. Rows outside the image are left as they are (the
+// kernels skip them). NCHW rows are transposed on the way (16 x 16 register transposes for float).
+template <typename T>
+void copy_band(const ConvParams& q, const T* x, int64_t n, int64_t k0, int64_t ih0, int64_t nrows, int64_t wb,
+               T* buf) {
   using Z = Zmm<T>;
   constexpr int L = Z::L;
+  const int64_t lo = std::clamp<int64_t>(q.pad_l, 0, wb), hi = std::clamp<int64_t>(q.pad_l + q.W, lo, wb);
   for (int64_t i = std::max<int64_t>(0, -ih0); i < nrows && ih0 + i < q.H; ++i) {
-    const T* src = x_k0 + (ih0 + i) * q.W * q.C;
     T* dst = buf + i * wb * L;
-    for (int64_t c = 0; c < wb; ++c) {
-      const int64_t iw = c - q.pad_l;
-      Z::store(dst + c * L, iw >= 0 && iw < q.W ? Z::load(src + iw * q.C) : Z::zero());
+    for (int64_t c = 0; c < lo; ++c) Z::store(dst + c * L, Z::zero());
+    for (int64_t c = hi; c < wb; ++c) Z::store(dst + c * L, Z::zero());
+    if (q.layout == Layout::NHWC) {
+      const T* src = x + ((n * q.H + ih0 + i) * q.W - q.pad_l) * q.C + k0;
+      for (int64_t c = lo; c < hi; ++c) Z::store(dst + c * L, Z::load(src + c * q.C));
+    } else {
+      const T* src = x + ((n * q.C + k0) * q.H + ih0 + i) * q.W - q.pad_l;
+      transpose_rows(int64_t(L), hi - lo, src + lo, q.H * q.W, dst + lo * L, int64_t(L));
     }
   }
 }
@@ -241,26 +267,32 @@ void forward_rows(const ConvParams& q, const T* x, const T* wr, const T* bias, T
     DenormalGuard guard;
     std::vector<int64_t> br(q.R);
     T* buf = thread_scratch<T>(kScratchCol, size_t(in_rows * wb * L));
+    T* rowbuf = thread_scratch<T>(kScratchAcc, size_t(q.OW * L));  // (NCHW output rows)
 #pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t band = item % bands, v = (item / bands) % vectors, n = item / (bands * vectors), k0 = v * L;
       const int64_t oh0 = band * rows, oh1 = std::min(q.OH, oh0 + rows), ih0 = oh0 * q.stride_h - q.pad_t;
       const int64_t nrows = band_input_rows(q, oh1 - oh0);
-      copy_band(q, x + n * q.H * q.W * q.C + k0, ih0, nrows, wb, buf);
+      copy_band(q, x, n, k0, ih0, nrows, wb, buf);
       for (int64_t oh = oh0; oh < oh1; ++oh) {
         for (int64_t r = 0; r < q.R; ++r) {
           const int64_t ih = oh * q.stride_h - q.pad_t + r * q.dil_h;
           br[r] = ih >= 0 && ih < q.H ? ih - ih0 : -1;
         }
-        T* yrow = y + (n * q.OH + oh) * q.OW * q.K + k0;
+        // channels_last: straight to y; NCHW: a row of (pixel, L) in rowbuf, then transposed into L planes' rows
+        const bool nhwc = q.layout == Layout::NHWC;
+        T* yrow = nhwc ? y + (n * q.OH + oh) * q.OW * q.K + k0 : rowbuf;
+        const int64_t step = nhwc ? q.K : L;
         const T* bk = bias ? bias + k0 : nullptr;
         int64_t ow = 0;
         for (; ow + NP <= q.OW; ow += NP)
           row_pixels<T, STRIDE, NP, CG, kSteps, false>(buf + ow * STRIDE * L, wb * L, br.data(), q.R, wr + k0, q.K,
-                                                       bk, NP, yrow + ow * q.K, stream);
+                                                       bk, NP, yrow + ow * step, step, stream && nhwc);
         if (ow < q.OW)
           row_pixels<T, STRIDE, NP, CG, kSteps, true>(buf + ow * STRIDE * L, wb * L, br.data(), q.R, wr + k0, q.K,
-                                                      bk, q.OW - ow, yrow + ow * q.K, stream);
+                                                      bk, q.OW - ow, yrow + ow * step, step, stream && nhwc);
+        if (!nhwc)
+          transpose_rows(q.OW, int64_t(L), rowbuf, int64_t(L), y + ((n * q.K + k0) * q.OH + oh) * q.OW, q.OH * q.OW);
       }
     }
     if (stream) _mm_sfence();  // the non-temporal stores ordered before whatever reads the output next
@@ -345,10 +377,15 @@ void weight_gradient(const ConvParams& p, const T* x, const T* gy, T* gw) {
       for (int64_t n = 0; n < p.N; ++n)
         for (int64_t band = 0; band < bands; ++band) {
           const int64_t oh0 = band * rows, oh1 = std::min(p.OH, oh0 + rows), ih0 = oh0 * p.stride_h - p.pad_t;
-          copy_band(p, x + n * p.H * p.W * p.C + k0, ih0, band_input_rows(p, oh1 - oh0), wb, buf);
+          copy_band(p, x, n, k0, ih0, band_input_rows(p, oh1 - oh0), wb, buf);
           for (int64_t oh = oh0; oh < oh1; ++oh) {  // grad_output's rows of the band, (row, pixel, L)
-            const T* src = gy + ((n * p.OH + oh) * p.OW) * p.K + k0;
-            for (int64_t ow = 0; ow < p.OW; ++ow) Z::store(gyb + ((oh - oh0) * p.OW + ow) * L, Z::load(src + ow * p.K));
+            T* dst = gyb + (oh - oh0) * p.OW * L;
+            if (p.layout == Layout::NHWC) {
+              const T* src = gy + ((n * p.OH + oh) * p.OW) * p.K + k0;
+              for (int64_t ow = 0; ow < p.OW; ++ow) Z::store(dst + ow * L, Z::load(src + ow * p.K));
+            } else {
+              transpose_rows(int64_t(L), p.OW, gy + ((n * p.K + k0) * p.OH + oh) * p.OW, p.OH * p.OW, dst, int64_t(L));
+            }
           }
           for (int64_t oh = oh0; oh < oh1; ++oh)
             for (int64_t r = 0; r < p.R; ++r) {
@@ -390,7 +427,7 @@ bool small_group_backward_input_applies(const ConvParams& p, int64_t elem_size) 
 }
 
 template <typename T>
-void small_group_forward_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+void small_group_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
 #if defined(__AVX512F__)
   const int64_t cg = p.C_per_group(), RS = p.R * p.S;
   const T* wr = prepare_weight<T>(p, cg < Zmm<T>::L, [&](int64_t k, int64_t c, int64_t r, int64_t s) {
@@ -406,7 +443,7 @@ void small_group_forward_nhwc(const ConvParams& p, const T* x, const T* w, const
 // of grad_output, whose channels are the K outputs, with the kernel flipped and each group's (cg x cg) weight
 // transposed, padded by (R-1)*dil_h - pad_t rows and 2 - pad_l columns; rows and columns past grad_output are zero.
 template <typename T>
-void small_group_backward_input_nhwc(const ConvParams& p, const T* gy, const T* w, T* gx) {
+void small_group_backward_input(const ConvParams& p, const T* gy, const T* w, T* gx) {
 #if defined(__AVX512F__)
   ConvParams q = p;
   q.C = p.K, q.K = p.C, q.H = p.OH, q.W = p.OW, q.OH = p.H, q.OW = p.W;
@@ -426,7 +463,7 @@ void small_group_backward_input_nhwc(const ConvParams& p, const T* gy, const T* 
 bool small_group_backward_weight_applies(const ConvParams& p, int64_t elem_size) { return shape_applies(p, elem_size); }
 
 template <typename T>
-void small_group_backward_weight_nhwc(const ConvParams& p, const T* x, const T* gy, T* gw) {
+void small_group_backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw) {
 #if defined(__AVX512F__)
   switch (p.C_per_group()) {
     case 2: return weight_gradient<T, 2>(p, x, gy, gw);
@@ -440,13 +477,13 @@ void small_group_backward_weight_nhwc(const ConvParams& p, const T* x, const T* 
 #endif
 }
 
-template void small_group_forward_nhwc<float>(const ConvParams&, const float*, const float*, const float*, float*);
-template void small_group_forward_nhwc<double>(const ConvParams&, const double*, const double*, const double*,
+template void small_group_forward<float>(const ConvParams&, const float*, const float*, const float*, float*);
+template void small_group_forward<double>(const ConvParams&, const double*, const double*, const double*,
                                                double*);
-template void small_group_backward_input_nhwc<float>(const ConvParams&, const float*, const float*, float*);
-template void small_group_backward_input_nhwc<double>(const ConvParams&, const double*, const double*, double*);
-template void small_group_backward_weight_nhwc<float>(const ConvParams&, const float*, const float*, float*);
-template void small_group_backward_weight_nhwc<double>(const ConvParams&, const double*, const double*, double*);
+template void small_group_backward_input<float>(const ConvParams&, const float*, const float*, float*);
+template void small_group_backward_input<double>(const ConvParams&, const double*, const double*, double*);
+template void small_group_backward_weight<float>(const ConvParams&, const float*, const float*, float*);
+template void small_group_backward_weight<double>(const ConvParams&, const double*, const double*, double*);
 
 }  // namespace cpu
 }  // namespace fastconv
