@@ -67,7 +67,8 @@ inline typename Zmm<T>::V rotate(typename Zmm<T>::V x) {
     return x;
   } else if constexpr (std::is_same_v<T, float>) {
     if constexpr (CG <= 4) {  // inside each 128-bit lane (vshufps of x with itself, an immediate permute)
-      return _mm512_shuffle_ps(x, x, src(0) | src(1) << 2 | src(2) << 4 | src(3) << 6);
+      constexpr int kImm = src(0) | src(1) << 2 | src(2) << 4 | src(3) << 6;  // (a constant unoptimised builds see)
+      return _mm512_shuffle_ps(x, x, kImm);
     } else {
       const __m512i idx = _mm512_setr_epi32(src(0), src(1), src(2), src(3), src(4), src(5), src(6), src(7), src(8),
                                             src(9), src(10), src(11), src(12), src(13), src(14), src(15));
