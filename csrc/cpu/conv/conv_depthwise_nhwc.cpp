@@ -11,6 +11,7 @@
 #include "../../common/denormal_guard.h"
 #include "../../common/parallel.h"
 #include "../cpu_tuning.h"
+#include "column_feed.h"
 #include "conv_depthwise.h"
 #include "../gemm/gemm_microkernel.h"  // SimdVec<T>, Zmm<T> vector traits
 #include "../gemm/gemm_scratch.h"
@@ -124,19 +125,6 @@ void forward_pixels(const ConvParams& p, const T* x_img, const T* wt, const T* b
 }
 
 #if defined(__AVX512F__)
-// Column j of a row of a KS-wide kernel at stride STRIDE, loaded once (xv), into the pixels that read it: pixel
-// (j - s) / STRIDE takes it as tap s. With j a constant (the callers' loops are unrolled) acc stays in registers.
-template <typename T, int KS, int STRIDE, int NP>
-inline void feed_column(int j, typename Zmm<T>::V xv, const typename Zmm<T>::V* w, typename Zmm<T>::V* acc) {
-  using Z = Zmm<T>;
-#pragma GCC unroll 7
-  for (int s = 0; s < KS; ++s)
-    if (j >= s && (j - s) % STRIDE == 0 && (j - s) / STRIDE < NP) {
-      const int q = (j - s) / STRIDE;
-      acc[q] = Z::fma(w[s], xv, acc[q]);
-    }
-}
-
 // NP output pixels of a KS-wide kernel (3, 5 or 7) with stride_w STRIDE (1 or 2), dilation 1 and one output
 // channel per input channel (MobileNet's 3x3 layers, EfficientNet's 5x5), the first reading input column iw0:
 // pixel q's tap s reads column iw0 + q*STRIDE + s, so each of the (NP-1)*STRIDE + KS columns is loaded once and

@@ -22,6 +22,7 @@
 #include "../gemm/gemm_microkernel.h"  // Zmm<T>
 #include "../gemm/gemm_scratch.h"
 #include "../transpose.h"
+#include "column_feed.h"
 
 namespace fastconv {
 namespace cpu {
@@ -88,6 +89,7 @@ inline typename Zmm<T>::V rotate(typename Zmm<T>::V x) {
 // instead took the accumulators' address, and the compiler kept them in memory).
 template <typename T, int CG>
 inline typename Zmm<T>::V rotate_by(typename Zmm<T>::V x, int d) {
+  static_assert(CG <= 8, "steps 0..7");
   switch (d) {
     case 0: return x;
     case 1: return rotate<T, CG, 1 % CG>(x);
@@ -98,19 +100,6 @@ inline typename Zmm<T>::V rotate_by(typename Zmm<T>::V x, int d) {
     case 6: return rotate<T, CG, 6 % CG>(x);
     default: return rotate<T, CG, 7 % CG>(x);
   }
-}
-
-// Column j of a row (loaded once, as xv) into the pixels that read it: pixel (j - s) / STRIDE takes it as tap s,
-// times w[s * kStep] (the caller points w at its step).
-template <typename T, int STRIDE, int NP, int kStep>
-inline void feed_column(int j, typename Zmm<T>::V xv, const typename Zmm<T>::V* w, typename Zmm<T>::V* acc) {
-  using Z = Zmm<T>;
-#pragma GCC unroll 3
-  for (int s = 0; s < kWidth; ++s)
-    if (j >= s && (j - s) % STRIDE == 0 && (j - s) / STRIDE < NP) {
-      const int q = (j - s) / STRIDE;
-      acc[q] = Z::fma(w[s * kStep], xv, acc[q]);
-    }
 }
 
 // The steps [D0, D0 + kSteps) (all 4 for one group per vector) of NP output pixels of one output row, for the
@@ -145,11 +134,11 @@ inline void add_steps(const T* xs, int64_t row_stride, const int64_t* br, int64_
       if constexpr (CG == L) {  // one group per vector: its input channels broadcast
 #pragma GCC unroll 4
         for (int dd = 0; dd < DC; ++dd)
-          feed_column<T, STRIDE, NP, DC>(j, Z::set1(xr[j * L + D0 + dd]), w + dd, acc[0]);
+          feed_column<T, kWidth, STRIDE, NP, DC>(j, Z::set1(xr[j * L + D0 + dd]), w + dd, acc[0]);
       } else {
         const V xv = Z::load(xr + j * L);
 #pragma GCC unroll 4
-        for (int dd = 0; dd < DC; ++dd) feed_column<T, STRIDE, NP, DC>(j, xv, w + dd, acc[dd]);
+        for (int dd = 0; dd < DC; ++dd) feed_column<T, kWidth, STRIDE, NP, DC>(j, xv, w + dd, acc[dd]);
       }
     }
   }
@@ -256,13 +245,17 @@ void forward_rows(const ConvParams& q, const T* x, const T* wr, const T* bias, T
   using Z = Zmm<T>;
   constexpr int L = Z::L;
   // Pixels per pass and group steps per pass (add_steps): their accumulators and 3 weights per step within the
-  // 32 registers. 4 x 4 and 8 x 2 (2 x 12, 8 x 2 for groups of 4 and 8) measured the same on ResNeXt's layers.
+  // 32 registers. On ResNeXt's layers (groups of 4 and 8) 4 pixels x 4 steps, 12 x 2 and 8 x 2 measured the same,
+  // 24 x 1 1.2-1.7x slower.
   constexpr int kSteps = CG < 4 ? CG : 4, NP = CG == Z::L ? (STRIDE == 1 ? 14 : 8) : CG == 2 ? 8 : 4;
   const int64_t vectors = q.K / L, wb = (q.OW - 1) * STRIDE + kWidth;  // buffer columns
   const int64_t rows = band_rows(q, wb * L * int64_t(sizeof(T)), vectors), bands = (q.OH + rows - 1) / rows;
   const int64_t items = q.N * vectors * bands, in_rows = band_input_rows(q, rows);
-  // (every output vector a whole, aligned cache line: see row_pixels)
-  const bool stream = nontemporal_stores() && reinterpret_cast<uintptr_t>(y) % 64 == 0;
+  // channels_last writes y directly (non-temporal where every output vector is a whole, aligned cache line: see
+  // row_pixels); NCHW a row of (pixel, L) in rowbuf, then transposed into L planes' rows
+  const bool nhwc = q.layout == Layout::NHWC;
+  const bool stream = nhwc && nontemporal_stores() && reinterpret_cast<uintptr_t>(y) % 64 == 0;
+  const int64_t step = nhwc ? q.K : L;  // between output pixels
 #pragma omp parallel num_threads(q.num_threads)
   {
     DenormalGuard guard;
@@ -274,24 +267,21 @@ void forward_rows(const ConvParams& q, const T* x, const T* wr, const T* bias, T
       const int64_t band = item % bands, v = (item / bands) % vectors, n = item / (bands * vectors), k0 = v * L;
       const int64_t oh0 = band * rows, oh1 = std::min(q.OH, oh0 + rows), ih0 = oh0 * q.stride_h - q.pad_t;
       const int64_t nrows = band_input_rows(q, oh1 - oh0);
+      const T* bk = bias ? bias + k0 : nullptr;
       copy_band(q, x, n, k0, ih0, nrows, wb, buf);
       for (int64_t oh = oh0; oh < oh1; ++oh) {
         for (int64_t r = 0; r < q.R; ++r) {
           const int64_t ih = oh * q.stride_h - q.pad_t + r * q.dil_h;
           br[r] = ih >= 0 && ih < q.H ? ih - ih0 : -1;
         }
-        // channels_last: straight to y; NCHW: a row of (pixel, L) in rowbuf, then transposed into L planes' rows
-        const bool nhwc = q.layout == Layout::NHWC;
         T* yrow = nhwc ? y + (n * q.OH + oh) * q.OW * q.K + k0 : rowbuf;
-        const int64_t step = nhwc ? q.K : L;
-        const T* bk = bias ? bias + k0 : nullptr;
         int64_t ow = 0;
         for (; ow + NP <= q.OW; ow += NP)
           row_pixels<T, STRIDE, NP, CG, kSteps, false>(buf + ow * STRIDE * L, wb * L, br.data(), q.R, wr + k0, q.K,
-                                                       bk, NP, yrow + ow * step, step, stream && nhwc);
+                                                       bk, NP, yrow + ow * step, step, stream);
         if (ow < q.OW)
           row_pixels<T, STRIDE, NP, CG, kSteps, true>(buf + ow * STRIDE * L, wb * L, br.data(), q.R, wr + k0, q.K,
-                                                      bk, q.OW - ow, yrow + ow * step, step, stream && nhwc);
+                                                      bk, q.OW - ow, yrow + ow * step, step, stream);
         if (!nhwc)
           transpose_rows(q.OW, int64_t(L), rowbuf, int64_t(L), y + ((n * q.K + k0) * q.OH + oh) * q.OW, q.OH * q.OW);
       }
