@@ -680,11 +680,12 @@ def test_many_channel_weight_gradient_same_for_any_thread_count(channels_last):
 
 
 # Grouped 3-wide kernels with 2-16 channels per group in and out (ResNeXt): a direct convolution with several groups
-# across the lanes in either layout (conv_small_group.cpp; NCHW rows transposed inside), forward, stride-1 input
-# gradient (the forward of grad_output, flipped: negative padding in wide_pad) and weight gradient. Groups of 2, 4, 8
-# and 16 (16: one float vector, broadcast; in double a group of 16 spans two vectors and takes the other paths),
-# kernel heights 3 and 5, strides (1, 1), (2, 2), (2, 1), row dilation, asymmetric and wide padding, rows narrower
-# than a pass of pixels and partial passes.
+# across the lanes in either layout (conv_small_group*.cpp; NCHW rows transposed inside), forward, input gradient
+# (stride 1: the forward of grad_output, flipped; stride 2 along the width: two column phases of 2 and 1 taps, which
+# the parity of the left padding swaps) and weight gradient. Groups of 2, 4, 8 and 16 (16: one float vector,
+# broadcast; in double a group of 16 spans two vectors and takes the other paths), kernel heights 3 and 5, strides
+# (1, 1), (2, 2), (2, 1), (1, 2), (3, 2), row dilation, asymmetric, even, wide and no padding, rows narrower than a
+# pass of pixels (1 and 2 columns) and partial passes.
 SMALL_GROUP_CASES = {
     "g4_s1": ((2, 64, 9, 23), (64, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 16),
     "g2_rows5": ((1, 32, 8, 13), (32, 5, 3), (1, 1), (2, 2, 1, 1), (1, 1), 16),
@@ -694,6 +695,10 @@ SMALL_GROUP_CASES = {
     "g4_dil_rows": ((2, 32, 12, 10), (32, 3, 3), (1, 1), (2, 2, 1, 1), (2, 1), 8),
     "g4_one_column": ((1, 16, 5, 3), (16, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 4),
     "g8_wide_pad": ((1, 32, 4, 6), (32, 3, 3), (1, 1), (3, 0, 3, 2), (1, 1), 4),
+    "g4_s1x2_even_pads": ((2, 64, 7, 19), (64, 3, 3), (1, 2), (1, 0, 2, 0), (1, 1), 16),
+    "g8_s3x2_unpadded": ((1, 32, 11, 16), (32, 3, 3), (3, 2), (0, 0, 0, 0), (1, 1), 4),
+    "g2_s2_narrow": ((2, 32, 6, 2), (32, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 16),
+    "g16_s2_one_column": ((1, 32, 5, 1), (32, 3, 3), (2, 2), (1, 2, 1, 1), (1, 1), 2),
 }
 
 

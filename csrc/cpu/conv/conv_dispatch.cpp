@@ -1,9 +1,10 @@
 // Chooses the CPU algorithm for each convolution pass:
 //   dilated, stride 1, whose undilated subgrids take Winograd -> conv_subgrid.cpp (regrouped, then this
 //     (use_subgrids)                                           dispatch undilated)
-//   grouped 3-wide kernels with 2-16 channels per group   -> conv_small_group.cpp (forward, stride-1 input
-//     in and out (ResNeXt; small_group_*_applies)           gradient, weight gradient, either layout; several
-//                                                            groups across the vector lanes)
+//   grouped 3-wide kernels with 2-16 channels per group   -> conv_small_group*.cpp (forward, input gradient
+//     in and out (ResNeXt; small_group_*_applies)           (stride 2 along the width: two column phases), weight
+//                                                            gradient, either layout; several groups across the
+//                                                            vector lanes)
 //   weight gradient with <= 16 channels per group and     -> conv_few_channel_weight.cpp (either layout; the
 //     output channels in whole vectors (use_few_channel_weight)  output channels across the lanes)
 //   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3) (NCHW with small planes

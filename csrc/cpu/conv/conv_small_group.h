@@ -16,7 +16,7 @@ namespace cpu {
 // channels per group, 2 to one vector of them (16 floats, 8 doubles) dividing the vector, a kernel 3 wide
 // undilated along the width, stride 1 or 2 along it (any kernel height, row stride and row dilation).
 bool small_group_forward_applies(const ConvParams& p, int64_t elem_size);
-// The stride-1 input gradient as the forward of grad_output with the kernel flipped (same conditions).
+// The input gradient (the forward's conditions; conv_small_group_input.cpp).
 bool small_group_backward_input_applies(const ConvParams& p, int64_t elem_size);
 // The weight gradient (the forward's conditions).
 bool small_group_backward_weight_applies(const ConvParams& p, int64_t elem_size);
