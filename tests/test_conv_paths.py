@@ -105,6 +105,10 @@ GEMM_CASES = {
     # each with a partial last column panel); C = 300 is two KC blocks deep
     "1x1_in_place_bands": ((1, 24, 24, 24), (40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "1x1_in_place_kc_blocks": ((2, 300, 8, 8), (30, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    # NCHW 1x1 results of 16 MB or more written image by image: non-temporal stores decided on the whole result
+    # (forward: 56 channels, a partial row panel; input gradient: 88 channels)
+    "1x1_streamed_per_image": ((5, 8, 128, 128), (56, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_streamed_input_gradient": ((3, 88, 128, 128), (8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     # channels_last forward with <= 14x14 outputs: the images' column matrices stacked into one GEMM (all five
     # in one; then a 14x14 plane with C*R*S = 2700, one image per GEMM)
     "stacked_images_s2": ((5, 64, 11, 11), (40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),

@@ -65,6 +65,7 @@ void backward_input_slice(const ConvParams& p, const GemmConvPlan& pl, int64_t n
         else
           a.C = col, a.rsC = rows, a.csC = 1;
       }
+      if (pl.identity_col) a.whole_result_bytes = p.N * p.C * pl.HW * int64_t(sizeof(T));  // (see forward_item)
       gemm_parallel(a, gemm_threads);
       if (pl.identity_col) continue;
       if (!nhwc)

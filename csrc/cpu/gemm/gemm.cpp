@@ -238,7 +238,7 @@ void gemm_part(const GemmArgs<T>& g, int64_t c_bytes) {
 
 template <typename T>
 int64_t result_bytes(const GemmArgs<T>& g) {
-  return g.M * g.N * int64_t(sizeof(T));
+  return std::max(g.M * g.N * int64_t(sizeof(T)), g.whole_result_bytes);
 }
 
 }  // namespace

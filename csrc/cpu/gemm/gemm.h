@@ -30,6 +30,9 @@ struct GemmArgs {
   int64_t rsC = 0, csC = 0;
   const T* bias_row = nullptr;  // length M, added once
   const T* bias_col = nullptr;  // length N, added once
+  // When C is one piece of a larger result written in the same pass (a convolution's per-image or per-band
+  // GEMMs): that result's size, which decides the non-temporal stores (kStreamBytes) instead of C's own.
+  int64_t whole_result_bytes = 0;
 };
 
 // Runs on the calling thread.
