@@ -125,6 +125,13 @@ GEMM_CASES = {
     # batch < threads: the input gradient splits each group's channels over the threads (uneven slices)
     "batch1_channel_slices": ((1, 5, 10, 11), (6, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
     "batch3_groups_slices": ((3, 10, 7, 9), (6, 3, 3), (1, 2), (0, 1, 1, 0), (1, 1), 2),
+    # 1-d (one-row) convolutions in NCHW: the direct few-channel kernel up to C*R*S = 64 (16 -> 48 k3), the GEMM
+    # above it (32 -> 32 k3; WaveNet's causal k2, whose input gradient is a 128 -> 64 forward), and an 80-tap
+    # stride-4 stem (M5) as the channels_last direct convolution writing NCHW
+    "1d_direct_c16_k3": ((2, 16, 1, 300), (48, 1, 3), (1, 1), (0, 0, 1, 1), (1, 1), 1),
+    "1d_gemm_c32_k3": ((2, 32, 1, 300), (32, 1, 3), (1, 1), (0, 0, 1, 1), (1, 1), 1),
+    "1d_causal_k2": ((2, 64, 1, 200), (128, 1, 2), (1, 1), (0, 0, 1, 0), (1, 1), 1),
+    "1d_stem_k80_s4": ((2, 2, 1, 700), (40, 1, 80), (1, 4), (0, 0, 0, 0), (1, 1), 1),
 }
 
 
