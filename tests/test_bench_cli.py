@@ -48,6 +48,7 @@ def test_quick_conv2d_case_writes_json_and_passes(tmp_path):
         assert m["speedup"] > 0 and m["unit"] == "GFLOP/s" and m["fastconv_rate"] > 0
         assert isinstance(m["noisy"], bool) and 1 <= m["stability"]["attempts"] <= 3  # timings not asserted
     assert rec["work"]["fwdbwd"]["flops"] == 3 * rec["work"]["fwd"]["flops"]
+    assert doc["config"]["heap"]["steady_heap"] == (platform.libc_ver()[0] == "glibc")
     # The case is in the geometric mean or, when its timings stay unstable (a loaded CI machine), marked noisy and
     # left out of it: one or the other, never both.
     summary = doc["summary"]["geomean_speedup"]

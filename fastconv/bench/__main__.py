@@ -54,8 +54,8 @@ def build_parser():
                    help="--models: also time inference of fastconv's network with its eval-mode BatchNorms folded into "
                         "the convolutions (fastconv.fold_batchnorm) against torch's network as it is")
     m.add_argument("--system-malloc", action="store_true",
-                   help="--models: leave glibc's mmap/trim thresholds as they are (by default they are raised so "
-                        "that freed activations stay in the heap: see fastconv/bench/allocator.py)")
+                   help="layers and --models, CPU: leave glibc's mmap/trim thresholds as they are (by default they "
+                        "are raised so that freed tensors stay in the heap: see fastconv/bench/allocator.py)")
     return p
 
 
@@ -139,6 +139,7 @@ def run(args, cases):
     threads = torch.get_num_threads()
     dtype = getattr(torch, args.dtype)
     device = torch.device(args.device)
+    heap = _heap_policy(args) if device.type == "cpu" else None
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # torch at its best: cuDNN picks its fastest algorithm
         torch.backends.cudnn.allow_tf32 = args.allow_tf32
@@ -176,14 +177,33 @@ def run(args, cases):
               "started_utc": started,
               "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "argv": sys.argv, "loadavg_start": load_start, "loadavg_end": _loadavg()}
+    if heap is not None:
+        config["heap"] = heap
     if device.type == "cuda":
         config.update(cudnn_benchmark=True, allow_tf32=args.allow_tf32)
     print(report.table(results, config))
+    if heap is not None:
+        print(_heap_line(heap))
     print(f"total {elapsed:.1f} s", file=sys.stderr)
     _write_outputs(args, lambda: report.document(results, config, machine.describe(device, threads), peaks, elapsed),
                    lambda path: plot.plot(results, path, f"fastconv vs torch, {args.suite} suite, {args.device} "
                                                          f"{args.dtype}, {threads} threads"))
     return 1 if any(r["status"] in ("FAIL", "error") for r in results) else 0
+
+
+def _heap_policy(args):
+    """The CPU heap the timings run on: glibc's thresholds raised (allocator.steady_heap), unless --system-malloc.
+    Layers too: a 26 MB output that glibc mmap()s afresh for every call page-faults it back in, and that cost
+    landed on whichever library wrote the block first and depended on the process's heap history (MobileNet's
+    32 -> 64 1x1 forward: torch 5.0 ms in one run, 19-31 ms in the next ones, fastconv 6.4-13 ms)."""
+    from . import allocator
+
+    return {"steady_heap": False, "reason": "--system-malloc"} if args.system_malloc else allocator.steady_heap()
+
+
+def _heap_line(heap):
+    return ("heap: glibc mmap/trim thresholds raised to 1 GB (freed tensors stay in the heap)" if heap["steady_heap"]
+            else f"heap: as the system set it ({heap['reason']})")
 
 
 def _write_outputs(args, make_doc, draw):
@@ -202,7 +222,7 @@ def run_models(args):
     """--models: whole networks (fastconv/bench/models.py)."""
     import fastconv  # noqa: F401
 
-    from . import allocator, machine, models
+    from . import machine, models
 
     if args.device != "cpu" or args.dtype != "float32":
         print("fastconv.bench: --models runs on the CPU in float32", file=sys.stderr)
@@ -219,7 +239,7 @@ def run_models(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
-    heap = {"steady_heap": False, "reason": "--system-malloc"} if args.system_malloc else allocator.steady_heap()
+    heap = _heap_policy(args)
     layouts = ["nchw", "nhwc"] if args.layout == "both" else [args.layout]
     t0 = time.perf_counter()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -229,8 +249,7 @@ def run_models(args):
                                 fold_bn=args.fold_bn)
     elapsed = time.perf_counter() - t0
     print(models.table(results))
-    print("heap: glibc mmap/trim thresholds raised to 1 GB (freed activations stay in the heap)" if heap["steady_heap"]
-          else f"heap: as the system set it ({heap['reason']})")
+    print(_heap_line(heap))
     config = {"models": list(names), "batch": args.batch, "size": args.size, "layout": args.layout,
               "reps": args.reps, "warmup_steps": 1, "threads": threads, "started_utc": started,
               "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -1,4 +1,4 @@
-"""A steady heap for whole-network timing (bench --models).
+"""A steady heap for the CPU timings (layers and --models).
 
 glibc's malloc serves blocks over its mmap threshold (at most 32 MB, however it adapts) with fresh mmap()s and
 returns them to the kernel on free(), so every training step of a 224x224 network page-faults its large
