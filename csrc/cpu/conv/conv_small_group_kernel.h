@@ -60,14 +60,17 @@ int64_t band_rows(const ConvParams& q, int64_t out_rows, int64_t buf_row_bytes, 
 // lane rot_d later brings it to); for one group per vector, wt(m, d, r, s). wt(k, c, r, s): output channel k, its
 // group's input channel c, kernel row r, tap s < ks of the kernel the pass runs (the forward's 3 columns, or the
 // input gradient's 1-3 taps of one output phase).
+// (Group by group, lane by lane, so that no index needs a division by the runtime cg.)
 template <typename T, class Weight>
 void prepare_weight(int64_t R, int64_t ks, int64_t cg, int64_t K, bool rotated, Weight wt, T* wr) {
   for (int64_t r = 0; r < R; ++r)
     for (int64_t s = 0; s < ks; ++s)
-      for (int64_t d = 0; d < cg; ++d)
-        for (int64_t m = 0; m < K; ++m)
-          wr[((r * ks + s) * cg + d) * K + m] =
-              rotated ? wt(m / cg * cg + (m % cg - d + cg) % cg, m % cg, r, s) : wt(m, d, r, s);
+      for (int64_t d = 0; d < cg; ++d) {
+        T* dst = wr + ((r * ks + s) * cg + d) * K;
+        for (int64_t g0 = 0; g0 < K; g0 += cg)
+          for (int64_t l = 0; l < cg; ++l)
+            dst[g0 + l] = rotated ? wt(g0 + ((l - d) & (cg - 1)), l, r, s) : wt(g0 + l, d, r, s);
+      }
 }
 
 #if defined(__AVX512F__)
