@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "../../common/denormal_guard.h"
-#include "../cpu_tuning.h"  // nontemporal_stores
 #include "../gemm/gemm_scratch.h"
 #include "conv_small_group_kernel.h"
 
@@ -35,13 +34,9 @@ void forward_rows(const ConvParams& q, const T* x, const T* wr, const T* bias, T
   constexpr int kSteps = CG < 4 ? CG : 4, NP = CG == Z::L ? (STRIDE == 1 ? 14 : 8) : CG == 2 ? 8 : 4;
   const int64_t vectors = q.K / L, wb = (q.OW - 1) * STRIDE + kWidth;  // buffer columns
   const int64_t rows = band_rows(q, q.OH, wb * L * int64_t(sizeof(T)), vectors,
-                                      [&](int64_t r) { return band_input_rows(q, r); }), bands = (q.OH + rows - 1) / rows;
-  const int64_t items = q.N * vectors * bands, in_rows = band_input_rows(q, rows);
-  // channels_last writes y directly (non-temporal where every output vector is a whole, aligned cache line: see
-  // row_pixels); NCHW a row of (pixel, L) in rowbuf, then transposed into L planes' rows
-  const bool nhwc = q.layout == Layout::NHWC;
-  const bool stream = nhwc && nontemporal_stores() && reinterpret_cast<uintptr_t>(y) % 64 == 0;
-  const int64_t step = nhwc ? q.K : L;  // between output pixels
+                                 [&](int64_t r) { return band_input_rows(q, r); });
+  const int64_t bands = (q.OH + rows - 1) / rows, items = q.N * vectors * bands, in_rows = band_input_rows(q, rows);
+  const RowOutput<T> out(q.layout, y, q.K, q.OH, q.OW);
 #pragma omp parallel num_threads(q.num_threads)
   {
     DenormalGuard guard;
@@ -60,19 +55,19 @@ void forward_rows(const ConvParams& q, const T* x, const T* wr, const T* bias, T
           const int64_t ih = oh * q.stride_h - q.pad_t + r * q.dil_h;
           br[r] = ih >= 0 && ih < q.H ? ih - ih0 : -1;
         }
-        T* yrow = nhwc ? y + (n * q.OH + oh) * q.OW * q.K + k0 : rowbuf;
+        T* yrow = out.row(n, oh, k0, rowbuf);
         int64_t ow = 0;
         for (; ow + NP <= q.OW; ow += NP)
-          row_pixels<T, kWidth, STRIDE, NP, CG, kSteps, false>(buf + ow * STRIDE * L, wb * L, br.data(), q.R, wr + k0, q.K,
-                                                       bk, NP, yrow + ow * step, step, stream);
+          row_pixels<T, kWidth, STRIDE, NP, CG, kSteps, false>(buf + ow * STRIDE * L, wb * L, br.data(), q.R, wr + k0,
+                                                               q.K, bk, NP, yrow + ow * out.step, out.step, out.stream);
         if (ow < q.OW)
-          row_pixels<T, kWidth, STRIDE, NP, CG, kSteps, true>(buf + ow * STRIDE * L, wb * L, br.data(), q.R, wr + k0, q.K,
-                                                      bk, q.OW - ow, yrow + ow * step, step, stream);
-        if (!nhwc)
-          transpose_rows(q.OW, int64_t(L), rowbuf, int64_t(L), y + ((n * q.K + k0) * q.OH + oh) * q.OW, q.OH * q.OW);
+          row_pixels<T, kWidth, STRIDE, NP, CG, kSteps, true>(buf + ow * STRIDE * L, wb * L, br.data(), q.R, wr + k0,
+                                                              q.K, bk, q.OW - ow, yrow + ow * out.step, out.step,
+                                                              out.stream);
+        out.finish(n, oh, k0, rowbuf);
       }
     }
-    if (stream) _mm_sfence();  // the non-temporal stores ordered before whatever reads the output next
+    out.fence();
   }
 }
 

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "../../common/denormal_guard.h"
-#include "../cpu_tuning.h"  // nontemporal_stores
 #include "../gemm/gemm_scratch.h"
 #include "conv_small_group.h"
 #include "conv_small_group_kernel.h"
@@ -104,9 +103,8 @@ void input_gradient(const ConvParams& p, const T* gy, const T* w, T* gx) {
   const auto in_rows = [&](int64_t rows) { return (rows - 1 + (p.R - 1) * p.dil_h) / p.stride_h + 1; };
   const int64_t rows = band_rows(p, p.H, wb * L * int64_t(sizeof(T)), vectors, in_rows);
   const int64_t bands = (p.H + rows - 1) / rows, items = p.N * vectors * bands;
-  const bool nhwc = p.layout == Layout::NHWC;
-  const bool stream = nhwc && nontemporal_stores() && reinterpret_cast<uintptr_t>(gx) % 64 == 0;
-  const int64_t step = nhwc ? C : L;  // between grad_input pixels
+  const RowOutput<T> out(p.layout, gx, C, p.H, p.W);
+  const int64_t pixel_step = p.stride_w * out.step;  // between a phase's pixels
 #pragma omp parallel num_threads(p.num_threads)
   {
     DenormalGuard guard;
@@ -124,21 +122,20 @@ void input_gradient(const ConvParams& p, const T* gy, const T* w, T* gx) {
           const int64_t t = h + p.pad_t - r * p.dil_h;
           br[r] = t >= 0 && t % p.stride_h == 0 && t / p.stride_h < p.OH ? t / p.stride_h - lo : -1;
         }
-        T* row = nhwc ? gx + (n * p.H + h) * p.W * C + k0 : rowbuf;
+        T* row = out.row(n, h, k0, rowbuf);
         for (size_t f = 0; f < phases.size(); ++f) {
           const Phase& ph = phases[f];
           const T* xs = buf + (ph.j0 - jmin) * L;
-          T* out = row + ph.w0 * step;
+          T* first = row + ph.w0 * out.step;
           const T* wk = wph[f] + k0;
-          const int64_t os = p.stride_w * step;
-          if (ph.ks == 1) phase_row<T, CG, 1>(ph, xs, wb * L, br.data(), p.R, wk, C, out, os, stream);
-          else if (ph.ks == 2) phase_row<T, CG, 2>(ph, xs, wb * L, br.data(), p.R, wk, C, out, os, stream);
-          else phase_row<T, CG, 3>(ph, xs, wb * L, br.data(), p.R, wk, C, out, os, stream);
+          if (ph.ks == 1) phase_row<T, CG, 1>(ph, xs, wb * L, br.data(), p.R, wk, C, first, pixel_step, out.stream);
+          else if (ph.ks == 2) phase_row<T, CG, 2>(ph, xs, wb * L, br.data(), p.R, wk, C, first, pixel_step, out.stream);
+          else phase_row<T, CG, 3>(ph, xs, wb * L, br.data(), p.R, wk, C, first, pixel_step, out.stream);
         }
-        if (!nhwc) transpose_rows(p.W, int64_t(L), rowbuf, int64_t(L), gx + ((n * C + k0) * p.H + h) * p.W, p.H * p.W);
+        out.finish(n, h, k0, rowbuf);
       }
     }
-    if (stream) _mm_sfence();  // the non-temporal stores ordered before whatever reads grad_input next
+    out.fence();
   }
 }
 #endif

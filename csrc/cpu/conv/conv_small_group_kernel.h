@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include "../../common/conv_params.h"
+#include "../cpu_tuning.h"  // nontemporal_stores
 #include "../gemm/gemm_microkernel.h"  // Zmm<T>
 #include "../transpose.h"
 #include "column_feed.h"
@@ -236,6 +237,30 @@ void copy_band(const ConvParams& q, const T* x, int64_t n, int64_t k0, int64_t i
     }
   }
 }
+// Where a pass's output rows (of `channels` channels, H x W) go: channels_last ones straight into the result, as
+// non-temporal stores where every output vector is a whole, aligned cache line (see row_pixels); NCHW ones as a row
+// of (pixel, L) in the thread's rowbuf, then transposed into the L planes' rows (finish).
+template <typename T>
+struct RowOutput {
+  static constexpr int L = Zmm<T>::L;
+  T* y;
+  int64_t channels, H, W;
+  bool nhwc, stream;
+  int64_t step;  // between output pixels
+
+  RowOutput(Layout layout, T* y_, int64_t channels_, int64_t H_, int64_t W_)
+      : y(y_), channels(channels_), H(H_), W(W_), nhwc(layout == Layout::NHWC),
+        stream(nhwc && nontemporal_stores() && reinterpret_cast<uintptr_t>(y_) % 64 == 0), step(nhwc ? channels_ : L) {}
+  // output row h of image n, channels [k0, k0 + L), pixel 0
+  T* row(int64_t n, int64_t h, int64_t k0, T* rowbuf) const { return nhwc ? y + (n * H + h) * W * channels + k0 : rowbuf; }
+  void finish(int64_t n, int64_t h, int64_t k0, const T* rowbuf) const {
+    if (!nhwc) transpose_rows(W, int64_t(L), rowbuf, int64_t(L), y + ((n * channels + k0) * H + h) * W, H * W);
+  }
+  // the non-temporal stores ordered before whatever reads the result next (each thread, after its rows)
+  void fence() const {
+    if (stream) _mm_sfence();
+  }
+};
 #endif  // __AVX512F__
 
 }  // namespace small_group
