@@ -107,9 +107,11 @@ template <typename T>
 void run_all() {
   const int64_t row4kb = 4096 / int64_t(sizeof(T));  // a row stride of exactly 4 KB
   for (int threads : {1, 2}) {
-    // B read as its transpose: K with 16-row blocks and rows left over (40, 300 > KC), N with a partial panel
+    // B read as its transpose: K with 16-row blocks and rows left over (40; 300 and 600, past KC of double and
+    // of float), N with a partial panel
     check_gemm<T>(30, 48, 40, {false, true, 0}, true, T(0), threads);
     check_gemm<T>(45, 96, 300, {false, true, 0}, false, T(0.5), threads);
+    check_gemm<T>(45, 96, 600, {false, true, 0}, false, T(0.5), threads);
     check_gemm<T>(7, 33, 17, {true, true, 0}, true, T(0), threads);
     // row-major A with a 4 KB row stride: copied to another stride (full panels) next to a partial panel
     check_gemm<T>(30, 40, row4kb, {false, false, 0}, true, T(0), threads);
@@ -125,6 +127,7 @@ void run_all() {
     const int64_t line = 64 / int64_t(sizeof(T));
     check_gemm<T>(30, 96, 40, {false, false, 0, 0}, true, T(0), threads);
     check_gemm<T>(45, 100, 300, {false, false, 0, 12}, false, T(0.5), threads);
+    check_gemm<T>(45, 100, 600, {false, false, 0, 12}, false, T(0.5), threads);
     check_gemm<T>(13, 64, 20, {true, false, 0, 2 * line}, true, T(0), threads);
     check_gemm<T>(29, 48, 70, {true, false, 0, line}, true, T(0), threads);
     check_gemm<T>(70, 64, row4kb, {false, false, 0, row4kb - 64}, false, T(1), threads);

@@ -23,9 +23,18 @@ namespace {
 
 template <typename T>
 struct Blocking {
-  static constexpr int64_t KC = 256;                                 // B micro-panel KC*NR stays in L1
-  static constexpr int64_t MC = MicroKernel<T>::MR * (sizeof(T) == 4 ? 16 : 8);  // A block ~230 KB in L2
-  static constexpr int64_t NC = sizeof(T) == 4 ? 3072 : 1536;        // B block ~3 MB in L3
+  // Float: up to 512 of the inner dimension per pass. Each further pass reads and writes all of C again; 256 cost
+  // ResNet-50's deep 1x1s 3-7% (A/B in one process, batch 8: channels_last 1024 -> 256 at 14x14 forward 5.00 ->
+  // 4.73 ms, 512 -> 128 at 28x28 4.81 -> 4.47, 2048 -> 512 at 7x7 input gradient 5.04 -> 4.72; NCHW 2048 -> 512
+  // input gradient 5.36 -> 5.04), though the B micro-panel (KC*NR: 64 KB) no longer fits the L1.
+  static constexpr int64_t KC = sizeof(T) == 4 ? 512 : 256;
+  static constexpr int64_t NC = sizeof(T) == 4 ? 3072 : 1536;  // B block 3-6 MB in L3
+  // Rows of A per block: ~230 KB in L2 for passes deeper than 256 (112 float rows at kc = 512); shallower passes
+  // keep the rows of a 256-deep one (224 float, 112 double).
+  static int64_t mc(int64_t kc) {
+    constexpr int64_t kBlockBytes = 229376, MR = MicroKernel<T>::MR;
+    return std::max<int64_t>(MR, kBlockBytes / (std::max<int64_t>(kc, 256) * int64_t(sizeof(T))) / MR * MR);
+  }
 };
 
 // Ap[panel][p][ii] = A[i0 + ii, p0 + p], rows past mc are zero.
@@ -120,7 +129,8 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
   constexpr int64_t MR = MK::MR, NR = MK::NR;
   const int64_t ncmax = std::min<int64_t>(Bk::NC, (g.N + NR - 1) / NR * NR);
   const int64_t kcmax = std::min<int64_t>(Bk::KC, g.K);
-  const int64_t mcmax = std::min<int64_t>(Bk::MC, (g.M + MR - 1) / MR * MR);
+  const int64_t MC = Bk::mc(kcmax);
+  const int64_t mcmax = std::min<int64_t>(MC, (g.M + MR - 1) / MR * MR);
   T* Bp = thread_scratch<T>(kScratchPackB, size_t(kcmax * ncmax));
   // A row-major (unit column stride): the micro-kernel reads it in place, no packing. Except when its row
   // stride is a multiple of 4 KB (broadcast_rows_one_set): then the 14 rows a micro-tile broadcasts from fall
@@ -152,8 +162,8 @@ void gemm_serial(const GemmArgs<T>& g, int64_t c_bytes) {
       const T beta = first ? g.beta : T(1);
       const int64_t full_cols = direct_b ? nc / NR * NR : 0;
       if (full_cols < nc) pack_b(g.B + pc * g.rsB + (jc + full_cols) * g.csB, g.rsB, g.csB, kc, nc - full_cols, Bp);
-      for (int64_t ic = 0; ic < g.M; ic += Bk::MC) {
-        const int64_t mc = std::min<int64_t>(Bk::MC, g.M - ic);
+      for (int64_t ic = 0; ic < g.M; ic += MC) {
+        const int64_t mc = std::min<int64_t>(MC, g.M - ic);
         const T* Ablk = g.A + ic * g.rsA + pc * g.csA;
         int64_t lda = g.rsA;
         // A row-major A is read in place, except its last, partial row panel (zero rows past M), packed
