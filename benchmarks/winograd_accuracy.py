@@ -1,6 +1,6 @@
-"""Accuracy of fastconv's float32 3x3 convolutions against a float64 reference, Winograd on and off.
+"""Accuracy of fastconv's float32 3x3 and 5x5 convolutions against a float64 reference, Winograd on and off.
 
-For every 3x3 stride-1 layer of the benchmark zoo (and its batch; dilated ones included, which run Winograd on
+For every 3x3 and 5x5 stride-1 layer of the benchmark zoo (and its batch; dilated ones included, which run Winograd on
 their subgrids, csrc/cpu/conv/conv_subgrid.cpp; grouped ones too, AlexNet's): the relative error ||y - y64|| / ||y64|| of
 the output, the input gradient and the weight gradient (for a random grad_output), with
 fastconv.backends.cpu.allow_winograd True (default) and False, next to torch's own float32 error.
@@ -40,13 +40,15 @@ def main():
         groups = p.get("groups", 1)
         if p.get("stride", 1) != 1 or (groups > 1 and groups == case.input_shape("cpu")[1]):  # not depthwise
             continue
-        if layer["kernel_size"] not in (3, [3, 3], (3, 3)):
+        ks = layer["kernel_size"]
+        r = ks if isinstance(ks, int) else ks[0] if ks[0] == ks[1] else 0
+        if r not in (3, 5):
             continue
         shape = case.input_shape("cpu")
-        wshape = (layer["out_channels"], shape[1] // groups, 3, 3)
+        wshape = (layer["out_channels"], shape[1] // groups, r, r)
         g = torch.Generator().manual_seed(0)
         x = torch.randn(shape, generator=g)
-        w = torch.randn(wshape, generator=g) / (3 * wshape[1] ** 0.5)
+        w = torch.randn(wshape, generator=g) / (r * wshape[1] ** 0.5)
         b = torch.randn(wshape[0], generator=g)
         padding, dilation = p.get("padding", 0), p.get("dilation", 1)
         xd, wd = x.double().requires_grad_(), w.double().requires_grad_()

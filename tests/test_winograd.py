@@ -1,6 +1,6 @@
-"""Winograd F(4x4, 3x3) convolution, forward and both gradients (csrc/cpu/winograd/): accuracy against a float64 reference on
-shapes that hit every edge case of the tiling, the switch fastconv.backends.cpu.allow_winograd, and that it
-is the path that runs."""
+"""Winograd convolution, F(4x4, 3x3) and F(2x2, 5x5), forward and both gradients (csrc/cpu/winograd/): accuracy
+against a float64 reference on shapes that hit every edge case of the tiling, the switch
+fastconv.backends.cpu.allow_winograd, and that it is the path that runs."""
 import itertools
 
 import pytest
@@ -16,8 +16,8 @@ BOUND = 1e-5
 
 @pytest.fixture(autouse=True)
 def every_size_takes_winograd():
-    """The dispatch sends only layers with enough channels and tiles to Winograd; here every 3x3 stride-1
-    float32 convolution goes there, so small shapes reach the kernel's edge cases."""
+    """The dispatch sends only layers with enough channels and tiles to Winograd; here every 3x3 and 5x5
+    stride-1 float32 convolution goes there, so small shapes reach the kernel's edge cases."""
     old = fastconv._C.set_winograd_size_rule(False)
     yield
     fastconv._C.set_winograd_size_rule(old)
@@ -27,35 +27,45 @@ def _rel_err(y, ref):
     return ((y.double() - ref).norm() / ref.norm()).item()
 
 
-def _case(n, c, k, h, w, seed):
+def _case(n, c, k, h, w, seed, r=3):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, w, generator=g)
-    wt = torch.randn(k, c, 3, 3, generator=g) / (3 * c ** 0.5)
+    wt = torch.randn(k, c, r, r, generator=g) / (r * c ** 0.5)
     b = torch.randn(k, generator=g)
     return x, wt, b
 
 
-# output sizes 1, 2, 3, 5, 7 and not multiples of the 4x4 tile; channels not multiples of 16 lanes. (A weight
-# gradient of at most 16 input channels whose output channels fill whole vectors runs the exact few-channel kernel
-# before Winograd, conv_few_channel_weight.cpp: the 16-channel shapes have 24 or 130 outputs.)
+# output sizes 1, 2, 3, 5, 7 and not multiples of the tile (4x4 for 3x3 kernels, 2x2 for 5x5); channels not
+# multiples of 16 lanes. (A weight gradient of at most 16 input channels whose output channels fill whole vectors
+# runs the exact few-channel kernel before Winograd, conv_few_channel_weight.cpp: the 16-channel shapes have 24 or
+# 130 outputs.)
 SHAPES = [
-    # n, c, k, h, w, padding
-    (1, 16, 24, 3, 3, 0),     # one 1x1 output tile
-    (2, 16, 24, 4, 5, 0),     # 2x3 outputs
-    (1, 17, 20, 5, 7, 1),     # 5x7, odd channels
-    (3, 33, 40, 7, 9, 2),     # 9x11, padding 2
-    (1, 64, 64, 14, 14, 1),   # VGG-like
-    (2, 48, 96, 9, 6, 0),
-    (1, 16, 130, 12, 11, 1),  # K past a multiple of the GEMM's 32 columns
-    (2, 20, 24, 50, 47, 1),   # a plane NCHW activations are read and written in place (>= 2048 outputs)
-    (1, 40, 64, 6, 6, 1),     # full 32-kernel weight panels, 16-channel transpose blocks and a remainder
+    # r, n, c, k, h, w, padding
+    (3, 1, 16, 24, 3, 3, 0),     # one 1x1 output tile
+    (3, 2, 16, 24, 4, 5, 0),     # 2x3 outputs
+    (3, 1, 17, 20, 5, 7, 1),     # 5x7, odd channels
+    (3, 3, 33, 40, 7, 9, 2),     # 9x11, padding 2
+    (3, 1, 64, 64, 14, 14, 1),   # VGG-like
+    (3, 2, 48, 96, 9, 6, 0),
+    (3, 1, 16, 130, 12, 11, 1),  # K past a multiple of the GEMM's 32 columns
+    (3, 2, 20, 24, 50, 47, 1),   # a plane NCHW activations are read and written in place (>= 2048 outputs)
+    (3, 1, 40, 64, 6, 6, 1),     # full 32-kernel weight panels, 16-channel transpose blocks and a remainder
+    (5, 1, 16, 24, 5, 5, 0),     # 5x5: one 1x1 output
+    (5, 2, 16, 24, 6, 7, 0),     # 2x3 outputs
+    (5, 1, 17, 20, 5, 7, 2),     # 5x7, odd channels
+    (5, 3, 33, 40, 7, 9, 3),     # 9x11, padding 3
+    (5, 2, 24, 40, 3, 4, 4),     # padding 4 (the input gradient's own padding 0), a 3x4 input: 7x8
+    (5, 2, 48, 96, 9, 6, 1),     # 7x4
+    (5, 1, 16, 130, 12, 11, 2),  # K past a multiple of 32
+    (5, 2, 20, 24, 50, 47, 2),   # NCHW planes in place
+    (5, 1, 40, 64, 6, 6, 2),     # full weight panels, 16-channel transpose blocks (25 taps) and a remainder
 ]
 
 
-@pytest.mark.parametrize("n,c,k,h,w,padding", SHAPES)
+@pytest.mark.parametrize("r,n,c,k,h,w,padding", SHAPES)
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last", "channels_last_weight", "noncontiguous"])
-def test_forward_accuracy_and_values(n, c, k, h, w, padding, layout):
-    x, wt, b = _case(n, c, k, h, w, seed=n * 1000 + c * 10 + k + h + w)
+def test_forward_accuracy_and_values(r, n, c, k, h, w, padding, layout):
+    x, wt, b = _case(n, c, k, h, w, seed=n * 1000 + c * 10 + k + h + w, r=r)
     if layout.startswith("channels_last"):
         x = x.contiguous(memory_format=torch.channels_last)
     if layout == "channels_last_weight":  # read in place by the weight transform (ConvParams::weight_rsc)
@@ -71,10 +81,10 @@ def test_forward_accuracy_and_values(n, c, k, h, w, padding, layout):
         .is_contiguous(memory_format=torch.channels_last)
 
 
-@pytest.mark.parametrize("n,c,k,h,w,padding", SHAPES)
+@pytest.mark.parametrize("r,n,c,k,h,w,padding", SHAPES)
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last", "channels_last_weight"])
-def test_input_gradient_accuracy(n, c, k, h, w, padding, layout):
-    x, wt, _ = _case(n, c, k, h, w, seed=n + c + k + h + w)
+def test_input_gradient_accuracy(r, n, c, k, h, w, padding, layout):
+    x, wt, _ = _case(n, c, k, h, w, seed=n + c + k + h + w, r=r)
     if layout.startswith("channels_last"):
         x = x.contiguous(memory_format=torch.channels_last)
     if layout == "channels_last_weight":
@@ -87,10 +97,10 @@ def test_input_gradient_accuracy(n, c, k, h, w, padding, layout):
     assert _rel_err(gx, gx_ref) < BOUND
 
 
-@pytest.mark.parametrize("n,c,k,h,w,padding", SHAPES)
+@pytest.mark.parametrize("r,n,c,k,h,w,padding", SHAPES)
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last", "noncontiguous"])
-def test_weight_gradient_accuracy(n, c, k, h, w, padding, layout):
-    x, wt, _ = _case(n, c, k, h, w, seed=3 * n + c + k + h + w)
+def test_weight_gradient_accuracy(r, n, c, k, h, w, padding, layout):
+    x, wt, _ = _case(n, c, k, h, w, seed=3 * n + c + k + h + w, r=r)
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
     elif layout == "noncontiguous":
@@ -107,24 +117,26 @@ def test_weight_gradient_accuracy(n, c, k, h, w, padding, layout):
     assert not torch.equal(gw, gw_exact)  # the switch reaches the weight gradient too
 
 
-def test_transposed_convolution_takes_it():
-    """conv_transpose2d 3x3 stride 1 is the input gradient of a convolution: Winograd, within the bound."""
-    x, wt, b = _case(2, 24, 16, 9, 10, seed=21)
-    wt = wt.transpose(0, 1).contiguous()  # (in_channels 24, out_channels 16, 3, 3): a transposed conv weight
+@pytest.mark.parametrize("r,padding", [(3, 1), (5, 2), (5, 3)])
+def test_transposed_convolution_takes_it(r, padding):
+    """conv_transpose2d 3x3 / 5x5 stride 1 is the input gradient of a convolution: Winograd, within the bound."""
+    x, wt, b = _case(2, 24, 16, 9, 10, seed=21, r=r)
+    wt = wt.transpose(0, 1).contiguous()  # (in_channels 24, out_channels 16, r, r): a transposed conv weight
     x = x[:, :24]
-    ref = TF.conv_transpose2d(x.double(), wt.double(), padding=1)
-    assert _rel_err(FF.conv_transpose2d(x, wt, padding=1), ref) < BOUND
+    ref = TF.conv_transpose2d(x.double(), wt.double(), padding=padding)
+    assert _rel_err(FF.conv_transpose2d(x, wt, padding=padding), ref) < BOUND
     with fastconv.backends.cpu.flags(allow_winograd=False):
-        exact = FF.conv_transpose2d(x, wt, padding=1)
-    assert not torch.equal(FF.conv_transpose2d(x, wt, padding=1), exact)
+        exact = FF.conv_transpose2d(x, wt, padding=padding)
+    assert not torch.equal(FF.conv_transpose2d(x, wt, padding=padding), exact)
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "zeros"])
 @pytest.mark.parametrize("padding", [1, 2, (1, 2)])
-def test_padding_modes(mode, padding):
+@pytest.mark.parametrize("r", [3, 5])
+def test_padding_modes(mode, padding, r):
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(24, 32, 3, padding=padding, padding_mode=mode)
-    fc = fastconv.nn.Conv2d(24, 32, 3, padding=padding, padding_mode=mode)
+    conv = torch.nn.Conv2d(24, 32, r, padding=padding, padding_mode=mode)
+    fc = fastconv.nn.Conv2d(24, 32, r, padding=padding, padding_mode=mode)
     fc.load_state_dict(conv.state_dict())
     x = torch.randn(2, 24, 9, 10)
     ref = conv.double()(x.double())
@@ -136,14 +148,16 @@ def test_padding_modes(mode, padding):
     assert _rel_err(gw, gw_ref) < BOUND
 
 
-def test_circular_padding_of_a_one_row_input():
+@pytest.mark.parametrize("r", [3, 5])
+def test_circular_padding_of_a_one_row_input(r):
     """An edge tile's 6x6 patch reaches 3 rows past the padded input; remapped circularly, those rows left a
     1-row input (NaN or a crash): they are zeros now."""
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1, padding_mode="circular")
-    fc = fastconv.nn.Conv2d(64, 64, 3, padding=1, padding_mode="circular")
+    conv = torch.nn.Conv2d(64, 64, r, padding=r // 2, padding_mode="circular")
+    fc = fastconv.nn.Conv2d(64, 64, r, padding=r // 2, padding_mode="circular")
     fc.load_state_dict(conv.state_dict())
-    for h, w in [(1, 8), (2, 9), (1, 1), (8, 1)]:
+    # (circular padding may not exceed the input: 2-row inputs for the 5x5 kernel's padding of 2)
+    for h, w in [(1, 8), (2, 9), (1, 1), (8, 1)] if r == 3 else [(2, 8), (2, 9), (2, 2), (9, 2)]:
         x = torch.randn(2, 64, h, w)
         assert _rel_err(fc(x), conv.double()(x.double())) < BOUND
 
@@ -196,13 +210,16 @@ def test_switch_chooses_the_path(size_rule):
     assert _rel_err(y_exact, ref) < 1e-6 and _rel_err(y_wino, ref) < BOUND
 
 
-def test_size_rule_keeps_small_layers_exact():
-    """8 input channels: below the size rule's threshold the exact path runs (bitwise as with the switch off)."""
+@pytest.mark.parametrize("r,c,k,winograd", [(3, 8, 16, False), (5, 16, 32, False), (5, 32, 16, False),
+                                             (5, 32, 24, True), (3, 16, 8, True)])
+def test_size_rule_keeps_small_layers_exact(r, c, k, winograd):
+    """Below the size rule's channel counts (3x3: 16 in, 8 out; 5x5: 32 in, 24 out) the exact path runs, bitwise as
+    with the switch off; at them, Winograd."""
     fastconv._C.set_winograd_size_rule(True)
-    x, wt, b = _case(2, 8, 16, 16, 16, seed=5)
-    y = FF.conv2d(x, wt, b, padding=1)
+    x, wt, b = _case(2, c, k, 16, 16, seed=5, r=r)
+    y = FF.conv2d(x, wt, b, padding=r // 2)
     with fastconv.backends.cpu.flags(allow_winograd=False):
-        assert torch.equal(y, FF.conv2d(x, wt, b, padding=1))
+        assert torch.equal(y, FF.conv2d(x, wt, b, padding=r // 2)) != winograd
 
 
 def test_switch_takes_only_bools():
@@ -214,8 +231,8 @@ def test_switch_takes_only_bools():
 @pytest.mark.parametrize("allow", [True, False])
 def test_both_settings_match_torch(allow):
     with fastconv.backends.cpu.flags(allow_winograd=allow):
-        for (c, k, h), padding in itertools.product([(16, 16, 6), (32, 48, 10)], [0, 1]):
-            x, wt, b = _case(2, c, k, h, h + 1, seed=c + k + h)
+        for (c, k, h), padding, r in itertools.product([(16, 16, 6), (32, 48, 10)], [0, 1], [3, 5]):
+            x, wt, b = _case(2, c, k, h, h + 1, seed=c + k + h, r=r)
             torch.testing.assert_close(FF.conv2d(x, wt, b, padding=padding), TF.conv2d(x, wt, b, padding=padding),
                                        rtol=1e-4, atol=1e-4)
 
@@ -301,3 +318,19 @@ def test_grouped_all_passes(n, c, k, h, w, groups, padding, layout):
     with fastconv.backends.cpu.flags(allow_winograd=False):
         exact_w = torch.autograd.grad(FF.conv2d(x, ws, b, padding=padding, groups=groups), ws, gy)[0]
     assert torch.equal(grad_w, exact_w) != winograd_forward
+
+
+# Grouped 5x5 convolutions: AlexNet's conv2 (2 groups of 48 -> 128) and a smaller one, every pass within the bound;
+# the forward takes Winograd (output channels per group in whole 32-column panels).
+@pytest.mark.parametrize("n,c,k,h,w,groups,padding", [(2, 96, 256, 11, 11, 2, 2), (1, 64, 64, 9, 7, 2, 1)])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_grouped_5x5_all_passes(n, c, k, h, w, groups, padding, layout):
+    g = torch.Generator().manual_seed(n + c + k)
+    x = torch.randn(n, c, h, w, generator=g)
+    wt = torch.randn(k, c // groups, 5, 5, generator=g) / (5 * (c // groups) ** 0.5)
+    b = torch.randn(k, generator=g)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = _check_all_passes(x, wt, b, g, padding=padding, groups=groups)
+    with fastconv.backends.cpu.flags(allow_winograd=False):
+        assert not torch.equal(y, FF.conv2d(x, wt, b, padding=padding, groups=groups))

@@ -1,5 +1,5 @@
-// Winograd F(4x4, 3x3) forward (csrc/cpu/winograd/) against the naive reference (reference_conv.h): edge
-// tiles (output sizes 1-7 and not multiples of 4), every padding mode and asymmetric padding, channel counts
+// Winograd F(4x4, 3x3) and F(2x2, 5x5) forward (csrc/cpu/winograd/) against the naive reference
+// (reference_conv.h): edge tiles (output sizes 1-7 and not multiples of the tile), every padding mode and asymmetric padding, channel counts
 // that are not multiples of the vector lanes or of the GEMM's 32 columns, several tile blocks, 1 and 2
 // threads; through the dispatcher too (NCHW input is moved to channels_last), with the size rule off so
 // small shapes take the Winograd path; the weight gradient (every padding mode) and the input gradient (zero
@@ -24,8 +24,8 @@ using fastconv_test::RefPad;
 namespace {
 
 RefConv make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
-             RefPad mode = RefPad::Zeros) {
-  RefConv c{N, C, H, W, K, 3, 3};
+             RefPad mode = RefPad::Zeros, int64_t r = 3) {
+  RefConv c{N, C, H, W, K, r, r};
   c.pt = pt, c.pb = pb, c.pl = pl, c.pr = pr;
   c.pad = mode;
   return c;
@@ -37,17 +37,18 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
   const int64_t OH = c.oh(), OW = c.ow();
   const auto x = fastconv_test::random_vector<float>(c.N * c.C * c.H * c.W, seed);
   const int64_t Cg = c.C / c.groups;
-  const auto w = fastconv_test::random_vector<float>(c.K * Cg * 9, seed + 1);
+  const auto w = fastconv_test::random_vector<float>(c.K * Cg * c.R * c.S, seed + 1);
   const auto b = fastconv_test::random_vector<float>(c.K, seed + 2);
   const float* bias = with_bias ? b.data() : nullptr;
   const auto ref = fastconv_test::ref_forward(c, x, w, bias);
   char what[200];
   std::snprintf(what, sizeof what,
-                "N=%lld C=%lld H=%lld W=%lld K=%lld groups=%lld pad=(%lld,%lld,%lld,%lld) mode=%d bias=%d",
-                (long long)c.N, (long long)c.C, (long long)c.H, (long long)c.W, (long long)c.K, (long long)c.groups,
+                "%lldx%lld N=%lld C=%lld H=%lld W=%lld K=%lld groups=%lld pad=(%lld,%lld,%lld,%lld) mode=%d bias=%d",
+                (long long)c.R, (long long)c.S, (long long)c.N, (long long)c.C, (long long)c.H, (long long)c.W,
+                (long long)c.K, (long long)c.groups,
                 (long long)c.pt, (long long)c.pb, (long long)c.pl, (long long)c.pr, int(c.pad), int(with_bias));
   const auto x_nhwc = fastconv_test::to_nhwc(x, c.N, c.C, c.H, c.W);
-  const auto w_rsc = fastconv_test::to_nhwc(w, c.K, Cg, 3, 3);
+  const auto w_rsc = fastconv_test::to_nhwc(w, c.K, Cg, c.R, c.S);
   for (int threads : {1, 2}) {
     {  // the kernel itself, on channels_last activations
       const ConvParams p = fastconv_test::to_params(c, Layout::NHWC, threads);
@@ -199,6 +200,20 @@ int main() {
     cases.push_back(make(2, 20, 7, 9, 24, 1, 2, 2, 1, mode));
   cases.push_back(make(2, 16, 1, 9, 16, 1, 1, 1, 1, RefPad::Circular));  // edge tiles reach 3 rows past a 1-row input
   cases.push_back(make(1, 16, 2, 1, 20, 1, 1, 1, 1, RefPad::Circular));
+  // 5x5 kernels, F(2x2, 5x5)
+  const RefPad zeros = RefPad::Zeros;
+  for (int64_t hw : {5, 6, 7, 9})  // output sizes 1-5 without padding
+    cases.push_back(make(1, 16, hw, hw + 1, 16, 0, 0, 0, 0, zeros, 5));
+  cases.push_back(make(2, 17, 5, 7, 20, 2, 2, 2, 2, zeros, 5));       // channels not multiples of 16
+  cases.push_back(make(2, 24, 7, 10, 32, 0, 1, 3, 0, zeros, 5));      // asymmetric padding
+  cases.push_back(make(1, 20, 3, 3, 24, 4, 4, 4, 4, zeros, 5));       // padding 4 (input gradient: none)
+  cases.push_back(make(1, 300, 6, 6, 20, 2, 2, 2, 2, zeros, 5));     // C over one GEMM depth block
+  cases.push_back(make(1, 40, 6, 6, 64, 2, 2, 2, 2, zeros, 5));      // 16-channel blocks of 25 taps
+  cases.push_back(make(2, 64, 7, 9, 64, 2, 2, 2, 2, zeros, 5));      // 2 groups of 32 -> 32
+  cases.back().groups = 2;
+  for (RefPad mode : {RefPad::Reflect, RefPad::Replicate, RefPad::Circular})
+    cases.push_back(make(2, 20, 7, 9, 24, 2, 1, 1, 2, mode, 5));
+  cases.push_back(make(2, 16, 2, 9, 16, 2, 2, 2, 2, RefPad::Circular, 5));  // a 2-row input
   RefConv grouped = make(2, 64, 13, 11, 64, 1, 1, 1, 1);  // for the regimes below
   grouped.groups = 2;
   uint64_t seed = 1;
@@ -216,7 +231,8 @@ int main() {
       fastconv::cpu::set_winograd_forward_regime(regime);
       fastconv::cpu::set_winograd_block_tiles(block);
       for (const RefConv& c : {make(2, 17, 13, 11, 20, 1, 1, 1, 1), make(1, 16, 9, 9, 40, 0, 0, 0, 0),
-                               make(3, 33, 30, 17, 16, 0, 2, 1, 1), grouped})
+                               make(3, 33, 30, 17, 16, 0, 2, 1, 1), grouped,
+                               make(2, 17, 13, 11, 20, 2, 2, 2, 2, RefPad::Zeros, 5)})
         if (fastconv_test::sampled(run++)) check(c, block == 0, seed += 7);
     }
   fastconv::cpu::set_winograd_forward_regime(0);

@@ -7,9 +7,9 @@
 //                                                            vector lanes)
 //   weight gradient with <= 16 channels per group and     -> conv_few_channel_weight.cpp (either layout; the
 //     output channels in whole vectors (use_few_channel_weight)  output channels across the lanes)
-//   float32 3x3 stride 1 (use_winograd_forward), forward  -> winograd/ F(4x4, 3x3) (NCHW with small planes
-//     input gradient (use_winograd_backward_input) and      on transposed, channels_last activations)
-//     weight gradient (use_winograd_backward_weight)
+//   float32 3x3 / 5x5 stride 1 (use_winograd_forward),    -> winograd/ F(4x4, 3x3) / F(2x2, 5x5) (NCHW with
+//     forward, input gradient (use_winograd_backward_input)  small planes on transposed, channels_last
+//     and weight gradient (use_winograd_backward_weight)     activations)
 //   weight gradient with more channels per group, output  -> conv_many_channel_weight.cpp (either layout; the same
 //     channels in whole vectors, stride 1 and 3x3 or more  register tile, the result split over the threads)
 //     (Winograd's first), or 4x4+ strided on 128+ channels

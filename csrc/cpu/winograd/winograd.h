@@ -1,15 +1,16 @@
-// Winograd minimal filtering F(4x4, 3x3) (Lavin & Gray, CVPR 2016) for 3x3, stride-1, undilated
-// convolutions: each 4x4 output tile costs 36 multiplies per (input, output channel) instead of 144.
+// Winograd minimal filtering (Lavin & Gray, CVPR 2016) for stride-1, undilated convolutions, on 6x6 input
+// patches: F(4x4, 3x3) for 3x3 kernels (a 4x4 output tile costs 36 multiplies per (input, output channel)
+// instead of 144) and F(2x2, 5x5) for 5x5 ones (a 2x2 tile: 36 instead of 100).
 //
 //   U[xi][c][k] = (G g_kc G^T)[xi]        weights, transformed per call (inference: kept, p.winograd_weight)
 //   V[xi][t][c] = (B^T d_tc B)[xi]        6x6 input patches of a block of tiles t, channels as vector lanes
 //   M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k]   36 GEMMs per block of tiles (the GEMM micro-kernel)
-//   y_tk        = A^T M_tk A (4x4)        output tile, clipped at the edges, plus bias
+//   y_tk        = A^T M_tk A (m x m)      output tile, clipped at the edges, plus bias
 //
 // Channels are the vector lanes of both transforms: channels_last activations are read and written a vector
 // at a time, NCHW ones a plane per lane (for small planes the dispatch transposes NCHW activations to
 // channels_last instead: winograd_direct_nchw). Padding of any size and every padding mode are folded into
-// the input gather. The weight gradient runs the same transforms transposed (winograd_f43_backward_weight.cpp).
+// the input gather. The weight gradient runs the same transforms transposed (winograd_backward_weight.cpp).
 // Accuracy: relative errors against a float64 reference of 1e-7 to 3.3e-6 on the benchmark zoo (direct
 // convolution: ~2e-7); docs and numbers in README, "Algorithms and accuracy".
 #pragma once
@@ -30,13 +31,14 @@ void set_winograd_allowed(bool allowed);
 bool set_winograd_size_rule(bool on);
 bool winograd_size_rule();
 // Tests: the forward's work split (0: by size, 1: private blocks, 2: output-channel panels, 3: team blocks;
-// winograd_f43_forward.cpp), and the tiles per block of the team regime and of the weight gradient (0: by
+// winograd_forward.cpp), and the tiles per block of the team regime and of the weight gradient (0: by
 // size). Both return the previous setting.
 int set_winograd_forward_regime(int regime);
 int64_t set_winograd_block_tiles(int64_t tiles);
 int64_t winograd_block_tiles();
 
-// The shapes the F(4x4, 3x3) forward kernel takes (any layout: the dispatch chooses channels_last for it),
+// The shapes the Winograd forward kernels take (3x3 and 5x5 kernels; any layout: the dispatch chooses
+// channels_last for it),
 // with enough channels that the transforms do not dominate, float32 only (float64 keeps the exact paths).
 // Groups too, when the output channels per group are a multiple of the GEMM's 32 columns: the transformed
 // weight is block diagonal and each column panel's GEMMs read only its group's channels.
@@ -71,7 +73,7 @@ template <typename T>
 void conv_backward_input_winograd(const ConvParams& p, const T* gy, const T* w, T* gx);
 
 // The weight gradient of p (the shapes of use_winograd_forward, any padding mode): 36 GEMMs over the tiles'
-// transformed inputs and grad_outputs (winograd_f43_backward_weight.cpp).
+// transformed inputs and grad_outputs (winograd_backward_weight.cpp).
 bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size);
 template <typename T>
 void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy, T* gw);

@@ -1,10 +1,10 @@
-// F(4x4, 3x3) Winograd weight gradient (Lavin & Gray): with V the forward's input transform and E the
-// transposed output transform of grad_output,
+// Winograd weight gradient (Lavin & Gray), F(4x4, 3x3) and F(2x2, 5x5): with V the forward's input transform
+// and E the transposed output transform of grad_output,
 //   V[xi][t][c] = (B^T d_tc B)[xi]      6x6 input patch of tile t (the forward's)
-//   E[xi][t][k] = (A dy_tk A^T)[xi]     4x4 grad_output tile t
+//   E[xi][t][k] = (A dy_tk A^T)[xi]     m x m grad_output tile t (m = 4, 2)
 //   M[xi][k][c] = sum_t E[xi][t][k] V[xi][t][c]     36 GEMMs reducing over every tile of the batch
-//   gw[k][c]    = G^T M_kc G            3x3
-// 36 multiplies per tile and channel pair instead of 144. The thread team works through blocks of tiles
+//   gw[k][c]    = G^T M_kc G            R x R (3x3, 5x5)
+// 36 multiplies per tile and channel pair instead of 144 (3x3) or 100 (5x5). The thread team works through blocks of tiles
 // together: it transforms a block (threads over tiles), then runs the block's GEMMs (threads over points and
 // 32-channel strips of M, each adding into its own part of M), so M exists once whatever the thread count
 // and needs no reduction. After the last block the team transforms M into gw. Groups: V and E hold every
@@ -63,40 +63,40 @@ struct Plan : TileGrid {
   int64_t m_point() const { return Km * Cm; }
 };
 
-// grad_output's 4x4 tile (n, th, tw), output channels [k0, k0 + L) (zeros past K and past the output's
-// edge), as dy[(r*4 + c)*L + lane]. channels_last: a lane is one contiguous load; NCHW: 16 planes.
-template <typename T>
+// grad_output's m x m tile (n, th, tw), output channels [k0, k0 + L) (zeros past K and past the output's
+// edge), as dy[(r*m + c)*L + lane]. channels_last: a lane is one contiguous load; NCHW: 16 planes.
+template <typename T, int R>
 void gather_grad_output(const ConvParams& p, const T* gy, int64_t n, int64_t th, int64_t tw, int64_t k0, T* dy) {
-  constexpr int L = kLanes<T>;
-  const int64_t oh0 = th * kTileOut, ow0 = tw * kTileOut, plane = p.OH * p.OW;
-  const int64_t rows = std::min<int64_t>(kTileOut, p.OH - oh0), cols = std::min<int64_t>(kTileOut, p.OW - ow0);
+  constexpr int L = kLanes<T>, m = kTileOut<R>;
+  const int64_t oh0 = th * m, ow0 = tw * m, plane = p.OH * p.OW;
+  const int64_t rows = std::min<int64_t>(m, p.OH - oh0), cols = std::min<int64_t>(m, p.OW - ow0);
   const int64_t lanes = std::min<int64_t>(L, p.K - k0);
   const bool nhwc = p.layout == Layout::NHWC;
   const T* gyn = gy + n * plane * p.K;
-  if (lanes < L || rows < kTileOut || cols < kTileOut) std::fill(dy, dy + kTileOut * kTileOut * L, T(0));
+  if (lanes < L || rows < m || cols < m) std::fill(dy, dy + m * m * L, T(0));
   if (nhwc) {
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t c = 0; c < cols; ++c)
-        std::memcpy(dy + (r * kTileOut + c) * L, gyn + ((oh0 + r) * p.OW + ow0 + c) * p.K + k0, lanes * sizeof(T));
+        std::memcpy(dy + (r * m + c) * L, gyn + ((oh0 + r) * p.OW + ow0 + c) * p.K + k0, lanes * sizeof(T));
     return;
   }
   for (int64_t l = 0; l < lanes; ++l) {
     const T* src = gyn + (k0 + l) * plane + oh0 * p.OW + ow0;
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c) dy[(r * kTileOut + c) * L + l] = src[r * p.OW + c];
+      for (int64_t c = 0; c < cols; ++c) dy[(r * m + c) * L + l] = src[r * p.OW + c];
   }
 }
 
 // Tile `tile`'s transformed grad_output: point xi of output channel k to E[xi*e_point + k] (channels [0, Kp)).
-template <typename T>
+template <typename T, int R>
 void transform_grad_output_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, const T* gy, T* E,
                                 int64_t e_point) {
-  constexpr int L = kLanes<T>;
-  alignas(64) T dy[kTileOut * kTileOut * L];
-  alignas(64) T tmp[kTileIn * kTileOut * L];
+  constexpr int L = kLanes<T>, m = kTileOut<R>;
+  alignas(64) T dy[m * m * L];
+  alignas(64) T tmp[kTileIn * m * L];
   for (int64_t k0 = 0; k0 < pl.Kp; k0 += L) {
-    gather_grad_output(p, gy, pl.image(tile), pl.row(tile), pl.col(tile), k0, dy);
-    grad_output_tile_transform<T>(dy, tmp, E + k0, e_point);
+    gather_grad_output<T, R>(p, gy, pl.image(tile), pl.row(tile), pl.col(tile), k0, dy);
+    grad_output_tile_transform<T, R>(dy, tmp, E + k0, e_point);
   }
 }
 
@@ -122,18 +122,21 @@ void strip_gemm(const Plan<T>& pl, int xi, int64_t g, int64_t jr, int64_t depth,
 }
 
 // gw[k][c0 + lane] = G^T M_kc G for the input channels [c0, c0 + L) (of its group) of output channel k.
-template <typename T>
+template <typename T, int R>
 void store_weight_gradient(const Plan<T>& pl, int64_t k, int64_t c0, const T* M, T* gw) {
-  constexpr int L = kLanes<T>;
-  alignas(64) T tmp[3 * kTileIn * L];
-  alignas(64) T g[9 * L];
-  weight_grad_tile_transform<T>(M + k * pl.Cm + c0, pl.m_point(), tmp, g);
+  constexpr int L = kLanes<T>, RR = R * R;
+  alignas(64) T tmp[R * kTileIn * L];
+  alignas(64) T g[RR * L];
+  weight_grad_tile_transform<T, R>(M + k * pl.Cm + c0, pl.m_point(), tmp, g);
   const int64_t lanes = std::min<int64_t>(L, pl.Cg - c0);
   for (int64_t l = 0; l < lanes; ++l) {
-    T* dst = gw + (k * pl.Cg + c0 + l) * 9;
-    for (int e = 0; e < 9; ++e) dst[e] = g[e * L + l];
+    T* dst = gw + (k * pl.Cg + c0 + l) * RR;
+    for (int e = 0; e < RR; ++e) dst[e] = g[e * L + l];
   }
 }
+
+template <typename T, int R>
+void backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw);
 
 }  // namespace
 
@@ -148,6 +151,14 @@ bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size) {
 
 template <typename T>
 void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy, T* gw) {
+  if (p.R == 5) return backward_weight<T, 5>(p, x, gy, gw);
+  backward_weight<T, 3>(p, x, gy, gw);
+}
+
+namespace {
+
+template <typename T, int R>
+void backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw) {
   using MK = MicroKernel<T>;
   constexpr int L = kLanes<T>;
   const Plan<T> pl(p);
@@ -164,7 +175,7 @@ void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy,
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < count; ++t) {
         transform_input_tile(p, pl, pl.Cp, t0 + t, x, V + t * pl.Cp, pl.v_point());
-        transform_grad_output_tile(p, pl, t0 + t, gy, E + t * pl.Kp, pl.e_point());
+        transform_grad_output_tile<T, R>(p, pl, t0 + t, gy, E + t * pl.Kp, pl.e_point());
       }
 #pragma omp for schedule(static) collapse(2)
       for (int xi = 0; xi < kPoints; ++xi)
@@ -173,9 +184,11 @@ void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy,
     }
 #pragma omp for schedule(static) collapse(2)
     for (int64_t k = 0; k < p.K; ++k)
-      for (int64_t cg = 0; cg < c_groups; ++cg) store_weight_gradient(pl, k, cg * L, M, gw);
+      for (int64_t cg = 0; cg < c_groups; ++cg) store_weight_gradient<T, R>(pl, k, cg * L, M, gw);
   }
 }
+
+}  // namespace
 
 template void conv_backward_weight_winograd<float>(const ConvParams&, const float*, const float*, float*);
 template void conv_backward_weight_winograd<double>(const ConvParams&, const double*, const double*, double*);

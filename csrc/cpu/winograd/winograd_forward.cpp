@@ -1,4 +1,5 @@
-// F(4x4, 3x3) Winograd forward convolution (see winograd.h for the scheme). Work is split into blocks of TB
+// Winograd forward convolution, F(4x4, 3x3) and F(2x2, 5x5) (see winograd.h for the scheme; R, the kernel size,
+// is a template parameter of the functions that run a transform). Work is split into blocks of TB
 // tiles (TB a multiple of the micro-kernel's MR, so every GEMM row panel is full and the micro-kernel reads
 // the transformed input in place), in one of three regimes (Plan):
 // - Private: a thread transforms a block's input into its own V, runs the 36 GEMMs into its own M and
@@ -42,9 +43,16 @@ std::atomic<int64_t> g_block_tiles{0};  // set_winograd_block_tiles
 //   saved (O(C * K)). The weight gradient has its own rule (use_winograd_backward_weight);
 // - at least one tile per 16384 weights (C * K): the weight transform is per call, the savings per tile;
 //   512 -> 512 channels on 4 tiles (7x7, batch 1) ran at 0.57x, on 16 tiles at 1.2x, 256 -> 256 on 16 tiles
-//   at 1.5x.
+//   at 1.5x. 5x5 kernels count their 2x2 tiles: 256 -> 256 at 7x7, batch 1 (16 tiles) 0.79-0.89x of the exact
+//   forward, 512 -> 512 1.75-2.3x, 128 -> 128 at 14x14 (49 tiles) 1.27-1.43x.
 constexpr int64_t kMinInChannels = 16;
 constexpr int64_t kMinOutChannels = 8;
+// 5x5 kernels (F(2x2, 5x5): a 6x6 patch's transforms serve 4 outputs, not 16) need more channels: at least 32
+// input and 24 output channels (measured, 2 threads, against the exact paths, both layouts: 32 -> 64 at 28x28
+// and 128 -> 128 at 14x14 1.3-1.65x faster, 24 -> 48 at 28x28 0.97-0.99x, 16 -> 32 at 28x28 and 14x14 0.94-1.17x,
+// and as input gradients, which swap the two counts, 48 -> 24 1.13-1.49x, 32 -> 16 0.68-0.75x).
+constexpr int64_t kMinInChannels5 = 32;
+constexpr int64_t kMinOutChannels5 = 24;
 constexpr int64_t kWeightsPerTile = 16384;
 constexpr int64_t kMinDirectNchwPlane = 2048;  // winograd_direct_nchw: between 28x28 and 56x56
 // V and M of one block together: about this many bytes (they stream through L2 once per block).
@@ -133,31 +141,32 @@ struct Plan : TileGrid {
   }
 };
 
-// Element e (tap 3*row + col) of the 3x3 kernel of output channel k and input channel c of p (both counted
+// Element e (tap R*row + col) of the R x R kernel of output channel k and input channel c of p (both counted
 // within their group), rotated by 180 degrees when flipped: w is then the weight of the convolution whose
-// input gradient p computes, (p.C, p.K / groups, 3, 3), whose kernel (c, k) is p's (k, c). p.weight_rsc: w is
-// stored with the taps before the input channels ((K, 3, 3, C / groups), a channels_last weight; flipped:
-// (p.C, 3, 3, p.K / groups)). Group g's kernels start group_elems * g values into w (either way).
+// input gradient p computes, (p.C, p.K / groups, R, R), whose kernel (c, k) is p's (k, c). p.weight_rsc: w is
+// stored with the taps before the input channels ((K, R, R, C / groups), a channels_last weight; flipped:
+// (p.C, R, R, p.K / groups)). Group g's kernels start group_elems * g values into w (either way).
 struct KernelIndex {
+  int64_t taps;                          // R * R
   int64_t k_stride, c_stride, e_stride;  // element (k, c, e) at k*k_stride + c*c_stride + tap(e)*e_stride
   int64_t group_elems;
   bool flipped;
-  KernelIndex(const ConvParams& p, bool flip) : flipped(flip) {
+  KernelIndex(const ConvParams& p, bool flip) : taps(p.R * p.S), flipped(flip) {
     const int64_t Cg = p.C_per_group(), Kg = p.K_per_group();
-    group_elems = 9 * Cg * Kg;
-    // w's dimensions: (outer, inner, 3, 3) dense or (outer, 3, 3, inner) channels_last, with (outer, inner) =
+    group_elems = taps * Cg * Kg;
+    // w's dimensions: (outer, inner, R, R) dense or (outer, R, R, inner) channels_last, with (outer, inner) =
     // (k, c) unflipped and (c, k) flipped
     const int64_t inner = flip ? Kg : Cg;
-    const int64_t outer_stride = 9 * inner, inner_stride = p.weight_rsc ? 1 : 9;
+    const int64_t outer_stride = taps * inner, inner_stride = p.weight_rsc ? 1 : taps;
     e_stride = p.weight_rsc ? inner : 1;
     k_stride = flip ? inner_stride : outer_stride;
     c_stride = flip ? outer_stride : inner_stride;
   }
-  int64_t tap(int e) const { return flipped ? 8 - e : e; }
+  int64_t tap(int e) const { return flipped ? taps - 1 - e : e; }
   int64_t at(int64_t k, int64_t c, int e) const { return k * k_stride + c * c_stride + tap(e) * e_stride; }
 };
 
-// The 3x3 kernels (jr + j, c) for j < width, j-major (g[e*NR + j]; kernels past width stay as they are).
+// The R x R kernels (jr + j, c) for j < width, j-major (g[e*NR + j]; kernels past width stay as they are).
 template <typename T>
 void gather_kernels(const KernelIndex& ix, const T* w, int64_t jr, int64_t width, int64_t c, T* g) {
   constexpr int64_t NR = MicroKernel<T>::NR;
@@ -169,7 +178,7 @@ void gather_kernels(const KernelIndex& ix, const T* w, int64_t jr, int64_t width
                                              _mm512_set1_epi32(int(ix.k_stride)));
       for (int64_t h = 0; h < width; h += 16) {
         const __mmask16 m = __mmask16((1u << std::min<int64_t>(16, width - h)) - 1);
-        for (int e = 0; e < 9; ++e)
+        for (int e = 0; e < ix.taps; ++e)
           _mm512_store_ps(g + e * NR + h,
                           _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, w + ix.at(jr + h, c, e), 4));
       }
@@ -178,74 +187,77 @@ void gather_kernels(const KernelIndex& ix, const T* w, int64_t jr, int64_t width
   }
 #endif
   for (int64_t j = 0; j < width; ++j)
-    for (int e = 0; e < 9; ++e) g[e * NR + j] = w[ix.at(jr + j, c, e)];
+    for (int e = 0; e < ix.taps; ++e) g[e * NR + j] = w[ix.at(jr + j, c, e)];
 }
 
 // Transformed kernels of output channels [jr, jr + NR) (zeros past K; all in one group) and input channels
 // [c_begin, c_end) of their group, as rows of the micro-kernel's B panels: point xi of input channel c goes to
 // U + xi*xi_stride + (c - c_begin)*NR (NR values). The NR kernels of one input channel are transformed at once
 // (they are the vector lanes); they are staged as g[e*NR + j] by whichever copy suits the weight's layout.
-template <typename T>
+template <typename T, int R>
 void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64_t jr, int64_t c_begin,
                             int64_t c_end, int64_t xi_stride, T* U) {
   constexpr int64_t NR = MicroKernel<T>::NR;
+  constexpr int RR = R * R;
   const KernelIndex ix(p, flipped);
   const int64_t Kg = p.K_per_group(), group = jr / Kg;
   w += group * ix.group_elems, jr -= group * Kg;  // from here on, jr counts within the group
   const int64_t width = std::min(NR, Kg - jr);
-  alignas(64) T g[9 * NR];
-  alignas(64) T tmp[18 * NR];
+  alignas(64) T g[RR * NR];
+  alignas(64) T tmp[kTileIn * R * NR];
   int64_t c = c_begin;
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) {
     if (width == NR && ix.k_stride == 1) {
       // the NR kernels' taps are contiguous rows (a flipped channels_last weight): plain copies
       for (; c < c_end; ++c) {
-        for (int e = 0; e < 9; ++e)
+        for (int e = 0; e < RR; ++e)
           for (int64_t h = 0; h < NR; h += 16)
             _mm512_store_ps(g + e * NR + h, _mm512_loadu_ps(w + ix.at(jr + h, c, e)));
-        weight_tile_transform<T, NR>(g, tmp, U + (c - c_begin) * NR, xi_stride);
+        weight_tile_transform<T, NR, R>(g, tmp, U + (c - c_begin) * NR, xi_stride);
       }
     } else if (width == NR && !flipped) {
-      // 16 input channels at a time: 16 x 16 register transposes of the NR kernels' rows (16 * 9 contiguous
+      // 16 input channels at a time: 16 x 16 register transposes of the NR kernels' rows (16 * R * R contiguous
       // taps each; channels_last: 16 channels of one tap) into the kernels-as-lanes layout. The per-tap
       // gathers they replace (16 rows 18 KB apart per vector, at 512 channels) cost twice the GEMMs.
-      alignas(64) T staged[16 * 9 * NR];
+      alignas(64) T staged[16 * RR * NR];
       for (; c + 16 <= c_end; c += 16) {
         for (int64_t h = 0; h < NR; h += 16) {
           if (p.weight_rsc) {
-            for (int e = 0; e < 9; ++e)
-              transpose_block16(w + ix.at(jr + h, c, e), ix.k_stride, staged + e * NR + h, 9 * NR);
+            for (int e = 0; e < RR; ++e)
+              transpose_block16(w + ix.at(jr + h, c, e), ix.k_stride, staged + e * NR + h, RR * NR);
           } else {
-            for (int64_t b = 0; b < 9; ++b)
+            for (int64_t b = 0; b < RR; ++b)
               transpose_block16(w + ix.at(jr + h, c, 0) + b * 16, ix.k_stride, staged + b * 16 * NR + h, NR);
           }
         }
         for (int64_t i = 0; i < 16; ++i)
-          weight_tile_transform<T, NR>(staged + i * 9 * NR, tmp, U + (c + i - c_begin) * NR, xi_stride);
+          weight_tile_transform<T, NR, R>(staged + i * RR * NR, tmp, U + (c + i - c_begin) * NR, xi_stride);
       }
     } else if (width == NR && !p.weight_rsc) {
-      // flipped, the NR kernels of channel c are NR contiguous rows of 9 taps: two masked 16 x 9 transposes,
-      // written from the last tap row up (the 180-degree rotation), replace 9 gathers
+      // flipped, the NR kernels of channel c are NR contiguous rows of R * R taps: two masked 16 x RR
+      // transposes, written from the last tap row up (the 180-degree rotation), replace RR gathers
       for (; c < c_end; ++c) {
         for (int64_t h = 0; h < NR; h += 16)
-          transpose_block16_masked(w + ix.at(jr + h, c, 8), 9, g + 8 * NR + h, -NR, 16, 9);
-        weight_tile_transform<T, NR>(g, tmp, U + (c - c_begin) * NR, xi_stride);
+          for (int e0 = 0; e0 < RR; e0 += 16)  // (a 5x5 kernel's 25 taps in two)
+            transpose_block16_masked(w + ix.at(jr + h, c, RR - 1) + e0, RR, g + (RR - 1 - e0) * NR + h, -NR, 16,
+                                     std::min(16, RR - e0));
+        weight_tile_transform<T, NR, R>(g, tmp, U + (c - c_begin) * NR, xi_stride);
       }
     }
   }
 #endif
-  for (int64_t e = 0; e < 9 * NR; ++e) g[e] = T(0);  // kernels past K stay zero
+  for (int64_t e = 0; e < RR * NR; ++e) g[e] = T(0);  // kernels past K stay zero
   for (; c < c_end; ++c) {
     gather_kernels(ix, w, jr, width, c, g);
-    weight_tile_transform<T, NR>(g, tmp, U + (c - c_begin) * NR, xi_stride);
+    weight_tile_transform<T, NR, R>(g, tmp, U + (c - c_begin) * NR, xi_stride);
   }
 }
 
 // U for all output channels, packed as the micro-kernel's B panels: for point xi, depth block pc (kc =
 // min(kKC, C - pc) rows of the C = Cg channels of a group), column panel jr (NR columns of K): kc x NR values
 // at xi*point_stride(C, Kp) + pc*Kp + jr*kc.
-template <typename T>
+template <typename T, int R>
 void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool flipped, T* U) {
   constexpr int64_t NR = MicroKernel<T>::NR;
   const int64_t C = pl.Cg, K = p.K, Kp = pl.Kp;
@@ -256,36 +268,36 @@ void transform_weights(const ConvParams& p, const Plan<T>& pl, const T* w, bool 
   for (int64_t cb = 0; cb < cblocks; ++cb)
     for (int64_t jp = 0; jp < panels; ++jp) {
       const int64_t pc = cb * kKC, kc = std::min(kKC, C - pc), jr = jp * NR;
-      transform_weight_panel(p, w, flipped, jr, pc, pc + kc, point_stride(C, Kp), U + pc * Kp + jr * kc);
+      transform_weight_panel<T, R>(p, w, flipped, jr, pc, pc + kc, point_stride(C, Kp), U + pc * Kp + jr * kc);
     }
 }
 
 // Output channels [k0, k0 + L) of tile `tile`: y = A^T M A + bias, clipped to the output; M holds the 36
 // points at stride m_point.
-template <typename T>
+template <typename T, int R>
 void store_output_tile(const ConvParams& p, const Plan<T>& pl, int64_t tile, int64_t k0, const T* M,
                        int64_t m_point, const T* bias, T* y) {
-  constexpr int L = kLanes<T>;
-  alignas(64) T tmp[kTileIn * kTileOut * L];
-  alignas(64) T out[kTileOut * kTileOut * L];
+  constexpr int L = kLanes<T>, m = kTileOut<R>;
+  alignas(64) T tmp[kTileIn * m * L];
+  alignas(64) T out[m * m * L];
   const int64_t n = pl.image(tile), th = pl.row(tile), tw = pl.col(tile);
-  const int64_t oh0 = th * kTileOut, ow0 = tw * kTileOut;
-  const int64_t rows_out = std::min<int64_t>(kTileOut, p.OH - oh0), cols_out = std::min<int64_t>(kTileOut, p.OW - ow0);
-  output_tile_transform<T>(M, m_point, tmp, out);
+  const int64_t oh0 = th * m, ow0 = tw * m;
+  const int64_t rows_out = std::min<int64_t>(m, p.OH - oh0), cols_out = std::min<int64_t>(m, p.OW - ow0);
+  output_tile_transform<T, R>(M, m_point, tmp, out);
   const int64_t lanes = std::min<int64_t>(L, p.K - k0);
-  if (p.layout == Layout::NCHW) {  // lane l is plane k0 + l: rows of up to 4 outputs
+  if (p.layout == Layout::NCHW) {  // lane l is plane k0 + l: rows of up to m outputs
     const int64_t npix = p.OH * p.OW;
     for (int64_t l = 0; l < lanes; ++l) {
       T* plane = y + (n * p.K + k0 + l) * npix + oh0 * p.OW + ow0;
       const T b = bias ? bias[k0 + l] : T(0);
       for (int64_t r = 0; r < rows_out; ++r)
-        for (int64_t c = 0; c < cols_out; ++c) plane[r * p.OW + c] = out[(r * kTileOut + c) * L + l] + b;
+        for (int64_t c = 0; c < cols_out; ++c) plane[r * p.OW + c] = out[(r * m + c) * L + l] + b;
     }
     return;
   }
   for (int64_t r = 0; r < rows_out; ++r)
     for (int64_t c = 0; c < cols_out; ++c) {
-      const T* src = out + (r * kTileOut + c) * L;
+      const T* src = out + (r * m + c) * L;
       T* dst = y + ((n * p.OH + oh0 + r) * p.OW + ow0 + c) * p.K + k0;
       if (bias) {
         for (int64_t l = 0; l < lanes; ++l) dst[l] = src[l] + bias[k0 + l];
@@ -323,7 +335,7 @@ void panel_gemm(const T* V, int64_t v_point, int64_t Cp, int64_t rows, int64_t c
   }
 }
 
-template <typename T>
+template <typename T, int R>
 void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x, const T* U, const T* bias,
                T* y, T* V, T* M) {
   using MK = MicroKernel<T>;
@@ -342,7 +354,8 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
 
   // 3. output transform: y = A^T M A + bias, clipped to the output
   for (int64_t t = 0; t < count; ++t)
-    for (int64_t k0 = 0; k0 < p.K; k0 += L) store_output_tile(p, pl, t0 + t, k0, M + t * Kp + k0, m_point, bias, y);
+    for (int64_t k0 = 0; k0 < p.K; k0 += L)
+      store_output_tile<T, R>(p, pl, t0 + t, k0, M + t * Kp + k0, m_point, bias, y);
 }
 
 // Output channels [jr, jr + NR) of every tile, for few tiles (Regime::Panels): the 36 GEMMs of the panel
@@ -351,7 +364,7 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
 // buffer U and used at once, while it is in L2: transformed whole, a 512-channel panel's U (2.4 MB) went
 // out to memory and back, and a 512 -> 512 layer's weight transform cost as much as its GEMMs. Then the
 // panel's outputs are written.
-template <typename T>
+template <typename T, int R>
 void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, const T* w, bool flipped,
                const T* Ugiven, const T* bias, T* y, T* U, T* M) {
   using MK = MicroKernel<T>;
@@ -364,7 +377,7 @@ void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, c
   } else {
     for (int64_t pc = 0; pc < C; pc += kFusedKC) {
       const int64_t kc = std::min(kFusedKC, C - pc), u_point = point_stride(kc, NR);
-      transform_weight_panel(p, w, flipped, jr, pc, pc + kc, u_point, U);
+      transform_weight_panel<T, R>(p, w, flipped, jr, pc, pc + kc, u_point, U);
       for (int xi = 0; xi < kPoints; ++xi)
         rows_gemm(pl.tiles, kc, V + xi * v_point + c0 + pc, Cp, U + xi * u_point, M + xi * m_point, NR,
                   pc == 0 ? T(0) : T(1));
@@ -372,7 +385,7 @@ void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, c
   }
   for (int64_t t = 0; t < pl.tiles; ++t)
     for (int64_t k0 = 0; k0 < NR && jr + k0 < p.K; k0 += L)
-      store_output_tile(p, pl, t, jr + k0, M + t * NR + k0, m_point, bias, y);
+      store_output_tile<T, R>(p, pl, t, jr + k0, M + t * NR + k0, m_point, bias, y);
 }
 
 }  // namespace
@@ -390,29 +403,32 @@ int64_t winograd_block_tiles() { return g_block_tiles.load(std::memory_order_rel
 bool winograd_direct_nchw(int64_t out_plane) { return out_plane >= kMinDirectNchwPlane; }
 
 bool use_winograd_forward(const ConvParams& p, int64_t elem_size) {
-  if (!winograd_allowed() || elem_size != 4 || p.R != 3 || p.S != 3 || p.stride_h != 1 || p.stride_w != 1 ||
+  if (!winograd_allowed() || elem_size != 4 || (p.R != 3 && p.R != 5) || p.S != p.R || p.stride_h != 1 || p.stride_w != 1 ||
       p.dil_h != 1 || p.dil_w != 1 || p.groups < 1 || p.N <= 0 || p.OH <= 0 || p.OW <= 0)
     return false;
   // groups: every output-channel panel of the GEMMs lies in one group (AlexNet's 2 groups of 128-192)
   if (p.groups > 1 && p.K_per_group() % MicroKernel<float>::NR != 0) return false;
   if (!g_size_rule.load(std::memory_order_relaxed)) return true;
-  const int64_t tiles = p.N * tiles_along(p.OH) * tiles_along(p.OW), Cg = p.C_per_group();
-  return Cg >= kMinInChannels && p.K_per_group() >= kMinOutChannels && tiles * kWeightsPerTile >= Cg * p.K;
+  const int64_t m = tile_out(p.R), tiles = p.N * tiles_along(p.OH, m) * tiles_along(p.OW, m), Cg = p.C_per_group();
+  const bool channels = p.R == 5 ? Cg >= kMinInChannels5 && p.K_per_group() >= kMinOutChannels5
+                                 : Cg >= kMinInChannels && p.K_per_group() >= kMinOutChannels;
+  return channels && tiles * kWeightsPerTile >= Cg * p.K;
 }
 
 namespace {
 
 // The input gradient of p as the forward convolution it is: grad_output through the rotated, transposed
-// kernel, padded by 2 - p's padding on each side.
+// kernel, padded by R - 1 - p's padding on each side.
 ConvParams input_gradient_problem(const ConvParams& p) {
   ConvParams q = p;
   q.C = p.K, q.K = p.C;
   q.H = p.OH, q.W = p.OW, q.OH = p.H, q.OW = p.W;
-  q.pad_t = 2 - p.pad_t, q.pad_b = 2 - p.pad_b, q.pad_l = 2 - p.pad_l, q.pad_r = 2 - p.pad_r;
+  const int64_t e = p.R - 1;
+  q.pad_t = e - p.pad_t, q.pad_b = e - p.pad_b, q.pad_l = e - p.pad_l, q.pad_r = e - p.pad_r;
   return q;
 }
 
-template <typename T>
+template <typename T, int R>
 void winograd_forward_panels(const ConvParams& p, const Plan<T>& pl, const T* x, const T* w, bool flipped,
                              const T* Ugiven, const T* bias, T* y) {
   constexpr int64_t NR = MicroKernel<T>::NR;
@@ -428,13 +444,13 @@ void winograd_forward_panels(const ConvParams& p, const Plan<T>& pl, const T* x,
                   : thread_scratch<T>(kScratchWinogradWeight, size_t(kPoints * point_stride(kFusedKC, NR)));
     T* M = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * pl.TB * NR));
 #pragma omp for schedule(dynamic)
-    for (int64_t jr = 0; jr < pl.Kp; jr += NR) run_panel(p, pl, jr, V, w, flipped, Ugiven, bias, y, U, M);
+    for (int64_t jr = 0; jr < pl.Kp; jr += NR) run_panel<T, R>(p, pl, jr, V, w, flipped, Ugiven, bias, y, U, M);
   }
 }
 
 // Regime::Team: U transformed once; the team transforms a block's input (threads over tiles), runs its GEMMs
 // (threads over points and NR-column panels: each U panel is read once per block) and its output transforms.
-template <typename T>
+template <typename T, int R>
 void winograd_forward_team(const ConvParams& p, const Plan<T>& pl, const T* x, const T* U, const T* bias, T* y) {
   using MK = MicroKernel<T>;
   constexpr int L = kLanes<T>;
@@ -457,24 +473,24 @@ void winograd_forward_team(const ConvParams& p, const Plan<T>& pl, const T* x, c
 #pragma omp for schedule(static) collapse(2)
       for (int64_t t = 0; t < count; ++t)
         for (int64_t kg = 0; kg < k_groups; ++kg)
-          store_output_tile(p, pl, t0 + t, kg * L, M + t * pl.Kp + kg * L, m_point, bias, y);
+          store_output_tile<T, R>(p, pl, t0 + t, kg * L, M + t * pl.Kp + kg * L, m_point, bias, y);
     }
   }
 }
 
 // Ugiven: w already through winograd_transform_weight (the forward's, never flipped), or null.
-template <typename T>
+template <typename T, int R>
 void winograd_forward(const ConvParams& p, const T* x, const T* w, bool flipped, const T* Ugiven, const T* bias,
                       T* y) {
   const Plan<T> pl(p);
-  if (pl.regime == Regime::Panels) return winograd_forward_panels(p, pl, x, w, flipped, Ugiven, bias, y);
+  if (pl.regime == Regime::Panels) return winograd_forward_panels<T, R>(p, pl, x, w, flipped, Ugiven, bias, y);
   const T* U = Ugiven;
   if (!U) {
     T* scratch = thread_scratch<T>(kScratchWinogradWeight, size_t(winograd_weight_elems(p, sizeof(T))));
-    transform_weights(p, pl, w, flipped, scratch);
+    transform_weights<T, R>(p, pl, w, flipped, scratch);
     U = scratch;
   }
-  if (pl.regime == Regime::Team) return winograd_forward_team(p, pl, x, U, bias, y);
+  if (pl.regime == Regime::Team) return winograd_forward_team<T, R>(p, pl, x, U, bias, y);
   const int nt = static_cast<int>(std::min<int64_t>(p.num_threads, pl.blocks));
 #pragma omp parallel num_threads(std::max(nt, 1))
   {
@@ -482,15 +498,23 @@ void winograd_forward(const ConvParams& p, const T* x, const T* w, bool flipped,
     T* V = thread_scratch<T>(kScratchWinogradIn, size_t(kPoints * pl.TB * pl.Cp));
     T* M = thread_scratch<T>(kScratchWinogradOut, size_t(kPoints * pl.TB * pl.Kp));
 #pragma omp for schedule(dynamic)
-    for (int64_t b = 0; b < pl.blocks; ++b) run_block(p, pl, b, x, U, bias, y, V, M);
+    for (int64_t b = 0; b < pl.blocks; ++b) run_block<T, R>(p, pl, b, x, U, bias, y, V, M);
   }
+}
+
+// winograd_forward for p's kernel size (use_winograd_forward: 3 or 5).
+template <typename T>
+void winograd_forward_sized(const ConvParams& p, const T* x, const T* w, bool flipped, const T* Ugiven, const T* bias,
+                            T* y) {
+  if (p.R == 5) return winograd_forward<T, 5>(p, x, w, flipped, Ugiven, bias, y);
+  winograd_forward<T, 3>(p, x, w, flipped, Ugiven, bias, y);
 }
 
 }  // namespace
 
 template <typename T>
 void conv_forward_winograd(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
-  winograd_forward(p, x, w, false, static_cast<const T*>(p.winograd_weight), bias, y);
+  winograd_forward_sized(p, x, w, false, static_cast<const T*>(p.winograd_weight), bias, y);
 }
 
 bool winograd_forward_fuses_weight_transform(const ConvParams& params, int64_t elem_size) {
@@ -506,21 +530,23 @@ int64_t winograd_weight_elems(const ConvParams& p, int64_t elem_size) {
 
 template <typename T>
 void winograd_transform_weight(const ConvParams& p, const T* w, T* U) {
-  transform_weights(p, Plan<T>(p), w, false, U);
+  if (p.R == 5) return transform_weights<T, 5>(p, Plan<T>(p), w, false, U);
+  transform_weights<T, 3>(p, Plan<T>(p), w, false, U);
 }
 
 template <typename T>
 void conv_backward_input_winograd(const ConvParams& p, const T* gy, const T* w, T* gx) {
   ConvParams q = input_gradient_problem(p);
   q.winograd_weight = nullptr;  // the forward's transformed weight is not this one's
-  winograd_forward(q, gy, w, true, static_cast<const T*>(nullptr), static_cast<const T*>(nullptr), gx);
+  winograd_forward_sized(q, gy, w, true, static_cast<const T*>(nullptr), static_cast<const T*>(nullptr), gx);
 }
 
 bool use_winograd_backward_input(const ConvParams& p, int64_t elem_size) {
-  // zero padding of at most 2 (the transposed problem's padding is 2 - p's), and the whole input
+  // zero padding of at most R - 1 (the transposed problem's padding is R - 1 - p's), and the whole input
   // reached (an output cropped below the formula's size leaves input rows no output row sees)
-  if (p.mode != PaddingMode::Zeros || std::max({p.pad_t, p.pad_b, p.pad_l, p.pad_r}) > 2) return false;
-  if (p.OH != conv_out_size(p.H, p.pad_t, p.pad_b, 3, 1, 1) || p.OW != conv_out_size(p.W, p.pad_l, p.pad_r, 3, 1, 1))
+  if (p.mode != PaddingMode::Zeros || std::max({p.pad_t, p.pad_b, p.pad_l, p.pad_r}) > p.R - 1) return false;
+  if (p.OH != conv_out_size(p.H, p.pad_t, p.pad_b, p.R, 1, 1) ||
+      p.OW != conv_out_size(p.W, p.pad_l, p.pad_r, p.S, 1, 1))
     return false;
   return use_winograd_forward(input_gradient_problem(p), elem_size);
 }

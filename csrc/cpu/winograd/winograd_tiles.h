@@ -1,5 +1,5 @@
-// The 4x4 output tiles of a Winograd problem and the gather of their 6x6 input patches, shared by the
-// forward (and input-gradient) kernel and the weight-gradient kernel.
+// The m x m output tiles of a Winograd problem (m = 7 - R: 4 for 3x3 kernels, 2 for 5x5) and the gather of their
+// 6x6 input patches, shared by the forward (and input-gradient) kernel and the weight-gradient kernel.
 #pragma once
 
 #include <algorithm>
@@ -16,8 +16,11 @@ namespace winograd {
 
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// 4x4 output tiles along one axis of n outputs.
-inline int64_t tiles_along(int64_t n) { return (n + kTileOut - 1) / kTileOut; }
+// The output tile edge of an R x R kernel (R = 3 or 5).
+inline int64_t tile_out(int64_t R) { return kTileIn - R + 1; }
+
+// Output tiles of edge m along one axis of n outputs.
+inline int64_t tiles_along(int64_t n, int64_t m) { return (n + m - 1) / m; }
 
 // Row strides of the transformed matrices: channel counts rounded to the vector lanes, then moved off
 // multiples of 512 bytes (stride_off_512: the GEMMs read 14 rows or a column strip of many rows at once).
@@ -26,10 +29,11 @@ int64_t padded_row(int64_t channels) {
   return stride_off_512(round_up(channels, kLanes<T>), sizeof(T));
 }
 
-// Tiles are numbered image by image, row by row: tile = (n*TH + th)*TW + tw.
+// Tiles of edge m (tile_out of the kernel) are numbered image by image, row by row: tile = (n*TH + th)*TW + tw.
 struct TileGrid {
-  int64_t TH = 0, TW = 0, tiles = 0;
-  explicit TileGrid(const ConvParams& p) : TH(tiles_along(p.OH)), TW(tiles_along(p.OW)), tiles(p.N * TH * TW) {}
+  int64_t m = 0, TH = 0, TW = 0, tiles = 0;
+  explicit TileGrid(const ConvParams& p)
+      : m(tile_out(p.R)), TH(tiles_along(p.OH, m)), TW(tiles_along(p.OW, m)), tiles(p.N * TH * TW) {}
   int64_t image(int64_t tile) const { return tile / (TH * TW); }
   int64_t row(int64_t tile) const { return tile / TW % TH; }
   int64_t col(int64_t tile) const { return tile % TW; }
@@ -37,13 +41,13 @@ struct TileGrid {
 
 // The 6x6 input patch of tile (n, th, tw), channels [c0, c0 + L) (zeros past C and in zero padding), as
 // d[(i*6 + j)*L + lane]. channels_last: a lane is one contiguous load; NCHW: the lanes are 16 planes.
-// Patch rows and columns past the last one an output reads (padded coordinate >= OH + 2, the far side of
+// Patch rows and columns past the last one an output reads (padded coordinate >= OH + R - 1, the far side of
 // an edge tile) are zeros: any value would do in exact arithmetic, but remapping them could leave the
 // input (circular padding of a 1-row input read 3 rows past it).
 template <typename T>
 void gather_patch(const ConvParams& p, const T* x, int64_t n, int64_t th, int64_t tw, int64_t c0, T* d) {
   constexpr int L = kLanes<T>;
-  const int64_t ih0 = th * kTileOut - p.pad_t, iw0 = tw * kTileOut - p.pad_l, HW = p.H * p.W;
+  const int64_t m = tile_out(p.R), ih0 = th * m - p.pad_t, iw0 = tw * m - p.pad_l, HW = p.H * p.W;
   const T* xn = x + n * HW * p.C;
   const bool nhwc = p.layout == Layout::NHWC;
   const int64_t cs = nhwc ? 1 : HW, ps = nhwc ? p.C : 1;  // strides of a channel, of a pixel
@@ -62,8 +66,8 @@ void gather_patch(const ConvParams& p, const T* x, int64_t n, int64_t th, int64_
     }
     return;
   }
-  const int64_t rows = std::min<int64_t>(kTileIn, p.OH + 2 - th * kTileOut);
-  const int64_t cols = std::min<int64_t>(kTileIn, p.OW + 2 - tw * kTileOut);
+  const int64_t rows = std::min<int64_t>(kTileIn, p.OH + p.R - 1 - th * m);
+  const int64_t cols = std::min<int64_t>(kTileIn, p.OW + p.S - 1 - tw * m);
   for (int i = 0; i < kTileIn; ++i) {
     const int64_t ih = i < rows ? remap_index(ih0 + i, p.H, p.mode) : -1;
     for (int j = 0; j < kTileIn; ++j) {
