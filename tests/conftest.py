@@ -108,3 +108,20 @@ def _seed():
     torch.manual_seed(1234)
     random.seed(1234)
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """FASTCONV_TEST_SHARD=i/n keeps every n-th collected test from the i-th on (0 <= i < n). CI runs the conv and
+    pooling tests once per kernel library below the machine's best, and those libraries (avx2, default) build the
+    same portable kernel source for different -march: each takes one shard, so every test runs once on portable
+    code in half the time."""
+    shard = os.environ.get("FASTCONV_TEST_SHARD")
+    if not shard:
+        return
+    i, n = (int(v) for v in shard.split("/"))
+    if not 0 <= i < n:
+        raise pytest.UsageError(f"FASTCONV_TEST_SHARD={shard!r}: want i/n with 0 <= i < n")
+    keep = items[i::n]
+    kept = {id(item) for item in keep}
+    config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept])
+    items[:] = keep
