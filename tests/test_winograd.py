@@ -282,15 +282,18 @@ def test_dilated_all_passes(n, c, k, h, w, dilation, padding, layout):
     assert torch.equal(FF.conv2d(x, wt, b, padding=padding, dilation=dilation), exact) != divides
 
 
-# Grouped 3x3 convolutions take Winograd when the output channels per group fill the GEMM's 32-column panels
-# (the forward and the weight gradient; the input gradient when the input channels per group do). The size rule
-# is off here; with it, the weight gradient also wants 24 input and 16 output channels per group.
+# Grouped 3x3 convolutions take Winograd when the output channels per group come in whole 16-channel vectors, at
+# least 32 of them (the forward and the weight gradient; the input gradient when the input channels per group do):
+# each group's columns of the transformed weight are rounded up to the GEMM's 32-column panels. The size rule is off
+# here; with it, the weight gradient also wants 24 input and 16 output channels per group.
 GROUPED = [
     # n, c, k, h, w, groups, padding
     (2, 64, 64, 7, 9, 2, 1),      # 2 groups of 32 -> 32: all three passes' forward kernels grouped
-    (1, 96, 128, 6, 6, 2, 1),     # 48 -> 64: input gradient exact (48 input channels per group)
+    (1, 96, 128, 6, 6, 2, 1),     # 48 -> 64: the input gradient's groups of 48 columns padded to 64
     (1, 51, 96, 5, 5, 3, 0),      # 17 -> 32: partial vectors of input channels in the weight gradient
-    (2, 64, 96, 14, 13, 2, 2),    # 32 -> 48: no Winograd (48 is not a multiple of 32)
+    (2, 64, 96, 14, 13, 2, 2),    # 32 -> 48: the forward's groups padded to 64 columns
+    (2, 48, 48, 9, 9, 3, 1),      # 16 -> 16: no Winograd (16 output channels per group)
+    (1, 120, 120, 6, 7, 3, 1),    # 40 -> 40: no Winograd (40 is not a multiple of 16)
     (4, 384, 384, 13, 13, 2, 1),  # AlexNet's conv4: 64 tiles, a 10 MB transformed weight (the panel regime)
 ]
 
@@ -309,7 +312,7 @@ def test_grouped_all_passes(n, c, k, h, w, groups, padding, layout):
     _check_all_passes(x, wt, b, g, padding=padding, groups=groups)
     with fastconv.backends.cpu.flags(allow_winograd=False):
         exact = FF.conv2d(x, wt, b, padding=padding, groups=groups)
-    winograd_forward = (k // groups) % 32 == 0
+    winograd_forward = (k // groups) % 16 == 0 and k // groups >= 32
     assert torch.equal(FF.conv2d(x, wt, b, padding=padding, groups=groups), exact) != winograd_forward
     # the weight gradient: Winograd (not bit-equal to the exact path) exactly where the forward is
     ws = wt.clone().requires_grad_()

@@ -89,17 +89,25 @@ enum class Regime {
   Team,     // large U: the team shares big blocks, threads over (point, panel) GEMMs: U read once per block
 };
 
-// Columns of the transformed weight U and row stride of M: K rounded to whole GEMM column panels.
+// A group's columns of the transformed weight U and of M: its output channels rounded to whole GEMM column panels
+// (so that no panel spans two groups; columns past the group's channels hold zero weights).
 template <typename T>
-int64_t weight_columns(int64_t K) {
-  return round_up(K, MicroKernel<T>::NR);
+int64_t group_columns(const ConvParams& p) {
+  return round_up(p.K_per_group(), MicroKernel<T>::NR);
+}
+
+// Columns of U and row stride of M: every group's group_columns.
+template <typename T>
+int64_t weight_columns(const ConvParams& p) {
+  return p.groups * group_columns<T>(p);
 }
 
 template <typename T>
 struct Plan : TileGrid {
   using MK = MicroKernel<T>;
   int64_t Cp, Kp;         // row strides of V (padded_row) and M (weight_columns)
-  int64_t Cg, Kg;         // channels per group: the GEMM depth, and the columns of one group
+  int64_t Cg, Kg;         // channels per group: the GEMM depth, and the output channels of one group
+  int64_t KgP;            // a group's columns of U and M (group_columns)
   int64_t TB, blocks;     // tiles per block, blocks
   Regime regime;
   // Tiles per block come in whole row panels of the micro-kernel, and in even numbers: the team regime
@@ -109,12 +117,16 @@ struct Plan : TileGrid {
 
   // The first input channel of the group whose output channels panel jr is in (groups: the transformed
   // weight is block diagonal, so a panel's GEMMs read only its group's channels of V).
-  int64_t channel0(int64_t jr) const { return jr / Kg * Cg; }
+  int64_t channel0(int64_t jr) const { return jr / KgP * Cg; }
+  // M's column of output channel k.
+  int64_t m_column(int64_t k) const { return k / Kg * KgP + k % Kg; }
+  // The output channel of M's column col, or -1 for a column past its group's channels.
+  int64_t out_channel(int64_t col) const { return col % KgP < Kg ? col / KgP * Kg + col % KgP : -1; }
 
   Plan(const ConvParams& p) : TileGrid(p) {
     Cg = p.C_per_group(), Kg = p.K_per_group();
     Cp = padded_row<T>(p.C);
-    Kp = weight_columns<T>(p.K);
+    KgP = group_columns<T>(p), Kp = weight_columns<T>(p);
     const int64_t per_tile = kPoints * int64_t(sizeof(T)) * (Cp + Kp);
     TB = std::clamp<int64_t>(kBlockBytes / per_tile / kRows * kRows, kRows, 16 * kRows);
     // enough blocks for every thread
@@ -200,8 +212,8 @@ void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64
   constexpr int64_t NR = MicroKernel<T>::NR;
   constexpr int RR = R * R;
   const KernelIndex ix(p, flipped);
-  const int64_t Kg = p.K_per_group(), group = jr / Kg;
-  w += group * ix.group_elems, jr -= group * Kg;  // from here on, jr counts within the group
+  const int64_t Kg = p.K_per_group(), group = jr / group_columns<T>(p);
+  w += group * ix.group_elems, jr -= group * group_columns<T>(p);  // from here on, jr counts within the group
   const int64_t width = std::min(NR, Kg - jr);
   alignas(64) T g[RR * NR];
   alignas(64) T tmp[kTileIn * R * NR];
@@ -355,7 +367,7 @@ void run_block(const ConvParams& p, const Plan<T>& pl, int64_t block, const T* x
   // 3. output transform: y = A^T M A + bias, clipped to the output
   for (int64_t t = 0; t < count; ++t)
     for (int64_t k0 = 0; k0 < p.K; k0 += L)
-      store_output_tile<T, R>(p, pl, t0 + t, k0, M + t * Kp + k0, m_point, bias, y);
+      store_output_tile<T, R>(p, pl, t0 + t, k0, M + t * Kp + pl.m_column(k0), m_point, bias, y);
 }
 
 // Output channels [jr, jr + NR) of every tile, for few tiles (Regime::Panels): the 36 GEMMs of the panel
@@ -384,8 +396,8 @@ void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, c
     }
   }
   for (int64_t t = 0; t < pl.tiles; ++t)
-    for (int64_t k0 = 0; k0 < NR && jr + k0 < p.K; k0 += L)
-      store_output_tile<T, R>(p, pl, t, jr + k0, M + t * NR + k0, m_point, bias, y);
+    for (int64_t k0 = 0; k0 < NR && pl.out_channel(jr + k0) >= 0; k0 += L)
+      store_output_tile<T, R>(p, pl, t, pl.out_channel(jr + k0), M + t * NR + k0, m_point, bias, y);
 }
 
 }  // namespace
@@ -406,8 +418,11 @@ bool use_winograd_forward(const ConvParams& p, int64_t elem_size) {
   if (!winograd_allowed() || elem_size != 4 || (p.R != 3 && p.R != 5) || p.S != p.R || p.stride_h != 1 || p.stride_w != 1 ||
       p.dil_h != 1 || p.dil_w != 1 || p.groups < 1 || p.N <= 0 || p.OH <= 0 || p.OW <= 0)
     return false;
-  // groups: every output-channel panel of the GEMMs lies in one group (AlexNet's 2 groups of 128-192)
-  if (p.groups > 1 && p.K_per_group() % MicroKernel<float>::NR != 0) return false;
+  // groups: each group's output channels in whole vectors (an output vector lies in one group), at least a GEMM
+  // column panel of them (a group's columns are rounded up to whole panels: 48 -> 64, AlexNet's 2 groups of
+  // 128-192 fit; 16 would compute as many zero columns as real ones)
+  if (p.groups > 1 && (p.K_per_group() % kLanes<float> != 0 || p.K_per_group() < MicroKernel<float>::NR))
+    return false;
   if (!g_size_rule.load(std::memory_order_relaxed)) return true;
   const int64_t m = tile_out(p.R), tiles = p.N * tiles_along(p.OH, m) * tiles_along(p.OW, m), Cg = p.C_per_group();
   const bool channels = p.R == 5 ? Cg >= kMinInChannels5 && p.K_per_group() >= kMinOutChannels5
@@ -473,7 +488,7 @@ void winograd_forward_team(const ConvParams& p, const Plan<T>& pl, const T* x, c
 #pragma omp for schedule(static) collapse(2)
       for (int64_t t = 0; t < count; ++t)
         for (int64_t kg = 0; kg < k_groups; ++kg)
-          store_output_tile<T, R>(p, pl, t0 + t, kg * L, M + t * pl.Kp + kg * L, m_point, bias, y);
+          store_output_tile<T, R>(p, pl, t0 + t, kg * L, M + t * pl.Kp + pl.m_column(kg * L), m_point, bias, y);
     }
   }
 }
@@ -525,7 +540,7 @@ bool winograd_forward_fuses_weight_transform(const ConvParams& params, int64_t e
 
 int64_t winograd_weight_elems(const ConvParams& p, int64_t elem_size) {
   return kPoints *
-         point_stride(p.C_per_group(), elem_size == 4 ? weight_columns<float>(p.K) : weight_columns<double>(p.K));
+         point_stride(p.C_per_group(), elem_size == 4 ? weight_columns<float>(p) : weight_columns<double>(p));
 }
 
 template <typename T>
