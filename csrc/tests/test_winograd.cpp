@@ -1,10 +1,10 @@
-// Winograd F(4x4, 3x3) and F(2x2, 5x5) forward (csrc/cpu/winograd/) against the naive reference
-// (reference_conv.h): edge tiles (output sizes 1-7 and not multiples of the tile), every padding mode and asymmetric padding, channel counts
-// that are not multiples of the vector lanes or of the GEMM's 32 columns, several tile blocks, 1 and 2
-// threads; through the dispatcher too (NCHW input is moved to channels_last), with the size rule off so
-// small shapes take the Winograd path; the weight gradient (every padding mode) and the input gradient (zero
-// padding) the same way; dilated convolutions through the dispatcher (the subgrid path). Outputs are
-// pre-filled with NaN. Exit code non-zero on a mismatch.
+// Winograd F(4x4, 3x3) and F(2x2, 5x5) forward (csrc/cpu/winograd/) against the naive reference (reference_conv.h):
+// edge tiles (output sizes 1-7 and not multiples of the tile), every padding mode and asymmetric padding, channel
+// counts that are not multiples of the vector lanes or of the GEMM's 32 columns, several tile blocks, 1 and 2
+// threads; through the dispatcher too (NCHW input is moved to channels_last), with the size rule off so small
+// shapes take the Winograd path; the weight gradient (every padding mode) and the input gradient (zero padding) the
+// same way; dilated convolutions through the dispatcher (the subgrid path). Outputs are pre-filled with NaN. Exit
+// code non-zero on a mismatch.
 #include <cstdio>
 #include <limits>
 #include <string>

@@ -4,12 +4,12 @@
 //   E[xi][t][k] = (A dy_tk A^T)[xi]     m x m grad_output tile t (m = 4, 2)
 //   M[xi][k][c] = sum_t E[xi][t][k] V[xi][t][c]     36 GEMMs reducing over every tile of the batch
 //   gw[k][c]    = G^T M_kc G            R x R (3x3, 5x5)
-// 36 multiplies per tile and channel pair instead of 144 (3x3) or 100 (5x5). The thread team works through blocks of tiles
-// together: it transforms a block (threads over tiles), then runs the block's GEMMs (threads over points and
-// 32-channel strips of M, each adding into its own part of M), so M exists once whatever the thread count
-// and needs no reduction. After the last block the team transforms M into gw. Groups: V and E hold every
-// channel; group g's GEMMs multiply its output channels' columns of E by its input channels' columns of V
-// into its rows of M (a row of M holds the C / groups input channels of its output channel's group).
+// 36 multiplies per tile and channel pair instead of 144 (3x3) or 100 (5x5). The thread team works through blocks of
+// tiles together: it transforms a block (threads over tiles), then runs the block's GEMMs (threads over points and
+// 32-channel strips of M, each adding into its own part of M), so M exists once whatever the thread count and needs
+// no reduction. After the last block the team transforms M into gw. Groups: V and E hold every channel; group g's
+// GEMMs multiply its output channels' columns of E by its input channels' columns of V into its rows of M (a row of M
+// holds the C / groups input channels of its output channel's group).
 #include <algorithm>
 #include <cstring>
 

@@ -415,8 +415,8 @@ int64_t winograd_block_tiles() { return g_block_tiles.load(std::memory_order_rel
 bool winograd_direct_nchw(int64_t out_plane) { return out_plane >= kMinDirectNchwPlane; }
 
 bool use_winograd_forward(const ConvParams& p, int64_t elem_size) {
-  if (!winograd_allowed() || elem_size != 4 || (p.R != 3 && p.R != 5) || p.S != p.R || p.stride_h != 1 || p.stride_w != 1 ||
-      p.dil_h != 1 || p.dil_w != 1 || p.groups < 1 || p.N <= 0 || p.OH <= 0 || p.OW <= 0)
+  if (!winograd_allowed() || elem_size != 4 || (p.R != 3 && p.R != 5) || p.S != p.R || p.stride_h != 1 ||
+      p.stride_w != 1 || p.dil_h != 1 || p.dil_w != 1 || p.groups < 1 || p.N <= 0 || p.OH <= 0 || p.OW <= 0)
     return false;
   // groups: each group's output channels in whole vectors (an output vector lies in one group), at least a GEMM
   // column panel of them (a group's columns are rounded up to whole panels: 48 -> 64, AlexNet's 2 groups of
