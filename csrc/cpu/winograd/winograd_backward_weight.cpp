@@ -136,28 +136,6 @@ void store_weight_gradient(const Plan<T>& pl, int64_t k, int64_t c0, const T* M,
 }
 
 template <typename T, int R>
-void backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw);
-
-}  // namespace
-
-// The forward's shapes, with at least 24 input and 16 output channels (per group): against the exact weight
-// gradients, 1.2-2.0x at 24-64 input channels, about even at 16 (0.9-1.2x), 0.75-0.85x at 8 input or output
-// channels (2 threads, batch 8, 28x28 and 56x56); AlexNet's 2 groups of 192 -> 192 and 192 -> 128 at 13x13
-// 1.33-1.45x.
-bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size) {
-  return use_winograd_forward(p, elem_size) &&
-         (!winograd_size_rule() || (p.C_per_group() >= 24 && p.K_per_group() >= 16));
-}
-
-template <typename T>
-void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy, T* gw) {
-  if (p.R == 5) return backward_weight<T, 5>(p, x, gy, gw);
-  backward_weight<T, 3>(p, x, gy, gw);
-}
-
-namespace {
-
-template <typename T, int R>
 void backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw) {
   using MK = MicroKernel<T>;
   constexpr int L = kLanes<T>;
@@ -189,6 +167,21 @@ void backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw) {
 }
 
 }  // namespace
+
+// The forward's shapes, with at least 24 input and 16 output channels (per group): against the exact weight
+// gradients, 1.2-2.0x at 24-64 input channels, about even at 16 (0.9-1.2x), 0.75-0.85x at 8 input or output
+// channels (2 threads, batch 8, 28x28 and 56x56); AlexNet's 2 groups of 192 -> 192 and 192 -> 128 at 13x13
+// 1.33-1.45x.
+bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size) {
+  return use_winograd_forward(p, elem_size) &&
+         (!winograd_size_rule() || (p.C_per_group() >= 24 && p.K_per_group() >= 16));
+}
+
+template <typename T>
+void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy, T* gw) {
+  if (p.R == 5) return backward_weight<T, 5>(p, x, gy, gw);
+  backward_weight<T, 3>(p, x, gy, gw);
+}
 
 template void conv_backward_weight_winograd<float>(const ConvParams&, const float*, const float*, float*);
 template void conv_backward_weight_winograd<double>(const ConvParams&, const double*, const double*, double*);

@@ -212,8 +212,8 @@ void transform_weight_panel(const ConvParams& p, const T* w, bool flipped, int64
   constexpr int64_t NR = MicroKernel<T>::NR;
   constexpr int RR = R * R;
   const KernelIndex ix(p, flipped);
-  const int64_t Kg = p.K_per_group(), group = jr / group_columns<T>(p);
-  w += group * ix.group_elems, jr -= group * group_columns<T>(p);  // from here on, jr counts within the group
+  const int64_t Kg = p.K_per_group(), KgP = group_columns<T>(p), group = jr / KgP;
+  w += group * ix.group_elems, jr -= group * KgP;  // from here on, jr counts within the group
   const int64_t width = std::min(NR, Kg - jr);
   alignas(64) T g[RR * NR];
   alignas(64) T tmp[kTileIn * R * NR];
@@ -396,8 +396,11 @@ void run_panel(const ConvParams& p, const Plan<T>& pl, int64_t jr, const T* V, c
     }
   }
   for (int64_t t = 0; t < pl.tiles; ++t)
-    for (int64_t k0 = 0; k0 < NR && pl.out_channel(jr + k0) >= 0; k0 += L)
-      store_output_tile<T, R>(p, pl, t, pl.out_channel(jr + k0), M + t * NR + k0, m_point, bias, y);
+    for (int64_t k0 = 0; k0 < NR; k0 += L) {
+      const int64_t k = pl.out_channel(jr + k0);
+      if (k < 0) break;  // the panel's columns past its group's channels
+      store_output_tile<T, R>(p, pl, t, k, M + t * NR + k0, m_point, bias, y);
+    }
 }
 
 }  // namespace

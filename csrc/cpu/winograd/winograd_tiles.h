@@ -31,9 +31,9 @@ int64_t padded_row(int64_t channels) {
 
 // Tiles of edge m (tile_out of the kernel) are numbered image by image, row by row: tile = (n*TH + th)*TW + tw.
 struct TileGrid {
-  int64_t m = 0, TH = 0, TW = 0, tiles = 0;
+  int64_t TH = 0, TW = 0, tiles = 0;
   explicit TileGrid(const ConvParams& p)
-      : m(tile_out(p.R)), TH(tiles_along(p.OH, m)), TW(tiles_along(p.OW, m)), tiles(p.N * TH * TW) {}
+      : TH(tiles_along(p.OH, tile_out(p.R))), TW(tiles_along(p.OW, tile_out(p.R))), tiles(p.N * TH * TW) {}
   int64_t image(int64_t tile) const { return tile / (TH * TW); }
   int64_t row(int64_t tile) const { return tile / TW % TH; }
   int64_t col(int64_t tile) const { return tile % TW; }

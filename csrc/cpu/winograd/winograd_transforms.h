@@ -174,13 +174,11 @@ inline void weight_grad_1d(const T* __restrict in, int64_t is, T* __restrict out
     const T m0 = in[l], m1 = in[is + l], m2 = in[2 * is + l], m3 = in[3 * is + l], m4 = in[4 * is + l],
             m5 = in[5 * is + l];
     const T s12 = m1 + m2, s34 = m3 + m4, d21 = m2 - m1, d34 = m3 - m4;
+    out[l] = m0 * T(0.25) - s12 * T(1.0 / 6) + s34 * T(1.0 / 24);  // G's first two columns: the same for both
+    out[os + l] = d21 * T(1.0 / 6) + d34 * T(1.0 / 12);
     if constexpr (R == 3) {
-      out[l] = m0 * T(0.25) - s12 * T(1.0 / 6) + s34 * T(1.0 / 24);
-      out[os + l] = d21 * T(1.0 / 6) + d34 * T(1.0 / 12);
       out[2 * os + l] = (s34 - s12) * T(1.0 / 6) + m5;
     } else {
-      out[l] = m0 * T(0.25) - s12 * T(1.0 / 6) + s34 * T(1.0 / 24);
-      out[os + l] = d21 * T(1.0 / 6) + d34 * T(1.0 / 12);
       out[2 * os + l] = (s34 - s12) * T(1.0 / 6);
       out[3 * os + l] = d21 * T(1.0 / 6) + d34 * T(1.0 / 3);
       out[4 * os + l] = s34 * T(2.0 / 3) - s12 * T(1.0 / 6) + m5;
