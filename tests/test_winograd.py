@@ -292,7 +292,7 @@ GROUPED = [
     (1, 96, 128, 6, 6, 2, 1),     # 48 -> 64: the input gradient's groups of 48 columns padded to 64
     (1, 51, 96, 5, 5, 3, 0),      # 17 -> 32: partial vectors of input channels in the weight gradient
     (2, 64, 96, 14, 13, 2, 2),    # 32 -> 48: the forward's groups padded to 64 columns
-    (2, 48, 48, 9, 9, 3, 1),      # 16 -> 16: no Winograd (16 output channels per group)
+    (2, 48, 48, 9, 9, 3, 1),      # 16 -> 16: the small-group Winograd kernels (below)
     (1, 120, 120, 6, 7, 3, 1),    # 40 -> 40: no Winograd (40 is not a multiple of 16)
     (4, 384, 384, 13, 13, 2, 1),  # AlexNet's conv4: 64 tiles, a 10 MB transformed weight (the panel regime)
 ]
@@ -312,7 +312,7 @@ def test_grouped_all_passes(n, c, k, h, w, groups, padding, layout):
     _check_all_passes(x, wt, b, g, padding=padding, groups=groups)
     with fastconv.backends.cpu.flags(allow_winograd=False):
         exact = FF.conv2d(x, wt, b, padding=padding, groups=groups)
-    winograd_forward = (k // groups) % 16 == 0 and k // groups >= 32
+    winograd_forward = (k // groups) % 16 == 0 and k // groups >= 32 or c // groups == k // groups == 16
     assert torch.equal(FF.conv2d(x, wt, b, padding=padding, groups=groups), exact) != winograd_forward
     # the weight gradient: Winograd (not bit-equal to the exact path) exactly where the forward is
     ws = wt.clone().requires_grad_()
@@ -337,3 +337,51 @@ def test_grouped_5x5_all_passes(n, c, k, h, w, groups, padding, layout):
     y = _check_all_passes(x, wt, b, g, padding=padding, groups=groups)
     with fastconv.backends.cpu.flags(allow_winograd=False):
         assert not torch.equal(y, FF.conv2d(x, wt, b, padding=padding, groups=groups))
+
+
+# Groups of 16 channels in and out (ResNeXt-50 32x4d's layer3) run F(4x4, 3x3) per group, every pass
+# (csrc/cpu/winograd/winograd_small_group.cpp; the input gradient for padding <= 2): output sizes 1-7 and not multiples
+# of the tile, padding 0-3 and asymmetric, bands and blocks of tiles, every layout, without bias. With the switch off,
+# the exact small-group kernels.
+SMALL_GROUPS = [
+    # n, groups, h, w, padding
+    (2, 2, 3, 3, 0),          # one 1x1 output
+    (1, 3, 5, 7, 0),          # 3x5 outputs
+    (4, 32, 14, 14, 1),       # ResNeXt-50's layer3 at batch 4
+    (2, 2, 9, 11, 2),         # padding 2
+    (1, 2, 6, 5, 3),          # padding 3: the input gradient stays exact
+    (2, 4, 13, 10, (0, 2)),   # asymmetric
+    (3, 2, 30, 29, 1),        # several bands of tile rows
+    (1, 2, 1, 1, 1),          # a 1x1 image
+]
+
+
+@pytest.mark.parametrize("n,groups,h,w,padding", SMALL_GROUPS)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "channels_last_weight", "strided"])
+def test_small_group_all_passes(n, groups, h, w, padding, layout):
+    g = torch.Generator().manual_seed(n + groups + h + w)
+    c = 16 * groups
+    x = torch.randn(n, c, h, w, generator=g)
+    wt = torch.randn(c, 16, 3, 3, generator=g) / 12
+    b = torch.randn(c, generator=g) if layout != "strided" else None
+    if layout.startswith("channels_last"):
+        x = x.contiguous(memory_format=torch.channels_last)
+    if layout == "channels_last_weight":
+        wt = wt.contiguous(memory_format=torch.channels_last)
+    if layout == "strided":  # every other row of a taller input
+        x = torch.randn(n, c, 2 * h, w, generator=g)[:, :, ::2]
+    xs, ws = x.clone().requires_grad_(), wt.clone().requires_grad_()
+    y = FF.conv2d(xs, ws, b, padding=padding, groups=groups)
+    xd, wd = x.double().requires_grad_(), wt.double().requires_grad_()
+    yd = TF.conv2d(xd, wd, None if b is None else b.double(), padding=padding, groups=groups)
+    gy = torch.randn(y.shape, generator=g)
+    gx, gw = torch.autograd.grad(y, (xs, ws), gy)
+    gxd, gwd = torch.autograd.grad(yd, (xd, wd), gy.double())
+    for got, ref in ((y, yd), (gx, gxd), (gw, gwd)):
+        assert _rel_err(got, ref) < BOUND
+    with fastconv.backends.cpu.flags(allow_winograd=False):  # the exact kernels: another result
+        exact = FF.conv2d(x, wt, b, padding=padding, groups=groups)
+        exact_gx, exact_gw = torch.autograd.grad(FF.conv2d(xs, ws, b, padding=padding, groups=groups), (xs, ws), gy)
+    assert _rel_err(exact, yd) < 1e-6
+    assert not torch.equal(y, exact) and not torch.equal(gw, exact_gw)
+    assert torch.equal(gx, exact_gx) == (max(padding if isinstance(padding, tuple) else (padding,)) > 2)

@@ -5,6 +5,9 @@
 //     in and out (ResNeXt; small_group_*_applies)           (stride 2 along the width: two column phases), weight
 //                                                            gradient, either layout; several groups across the
 //                                                            vector lanes)
+//     of them, float32 3x3 stride 1 with 16 per group      -> winograd/winograd_small_group.cpp (F(4x4, 3x3) per
+//       (small_group_winograd_applies; allow_winograd)        group, all three passes; the input gradient with
+//                                                            padding <= 2)
 //   weight gradient with <= 16 channels per group and     -> conv_few_channel_weight.cpp (either layout; the
 //     output channels in whole vectors (use_few_channel_weight)  output channels across the lanes)
 //   float32 3x3 / 5x5 stride 1 (use_winograd_forward),    -> winograd/ F(4x4, 3x3) / F(2x2, 5x5) (NCHW with
@@ -55,6 +58,7 @@
 #include "../winograd/winograd.h"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace fastconv {
 namespace cpu {
@@ -142,6 +146,10 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
                                       : depthwise_forward_nhwc(p, x, w, bias, y);
     case ForwardPath::SmallGroups:
       w = dense_weight(p, w);
+      if constexpr (std::is_same_v<T, float>) {
+        if (small_group_winograd_applies(p, sizeof(T)))
+          return small_group_winograd_forward(p, x, w, bias, y);
+      }
       return small_group_forward(p, x, w, bias, y);
     case ForwardPath::WholeInput:
       w = dense_weight(p, w);
@@ -174,6 +182,10 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
   if (use_fast(p) && use_patch_backward_input(p)) return conv_backward_input_patches(p, gy, w, gx);  // any weight
   if (use_fast(p) && small_group_backward_input_applies(p, sizeof(T))) {  // either layout, as it is
     w = dense_weight(p, w);
+    if constexpr (std::is_same_v<T, float>) {
+      if (small_group_winograd_backward_input_applies(p, sizeof(T)))
+        return small_group_winograd_backward_input(p, gy, w, gx);
+    }
     return small_group_backward_input(p, gy, w, gx);
   }
   // (see conv_forward)
@@ -218,8 +230,13 @@ void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* 
   capture_caller_denormal_mode();  // the caller's torch.set_flush_denormal, for every thread
   const ConvParams p = sized_threads(params);
   if (use_fast(p) && use_subgrids(p, ConvPass::BackwardWeight, sizeof(T))) return conv_backward_weight_subgrids(p, x, gy, gw);
-  if (use_fast(p) && small_group_backward_weight_applies(p, sizeof(T)))
+  if (use_fast(p) && small_group_backward_weight_applies(p, sizeof(T))) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (small_group_winograd_applies(p, sizeof(T)))
+        return small_group_winograd_backward_weight(p, x, gy, gw);
+    }
     return small_group_backward_weight(p, x, gy, gw);
+  }
   if (use_fast(p) && use_few_channel_weight(p, sizeof(T))) return conv_backward_weight_few_channels(p, x, gy, gw);
   if (use_fast(p) && use_winograd_backward_weight(p, sizeof(T)))  // (see conv_forward)
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.OH * p.OW)
