@@ -300,6 +300,7 @@ def _opcheck_samples():
         s.append(("conv_transpose2d", (x, _r(4, 3, 3, 3), _r(6), [2, 2], [1, 1], [1, 0], 2, [1, 1])))
         y, i = F.max_pool2d(x.detach(), 2, 2, return_indices=True)
         s.append(("max_pool2d_with_indices", (x, [3, 2], [2, 1], [1, 1], [1, 1], True)))
+        s.append(("max_pool2d", (x.detach(), [3, 2], [2, 1], [1, 1], [1, 1], True)))
         s.append(("max_pool2d_backward", (_r(*y.shape, cl=cl), i, [6, 5])))
         s.append(("max_pool2d_backward_window", (_r(*y.shape, cl=cl), i, [6, 5], [2, 2], [2, 2], [0, 0], [1, 1])))
         s.append(("max_pool2d_gather", (x, i)))

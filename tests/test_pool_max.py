@@ -1,4 +1,5 @@
-"""max_pool1d / max_pool2d against torch: values, indices, gradients, layouts, ties/NaN, errors."""
+"""max_pool1d / max_pool2d against torch: values, indices, gradients, layouts, ties/NaN, errors; the values-only op
+that inference takes."""
 import pytest
 import torch
 import torch.nn.functional as TF
@@ -205,3 +206,41 @@ def test_window_wholly_in_padding(layout, dtype, shape, kw):
     # max_unpool rejects the index like any negative one
     with pytest.raises(RuntimeError, match="invalid index -1"):
         torch.ops.fastconv.max_unpool2d(yf.detach(), i_f, [h, w])
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("channels", [16, 37, 64])
+def test_values_only_op(layout, dtype, channels):
+    """Without a gradient or indices to return, F.max_pool2d runs fastconv::max_pool2d (no index tensor): the
+    same values as torch and as the with-indices op, NaN and empty windows included; with a gradient wanted, the
+    with-indices op."""
+    x = make_input((2, channels, 11, 12), layout, dtype, seed=channels)
+    x[0, 1, 2, 2] = float("nan")
+    x[1, 3, :5, :5] = float("-inf")
+    for kw in [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=1, dilation=2),
+               dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 0), ceil_mode=True)]:
+        yt = TF.max_pool2d(x, **kw)
+        with torch.profiler.profile() as prof:
+            yf = FF.max_pool2d(x, **kw)
+        names = {e.name for e in prof.events()}
+        assert "fastconv::max_pool2d" in names and "fastconv::max_pool2d_with_indices" not in names, names
+        torch.testing.assert_close(yf, yt, equal_nan=True, rtol=0, atol=0)
+        assert yf.stride() == yt.stride()
+    xw = make_input((1, 3, 1, 8), layout, dtype, seed=3)  # every window in the padding: -inf
+    kw = dict(kernel_size=(2, 5), stride=(1, 3), padding=(1, 2), dilation=(2, 1))
+    assert torch.equal(FF.max_pool2d(xw, **kw), TF.max_pool2d(xw, **kw))
+    xg = x.detach().clone().requires_grad_(True)
+    with torch.profiler.profile() as prof:
+        y = FF.max_pool2d(xg, 3, 2, 1)
+    assert "fastconv::max_pool2d_with_indices" in {e.name for e in prof.events()}
+    y.sum().backward()
+    assert xg.grad is not None
+    with torch.no_grad():  # no gradient wanted: the values op, whatever requires_grad says
+        assert not FF.max_pool2d(xg, 3, 2, 1).requires_grad
+    # the op itself: an input that requires grad gets a graph (through the with-indices op)
+    yo = torch.ops.fastconv.max_pool2d(xg, [3, 3], [2, 2], [1, 1], [1, 1], False)
+    assert yo.requires_grad
+    (gx,) = torch.autograd.grad(yo.nansum(), xg)
+    (gt,) = torch.autograd.grad(TF.max_pool2d(xg, 3, 2, 1).nansum(), xg)
+    torch.testing.assert_close(gx, gt)

@@ -20,6 +20,8 @@ def _samples():
     return [
         (ops.max_pool2d_with_indices, (req(x), [3, 3], [2, 2], [1, 1], [1, 1], False)),
         (ops.max_pool2d_with_indices, (req(xc), [2, 3], [1, 2], [1, 0], [2, 1], True)),
+        (ops.max_pool2d, (x, [3, 3], [2, 2], [1, 1], [1, 1], False)),
+        (ops.max_pool2d, (req(xc), [2, 3], [1, 2], [1, 0], [2, 1], True)),
         (ops.max_pool2d_backward, (req(g), ind, [7, 8])),
         (ops.max_pool2d_backward_window, (req(g), ind, [7, 8], [3, 3], [2, 2], [1, 1], [1, 1])),
         (ops.max_pool2d_backward_window, (req(gc), indc, [7, 8], [3, 3], [2, 2], [1, 1], [1, 1])),
@@ -31,7 +33,7 @@ def _samples():
     ]
 
 
-@pytest.mark.parametrize("index", range(10))
+@pytest.mark.parametrize("index", range(12))
 def test_opcheck(index):
     op, args = _samples()[index]
     torch.library.opcheck(op, args)

@@ -9,6 +9,7 @@
 // Each backward is built from the ops themselves (through the dispatcher, so it records a graph when
 // create_graph is set), hence derivatives of any order:
 //   max_pool2d_with_indices(x)          -> dx  = max_pool2d_backward_window(gy, idx, window)
+//   max_pool2d(x) (values only)         -> max_pool2d_with_indices' where a gradient is wanted
 //   max_pool2d_backward_window(gy, idx) -> dgy = max_pool2d_gather(ggx, idx)    (scatter-add's adjoint)
 //   max_pool2d_backward(gy, idx)        -> dgy = max_pool2d_gather(ggx, idx)
 //   max_pool2d_gather(x, idx)           -> dx  = max_pool2d_backward(gy, idx)
@@ -40,6 +41,11 @@ using AvgBackwardSig = Tensor(const Tensor&, c10::SymIntArrayRef, at::IntArrayRe
 
 const auto& max_pool_op() {
   static const auto h = op_handle<MaxPoolSig>("fastconv::max_pool2d_with_indices");
+  return h;
+}
+using MaxValuesSig = Tensor(const Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, bool);
+const auto& max_values_op() {
+  static const auto h = op_handle<MaxValuesSig>("fastconv::max_pool2d");
   return h;
 }
 const auto& scatter_add_op() {
@@ -204,6 +210,16 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices_autograd(const Tensor& input,
   return {out[0], out[1]};
 }
 
+// max_pool2d (values only): where a gradient is wanted, the values of max_pool2d_with_indices (whose backward has
+// the indices); else the values-only kernel, below autograd.
+Tensor max_pool2d_autograd(const Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                           at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  if (at::GradMode::is_enabled() && input.requires_grad())
+    return MaxPoolFunction::apply(input, kernel_size, stride, padding, dilation, ceil_mode)[0];
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return max_values_op().call(input, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
 Tensor max_pool2d_backward_autograd(const Tensor& grad_output, const Tensor& indices, c10::SymIntArrayRef input_size) {
   return ScatterFunction::apply(grad_output, indices,
                                 [&] { return scatter_add_op().call(grad_output, indices, input_size); });
@@ -243,6 +259,7 @@ Tensor avg_pool2d_backward_autograd(const Tensor& grad_output, c10::SymIntArrayR
 
 TORCH_LIBRARY_IMPL(fastconv, Autograd, m) {
   m.impl("max_pool2d_with_indices", &max_pool2d_with_indices_autograd);
+  m.impl("max_pool2d", &max_pool2d_autograd);
   m.impl("max_pool2d_backward", &max_pool2d_backward_autograd);
   m.impl("max_pool2d_backward_window", &max_pool2d_backward_window_autograd);
   m.impl("max_unpool2d", &max_unpool2d_autograd);

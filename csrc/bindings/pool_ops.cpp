@@ -1,6 +1,7 @@
 // Schemas of the pooling ops and their CPU implementations. Backward passes are themselves these ops
 // (see pool_autograd.cpp), so derivatives of any order exist:
 //   max_pool2d_with_indices -> max_pool2d_backward_window (max_pool2d_backward, which knows the window)
+//   max_pool2d (values only, for inference) -> through max_pool2d_with_indices where a gradient is wanted
 //   max_pool2d_backward (scatter-add by indices) <-adjoint-> max_pool2d_gather
 //   max_unpool2d (scatter by indices) -> max_pool2d_gather
 //   avg_pool2d <-adjoint-> avg_pool2d_backward
@@ -70,9 +71,10 @@ PoolParams make_pool_params(int64_t N, int64_t C, int64_t H, int64_t W, at::IntA
   return p;
 }
 
-std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices_cpu(const at::Tensor& input, at::IntArrayRef kernel_size,
-                                                               at::IntArrayRef stride, at::IntArrayRef padding,
-                                                               at::IntArrayRef dilation, bool ceil_mode) {
+// Max pooling's values and, when with_indices, its indices (else an undefined tensor).
+std::tuple<at::Tensor, at::Tensor> max_pool2d_cpu_impl(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                                       at::IntArrayRef stride, at::IntArrayRef padding,
+                                                       at::IntArrayRef dilation, bool ceil_mode, bool with_indices) {
   const char* op = "max_pool2d";
   check_activation(input, op, "input");
   PoolParams p = make_pool_params(input.size(0), input.size(1), input.size(2), input.size(3), kernel_size, stride,
@@ -80,14 +82,27 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices_cpu(const at::Tensor&
   const auto fmt = activation_format(input, input);
   p.layout = to_layout(fmt);
   at::Tensor y = at::empty({p.N, p.C, p.OH, p.OW}, input.options().memory_format(fmt));
-  at::Tensor ind = at::empty({p.N, p.C, p.OH, p.OW}, input.options().dtype(at::kLong).memory_format(fmt));
+  at::Tensor ind;
+  if (with_indices) ind = at::empty({p.N, p.C, p.OH, p.OW}, input.options().dtype(at::kLong).memory_format(fmt));
   if (y.numel() == 0) return {y, ind};
   const at::Tensor x = input.contiguous(fmt);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastconv_max_pool2d", [&] {
     cpu::max_pool_forward<scalar_t>(p, x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
-                                    ind.mutable_data_ptr<int64_t>());
+                                    with_indices ? ind.mutable_data_ptr<int64_t>() : nullptr);
   });
   return {y, ind};
+}
+
+std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices_cpu(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                                               at::IntArrayRef stride, at::IntArrayRef padding,
+                                                               at::IntArrayRef dilation, bool ceil_mode) {
+  return max_pool2d_cpu_impl(input, kernel_size, stride, padding, dilation, ceil_mode, true);
+}
+
+// The values only: what inference needs (no index tensor, twice the values' bytes, written and then dropped).
+at::Tensor max_pool2d_cpu(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                          at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  return std::get<0>(max_pool2d_cpu_impl(input, kernel_size, stride, padding, dilation, ceil_mode, false));
 }
 
 // Shared body of max_pool2d_backward (scatter-add), max_pool2d_backward_window and max_unpool2d
@@ -235,6 +250,9 @@ TORCH_LIBRARY_FRAGMENT(fastconv, m) {
   m.def(
       "max_pool2d_with_indices(Tensor input, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, "
       "bool ceil_mode) -> (Tensor, Tensor)");
+  m.def(
+      "max_pool2d(Tensor input, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, "
+      "bool ceil_mode) -> Tensor");
   m.def("max_pool2d_backward(Tensor grad_output, Tensor indices, SymInt[2] input_size) -> Tensor");
   m.def(
       "max_pool2d_backward_window(Tensor grad_output, Tensor indices, SymInt[2] input_size, int[2] kernel_size, "
@@ -251,6 +269,7 @@ TORCH_LIBRARY_FRAGMENT(fastconv, m) {
 
 TORCH_LIBRARY_IMPL(fastconv, CPU, m) {
   m.impl("max_pool2d_with_indices", &max_pool2d_with_indices_cpu);
+  m.impl("max_pool2d", &max_pool2d_cpu);
   m.impl("max_pool2d_backward", &max_pool2d_backward_cpu);
   m.impl("max_pool2d_backward_window", &max_pool2d_backward_window_cpu);
   m.impl("max_pool2d_gather", &max_pool2d_gather_cpu);

@@ -351,6 +351,9 @@ void run_pool_case(const PoolCase& cs, uint64_t seed, Summary& sum) {
         fastconv::cpu::max_pool_forward<T>(p, xl_max.data(), y.data(), ind.data());
         check_exact(from_layout(y, nhwc, N, C, OH, OW), y_ref, dout, kKernelNames[kMaxFwd], what);
         check_indices(from_layout(ind, nhwc, N, C, OH, OW), ind_ref, dout, kKernelNames[kMaxFwd], what);
+        auto yv = filled<T>(nout, nan, al);  // values only (no index tensor): the same values
+        fastconv::cpu::max_pool_forward<T>(p, xl_max.data(), yv.data(), nullptr);
+        check_exact(from_layout(yv, nhwc, N, C, OH, OW), y_ref, dout, kKernelNames[kMaxFwd], what + " values-only");
         ++sum.runs[kMaxFwd];
 
         auto gx = filled<T>(nin, nan, al);  // max pool backward: scatter-add at the forward's indices

@@ -22,7 +22,16 @@ from ._args import (check_float, check_rank, check_tensor, fit, flag_error, int_
 _ops = torch.ops.fastconv
 # The overloads themselves: calling them skips the packet's overload lookup (torch.compile traces either).
 _max_pool2d = _ops.max_pool2d_with_indices.default
+_max_pool2d_values = _ops.max_pool2d.default
 _avg_pool2d = _ops.avg_pool2d.default
+
+
+def _run_max_pool2d(x, window, ceil_mode, return_indices):
+    """(values, indices or None): the values-only op where neither the caller nor autograd needs the indices
+    (inference: no index tensor, twice the values' bytes, written and dropped)."""
+    if not return_indices and not (x.requires_grad and torch.is_grad_enabled()):
+        return _max_pool2d_values(x, *window, ceil_mode), None
+    return _max_pool2d(x, *window, ceil_mode)
 
 
 def _as_batched_2d(input, spatial, op, name="input"):
@@ -93,7 +102,7 @@ def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return
     window = cached_window(input, key)
     if window is not None:  # a layer's repeat call: arguments checked before, input batched 2-d
         try:
-            y, ind = _max_pool2d(input, *window, ceil_mode)
+            y, ind = _run_max_pool2d(input, window, ceil_mode, return_indices)
         except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
             raise widened(e) from None
         return (y, ind) if return_indices else y
@@ -106,7 +115,7 @@ def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return
     window = _lift(spatial, kernel, stride, padding, dilation)
     remember_window(key, window, kernel, padding, dilation)
     try:
-        y, ind = _max_pool2d(x, *window, ceil_mode)
+        y, ind = _run_max_pool2d(x, window, ceil_mode, return_indices)
     except (ValueError, TypeError, IndexError) as e:
         raise widened(e) from None
     # torch's max_pool1d keeps the lifted strides only on its with-indices path

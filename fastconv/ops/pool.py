@@ -4,6 +4,7 @@ Their autograd kernels are C++ (csrc/bindings/pool_autograd.cpp: the Python auto
 than a whole kernel on small layers). Each backward is built from the ops themselves, so derivatives of any
 order exist:
   max_pool2d_with_indices(x)          -> dx  = max_pool2d_backward_window(gy, idx, window)
+  max_pool2d(x) (values only)         -> max_pool2d_with_indices' where a gradient is wanted
   max_pool2d_backward_window(gy, idx) -> dgy = max_pool2d_gather(ggx, idx)    (scatter-add's adjoint)
   max_pool2d_backward(gy, idx)        -> dgy = max_pool2d_gather(ggx, idx)    (scatter-add by indices)
   max_pool2d_gather(x, idx)           -> dx  = max_pool2d_backward(gy, idx)
@@ -36,6 +37,12 @@ def _max_pool2d_fake(input, kernel_size, stride, padding, dilation, ceil_mode):
     y = empty_activation(shape, input, fmt)
     ind = torch.empty(shape, dtype=torch.int64, device=input.device, memory_format=fmt)
     return y, ind
+
+
+@torch.library.register_fake("fastconv::max_pool2d")
+def _max_pool2d_values_fake(input, kernel_size, stride, padding, dilation, ceil_mode):
+    shape = _pooled_shape(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d", True)
+    return empty_activation(shape, input, activation_format(input, input))
 
 
 def _scatter(src, src_name, indices, out_hw, size_name, op):

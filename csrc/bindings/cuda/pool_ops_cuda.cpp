@@ -71,6 +71,12 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices_cuda(const at::Tensor
   return {y, ind};
 }
 
+// The values only (the CUDA kernel writes the indices too; they are dropped).
+at::Tensor max_pool2d_cuda(const at::Tensor& input, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                           at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  return std::get<0>(max_pool2d_with_indices_cuda(input, kernel_size, stride, padding, dilation, ceil_mode));
+}
+
 // max_pool2d_backward (scatter-add) and max_unpool2d (scatter-assign): src (N, C, OH, OW) scattered by
 // indices into a (N, C, H, W) result.
 at::Tensor scatter_by_indices(const at::Tensor& src, const char* src_name, const at::Tensor& indices,
@@ -211,6 +217,7 @@ at::Tensor avg_pool2d_backward_cuda(const at::Tensor& grad_output, at::IntArrayR
 
 TORCH_LIBRARY_IMPL(fastconv, CUDA, m) {
   m.impl("max_pool2d_with_indices", &max_pool2d_with_indices_cuda);
+  m.impl("max_pool2d", &max_pool2d_cuda);
   m.impl("max_pool2d_backward", &max_pool2d_backward_cuda);
   m.impl("max_pool2d_backward_window", &max_pool2d_backward_window_cuda);
   m.impl("max_pool2d_gather", &max_pool2d_gather_cuda);

@@ -19,7 +19,7 @@ struct IndexCheck {
 
 // y, ind: (N, C, OH, OW). Max over each (dilated) window, torch's tie rule: the first maximum in scan
 // order (rows, then columns) wins, and any NaN counts as the maximum (the last NaN wins). A window with
-// no tap inside the input gives -inf and index kEmptyWindowIndex (pool_params.h).
+// no tap inside the input gives -inf and index kEmptyWindowIndex (pool_params.h). ind == nullptr: the values only.
 template <typename T>
 void max_pool_forward(const PoolParams& p, const T* x, T* y, int64_t* ind);
 

@@ -1,4 +1,4 @@
-// Max pooling forward (values and indices). NCHW: threads over (n, c) planes; per output row the kernel
+// Max pooling forward (values and indices, or values only). NCHW: threads over (n, c) planes; per output row the kernel
 // taps are the outer loops and the output columns the inner (vectorisable) loop. NHWC: threads over
 // (n, oh) rows, the inner loop runs over the contiguous channels.
 #include <algorithm>
@@ -19,6 +19,14 @@
 namespace fastconv {
 namespace cpu {
 namespace {
+
+// Where the kernels that always make indices put them for a values-only call: a row of the calling thread's,
+// reused (it stays in L1 instead of costing the output's index tensor, twice the values' bytes in memory).
+int64_t* index_sink(size_t count) {
+  thread_local std::vector<int64_t> sink;
+  if (sink.size() < count) sink.resize(count);
+  return sink.data();
+}
 
 // Folds tap x[row][o * s + off] into the running max of outputs o in [lo, hi). SW > 0 fixes the stride
 // at compile time (strided loads the compiler vectorises); SW == 0 uses s.
@@ -193,10 +201,11 @@ void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
       for (int64_t ow = 0; ow < p.OW; ++ow)
         first_col[ow] = static_cast<int32_t>(max_span(ow, p.W, p.kw, p.sw, p.pw, p.dw).begin);
       parallel_items(p.num_threads, planes, [&](int64_t plane) {
+        int64_t* sink = ind ? nullptr : index_sink(size_t(p.OW));
         for (int64_t oh = 0; oh < p.OH; ++oh) {
           const Span hs = max_span(oh, p.H, p.kh, p.sh, p.ph, p.dh);
           float* yr = y + plane * OHW + oh * p.OW;
-          int64_t* ir = ind + plane * OHW + oh * p.OW;
+          int64_t* ir = ind ? ind + plane * OHW + oh * p.OW : sink;
           if (p.sw == 1)
             max_row_nchw_f32<1>(p, x + plane * HW, hs, first_col.data(), yr, ir);
           else if (p.sw == 2)
@@ -213,9 +222,10 @@ void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
   kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, p.dw, j0, j1);
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
     const T* xp = x + plane * HW;
+    int64_t* sink = ind ? nullptr : index_sink(size_t(p.OW));
     for (int64_t oh = 0; oh < p.OH; ++oh) {
       T* yr = y + plane * OHW + oh * p.OW;
-      int64_t* ir = ind + plane * OHW + oh * p.OW;
+      int64_t* ir = ind ? ind + plane * OHW + oh * p.OW : sink;
       const Span hs = max_span(oh, p.H, p.kh, p.sh, p.ph, p.dh);
       for (int64_t ow = 0; ow < p.OW; ++ow) {
         const Span ws = max_span(ow, p.W, p.kw, p.sw, p.pw, p.dw);
@@ -238,7 +248,7 @@ void max_forward_nchw(const PoolParams& p, const T* x, T* y, int64_t* ind) {
 // NHWC float: NB blocks of 16 channels [c, c + 16 NB) of one output pixel; their maxima and (int32) indices
 // stay in registers across the window's taps, the NB independent compare chains interleaved. `last`
 // masks the channels of the final block (a partial block at the end of C).
-template <int NB, bool kTail, bool kStream>
+template <int NB, bool kTail, bool kStream, bool kIdx>
 inline void max_block_f32(const PoolParams& p, const float* xn, const Span& hs, const Span& ws, int32_t i0,
                           int64_t c, __mmask16 last, float* yc, int64_t* ic) {
   const int64_t C = p.C, W = p.W;
@@ -258,11 +268,17 @@ inline void max_block_f32(const PoolParams& p, const float* xn, const Span& hs, 
         // torch's rule: v > max, or v is NaN (the last NaN wins)
         const __mmask16 take = _mm512_cmp_ps_mask(v, m[b], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
         m[b] = _mm512_mask_mov_ps(m[b], take, v);
-        id[b] = _mm512_mask_mov_epi32(id[b], take, tap);
+        if constexpr (kIdx) id[b] = _mm512_mask_mov_epi32(id[b], take, tap);
       }
     }
   }
   for (int b = 0; b < NB; ++b) {
+    if constexpr (!kIdx) {  // values only
+      if (kTail && b == NB - 1) _mm512_mask_storeu_ps(yc + c + 16 * b, last, m[b]);
+      else if constexpr (kStream) _mm512_stream_ps(yc + c + 16 * b, m[b]);
+      else _mm512_storeu_ps(yc + c + 16 * b, m[b]);
+      continue;
+    }
     const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(id[b]));
     const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(id[b], 1));
     if (kTail && b == NB - 1) {
@@ -282,22 +298,22 @@ inline void max_block_f32(const PoolParams& p, const float* xn, const Span& hs, 
 }
 
 // All C channels of one output pixel: 64 at a time, then one call for the remaining 1..63. kStream
-// (use_stream_stores: C % 16 == 0, so no partial block) streams the stores.
-template <bool kStream>
+// (use_stream_stores: C % 16 == 0, so no partial block) streams the stores. !kIdx: values only (ic unused).
+template <bool kStream, bool kIdx>
 inline void max_pixel_f32(const PoolParams& p, const float* xn, const Span& hs, const Span& ws, int32_t i0,
                           float* yc, int64_t* ic) {
   const int64_t C = p.C;
   int64_t c = 0;
-  for (; c + 64 <= C; c += 64) max_block_f32<4, false, kStream>(p, xn, hs, ws, i0, c, 0xFFFF, yc, ic);
+  for (; c + 64 <= C; c += 64) max_block_f32<4, false, kStream, kIdx>(p, xn, hs, ws, i0, c, 0xFFFF, yc, ic);
   const int64_t rem = C - c;
   if (rem == 0) return;
   const int64_t tail = rem % 16;
   const __mmask16 last = tail == 0 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << tail) - 1u);
   switch ((rem + 15) / 16) {
-    case 1: max_block_f32<1, !kStream, kStream>(p, xn, hs, ws, i0, c, last, yc, ic); break;
-    case 2: max_block_f32<2, !kStream, kStream>(p, xn, hs, ws, i0, c, last, yc, ic); break;
-    case 3: max_block_f32<3, !kStream, kStream>(p, xn, hs, ws, i0, c, last, yc, ic); break;
-    default: max_block_f32<4, !kStream, kStream>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    case 1: max_block_f32<1, !kStream, kStream, kIdx>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    case 2: max_block_f32<2, !kStream, kStream, kIdx>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    case 3: max_block_f32<3, !kStream, kStream, kIdx>(p, xn, hs, ws, i0, c, last, yc, ic); break;
+    default: max_block_f32<4, !kStream, kStream, kIdx>(p, xn, hs, ws, i0, c, last, yc, ic); break;
   }
 }
 #endif
@@ -379,19 +395,21 @@ int64_t max_channels_blocked(const PoolParams& p, const T* xn, const Span& hs, c
 #endif
 }
 
+// ind == nullptr: values only; the kernels that always make indices leave them in a per-thread row (sink).
 template <typename T>
 void max_forward_nhwc(const PoolParams& p, const T* x, T* y, int64_t* ind) {
   const int64_t C = p.C;
-  const bool stream = std::is_same_v<T, float> &&
-                      use_stream_stores(C, y, ind, p.N * p.OH * p.OW * C * int64_t(sizeof(T) + sizeof(int64_t)));
+  const int64_t out_bytes = p.N * p.OH * p.OW * C * int64_t(sizeof(T) + (ind ? sizeof(int64_t) : 0));
+  const bool stream = std::is_same_v<T, float> && use_stream_stores(C, y, ind, out_bytes);
   parallel_items(p.num_threads, p.N * p.OH, [&](int64_t r) {
     const int64_t n = r / p.OH, oh = r % p.OH;
     const Span hs = max_span(oh, p.H, p.kh, p.sh, p.ph, p.dh);
     const T* xn = x + n * p.H * p.W * C;
+    int64_t* sink = ind ? nullptr : index_sink(size_t(C));
     for (int64_t ow = 0; ow < p.OW; ++ow) {
       const Span ws = max_span(ow, p.W, p.kw, p.sw, p.pw, p.dw);
       T* __restrict yc = y + (r * p.OW + ow) * C;
-      int64_t* __restrict ic = ind + (r * p.OW + ow) * C;
+      int64_t* __restrict ic = ind ? ind + (r * p.OW + ow) * C : sink;
       const int64_t i0 = hs.begin * p.W + ws.begin;
 #if defined(__AVX512F__)
       if constexpr (std::is_same_v<T, float>) {
@@ -399,10 +417,13 @@ void max_forward_nhwc(const PoolParams& p, const T* x, T* y, int64_t* ind) {
           if (ow + kNhwcPrefetchPixels < p.OW)
             prefetch_window_nhwc(xn, p.W, C, 4, hs.begin, hs.end, p.dh, (ow + kNhwcPrefetchPixels) * p.sw - p.pw,
                                  ((p.kw - 1) * p.dw + 1) * C * 4);
-          if (stream)
-            max_pixel_f32<true>(p, xn, hs, ws, static_cast<int32_t>(i0), yc, ic);
+          const int32_t i32 = static_cast<int32_t>(i0);
+          if (!ind)
+            stream ? max_pixel_f32<true, false>(p, xn, hs, ws, i32, yc, ic)
+                   : max_pixel_f32<false, false>(p, xn, hs, ws, i32, yc, ic);
           else
-            max_pixel_f32<false>(p, xn, hs, ws, static_cast<int32_t>(i0), yc, ic);
+            stream ? max_pixel_f32<true, true>(p, xn, hs, ws, i32, yc, ic)
+                   : max_pixel_f32<false, true>(p, xn, hs, ws, i32, yc, ic);
           continue;
         }
       }
@@ -465,7 +486,7 @@ void max_pool_forward(const PoolParams& p, const T* x, T* y, int64_t* ind) {
     max_forward_nhwc(p, x, y, ind);
   else
     max_forward_nchw(p, x, y, ind);
-  if (p.dh > 1 || p.dw > 1) mark_empty_windows(p, ind);
+  if (ind && (p.dh > 1 || p.dw > 1)) mark_empty_windows(p, ind);
 }
 
 template void max_pool_forward<float>(const PoolParams&, const float*, float*, int64_t*);
