@@ -339,30 +339,34 @@ def test_grouped_5x5_all_passes(n, c, k, h, w, groups, padding, layout):
         assert not torch.equal(y, FF.conv2d(x, wt, b, padding=padding, groups=groups))
 
 
-# Groups of 16 channels in and out (ResNeXt-50 32x4d's layer3) run F(4x4, 3x3) per group, every pass
-# (csrc/cpu/winograd/winograd_small_group.cpp; the input gradient for padding <= 2): output sizes 1-7 and not multiples
-# of the tile, padding 0-3 and asymmetric, bands and blocks of tiles, every layout, without bias. With the switch off,
-# the exact small-group kernels.
+# Groups of 16 or 8 channels in and out (ResNeXt-50 32x4d's layer3 and layer2) run F(4x4, 3x3) per group
+# (csrc/cpu/winograd/winograd_small_group.cpp): the forward, the input gradient for padding <= 2, the weight gradient
+# for 16 per group. Output sizes 1-7 and not multiples of the tile, padding 0-3 and asymmetric, bands and blocks of
+# tiles, every layout, without bias. With the switch off, the exact small-group kernels.
 SMALL_GROUPS = [
-    # n, groups, h, w, padding
-    (2, 2, 3, 3, 0),          # one 1x1 output
-    (1, 3, 5, 7, 0),          # 3x5 outputs
-    (4, 32, 14, 14, 1),       # ResNeXt-50's layer3 at batch 4
-    (2, 2, 9, 11, 2),         # padding 2
-    (1, 2, 6, 5, 3),          # padding 3: the input gradient stays exact
-    (2, 4, 13, 10, (0, 2)),   # asymmetric
-    (3, 2, 30, 29, 1),        # several bands of tile rows
-    (1, 2, 1, 1, 1),          # a 1x1 image
+    # n, groups, channels per group, h, w, padding
+    (2, 2, 16, 3, 3, 0),          # one 1x1 output
+    (1, 3, 16, 5, 7, 0),          # 3x5 outputs
+    (4, 32, 16, 14, 14, 1),       # ResNeXt-50's layer3 at batch 4
+    (2, 2, 16, 9, 11, 2),         # padding 2
+    (1, 2, 16, 6, 5, 3),          # padding 3: the input gradient stays exact
+    (2, 4, 16, 13, 10, (0, 2)),   # asymmetric
+    (3, 2, 16, 30, 29, 1),        # several bands of tile rows
+    (1, 2, 16, 1, 1, 1),          # a 1x1 image
+    (2, 2, 8, 5, 6, 0),           # 8 per group: two groups per vector
+    (2, 32, 8, 28, 28, 1),        # ResNeXt-50's layer2
+    (1, 6, 8, 9, 7, (2, 1)),      # three vectors, padding 2 and 1
+    (1, 4, 8, 6, 6, 3),           # padding 3
 ]
 
 
-@pytest.mark.parametrize("n,groups,h,w,padding", SMALL_GROUPS)
+@pytest.mark.parametrize("n,groups,cg,h,w,padding", SMALL_GROUPS)
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last", "channels_last_weight", "strided"])
-def test_small_group_all_passes(n, groups, h, w, padding, layout):
+def test_small_group_all_passes(n, groups, cg, h, w, padding, layout):
     g = torch.Generator().manual_seed(n + groups + h + w)
-    c = 16 * groups
+    c = cg * groups
     x = torch.randn(n, c, h, w, generator=g)
-    wt = torch.randn(c, 16, 3, 3, generator=g) / 12
+    wt = torch.randn(c, cg, 3, 3, generator=g) / (3 * cg ** 0.5)
     b = torch.randn(c, generator=g) if layout != "strided" else None
     if layout.startswith("channels_last"):
         x = x.contiguous(memory_format=torch.channels_last)
@@ -383,5 +387,5 @@ def test_small_group_all_passes(n, groups, h, w, padding, layout):
         exact = FF.conv2d(x, wt, b, padding=padding, groups=groups)
         exact_gx, exact_gw = torch.autograd.grad(FF.conv2d(xs, ws, b, padding=padding, groups=groups), (xs, ws), gy)
     assert _rel_err(exact, yd) < 1e-6
-    assert not torch.equal(y, exact) and not torch.equal(gw, exact_gw)
+    assert not torch.equal(y, exact) and torch.equal(gw, exact_gw) == (cg == 8)
     assert torch.equal(gx, exact_gx) == (max(padding if isinstance(padding, tuple) else (padding,)) > 2)

@@ -1,5 +1,5 @@
-// Winograd F(4x4, 3x3) for groups of 16 channels in and out (csrc/cpu/winograd/winograd_small_group.cpp): forward,
-// input gradient and weight gradient against the naive reference (reference_conv.h), called directly and through the
+// Winograd F(4x4, 3x3) for groups of 16 or 8 channels in and out (csrc/cpu/winograd/winograd_small_group.cpp):
+// forward, input gradient and (16 per group) weight gradient against the naive reference (reference_conv.h), called directly and through the
 // dispatcher, NCHW and channels_last, 1 and 2 threads, with and without bias: output sizes 1-7 and not multiples of
 // the 4x4 tile, padding 0-3 and asymmetric (the input gradient takes it for padding <= 2 only), several bands and GEMM
 // blocks of tiles, a channels_last weight. Outputs are pre-filled with NaN. allow_winograd off: the exact kernels.
@@ -24,8 +24,9 @@ namespace {
 constexpr double kBound = 2e-5;  // max-norm relative error (the Winograd tests' bound)
 double worst = 0;
 
-RefConv make(int64_t N, int64_t groups, int64_t H, int64_t W, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
-  RefConv c{N, 16 * groups, H, W, 16 * groups, 3, 3};
+RefConv make(int64_t N, int64_t groups, int64_t H, int64_t W, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
+             int64_t cg = 16) {
+  RefConv c{N, cg * groups, H, W, cg * groups, 3, 3};
   c.groups = groups;
   c.pt = pt, c.pb = pb, c.pl = pl, c.pr = pr;
   return c;
@@ -53,10 +54,10 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
   const auto x_nhwc = fastconv_test::to_nhwc(x, c.N, c.C, c.H, c.W);
   const auto gy_nhwc = fastconv_test::to_nhwc(gy, c.N, c.K, OH, OW);
   const auto w_rsc = fastconv_test::to_nhwc(w, c.K, Cg, 3, 3);
-  const bool input_winograd = std::max({c.pt, c.pb, c.pl, c.pr}) <= 2;
+  const bool input_winograd = std::max({c.pt, c.pb, c.pl, c.pr}) <= 2, weight_winograd = Cg == 16;
   char what[160];
-  std::snprintf(what, sizeof what, "N=%lld groups=%lld H=%lld W=%lld pad=(%lld,%lld,%lld,%lld) bias=%d",
-                (long long)c.N, (long long)c.groups, (long long)c.H, (long long)c.W, (long long)c.pt, (long long)c.pb,
+  std::snprintf(what, sizeof what, "N=%lld groups=%lld of %lld H=%lld W=%lld pad=(%lld,%lld,%lld,%lld) bias=%d",
+                (long long)c.N, (long long)c.groups, (long long)Cg, (long long)c.H, (long long)c.W, (long long)c.pt, (long long)c.pb,
                 (long long)c.pl, (long long)c.pr, int(with_bias));
   const auto nan = std::numeric_limits<float>::quiet_NaN();
   for (Layout layout : {Layout::NCHW, Layout::NHWC})
@@ -68,6 +69,8 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
       FC_CHECK(fastconv::cpu::small_group_winograd_applies(p, 4), "forward applies: %s", what);
       FC_CHECK(fastconv::cpu::small_group_winograd_backward_input_applies(p, 4) == input_winograd,
                "input gradient applies iff padding <= 2: %s", what);
+      FC_CHECK(fastconv::cpu::small_group_winograd_backward_weight_applies(p, 4) == weight_winograd,
+               "weight gradient applies iff 16 channels per group: %s", what);
       std::vector<float> y(y_ref.size(), nan), y2(y_ref.size(), nan);
       fastconv::cpu::small_group_winograd_forward(p, xl, w.data(), bias, y.data());
       fastconv::cpu::conv_forward<float>(p, xl, w.data(), bias, y2.data());
@@ -86,9 +89,10 @@ void check(const RefConv& c, bool with_bias, uint64_t seed) {
       FC_CHECK(ei2 <= kBound, "input gradient (dispatched) rel err %.3g: %s layout=%d threads=%d", ei2, what,
                int(layout), threads);
       std::vector<float> gw(gw_ref.size(), nan), gw2(gw_ref.size(), nan);
-      fastconv::cpu::small_group_winograd_backward_weight(p, xl, gyl, gw.data());
+      if (weight_winograd) fastconv::cpu::small_group_winograd_backward_weight(p, xl, gyl, gw.data());
       fastconv::cpu::conv_backward_weight<float>(p, xl, gyl, gw2.data());
-      const double ew = fastconv_test::max_rel_error(gw, gw_ref), ew2 = fastconv_test::max_rel_error(gw2, gw_ref);
+      const double ew = weight_winograd ? fastconv_test::max_rel_error(gw, gw_ref) : 0;
+      const double ew2 = fastconv_test::max_rel_error(gw2, gw_ref);
       worst = std::max({worst, ew, ew2});
       FC_CHECK(ew <= kBound && ew2 <= kBound, "weight gradient rel err %.3g / dispatched %.3g: %s layout=%d threads=%d",
                ew, ew2, what, int(layout), threads);
@@ -119,6 +123,13 @@ int main() {
   cases.push_back(make(1, 2, 1, 1, 1, 1, 1, 1));     // a 1x1 image
   cases.push_back(make(3, 4, 30, 29, 1, 1, 1, 1));   // several bands of tile rows, GEMM blocks of 8 and a partial one
   cases.push_back(make(1, 32, 14, 14, 1, 1, 1, 1));  // ResNeXt-50's layer3: 32 groups
+  // 8 channels per group: two groups per vector, interleaved lanes
+  for (int64_t hw : {3, 5, 7})
+    cases.push_back(make(1, 2, hw, hw + 2, 0, 0, 0, 0, 8));
+  cases.push_back(make(2, 4, 14, 13, 1, 1, 1, 1, 8));
+  cases.push_back(make(1, 2, 9, 11, 2, 1, 0, 2, 8));   // asymmetric padding 0-2
+  cases.push_back(make(1, 6, 6, 5, 3, 3, 3, 3, 8));    // padding 3: the input gradient stays exact
+  cases.push_back(make(2, 32, 28, 28, 1, 1, 1, 1, 8));  // ResNeXt-50's layer2
   uint64_t seed = 11;
   for (size_t i = 0; i < cases.size(); ++i)
     for (bool with_bias : {true, false})
@@ -130,9 +141,10 @@ int main() {
                !fastconv::cpu::small_group_winograd_backward_input_applies(p, 4),
            "allow_winograd off: no small-group Winograd");
   fastconv::cpu::set_winograd_allowed(true);
-  // float64, 8 or 32 channels per group, stride 2, dilation 2: not these kernels
+  // float64, 4, 32 or an odd number of 8 channels per group, stride 2, dilation 2: not these kernels
   for (auto edit : {+[](ConvParams& q) { q.stride_h = q.stride_w = 2; }, +[](ConvParams& q) { q.dil_h = 2; },
-                    +[](ConvParams& q) { q.C = q.K = 8 * q.groups; }, +[](ConvParams& q) { q.C = q.K = 32 * q.groups; }}) {
+                    +[](ConvParams& q) { q.C = q.K = 4 * q.groups; }, +[](ConvParams& q) { q.C = q.K = 32 * q.groups; },
+                    +[](ConvParams& q) { q.groups = 3, q.C = q.K = 24; }}) {
     ConvParams q = p;
     edit(q);
     FC_CHECK(!fastconv::cpu::small_group_winograd_applies(q, 4), "a shape the kernels do not take");

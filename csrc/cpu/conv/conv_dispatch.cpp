@@ -5,9 +5,9 @@
 //     in and out (ResNeXt; small_group_*_applies)           (stride 2 along the width: two column phases), weight
 //                                                            gradient, either layout; several groups across the
 //                                                            vector lanes)
-//     of them, float32 3x3 stride 1 with 16 per group      -> winograd/winograd_small_group.cpp (F(4x4, 3x3) per
-//       (small_group_winograd_applies; allow_winograd)        group, all three passes; the input gradient with
-//                                                            padding <= 2)
+//     of them, float32 3x3 stride 1 with 16 or 8 per group -> winograd/winograd_small_group.cpp (F(4x4, 3x3) per
+//       (small_group_winograd_*applies; allow_winograd)      group: forward, input gradient with padding <= 2,
+//                                                            weight gradient with 16 per group)
 //   weight gradient with <= 16 channels per group and     -> conv_few_channel_weight.cpp (either layout; the
 //     output channels in whole vectors (use_few_channel_weight)  output channels across the lanes)
 //   float32 3x3 / 5x5 stride 1 (use_winograd_forward),    -> winograd/ F(4x4, 3x3) / F(2x2, 5x5) (NCHW with
@@ -232,7 +232,7 @@ void conv_backward_weight(const ConvParams& params, const T* x, const T* gy, T* 
   if (use_fast(p) && use_subgrids(p, ConvPass::BackwardWeight, sizeof(T))) return conv_backward_weight_subgrids(p, x, gy, gw);
   if (use_fast(p) && small_group_backward_weight_applies(p, sizeof(T))) {
     if constexpr (std::is_same_v<T, float>) {
-      if (small_group_winograd_applies(p, sizeof(T)))
+      if (small_group_winograd_backward_weight_applies(p, sizeof(T)))
         return small_group_winograd_backward_weight(p, x, gy, gw);
     }
     return small_group_backward_weight(p, x, gy, gw);
