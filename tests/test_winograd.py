@@ -339,7 +339,7 @@ def test_grouped_5x5_all_passes(n, c, k, h, w, groups, padding, layout):
         assert not torch.equal(y, FF.conv2d(x, wt, b, padding=padding, groups=groups))
 
 
-# Groups of 16 or 8 channels in and out (ResNeXt-50 32x4d's layer3 and layer2) run F(4x4, 3x3) per group
+# Groups of 8, 16 or 32 channels in and out (ResNeXt-50 32x4d's layer2, layer3 and layer4) run F(4x4, 3x3) per group
 # (csrc/cpu/winograd/winograd_small_group.cpp): the forward, the input gradient for padding <= 2, the weight gradient
 # for 16 per group. Output sizes 1-7 and not multiples of the tile, padding 0-3 and asymmetric, bands and blocks of
 # tiles, every layout, without bias. With the switch off, the exact small-group kernels.
@@ -357,6 +357,9 @@ SMALL_GROUPS = [
     (2, 32, 8, 28, 28, 1),        # ResNeXt-50's layer2
     (1, 6, 8, 9, 7, (2, 1)),      # three vectors, padding 2 and 1
     (1, 4, 8, 6, 6, 3),           # padding 3
+    (2, 2, 32, 3, 4, 0),          # 32 per group: two vectors per group
+    (4, 32, 32, 7, 7, 1),         # ResNeXt-50's layer4
+    (1, 3, 32, 10, 9, (1, 2)),
 ]
 
 
@@ -387,5 +390,14 @@ def test_small_group_all_passes(n, groups, cg, h, w, padding, layout):
         exact = FF.conv2d(x, wt, b, padding=padding, groups=groups)
         exact_gx, exact_gw = torch.autograd.grad(FF.conv2d(xs, ws, b, padding=padding, groups=groups), (xs, ws), gy)
     assert _rel_err(exact, yd) < 1e-6
+    # the weight gradient: exact for 8 per group; 32 per group takes the general Winograd kernel only with the size
+    # rule off (as here), and is exact with it
     assert not torch.equal(y, exact) and torch.equal(gw, exact_gw) == (cg == 8)
+    if cg == 32:
+        old = fastconv._C.set_winograd_size_rule(True)
+        try:
+            ruled_gw = torch.autograd.grad(FF.conv2d(xs, ws, b, padding=padding, groups=groups), ws, gy)[0]
+        finally:
+            fastconv._C.set_winograd_size_rule(old)
+        assert torch.equal(ruled_gw, exact_gw)
     assert torch.equal(gx, exact_gx) == (max(padding if isinstance(padding, tuple) else (padding,)) > 2)

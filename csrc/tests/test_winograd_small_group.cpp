@@ -1,4 +1,4 @@
-// Winograd F(4x4, 3x3) for groups of 16 or 8 channels in and out (csrc/cpu/winograd/winograd_small_group.cpp):
+// Winograd F(4x4, 3x3) for groups of 8, 16 or 32 channels in and out (csrc/cpu/winograd/winograd_small_group.cpp):
 // forward, input gradient and (16 per group) weight gradient against the naive reference (reference_conv.h), called directly and through the
 // dispatcher, NCHW and channels_last, 1 and 2 threads, with and without bias: output sizes 1-7 and not multiples of
 // the 4x4 tile, padding 0-3 and asymmetric (the input gradient takes it for padding <= 2 only), several bands and GEMM
@@ -130,6 +130,12 @@ int main() {
   cases.push_back(make(1, 2, 9, 11, 2, 1, 0, 2, 8));   // asymmetric padding 0-2
   cases.push_back(make(1, 6, 6, 5, 3, 3, 3, 3, 8));    // padding 3: the input gradient stays exact
   cases.push_back(make(2, 32, 28, 28, 1, 1, 1, 1, 8));  // ResNeXt-50's layer2
+  // 32 channels per group: two vectors per group
+  for (int64_t hw : {3, 6})
+    cases.push_back(make(1, 2, hw, hw + 1, 0, 0, 0, 0, 32));
+  cases.push_back(make(2, 3, 9, 11, 1, 2, 2, 0, 32));  // asymmetric padding
+  cases.push_back(make(1, 2, 5, 5, 3, 3, 3, 3, 32));   // padding 3
+  cases.push_back(make(2, 32, 7, 7, 1, 1, 1, 1, 32));  // ResNeXt-50's layer4
   uint64_t seed = 11;
   for (size_t i = 0; i < cases.size(); ++i)
     for (bool with_bias : {true, false})
@@ -141,9 +147,9 @@ int main() {
                !fastconv::cpu::small_group_winograd_backward_input_applies(p, 4),
            "allow_winograd off: no small-group Winograd");
   fastconv::cpu::set_winograd_allowed(true);
-  // float64, 4, 32 or an odd number of 8 channels per group, stride 2, dilation 2: not these kernels
+  // float64, 4, 64 or an odd number of 8 channels per group, stride 2, dilation 2: not these kernels
   for (auto edit : {+[](ConvParams& q) { q.stride_h = q.stride_w = 2; }, +[](ConvParams& q) { q.dil_h = 2; },
-                    +[](ConvParams& q) { q.C = q.K = 4 * q.groups; }, +[](ConvParams& q) { q.C = q.K = 32 * q.groups; },
+                    +[](ConvParams& q) { q.C = q.K = 4 * q.groups; }, +[](ConvParams& q) { q.C = q.K = 64 * q.groups; },
                     +[](ConvParams& q) { q.groups = 3, q.C = q.K = 24; }}) {
     ConvParams q = p;
     edit(q);

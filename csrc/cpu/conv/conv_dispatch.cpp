@@ -5,9 +5,9 @@
 //     in and out (ResNeXt; small_group_*_applies)           (stride 2 along the width: two column phases), weight
 //                                                            gradient, either layout; several groups across the
 //                                                            vector lanes)
-//     of them, float32 3x3 stride 1 with 16 or 8 per group -> winograd/winograd_small_group.cpp (F(4x4, 3x3) per
-//       (small_group_winograd_*applies; allow_winograd)      group: forward, input gradient with padding <= 2,
-//                                                            weight gradient with 16 per group)
+//   float32 3x3 stride-1 groups of 8, 16 or 32 channels   -> winograd/winograd_small_group.cpp (F(4x4, 3x3) per
+//     in and out (small_group_winograd_*applies;            group, either layout: forward, input gradient with
+//     allow_winograd; before the general Winograd kernel)   padding <= 2, weight gradient with 16 per group)
 //   weight gradient with <= 16 channels per group and     -> conv_few_channel_weight.cpp (either layout; the
 //     output channels in whole vectors (use_few_channel_weight)  output channels across the lanes)
 //   float32 3x3 / 5x5 stride 1 (use_winograd_forward),    -> winograd/ F(4x4, 3x3) / F(2x2, 5x5) (NCHW with
@@ -88,12 +88,15 @@ const T* dense_weight(ConvParams& p, const T* w) {
 
 // The forward's algorithm for p, in the order conv_forward tries them.
 enum class ForwardPath {
-  Subgrids, Winograd, OtherLayout, Depthwise, SmallGroups, WholeInput, DirectSmall, Gemm, Reference
+  Subgrids, SmallGroupWinograd, Winograd, OtherLayout, Depthwise, SmallGroups, WholeInput, DirectSmall, Gemm, Reference
 };
 
 ForwardPath forward_path(const ConvParams& p, int64_t elem_size) {
   if (!use_fast(p)) return ForwardPath::Reference;
   if (use_subgrids(p, ConvPass::Forward, elem_size)) return ForwardPath::Subgrids;
+  // before the layout rules (either layout, as it is), and before the general Winograd kernel, which takes groups of
+  // 32 too (ResNeXt-50's layer4: 0.74x of the exact path channels_last, against 1.5-2x here)
+  if (small_group_winograd_applies(p, elem_size)) return ForwardPath::SmallGroupWinograd;
   // before the layout rules: the Winograd kernel wants channels_last whatever they say
   if (use_winograd_forward(p, elem_size)) return ForwardPath::Winograd;
   if (small_group_forward_applies(p, elem_size)) return ForwardPath::SmallGroups;  // either layout, as it is
@@ -144,12 +147,14 @@ void conv_forward(const ConvParams& params, const T* x, const T* w, const T* bia
       w = dense_weight(p, w);
       return p.layout == Layout::NCHW ? depthwise_forward_nchw(p, x, w, bias, y)
                                       : depthwise_forward_nhwc(p, x, w, bias, y);
+    case ForwardPath::SmallGroupWinograd:
+      if constexpr (std::is_same_v<T, float>) {
+        w = dense_weight(p, w);
+        return small_group_winograd_forward(p, x, w, bias, y);
+      }
+      break;
     case ForwardPath::SmallGroups:
       w = dense_weight(p, w);
-      if constexpr (std::is_same_v<T, float>) {
-        if (small_group_winograd_applies(p, sizeof(T)))
-          return small_group_winograd_forward(p, x, w, bias, y);
-      }
       return small_group_forward(p, x, w, bias, y);
     case ForwardPath::WholeInput:
       w = dense_weight(p, w);
@@ -175,6 +180,12 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
     w = dense_weight(p, w);
     return conv_backward_input_subgrids(p, gy, w, gx);
   }
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_fast(p) && small_group_winograd_backward_input_applies(p, sizeof(T))) {  // (see conv_forward)
+      w = dense_weight(p, w);
+      return small_group_winograd_backward_input(p, gy, w, gx);
+    }
+  }
   if (use_fast(p) && use_winograd_backward_input(p, sizeof(T)))  // (see conv_forward)
     return p.layout == Layout::NHWC || winograd_direct_nchw(p.H * p.W)
                ? conv_backward_input_winograd(p, gy, w, gx)
@@ -182,10 +193,6 @@ void conv_backward_input(const ConvParams& params, const T* gy, const T* w, T* g
   if (use_fast(p) && use_patch_backward_input(p)) return conv_backward_input_patches(p, gy, w, gx);  // any weight
   if (use_fast(p) && small_group_backward_input_applies(p, sizeof(T))) {  // either layout, as it is
     w = dense_weight(p, w);
-    if constexpr (std::is_same_v<T, float>) {
-      if (small_group_winograd_backward_input_applies(p, sizeof(T)))
-        return small_group_winograd_backward_input(p, gy, w, gx);
-    }
     return small_group_backward_input(p, gy, w, gx);
   }
   // (see conv_forward)

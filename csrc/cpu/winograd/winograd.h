@@ -11,7 +11,7 @@
 // at a time, NCHW ones a plane per lane (for small planes the dispatch transposes NCHW activations to
 // channels_last instead: winograd_direct_nchw). Padding of any size and every padding mode are folded into
 // the input gather. The weight gradient runs the same transforms transposed (winograd_backward_weight.cpp).
-// Groups of 16 or 8 channels in and out have kernels of their own, groups across the vector (winograd_small_group.cpp).
+// Groups of 8, 16 or 32 channels in and out have kernels of their own (winograd_small_group.cpp).
 // Accuracy: relative errors against a float64 reference of 1e-7 to 3.3e-6 on the benchmark zoo (direct
 // convolution: ~2e-7); docs and numbers in README, "Algorithms and accuracy".
 #pragma once
@@ -79,8 +79,8 @@ bool use_winograd_backward_weight(const ConvParams& p, int64_t elem_size);
 template <typename T>
 void conv_backward_weight_winograd(const ConvParams& p, const T* x, const T* gy, T* gw);
 
-// Grouped 3x3 stride-1 float32 convolutions with 16 or 8 channels per group in and out (one or two groups per
-// vector: ResNeXt-50 32x4d's layer3 and layer2), zero padding: F(4x4, 3x3) per group (winograd_small_group.cpp),
+// Grouped 3x3 stride-1 float32 convolutions with 8, 16 or 32 channels per group in and out (ResNeXt-50 32x4d's
+// layer2, layer3 and layer4), zero padding: F(4x4, 3x3) per group (winograd_small_group.cpp),
 // forward, input gradient (padding <= 2) and, for 16 channels per group, weight gradient.
 bool small_group_winograd_applies(const ConvParams& p, int64_t elem_size);
 bool small_group_winograd_backward_input_applies(const ConvParams& p, int64_t elem_size);
