@@ -14,8 +14,8 @@
 //                                                    vectors, the group's input value c broadcast from memory
 //                                                    (CG = 8: the two groups' values c as one 64-bit broadcast)
 //   y_t = A^T M_t A + bias                         output transform, clipped at the band's edges
-// M overwrites V in place (a tile's point is read in full before its result is stored), so a block's 36 KB stays
-// in L1 (CG = 32: 72 KB, in L2) beside the unit's transformed weight U[xi][c][k].
+// M overwrites V in place (a tile's point is read in full before its result is stored), so a block of 8 tiles, 18 KB
+// (CG = 32: 36 KB), stays in L1 or L2 beside the unit's transformed weight U[xi][c][k].
 // CG = 8: lanes are interleaved, lane 2i + h holding channel i of the vector's group h (lane_channel), so that one
 // 64-bit broadcast gives every lane its own group's input channel c: the band buffers are permuted so after the copy,
 // the outputs back before the store.
