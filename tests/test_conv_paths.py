@@ -524,12 +524,14 @@ def test_nchw_strided_stem_in_channels_last(dtype, threads):
     run_case((2, 3, 67, 71), (96, 11, 11), (4, 4), (2, 2, 2, 2), dtype=dtype)
 
 
-# NCHW float32 forwards of 64 or more output pixels that run as the channels_last direct convolution on a
-# transposed input (conv_layout_switch.cpp): its tiles store their outputs transposed, straight into the NCHW
-# result (conv_dispatch.cpp, direct_writes_nchw). Full and partial pixel tiles, column panels of 32 and of 8
-# channels, row_taps tiles of one vector of channels (up to 26 pixels: two transposed blocks), stacked short rows,
-# a single row whose column panels are split between threads, groups and every padding mode, with and without
-# bias; float64 takes the transposes as before.
+# NCHW float32 forwards of 64 or more output pixels that run as the channels_last direct convolution on the NCHW
+# tensors themselves (conv_layout_switch.cpp): each band of input rows is transposed into pixels as it is gathered
+# (gather_band, the group's planes; few-channel stems interleaved), and the tiles store their outputs transposed,
+# straight into the NCHW result (conv_dispatch.cpp, direct_writes_nchw). Full and partial pixel tiles, column
+# panels of 32 and of 8 channels, row_taps tiles of one vector of channels (up to 26 pixels: two transposed
+# blocks), stacked short rows, a single row whose column panels are split between threads, groups and every
+# padding mode on the edge columns, asymmetric pads, a stride along the height only, 3-channel stems, a
+# weight-stationary layer (whole images gathered), with and without bias; float64 takes the transposes.
 NCHW_DIRECT_CASES = {
     "5x5_k32": ((2, 16, 20, 20), (32, 5, 5), (1, 1), (2, 2, 2, 2), 1, "zeros"),
     "5x5_k12_row_taps": ((2, 16, 12, 30), (12, 5, 5), (1, 1), (2, 2, 2, 2), 1, "reflect"),
@@ -537,6 +539,11 @@ NCHW_DIRECT_CASES = {
     "stacked_rows": ((1, 32, 40, 9), (48, 3, 3), (2, 2), (1, 1, 1, 1), 1, "zeros"),
     "7x7_groups2": ((2, 32, 16, 16), (48, 7, 7), (1, 1), (3, 3, 3, 3), 2, "circular"),
     "one_row_split": ((1, 16, 5, 80), (64, 5, 5), (1, 1), (0, 0, 0, 0), 1, "zeros"),
+    "s2_groups2_asym_pads": ((2, 64, 20, 23), (64, 3, 3), (2, 2), (0, 1, 2, 0), 2, "zeros"),
+    "s2x1_replicate": ((2, 16, 21, 20), (32, 3, 3), (2, 1), (1, 2, 2, 1), 1, "replicate"),
+    "stem_7x7_s2_reflect": ((1, 3, 192, 193), (16, 7, 7), (2, 2), (3, 3, 3, 3), 1, "reflect"),
+    "stem_11x11_s4": ((1, 3, 387, 390), (24, 11, 11), (4, 4), (2, 2, 2, 2), 1, "zeros"),
+    "weight_stationary": ((1, 256, 17, 17), (512, 3, 3), (2, 2), (1, 1, 1, 1), 1, "zeros"),
 }
 
 

@@ -127,11 +127,14 @@ const T* pack_weight(const ConvParams& p, const T* w, int64_t panels) {
 
 // Input rows [ih0, ih0 + rows) of image n, group g, into xp: padded row a, column b holds input pixel
 // (ih0 + a, b - pad_l) remapped by the padding mode, or zeros. Only the Cg channels of each pixel are written
-// (the rest of the pixel stride is never read).
+// (the rest of the pixel stride is never read). planar: x is NCHW, and each row's Cg channel rows are transposed
+// into pixels here (see DirectJob::planar_input).
 template <typename T>
-void gather_band(const ConvParams& p, const T* x, int64_t n, int64_t g, int64_t ih0, int64_t rows, int64_t Wp,
-                 int64_t Cp, T* xp) {
+void gather_band(const ConvParams& p, const T* x, bool planar, int64_t n, int64_t g, int64_t ih0, int64_t rows,
+                 int64_t Wp, int64_t Cp, T* xp) {
   const int64_t Cg = p.C_per_group();
+  // Where channel c of input pixel (ih, iw) is: c * cs + iw * ps from the row's start.
+  const int64_t cs = planar ? p.H * p.W : 1, ps = planar ? 1 : p.C;
   for (int64_t a = 0; a < rows; ++a) {
     T* dst = xp + a * Wp * Cp;
     const int64_t ih = remap_index(ih0 + a, p.H, p.mode);
@@ -139,21 +142,25 @@ void gather_band(const ConvParams& p, const T* x, int64_t n, int64_t g, int64_t 
       std::fill(dst, dst + Wp * Cp, T(0));
       continue;
     }
-    const T* src = x + (n * p.H + ih) * p.W * p.C + g * Cg;
-    // The interior columns in one copy when pixels are packed alike in x and in xp.
+    const T* src = planar ? x + ((n * p.C + g * Cg) * p.H + ih) * p.W : x + (n * p.H + ih) * p.W * p.C + g * Cg;
+    // The interior columns (every padding mode maps them to themselves) in one copy or transpose.
     const int64_t lo = std::clamp<int64_t>(p.pad_l, 0, Wp), hi = std::clamp<int64_t>(p.pad_l + p.W, lo, Wp);
-    const bool contiguous = Cp == p.C && p.mode == PaddingMode::Zeros;
+    if (hi > lo) {
+      const T* s = src + (lo - p.pad_l) * ps;
+      if (!planar && Cp == p.C)
+        std::memcpy(dst + lo * Cp, s, sizeof(T) * size_t((hi - lo) * Cp));
+      else if (!planar)
+        for (int64_t b = lo; b < hi; ++b) std::memcpy(dst + b * Cp, s + (b - lo) * ps, sizeof(T) * size_t(Cg));
+      else if (Cp != Cg || !interleave_few_rows(Cg, hi - lo, s, cs, dst + lo * Cp))
+        transpose_serial(Cg, hi - lo, s, cs, int64_t(1), dst + lo * Cp, Cp);
+    }
     for (int64_t b = 0; b < Wp; ++b) {
-      if (contiguous && b == lo && hi > lo) {
-        std::memcpy(dst + lo * Cp, src + (lo - p.pad_l) * p.C, sizeof(T) * size_t((hi - lo) * Cp));
+      if (b == lo && hi > lo) {
         b = hi - 1;
         continue;
       }
       const int64_t iw = remap_index(b - p.pad_l, p.W, p.mode);
-      if (iw < 0)
-        std::fill(dst + b * Cp, dst + b * Cp + Cg, T(0));
-      else
-        std::memcpy(dst + b * Cp, src + iw * p.C, sizeof(T) * size_t(Cg));
+      for (int64_t c = 0; c < Cg; ++c) dst[b * Cp + c] = iw < 0 ? T(0) : src[c * cs + iw * ps];
     }
   }
 }
@@ -384,6 +391,9 @@ struct DirectJob {
   T* y;
   OutputPlacement out;
   bool stream = false;  // full-width tiles go out as non-temporal stores (set_streaming)
+  // x is NCHW (p says NHWC, the layout the band is gathered into): an NCHW forward run here transposes each band
+  // of input rows as it gathers them, not the whole input into a buffer first (see conv_forward_implicit_nhwc).
+  bool planar_input = false;
   int64_t band = 0, bands = 0, ppi = 0, pgroups = 0, items = 0;
   std::vector<int64_t> off;  // each tap's offset in the padded band
   // A kernel row's taps as one: with undilated columns and pixels packed without a gap (pixel stride Cg), tap
@@ -451,7 +461,7 @@ struct DirectJob {
   // The padded input rows that output rows [oh0, oh1) of image n, group g read, into xp, then `zeros` zeros.
   void gather(int64_t n, int64_t g, int64_t oh0, int64_t oh1, int64_t zeros, T* xp) const {
     const int64_t Cp = pixel_stride(p, sizeof(T)), Wp = padded_width(p), rows = band_input_rows(p, oh1 - oh0);
-    gather_band(p, x, n, g, oh0 * p.stride_h - p.pad_t, rows, Wp, Cp, xp);
+    gather_band(p, x, planar_input, n, g, oh0 * p.stride_h - p.pad_t, rows, Wp, Cp, xp);
     std::fill(xp + rows * Wp * Cp, xp + rows * Wp * Cp + zeros, T(0));
   }
 
@@ -721,9 +731,10 @@ void zero_phase(const ConvParams& p, const Phase& f, T* gx) {
 }  // namespace
 
 template <typename T>
-void conv_forward_implicit_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y, bool nchw_output) {
+void conv_forward_implicit_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y, bool nchw) {
   std::vector<DirectJob<T>> job;
-  job.emplace_back(p, x, nullptr, bias, y, nchw_output ? planar_output(p) : dense_output(p), p.num_threads);
+  job.emplace_back(p, x, nullptr, bias, y, nchw ? planar_output(p) : dense_output(p), p.num_threads);
+  job.back().planar_input = nchw;
   job.back().set_streaming();
   if (weight_stationary(job.back(), p.num_threads)) return run_weight_stationary(job.back(), w);
   job.back().wp = pack_weight(p, w, column_panels<T>(p));

@@ -12,13 +12,14 @@ namespace cpu {
 
 // Forward, any groups / stride / dilation / padding mode, kernels larger than 1x1, as long as one column
 // panel of the packed weight (all taps of a group's channels) stays in L2 and a band of padded input rows
-// fits a thread's scratch. nchw_output: y is (N, K, OH, OW) (the tiles store transposed), for an NCHW forward
-// that runs here on a transposed input (conv_layout_switch.h), which then needs no transpose of its output.
+// fits a thread's scratch. nchw: x is (N, C, H, W) and y (N, K, OH, OW) while p says NHWC, for an NCHW forward
+// that runs here (conv_layout_switch.h) with no whole-tensor transposes: each band of input rows is transposed as
+// it is gathered, and the tiles store transposed.
 bool implicit_forward_applies(const ConvParams& p, int64_t elem_size);
 
 template <typename T>
 void conv_forward_implicit_nhwc(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
-                                bool nchw_output = false);
+                                bool nchw = false);
 
 // Input gradient, zero padding. Stride 1: padding within the kernel's reach on the top and left. Strided:
 // dilation 1, a kernel at least the stride, input channels per group of at least one column panel in whole half

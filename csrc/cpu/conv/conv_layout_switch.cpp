@@ -172,9 +172,7 @@ void conv_forward_in_layout(const ConvParams& p, Layout target, const T* x, cons
 
 template <typename T>
 void conv_forward_nchw_via_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
-  T* xt = thread_scratch<T>(kScratchLayoutIn, size_t(p.N * p.C * p.H * p.W));
-  relayout(p.layout, p.N, p.C, p.H * p.W, x, xt, p.num_threads);
-  conv_forward_implicit_nhwc(in_layout(p, Layout::NHWC), xt, w, bias, y, /*nchw_output=*/true);
+  conv_forward_implicit_nhwc(in_layout(p, Layout::NHWC), x, w, bias, y, /*nchw=*/true);
 }
 
 template <typename T>

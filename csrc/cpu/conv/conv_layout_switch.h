@@ -33,7 +33,7 @@ Layout switch_target(const ConvParams& p, ConvPass pass, int64_t elem_size);
 template <typename T>
 void conv_forward_in_layout(const ConvParams& p, Layout target, const T* x, const T* w, const T* bias, T* y);
 
-// An NCHW forward as the channels_last direct convolution (conv_implicit_nhwc.h) of its transposed input, which
+// An NCHW forward as the channels_last direct convolution (conv_implicit_nhwc.h), which reads the NCHW input and
 // writes the NCHW output itself: the caller has checked that the channels_last dispatch would run p there.
 template <typename T>
 void conv_forward_nchw_via_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* y);
