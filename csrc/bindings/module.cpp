@@ -6,6 +6,7 @@
 #include "../cpu/kernel_library.h"
 #include "../cpu/peak_probe.h"
 #include "../cpu/winograd/winograd.h"
+#include "direct_calls.h"
 #include "winograd_weight_cache.h"
 
 namespace {
@@ -39,6 +40,8 @@ pybind11::dict build_info() {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "fastconv compiled kernels";
+  pybind11::module direct = m.def_submodule("direct", "Typed calls of the ops (fastconv/nn/_direct_calls.py).");
+  fastconv::register_direct_calls(direct);
   m.def("build_info", &build_info, "How the extension was compiled (the CPU kernels' capability and SIMD level, OpenMP, CUDA).");
   m.def("peak_fma_gflops", &fastconv::peak_fma_gflops, "Measured FMA peak, GFLOP/s (benchmark probe).",
         pybind11::arg("threads"), pybind11::arg("seconds"), pybind11::arg("double_precision"));

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 
 from ._args import restore_rank
+from ._direct_calls import ops
 
-_ops = torch.ops.fastconv
 _TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
 
 
@@ -45,7 +45,7 @@ def usual_call(input, weight, bias, rank, groups):
 def conv2d_op(input, weight, bias, stride, pad4, dilation, groups):
     """The conv2d op on prepared lists, or None where it refuses the call."""
     try:
-        return _ops.conv2d(input, weight, bias, stride, pad4, dilation, groups, "zeros")
+        return ops().conv2d(input, weight, bias, stride, pad4, dilation, groups, "zeros")
     except Exception:  # noqa: BLE001 - the full path raises the error with fastconv's message
         return None
 
@@ -88,6 +88,6 @@ def fast_conv_transpose2d(input, weight, bias, stride, padding, output_padding, 
     if stride is None or padding is None or output_padding is None or dilation is None:
         return None
     try:
-        return _ops.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
+        return ops().conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
     except Exception:  # noqa: BLE001 - the full path raises the error with fastconv's message
         return None

@@ -16,6 +16,7 @@ from .._typing import IntOrSeq, MaybeIndices
 from ..errors import FastconvError, FastconvIndexError, FastconvTypeError, FastconvValueError, widened
 from ..ops.pool import pool_out_size
 from ._checked_windows import cached_window, remember_window, window_key
+from ._direct_calls import ops
 from ._args import (check_float, check_rank, check_tensor, fit, flag_error, int_arg, int_list, non_negative,
                     positive, raise_deferred, restore_rank)
 
@@ -26,12 +27,17 @@ _max_pool2d_values = _ops.max_pool2d.default
 _avg_pool2d = _ops.avg_pool2d.default
 
 
-def _run_max_pool2d(x, window, ceil_mode, return_indices):
+def _run_max_pool2d(x, window, ceil_mode, return_indices, direct=False):
     """(values, indices or None): the values-only op where neither the caller nor autograd needs the indices
-    (inference: no index tensor, twice the values' bytes, written and dropped)."""
+    (inference: no index tensor, twice the values' bytes, written and dropped). direct: x is a plain tensor, and
+    the ops are called through _direct_calls."""
+    values_op, indices_op = (_max_pool2d_values, _max_pool2d)
+    if direct:
+        o = ops()
+        values_op, indices_op = o.max_pool2d, o.max_pool2d_with_indices
     if not return_indices and not (x.requires_grad and torch.is_grad_enabled()):
-        return _max_pool2d_values(x, *window, ceil_mode), None
-    return _max_pool2d(x, *window, ceil_mode)
+        return values_op(x, *window, ceil_mode), None
+    return indices_op(x, *window, ceil_mode)
 
 
 def _as_batched_2d(input, spatial, op, name="input"):
@@ -102,7 +108,7 @@ def max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return
     window = cached_window(input, key)
     if window is not None:  # a layer's repeat call: arguments checked before, input batched 2-d
         try:
-            y, ind = _run_max_pool2d(input, window, ceil_mode, return_indices)
+            y, ind = _run_max_pool2d(input, window, ceil_mode, return_indices, direct=True)
         except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
             raise widened(e) from None
         return (y, ind) if return_indices else y
@@ -145,7 +151,7 @@ def avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pa
     if window is not None:  # a layer's repeat call: arguments checked before, input batched 2-d
         k, s, p, _ = window
         try:
-            return _avg_pool2d(input, k, s, p, ceil_mode, count_include_pad, divisor_override)
+            return ops().avg_pool2d(input, k, s, p, ceil_mode, count_include_pad, divisor_override)
         except (ValueError, TypeError, IndexError) as e:  # the op's own checks: as fastconv's error classes
             raise widened(e) from None
     # torch's parser first (types, int64 range), then the checks
