@@ -143,3 +143,34 @@ def test_op_level_validation():
         ops.avg_pool2d(x, [2, 2], [1, 1], [0, 0], False, True, 0)
     with pytest.raises(ValueError, match="grad_output of shape"):
         ops.avg_pool2d_backward(torch.randn(1, 2, 3, 3), [5, 5], [2, 2], [2, 2], [0, 0], False, True, None)
+
+
+# NCHW planes with rows narrower than 8 outputs and at most 1024 elements run 16 float32 / 8 float64 planes at a
+# time, transposed into pixels of one vector (csrc/cpu/pool/pool_avg.cpp, avg_plane_block): whole blocks and the
+# tail planes after them, every window rule. Each plane must come out bit for bit as it does alone (a single plane
+# takes the one-plane path), forward and backward, and the forward as torch's.
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(2, 19, 7, 8), (1, 16, 10, 10), (3, 11, 5, 9), (1, 24, 32, 7)])
+def test_avg_pool2d_plane_blocks(shape, dtype, threads):
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for kw_ in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                                count_include_pad=False),
+                    dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 0), divisor_override=5),
+                    dict(kernel_size=shape[2:], stride=1), dict(kernel_size=3, stride=1, padding=1)):
+            x = make_input(shape, "contiguous", seed=sum(shape)).to(dtype).requires_grad_(True)
+            y = FF.avg_pool2d(x, **kw_)
+            assert torch.equal(y, TF.avg_pool2d(x, **kw_))
+            g = torch.randn_like(y)
+            gx = torch.autograd.grad(y, x, g)[0]
+            planes = x.detach().reshape(-1, 1, *shape[2:])
+            for i in range(planes.shape[0]):
+                xi = planes[i:i + 1].clone().requires_grad_(True)
+                yi = FF.avg_pool2d(xi, **kw_)
+                assert torch.equal(yi.reshape(-1), y.reshape(-1, yi.numel())[i])
+                gi = torch.autograd.grad(yi, xi, g.reshape(-1, 1, *y.shape[2:])[i:i + 1])[0]
+                assert torch.equal(gi.reshape(-1), gx.reshape(-1, gi.numel())[i])
+    finally:
+        torch.set_num_threads(old)
