@@ -145,13 +145,13 @@ def test_op_level_validation():
         ops.avg_pool2d_backward(torch.randn(1, 2, 3, 3), [5, 5], [2, 2], [2, 2], [0, 0], False, True, None)
 
 
-# NCHW planes with rows narrower than 8 outputs and at most 1024 elements run 16 float32 / 8 float64 planes at a
-# time, transposed into pixels of one vector (csrc/cpu/pool/pool_avg.cpp, avg_plane_block): whole blocks and the
-# tail planes after them, every window rule. Each plane must come out bit for bit as it does alone (a single plane
-# takes the one-plane path), forward and backward, and the forward as torch's.
+# NCHW planes of at most 256x256 elements run 16 float32 / 8 float64 planes at a time, transposed into pixels of
+# one vector (csrc/cpu/pool/pool_avg.cpp, avg_plane_block): whole blocks and a partial last one, narrow and wide
+# rows, every window rule. Each plane must come out bit for bit as it does alone (batch-invariant results), forward
+# and backward, and the forward as torch's.
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("shape", [(2, 19, 7, 8), (1, 16, 10, 10), (3, 11, 5, 9), (1, 24, 32, 7)])
+@pytest.mark.parametrize("shape", [(2, 19, 7, 8), (1, 16, 10, 10), (3, 11, 5, 9), (1, 24, 32, 7), (1, 17, 30, 31)])
 def test_avg_pool2d_plane_blocks(shape, dtype, threads):
     old = torch.get_num_threads()
     torch.set_num_threads(threads)

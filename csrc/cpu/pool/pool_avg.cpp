@@ -72,31 +72,27 @@ void avg_row_by_window(const PoolParams& p, const AvgWindows<T>& win, const T* x
   }
 }
 
-// Narrow planes of at most kMaxBlockPlane elements run kLanes<T> planes at a time (one 64-byte vector of T): the
+// NCHW planes of at most kMaxBlockPlane elements run kLanes<T> planes at a time (one 64-byte vector of T): the
 // block's planes are transposed into pixels of kLanes values, every window is summed for all of them at once, a
-// lane per plane in the same order (so to the same bits) as avg_row_by_window, and the output planes transposed
-// back. One plane at a time, each window was a chain of dependent scalar adds: LeNet-5's S4 (64x16 planes of 10x10,
-// 2x2 windows) and GoogLeNet's 7x7 average over 8x1024 planes of 7x7 ran at 0.65-0.8x of torch.
+// lane per plane in the same order (so to the same bits) as the one-plane loops, and the output planes transposed
+// back. One plane at a time, a narrow row's windows were chains of dependent scalar adds (LeNet-5's S4, 64x16
+// planes of 10x10, 2x2 windows, and GoogLeNet's 7x7 average over 8x1024 planes of 7x7 ran at 0.65-0.8x of torch),
+// and a wide row's taps strided passes over the output row: A/B in one process, 2 threads, forward / backward,
+// 16x64x28x28 2x2/2 516 -> 110 / 388 -> 153 us, 4x128x56x56 431 -> 176 / 662 -> 289, 8x16x40x40 5x5/1 527 -> 118 /
+// 579 -> 170, 1x32x224x224 2x2/2 457 -> 344 / 754 -> 480 (its scratch, 3.2 MB, in L3).
 template <typename T>
 constexpr int kLanes = 64 / int(sizeof(T));
-constexpr int64_t kMaxBlockPlane = 1024;  // the block's scratch: 64 KB of input pixels (float), in L2
-
-// Blocks of kLanes<T> planes that avg_plane_block / avg_backward_plane_block take (the rest run one by one).
-template <typename T>
-int64_t plane_blocks(const PoolParams& p) {
-  if (p.OW >= kNarrowRow || p.H * p.W > kMaxBlockPlane) return 0;
-  return p.N * p.C / kLanes<T>;
-}
+constexpr int64_t kMaxBlockPlane = 256 * 256;  // a block's scratch: 4 MB of input pixels, 1 MB of outputs
 
 template <typename T>
-void avg_plane_block(const PoolParams& p, const AvgWindows<T>& win, const T* x, T* y) {
+void avg_plane_block(const PoolParams& p, const AvgWindows<T>& win, int64_t lanes, const T* x, T* y) {
   constexpr int L = kLanes<T>;
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
   thread_local std::vector<T> scratch;  // one allocation per thread, not per block
   scratch.resize(size_t((HW + OHW) * L));
   T* xs = scratch.data();
   T* ys = xs + HW * L;
-  transpose_serial(int64_t(L), HW, x, HW, int64_t(1), xs, int64_t(L));  // xs[(ih * W + iw) * L + plane]
+  transpose_serial(lanes, HW, x, HW, int64_t(1), xs, int64_t(L));  // xs[(ih * W + iw) * L + plane]
   for (int64_t oh = 0; oh < p.OH; ++oh) {
     const AvgSpan& hs = win.rows[oh];
     for (int64_t ow = 0; ow < p.OW; ++ow) {
@@ -118,7 +114,7 @@ void avg_plane_block(const PoolParams& p, const AvgWindows<T>& win, const T* x, 
       for (int l = 0; l < L; ++l) out[l] = acc[l] / div;
     }
   }
-  transpose_serial(OHW, int64_t(L), ys, int64_t(L), int64_t(1), y, OHW);
+  transpose_serial(OHW, lanes, ys, int64_t(L), int64_t(1), y, OHW);
 }
 
 template <typename T>
@@ -127,12 +123,14 @@ void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
   int64_t j0, j1;  // kernel columns that reach the input for some output column
   kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   const AvgWindows<T> win(p);
-  // Blocks of kLanes planes first (narrow planes), then the remaining planes one at a time.
   constexpr int64_t L = kLanes<T>;
-  const int64_t blocks = plane_blocks<T>(p);
-  parallel_items(p.num_threads, blocks + planes - blocks * L, [&](int64_t item) {
-      if (item < blocks) return avg_plane_block(p, win, x + item * L * HW, y + item * L * OHW);
-      const int64_t plane = item - blocks + blocks * L;
+  if (HW <= kMaxBlockPlane) {  // every plane in a block (the last one partial), so any plane gets the same bits
+    parallel_items(p.num_threads, (planes + L - 1) / L, [&](int64_t b) {
+      avg_plane_block(p, win, std::min(L, planes - b * L), x + b * L * HW, y + b * L * OHW);
+    });
+    return;
+  }
+  parallel_items(p.num_threads, planes, [&](int64_t plane) {
       const T* xp = x + plane * HW;
       if (p.OW < kNarrowRow) {
         for (int64_t oh = 0; oh < p.OH; ++oh) avg_row_by_window(p, win, xp, oh, y + plane * OHW + oh * p.OW);
@@ -257,18 +255,18 @@ void avg_forward_nhwc(const PoolParams& p, const T* x, T* y) {
   });
 }
 
-// The backward of avg_plane_block: kLanes<T> planes of grad_output transposed into pixels, each window's
-// gradient spread over its taps for all of them at once (per lane in the narrow path's order: the same bits),
-// and the input-gradient planes transposed back.
+// The backward of avg_plane_block: `lanes` (<= kLanes<T>) planes of grad_output transposed into pixels, each
+// window's gradient spread over its taps for all of them at once (windows in row-major order, as the narrow
+// one-plane loops), and the input-gradient planes transposed back.
 template <typename T>
-void avg_backward_plane_block(const PoolParams& p, const AvgWindows<T>& win, const T* gy, T* gx) {
+void avg_backward_plane_block(const PoolParams& p, const AvgWindows<T>& win, int64_t lanes, const T* gy, T* gx) {
   constexpr int L = kLanes<T>;
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
   thread_local std::vector<T> scratch;
   scratch.resize(size_t((HW + OHW) * L));
   T* gxs = scratch.data();
   T* gys = gxs + HW * L;
-  transpose_serial(int64_t(L), OHW, gy, OHW, int64_t(1), gys, int64_t(L));
+  transpose_serial(lanes, OHW, gy, OHW, int64_t(1), gys, int64_t(L));
   std::fill(gxs, gxs + HW * L, T(0));
   for (int64_t oh = 0; oh < p.OH; ++oh) {
     const AvgSpan& hs = win.rows[oh];
@@ -288,7 +286,7 @@ void avg_backward_plane_block(const PoolParams& p, const AvgWindows<T>& win, con
         }
     }
   }
-  transpose_serial(HW, int64_t(L), gxs, int64_t(L), int64_t(1), gx, HW);
+  transpose_serial(HW, lanes, gxs, int64_t(L), int64_t(1), gx, HW);
 }
 
 template <typename T>
@@ -298,10 +296,13 @@ void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
   kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   const AvgWindows<T> win(p);
   constexpr int64_t L = kLanes<T>;
-  const int64_t blocks = plane_blocks<T>(p);
-  parallel_items(p.num_threads, blocks + planes - blocks * L, [&](int64_t item) {
-      if (item < blocks) return avg_backward_plane_block(p, win, gy + item * L * OHW, gx + item * L * HW);
-      const int64_t plane = item - blocks + blocks * L;
+  if (HW <= kMaxBlockPlane) {
+    parallel_items(p.num_threads, (planes + L - 1) / L, [&](int64_t b) {
+      avg_backward_plane_block(p, win, std::min(L, planes - b * L), gy + b * L * OHW, gx + b * L * HW);
+    });
+    return;
+  }
+  parallel_items(p.num_threads, planes, [&](int64_t plane) {
       thread_local std::vector<T> g;  // one allocation per thread, not per plane
       g.resize(p.OW);
       T* gp = gx + plane * HW;
