@@ -133,3 +133,24 @@ def test_common_call_takes_the_direct_entry(name, monkeypatch):
     monkeypatch.setattr(dc, "_direct", type("D", (), {n: staticmethod(counted(getattr(direct, n))) for n in NAMES}))
     got = CALLS[name](x)
     assert calls and torch.equal(got, want)
+
+
+def test_adaptive_avg_pool1d_common_call(monkeypatch):
+    """The 1-d adaptive average's common call (plain 3-d input, int size) takes the direct entry, with torch's
+    values and channel-minor strides; under a TorchFunctionMode, torch.ops."""
+    x = randn(4, 30, 16).transpose(1, 2)
+    want = F.adaptive_avg_pool1d(x, 3)
+    with Recorder() as mode:
+        y = FF.adaptive_avg_pool1d(x, 3)
+    assert "fastconv.adaptive_avg_pool2d" in mode.seen or "fastconv.adaptive_avg_pool2d.default" in mode.seen
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return direct.adaptive_avg_pool2d(*args)
+
+    import fastconv.nn._direct_calls as dc
+    monkeypatch.setattr(dc, "_direct", type("D", (), {"adaptive_avg_pool2d": staticmethod(counted)}))
+    got = FF.adaptive_avg_pool1d(x, (3,))
+    assert calls and torch.equal(got, y) and got.stride() == want.stride()
+    torch.testing.assert_close(got, want)

@@ -11,7 +11,7 @@ from .._typing import MaybeIndices, OutputSize
 from ..errors import FastconvTypeError, FastconvValueError, widened
 from ._args import check_float, check_rank, check_tensor, fit, int_list, non_negative, restore_rank
 from ._direct_calls import ops
-from ._fast_call import int_pair
+from ._fast_call import int_pair, int_single
 
 _ops = torch.ops.fastconv
 _FAST_DTYPES = (torch.float32, torch.float64)
@@ -81,26 +81,30 @@ def _global_average_any_rank(input, output_size, op):
     return y.reshape(lead + (1, 1))
 
 
-def _common_adaptive_avg_2d(input, output_size):
-    """The common call (a plain batched float32/float64 2-d input of non-empty planes, positive int output sizes)
+def _common_adaptive_avg(input, output_size, spatial):
+    """The common call (a plain batched float32/float64 input of non-empty planes, positive int output sizes)
     straight on the op, or None for any other call and any the op refuses: the full path then checks and reports
-    it. (The full path's checks took longer than ResNet-18's 4x512x7x7 global average itself.)"""
-    if type(input) is not torch.Tensor or input.dim() != 4 or input.dtype not in _FAST_DTYPES:
+    it. (The full path's checks took longer than ResNet-18's 4x512x7x7 global average itself, and than M5's
+    8x512x30 one.)"""
+    if type(input) is not torch.Tensor or input.dim() != spatial + 2 or input.dtype not in _FAST_DTYPES:
         return None
-    sizes = int_pair(output_size)
-    if sizes is None or sizes[0] <= 0 or sizes[1] <= 0 or 0 in input.shape[1:]:
+    sizes = int_pair(output_size) if spatial == 2 else int_single(output_size)
+    if sizes is None or min(sizes) <= 0 or 0 in input.shape[1:]:
         return None
     try:
-        return ops().adaptive_avg_pool2d(input, sizes)
+        if spatial == 2:
+            return ops().adaptive_avg_pool2d(input, sizes)
+        return restore_rank(ops().adaptive_avg_pool2d(input.unsqueeze(2), [1, sizes[0]]), 1, False,
+                            keep_1d_format=True)
     except Exception:  # noqa: BLE001 - the full path raises the error with fastconv's message
         return None
 
 
 def _adaptive_avg(input, output_size, spatial, op):
+    y = _common_adaptive_avg(input, output_size, spatial)
+    if y is not None:
+        return y
     if spatial == 2:
-        y = _common_adaptive_avg_2d(input, output_size)
-        if y is not None:
-            return y
         y = _global_average_any_rank(input, output_size, op)
         if y is not None:
             return y
