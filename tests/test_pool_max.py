@@ -244,3 +244,28 @@ def test_values_only_op(layout, dtype, channels):
     (gx,) = torch.autograd.grad(yo.nansum(), xg)
     (gt,) = torch.autograd.grad(TF.max_pool2d(xg, 3, 2, 1).nansum(), xg)
     torch.testing.assert_close(gx, gt)
+
+
+# NCHW rows of fewer than 16 outputs, planes of at most 256x256: 16 float32 / 8 float64 planes at a time, the block
+# transposed into one channels_last image (csrc/cpu/pool/pool_max.cpp, max_plane_block): whole blocks and a partial
+# last one, every window rule, NaN and -inf, values and indices as torch's, with and without indices, 1 and 2 threads.
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(2, 19, 7, 8), (1, 16, 14, 14), (3, 11, 27, 27), (1, 9, 40, 5)])
+def test_max_pool2d_plane_blocks(shape, dtype, threads):
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = make_input(shape, "contiguous", dtype, seed=sum(shape))
+        x[0, 1, 2, 2] = float("nan")
+        x[-1, -1, :3, :3] = float("-inf")
+        for kw in [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+                   dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 0), dilation=(2, 1)),
+                   dict(kernel_size=3, stride=2)]:
+            yt, it = TF.max_pool2d(x, return_indices=True, **kw)
+            yf, i_f = FF.max_pool2d(x, return_indices=True, **kw)
+            assert torch.equal(i_f, it), kw
+            torch.testing.assert_close(yf, yt, equal_nan=True, rtol=0, atol=0)
+            torch.testing.assert_close(FF.max_pool2d(x, **kw), yt, equal_nan=True, rtol=0, atol=0)
+    finally:
+        torch.set_num_threads(old)

@@ -72,21 +72,18 @@ void avg_row_by_window(const PoolParams& p, const AvgWindows<T>& win, const T* x
   }
 }
 
-// NCHW planes of at most kMaxBlockPlane elements run kLanes<T> planes at a time (one 64-byte vector of T): the
-// block's planes are transposed into pixels of kLanes values, every window is summed for all of them at once, a
+// NCHW planes of at most kMaxBlockPlane elements run kPlaneLanes<T> planes at a time (one 64-byte vector of T): the
+// block's planes are transposed into pixels of kPlaneLanes values, every window is summed for all of them at once, a
 // lane per plane in the same order (so to the same bits) as the one-plane loops, and the output planes transposed
 // back. One plane at a time, a narrow row's windows were chains of dependent scalar adds (LeNet-5's S4, 64x16
 // planes of 10x10, 2x2 windows, and GoogLeNet's 7x7 average over 8x1024 planes of 7x7 ran at 0.65-0.8x of torch),
 // and a wide row's taps strided passes over the output row: A/B in one process, 2 threads, forward / backward,
 // 16x64x28x28 2x2/2 516 -> 110 / 388 -> 153 us, 4x128x56x56 431 -> 176 / 662 -> 289, 8x16x40x40 5x5/1 527 -> 118 /
 // 579 -> 170, 1x32x224x224 2x2/2 457 -> 344 / 754 -> 480 (its scratch, 3.2 MB, in L3).
-template <typename T>
-constexpr int kLanes = 64 / int(sizeof(T));
-constexpr int64_t kMaxBlockPlane = 256 * 256;  // a block's scratch: 4 MB of input pixels, 1 MB of outputs
 
 template <typename T>
 void avg_plane_block(const PoolParams& p, const AvgWindows<T>& win, int64_t lanes, const T* x, T* y) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = kPlaneLanes<T>;
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
   thread_local std::vector<T> scratch;  // one allocation per thread, not per block
   scratch.resize(size_t((HW + OHW) * L));
@@ -123,7 +120,7 @@ void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
   int64_t j0, j1;  // kernel columns that reach the input for some output column
   kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   const AvgWindows<T> win(p);
-  constexpr int64_t L = kLanes<T>;
+  constexpr int64_t L = kPlaneLanes<T>;
   if (HW <= kMaxBlockPlane) {  // every plane in a block (the last one partial), so any plane gets the same bits
     parallel_items(p.num_threads, (planes + L - 1) / L, [&](int64_t b) {
       avg_plane_block(p, win, std::min(L, planes - b * L), x + b * L * HW, y + b * L * OHW);
@@ -255,12 +252,12 @@ void avg_forward_nhwc(const PoolParams& p, const T* x, T* y) {
   });
 }
 
-// The backward of avg_plane_block: `lanes` (<= kLanes<T>) planes of grad_output transposed into pixels, each
+// The backward of avg_plane_block: `lanes` (<= kPlaneLanes<T>) planes of grad_output transposed into pixels, each
 // window's gradient spread over its taps for all of them at once (windows in row-major order, as the narrow
 // one-plane loops), and the input-gradient planes transposed back.
 template <typename T>
 void avg_backward_plane_block(const PoolParams& p, const AvgWindows<T>& win, int64_t lanes, const T* gy, T* gx) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = kPlaneLanes<T>;
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
   thread_local std::vector<T> scratch;
   scratch.resize(size_t((HW + OHW) * L));
@@ -295,7 +292,7 @@ void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
   int64_t j0, j1;  // kernel columns that reach the input for some output column
   kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   const AvgWindows<T> win(p);
-  constexpr int64_t L = kLanes<T>;
+  constexpr int64_t L = kPlaneLanes<T>;
   if (HW <= kMaxBlockPlane) {
     parallel_items(p.num_threads, (planes + L - 1) / L, [&](int64_t b) {
       avg_backward_plane_block(p, win, std::min(L, planes - b * L), gy + b * L * OHW, gx + b * L * HW);
