@@ -126,6 +126,27 @@ def test_max_nan_propagation_ties_and_neg_inf():
             assert torch.equal(i, it), (layout, out)
 
 
+# NCHW adaptive max pooling (not global) runs 16 float32 / 8 float64 planes at a time through the channels_last
+# kernel (csrc/cpu/pool/adaptive_pool_max.cpp): several blocks and a partial one, ties, NaN, -inf, 1 and 2 threads.
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_nchw_plane_blocks(dtype, threads):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randint(0, 4, (2, 19, 13, 11), generator=g).to(dtype)
+    x[0, 1, 2, 2] = float("nan")
+    x[1, 18] = float("-inf")
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for out in [(4, 4), (3, 5), (13, 11), (2, 1)]:
+            y, i = F.adaptive_max_pool2d(x, out, return_indices=True)
+            yt, it = TF.adaptive_max_pool2d(x, out, return_indices=True)
+            torch.testing.assert_close(y, yt, equal_nan=True, rtol=0, atol=0)
+            assert torch.equal(i, it), out
+    finally:
+        torch.set_num_threads(old)
+
+
 def test_large_channel_count_nhwc_blocks():
     # More channels than one NHWC channel block, odd count: the block remainder path.
     x = torch.randn(2, 300, 5, 6).to(memory_format=torch.channels_last)

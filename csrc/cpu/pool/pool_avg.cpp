@@ -10,8 +10,8 @@
 #endif
 
 #include "pool_kernels.h"
+#include "pool_plane_blocks.h"
 #include "pool_window.h"
-#include "../transpose.h"
 
 namespace fastconv {
 namespace cpu {
@@ -72,24 +72,16 @@ void avg_row_by_window(const PoolParams& p, const AvgWindows<T>& win, const T* x
   }
 }
 
-// NCHW planes of at most kMaxBlockPlane elements run kPlaneLanes<T> planes at a time (one 64-byte vector of T): the
-// block's planes are transposed into pixels of kPlaneLanes values, every window is summed for all of them at once, a
-// lane per plane in the same order (so to the same bits) as the one-plane loops, and the output planes transposed
-// back. One plane at a time, a narrow row's windows were chains of dependent scalar adds (LeNet-5's S4, 64x16
+// NCHW planes of at most kMaxBlockPlane elements run in blocks (pool_plane_blocks.h): every window summed for the
+// block's kPlaneLanes planes at once, a lane per plane in the same order (so to the same bits) as the one-plane
+// loops. One plane at a time, a narrow row's windows were chains of dependent scalar adds (LeNet-5's S4, 64x16
 // planes of 10x10, 2x2 windows, and GoogLeNet's 7x7 average over 8x1024 planes of 7x7 ran at 0.65-0.8x of torch),
 // and a wide row's taps strided passes over the output row: A/B in one process, 2 threads, forward / backward,
 // 16x64x28x28 2x2/2 516 -> 110 / 388 -> 153 us, 4x128x56x56 431 -> 176 / 662 -> 289, 8x16x40x40 5x5/1 527 -> 118 /
 // 579 -> 170, 1x32x224x224 2x2/2 457 -> 344 / 754 -> 480 (its scratch, 3.2 MB, in L3).
-
 template <typename T>
-void avg_plane_block(const PoolParams& p, const AvgWindows<T>& win, int64_t lanes, const T* x, T* y) {
+void avg_block_windows(const PoolParams& p, const AvgWindows<T>& win, const T* xs, T* ys) {
   constexpr int L = kPlaneLanes<T>;
-  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
-  thread_local std::vector<T> scratch;  // one allocation per thread, not per block
-  scratch.resize(size_t((HW + OHW) * L));
-  T* xs = scratch.data();
-  T* ys = xs + HW * L;
-  transpose_serial(lanes, HW, x, HW, int64_t(1), xs, int64_t(L));  // xs[(ih * W + iw) * L + plane]
   for (int64_t oh = 0; oh < p.OH; ++oh) {
     const AvgSpan& hs = win.rows[oh];
     for (int64_t ow = 0; ow < p.OW; ++ow) {
@@ -111,7 +103,6 @@ void avg_plane_block(const PoolParams& p, const AvgWindows<T>& win, int64_t lane
       for (int l = 0; l < L; ++l) out[l] = acc[l] / div;
     }
   }
-  transpose_serial(OHW, lanes, ys, int64_t(L), int64_t(1), y, OHW);
 }
 
 template <typename T>
@@ -120,13 +111,9 @@ void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
   int64_t j0, j1;  // kernel columns that reach the input for some output column
   kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   const AvgWindows<T> win(p);
-  constexpr int64_t L = kPlaneLanes<T>;
-  if (HW <= kMaxBlockPlane) {  // every plane in a block (the last one partial), so any plane gets the same bits
-    parallel_items(p.num_threads, (planes + L - 1) / L, [&](int64_t b) {
-      avg_plane_block(p, win, std::min(L, planes - b * L), x + b * L * HW, y + b * L * OHW);
-    });
-    return;
-  }
+  if (HW <= kMaxBlockPlane)  // every plane in a block (the last one partial), so any plane gets the same bits
+    return pool_in_plane_blocks(p.num_threads, planes, HW, OHW, x, y, nullptr,
+                                [&](const T* xs, T* ys, int64_t*) { avg_block_windows(p, win, xs, ys); });
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
       const T* xp = x + plane * HW;
       if (p.OW < kNarrowRow) {
@@ -252,19 +239,12 @@ void avg_forward_nhwc(const PoolParams& p, const T* x, T* y) {
   });
 }
 
-// The backward of avg_plane_block: `lanes` (<= kPlaneLanes<T>) planes of grad_output transposed into pixels, each
-// window's gradient spread over its taps for all of them at once (windows in row-major order, as the narrow
-// one-plane loops), and the input-gradient planes transposed back.
+// The backward of avg_block_windows: each window's gradient spread over its taps for the block's planes at once
+// (windows in row-major order, as the narrow one-plane loops).
 template <typename T>
-void avg_backward_plane_block(const PoolParams& p, const AvgWindows<T>& win, int64_t lanes, const T* gy, T* gx) {
+void avg_backward_block_windows(const PoolParams& p, const AvgWindows<T>& win, const T* gys, T* gxs) {
   constexpr int L = kPlaneLanes<T>;
-  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
-  thread_local std::vector<T> scratch;
-  scratch.resize(size_t((HW + OHW) * L));
-  T* gxs = scratch.data();
-  T* gys = gxs + HW * L;
-  transpose_serial(lanes, OHW, gy, OHW, int64_t(1), gys, int64_t(L));
-  std::fill(gxs, gxs + HW * L, T(0));
+  std::fill(gxs, gxs + p.H * p.W * L, T(0));
   for (int64_t oh = 0; oh < p.OH; ++oh) {
     const AvgSpan& hs = win.rows[oh];
     for (int64_t ow = 0; ow < p.OW; ++ow) {
@@ -283,7 +263,6 @@ void avg_backward_plane_block(const PoolParams& p, const AvgWindows<T>& win, int
         }
     }
   }
-  transpose_serial(HW, lanes, gxs, int64_t(L), int64_t(1), gx, HW);
 }
 
 template <typename T>
@@ -292,13 +271,9 @@ void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
   int64_t j0, j1;  // kernel columns that reach the input for some output column
   kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   const AvgWindows<T> win(p);
-  constexpr int64_t L = kPlaneLanes<T>;
-  if (HW <= kMaxBlockPlane) {
-    parallel_items(p.num_threads, (planes + L - 1) / L, [&](int64_t b) {
-      avg_backward_plane_block(p, win, std::min(L, planes - b * L), gy + b * L * OHW, gx + b * L * HW);
-    });
-    return;
-  }
+  if (HW <= kMaxBlockPlane)  // grad_output's planes in, the input gradient's out
+    return pool_in_plane_blocks(p.num_threads, planes, OHW, HW, gy, gx, nullptr,
+                                [&](const T* gys, T* gxs, int64_t*) { avg_backward_block_windows(p, win, gys, gxs); });
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
       thread_local std::vector<T> g;  // one allocation per thread, not per plane
       g.resize(p.OW);

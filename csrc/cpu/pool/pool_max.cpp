@@ -14,8 +14,8 @@
 #endif
 
 #include "pool_kernels.h"
+#include "pool_plane_blocks.h"
 #include "pool_window.h"
-#include "../transpose.h"
 
 namespace fastconv {
 namespace cpu {
@@ -479,46 +479,24 @@ void mark_empty_windows(const PoolParams& p, int64_t* ind) {
       }
 }
 
-// `lanes` (<= kPlaneLanes<T>) NCHW planes of at most kMaxBlockPlane elements: transposed into one image of
-// kPlaneLanes channels, pooled there by max_forward_nhwc on the calling thread (its register kernels, NaN and
-// first-maximum rules; an index is the tap's position in its plane in either layout), the values and indices
-// transposed back. A plane's row of 7 outputs used 7 lanes of a vector in the NCHW kernel, with a pass per tap
-// over the row.
-template <typename T>
-void max_plane_block(const PoolParams& p, int64_t lanes, const T* x, T* y, int64_t* ind) {
-  constexpr int L = kPlaneLanes<T>;
-  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
-  PoolParams q = p;
-  q.N = 1, q.C = L, q.layout = Layout::NHWC, q.num_threads = 1;
-  thread_local std::vector<T> scratch;  // one allocation per thread, not per block
-  thread_local std::vector<int64_t> index_scratch;
-  scratch.resize(size_t((HW + OHW) * L));
-  if (ind) index_scratch.resize(size_t(OHW * L));
-  T* xs = scratch.data();
-  T* ys = xs + HW * L;
-  int64_t* is = ind ? index_scratch.data() : nullptr;
-  transpose_serial(lanes, HW, x, HW, int64_t(1), xs, int64_t(L));
-  max_forward_nhwc(q, xs, ys, is, /*allow_stream=*/false);  // (the scratch is read right back)
-  transpose_serial(OHW, lanes, ys, int64_t(L), int64_t(1), y, OHW);
-  if (ind) transpose_serial(OHW, lanes, is, int64_t(L), int64_t(1), ind, OHW);
-}
-
-// Rows of fewer outputs than this pool in blocks of planes (max_plane_block); longer rows fill the NCHW kernel's
-// 16-lane blocks. A/B in one process, 2 threads, forward / forward+backward: MNIST's 64x32x14x14 2x2/2 379 -> 154 /
-// 449 -> 291 us, AlexNet's 4x256x27x27 3x3/2 537 -> 296 / 806 -> 645, its 13x13 266 -> 74 / 235 -> 134, VGG-16's
-// 1x512x28x28 2x2/2 128 -> 92 / 245 -> 243, its 14x14 166 -> 67 / 279 -> 214; with rows of 28 outputs and more the
-// blocks lost with indices (GoogLeNet's 8x192x28x28 3x3/1 forward+backward 3107 -> 3836 us: the int64 indices'
-// element-wise transposes), and ResNet's 112x112 stem pool 3031 -> 3895.
+// Rows of fewer outputs than this pool in blocks of planes (max_forward_nchw_blocks); longer rows fill the NCHW
+// kernel's 16-lane blocks. A/B in one process, 2 threads, forward / forward+backward: MNIST's 64x32x14x14 2x2/2
+// 379 -> 154 / 449 -> 291 us, AlexNet's 4x256x27x27 3x3/2 537 -> 296 / 806 -> 645, its 13x13 266 -> 74 / 235 -> 134,
+// VGG-16's 1x512x28x28 2x2/2 128 -> 92 / 245 -> 243, its 14x14 166 -> 67 / 279 -> 214; with rows of 28 outputs and
+// more the blocks lost with indices (GoogLeNet's 8x192x28x28 3x3/1 forward+backward 3107 -> 3836 us: the int64
+// indices' element-wise transposes), and ResNet's 112x112 stem pool 3031 -> 3895.
 constexpr int64_t kBlockedRowOutputs = 16;
 
+// NCHW planes pooled in blocks (pool_plane_blocks.h) by max_forward_nhwc on the calling thread (its register
+// kernels, NaN and first-maximum rules).
 template <typename T>
 void max_forward_nchw_blocks(const PoolParams& p, const T* x, T* y, int64_t* ind) {
-  constexpr int64_t L = kPlaneLanes<T>;
-  const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
-  parallel_items(p.num_threads, (planes + L - 1) / L, [&](int64_t b) {
-    int64_t* ib = ind ? ind + b * L * OHW : nullptr;
-    max_plane_block(p, std::min(L, planes - b * L), x + b * L * HW, y + b * L * OHW, ib);
-  });
+  PoolParams q = p;
+  q.N = 1, q.C = kPlaneLanes<T>, q.layout = Layout::NHWC, q.num_threads = 1;
+  pool_in_plane_blocks(p.num_threads, p.N * p.C, p.H * p.W, p.OH * p.OW, x, y, ind,
+                       [&](const T* xs, T* ys, int64_t* is) {
+                         max_forward_nhwc(q, xs, ys, is, /*allow_stream=*/false);  // (the scratch is read right back)
+                       });
 }
 
 }  // namespace

@@ -142,13 +142,6 @@ inline void stream_fence() {
 #endif
 }
 
-// NCHW pooling of planes of at most kMaxBlockPlane elements runs kPlaneLanes<T> planes at a time (one 64-byte
-// vector of T), the block transposed into pixels of that many values (pool_avg.cpp, pool_max.cpp): one plane at a
-// time, small planes' rows use few lanes of a vector or none.
-template <typename T>
-inline constexpr int kPlaneLanes = 64 / int(sizeof(T));
-inline constexpr int64_t kMaxBlockPlane = 256 * 256;  // a block's scratch: 4 MB of input pixels, 1 MB of outputs
-
 inline int64_t avg_divisor(const PoolParams& p, const AvgSpan& h, const AvgSpan& w) {
   if (p.divisor_override != 0) return p.divisor_override;
   if (p.count_include_pad) return h.padded_len * w.padded_len;
