@@ -75,32 +75,25 @@ class Recorder(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+# name -> the functional call on module M (fastconv.nn.functional or torch.nn.functional)
 CALLS = {
-    "conv2d": lambda x: FF.conv2d(x, torch.ones(2, 4, 3, 3), None, padding=1),
-    "conv_transpose2d": lambda x: FF.conv_transpose2d(x, torch.ones(4, 2, 3, 3), None, stride=2),
-    "avg_pool2d": lambda x: FF.avg_pool2d(x, 2),
-    "max_pool2d": lambda x: FF.max_pool2d(x, 3, 2, 1),
-    "max_pool2d_with_indices": lambda x: FF.max_pool2d(x, 3, 2, 1, return_indices=True)[0],
-    "adaptive_avg_pool2d": lambda x: FF.adaptive_avg_pool2d(x, (1, 1)),
-}
-TORCH_CALLS = {
-    "conv2d": lambda x: F.conv2d(x, torch.ones(2, 4, 3, 3), None, padding=1),
-    "conv_transpose2d": lambda x: F.conv_transpose2d(x, torch.ones(4, 2, 3, 3), None, stride=2),
-    "avg_pool2d": lambda x: F.avg_pool2d(x, 2),
-    "max_pool2d": lambda x: F.max_pool2d(x, 3, 2, 1),
-    "max_pool2d_with_indices": lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True)[0],
-    "adaptive_avg_pool2d": lambda x: F.adaptive_avg_pool2d(x, (1, 1)),
+    "conv2d": lambda M, x: M.conv2d(x, torch.ones(2, 4, 3, 3), None, padding=1),
+    "conv_transpose2d": lambda M, x: M.conv_transpose2d(x, torch.ones(4, 2, 3, 3), None, stride=2),
+    "avg_pool2d": lambda M, x: M.avg_pool2d(x, 2),
+    "max_pool2d": lambda M, x: M.max_pool2d(x, 3, 2, 1),
+    "max_pool2d_with_indices": lambda M, x: M.max_pool2d(x, 3, 2, 1, return_indices=True)[0],
+    "adaptive_avg_pool2d": lambda M, x: M.adaptive_avg_pool2d(x, (1, 1)),
 }
 
 
 @pytest.mark.parametrize("name", list(CALLS))
 def test_torch_function_mode_sees_the_op(name):
     x = randn(2, 4, 8, 8)
-    CALLS[name](x)  # (a pooling window is checked and remembered by its first call)
+    CALLS[name](FF, x)  # (a pooling window is checked and remembered by its first call)
     with Recorder() as mode:
-        y = CALLS[name](x)
+        y = CALLS[name](FF, x)
     assert {f"fastconv.{name}", f"fastconv.{name}.default"} & set(mode.seen)
-    torch.testing.assert_close(y, TORCH_CALLS[name](x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(y, CALLS[name](F, x), rtol=1e-5, atol=1e-5)
 
 
 class Tagged(torch.Tensor):
@@ -110,17 +103,17 @@ class Tagged(torch.Tensor):
 @pytest.mark.parametrize("name", list(CALLS))
 def test_subclass_keeps_its_type(name):
     x = randn(2, 4, 8, 8)
-    CALLS[name](x)
-    y = CALLS[name](x.as_subclass(Tagged))
+    CALLS[name](FF, x)
+    y = CALLS[name](FF, x.as_subclass(Tagged))
     assert type(y) is Tagged
-    torch.testing.assert_close(y.as_subclass(torch.Tensor), TORCH_CALLS[name](x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(y.as_subclass(torch.Tensor), CALLS[name](F, x), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(CALLS))
 def test_common_call_takes_the_direct_entry(name, monkeypatch):
     """With torch.ops.fastconv's ops made to fail, the common call still runs (through fastconv._C.direct)."""
     x = randn(2, 4, 8, 8)
-    want = CALLS[name](x)
+    want = CALLS[name](FF, x)
     calls = []
 
     def counted(fn):
@@ -131,7 +124,7 @@ def test_common_call_takes_the_direct_entry(name, monkeypatch):
 
     import fastconv.nn._direct_calls as dc
     monkeypatch.setattr(dc, "_direct", type("D", (), {n: staticmethod(counted(getattr(direct, n))) for n in NAMES}))
-    got = CALLS[name](x)
+    got = CALLS[name](FF, x)
     assert calls and torch.equal(got, want)
 
 
