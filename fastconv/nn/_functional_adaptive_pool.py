@@ -10,11 +10,11 @@ from torch import Tensor
 from .._typing import MaybeIndices, OutputSize
 from ..errors import FastconvTypeError, FastconvValueError, widened
 from ._args import check_float, check_rank, check_tensor, fit, int_list, non_negative, restore_rank
+from ._checked_windows import _FAST_DTYPES
 from ._direct_calls import ops
 from ._fast_call import int_pair, int_single
 
 _ops = torch.ops.fastconv
-_FAST_DTYPES = (torch.float32, torch.float64)
 
 
 def _parse_output_size(input, output_size, spatial, op):

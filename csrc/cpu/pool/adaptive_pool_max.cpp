@@ -233,7 +233,6 @@ bool max_gather(const AdaptivePoolParams& p, const T* x, const int64_t* idx, T* 
   return !bad;
 }
 
-
 // NCHW planes of at most kMaxBlockPlane elements pooled in blocks (pool_plane_blocks.h) by max_forward_nhwc on the
 // calling thread: one plane at a time each window was a scalar scan. SPPNet's 4x256x13x13 to 4x4, A/B in one
 // process, 2 threads: 374 -> 178 us (torch 423; channels_last 42); 8x512x14x14 to 3x3 1318 -> 653 us.

@@ -108,12 +108,12 @@ void avg_block_windows(const PoolParams& p, const AvgWindows<T>& win, const T* x
 template <typename T>
 void avg_forward_nchw(const PoolParams& p, const T* x, T* y) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
-  int64_t j0, j1;  // kernel columns that reach the input for some output column
-  kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   const AvgWindows<T> win(p);
   if (HW <= kMaxBlockPlane)  // every plane in a block (the last one partial), so any plane gets the same bits
     return pool_in_plane_blocks(p.num_threads, planes, HW, OHW, x, y, nullptr,
                                 [&](const T* xs, T* ys, int64_t*) { avg_block_windows(p, win, xs, ys); });
+  int64_t j0, j1;  // kernel columns that reach the input for some output column
+  kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
       const T* xp = x + plane * HW;
       if (p.OW < kNarrowRow) {
@@ -268,12 +268,12 @@ void avg_backward_block_windows(const PoolParams& p, const AvgWindows<T>& win, c
 template <typename T>
 void avg_backward_nchw(const PoolParams& p, const T* gy, T* gx) {
   const int64_t planes = p.N * p.C, HW = p.H * p.W, OHW = p.OH * p.OW;
-  int64_t j0, j1;  // kernel columns that reach the input for some output column
-  kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   const AvgWindows<T> win(p);
   if (HW <= kMaxBlockPlane)  // grad_output's planes in, the input gradient's out
     return pool_in_plane_blocks(p.num_threads, planes, OHW, HW, gy, gx, nullptr,
                                 [&](const T* gys, T* gxs, int64_t*) { avg_backward_block_windows(p, win, gys, gxs); });
+  int64_t j0, j1;  // kernel columns that reach the input for some output column
+  kernel_tap_range(-p.pw, (p.OW - 1) * p.sw + 1, p.W, p.kw, 1, j0, j1);
   parallel_items(p.num_threads, planes, [&](int64_t plane) {
       thread_local std::vector<T> g;  // one allocation per thread, not per plane
       g.resize(p.OW);
