@@ -142,13 +142,14 @@ def bindings():
     if want_cuda():
         archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
         os.environ["TORCH_CUDA_ARCH_LIST"] = archs
-        srcs += sources("csrc/cuda/*.cu") + sources("csrc/bindings/cuda/*.cpp")
+        srcs += sources("csrc/cuda/**/*.cu") + sources("csrc/bindings/cuda/*.cpp")  # csrc/cuda and its family folders
         macros += [("FASTCONV_WITH_CUDA", None), ("FASTCONV_CUDA_ARCHS", f'"{archs}"')]
         nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]  # device line tables, for profilers
         if debug_info():
             nvcc.append("-g")  # host code; nvcc adds none by default
+        cutlass = os.path.join(ROOT, "third_party", "cutlass", "include")  # vendored headers (third_party/cutlass)
         return cpp_extension.CUDAExtension(
-            "fastconv._C", srcs, define_macros=macros,
+            "fastconv._C", srcs, define_macros=macros, include_dirs=[cutlass],
             extra_compile_args={"cxx": cxx, "nvcc": nvcc}, extra_link_args=link)
     return cpp_extension.CppExtension(
         "fastconv._C", srcs, define_macros=macros, extra_compile_args={"cxx": cxx}, extra_link_args=link)

@@ -7,12 +7,14 @@
 # Stages (default: all, in this order; a failed stage does not stop the others):
 #   info      nvidia-smi, nvcc, torch versions
 #   build     in-place build of the extension with its CUDA kernels (MAX_JOBS=16, TORCH_CUDA_ARCH_LIST=9.0)
-#   ctest     CMake build of the torch-free kernel tests; test_cuda_kernels plain and under compute-sanitizer
-#             memcheck (it compares every CUDA kernel with the CPU's)
+#   ctest     CMake build of the torch-free kernel tests; test_cuda_kernels (it compares every CUDA kernel with the
+#             CPU's) with the tensor cores' 64 x 64 tiles, again with their 128 x 128 tiles, and under compute-sanitizer
+#             memcheck
 #   pytest    tests/test_cuda.py, without -x: every failure is listed (-rf); FASTCONV_CUDA_LARGE=1
 #   sanitize  compute-sanitizer memcheck on a subset of tests/test_cuda.py (PYTORCH_NO_CUDA_MEMORY_CACHING=1)
-#   bench     python3 -m fastconv.bench --device cuda --suite quick --layout nhwc, float16 and bfloat16, against
-#             cuDNN with torch.backends.cudnn.benchmark = True
+#   bench     python3 -m fastconv.bench --device cuda --layout nhwc on the issue's target layers (ResNet-50's 3x3
+#             and 1x1, MobileNet's depthwise, pooling), float16 and bfloat16, against cuDNN with
+#             torch.backends.cudnn.benchmark = True
 # GPU_CHECK_DEADLINE (seconds, default 470) bounds the whole run: each stage gets what is left minus a reserve
 # for packing the results, and a stage that would start with under 20 s left is skipped (recorded as such).
 set -u
@@ -44,7 +46,7 @@ run_stage() {
   echo "=== $name (budget ${left} s)" | tee -a "$LOGS/summary.txt"
   local t0=$SECONDS rc=0
   # the stage runs in its own bash under timeout, so a hung build or test cannot eat the other stages' time
-  timeout --kill-after=5 "$left" bash -c "$(declare -f "stage_$name"); PY=$PY; LOGS=$LOGS; CS=$CS; stage_$name" \
+  timeout --kill-after=5 "$left" bash -c "$(declare -f "stage_$name"); PY=$PY; LOGS=$LOGS; CS=$CS; BENCH_CASES='$BENCH_CASES'; stage_$name" \
     > "$LOGS/$name.log" 2>&1 || rc=$?
   local dt=$((SECONDS - t0)) status=ok
   [ $rc -ne 0 ] && status=failed
@@ -71,8 +73,10 @@ stage_ctest() {
   cmake -S . -B build-cuda-ctest -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=${arch// /;}" &&
     cmake --build build-cuda-ctest -j "$MAX_JOBS" --target test_cuda_kernels || return 1
   local rc=0
-  echo "--- test_cuda_kernels"
+  echo "--- test_cuda_kernels (tensor-core tiles 64 x 64)"
   build-cuda-ctest/test_cuda_kernels || rc=1
+  echo "--- test_cuda_kernels (tensor-core tiles 128 x 128)"
+  FASTCONV_CUDA_TILES=big build-cuda-ctest/test_cuda_kernels || rc=1
   echo "--- compute-sanitizer memcheck test_cuda_kernels"
   "$CS" --tool memcheck --error-exitcode 9 build-cuda-ctest/test_cuda_kernels || rc=1
   return $rc
@@ -88,10 +92,13 @@ stage_sanitize() {
     $PY -m pytest tests/test_cuda.py -q -rf -p no:cacheprovider -k "($sel) and float32 and contiguous"
 }
 
+# The issue's target layers: ResNet-50's 3x3 and 1x1 convolutions, MobileNet's depthwise ones, and pooling.
+BENCH_CASES="resnet50.*,mobilenet.dw*,resnet18.maxpool,vgg16.pool3,densenet121.transition1.pool,resnet50.avgpool,segnet.pool1"
+
 stage_bench() {
   local rc=0
   for dt in float16 bfloat16; do
-    $PY -m fastconv.bench --device cuda --suite quick --layout nhwc --dtype "$dt" --budget 0.5 \
+    $PY -m fastconv.bench --device cuda --case "$BENCH_CASES" --layout nhwc --dtype "$dt" --budget 0.5 \
       --json "$LOGS/bench_cuda_$dt.json" || rc=1
   done
   return $rc

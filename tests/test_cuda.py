@@ -110,6 +110,73 @@ def test_conv2d(case, layout, dtype):
                        lambda x, w, b: F.conv2d(x, w, b, s, p, d, g), [x, w, b], dtype, f"conv2d {case}")
 
 
+# Shapes the tensor-core implicit GEMMs take (csrc/cuda/tensor_core): ResNet-50's 3x3 and 1x1 (with its stride-2
+# downsample, which runs the strided input gradient), dilation, asymmetric channel counts and partial tiles.
+TC_CASES = [  # (N, C, H, W, K, kernel, stride, padding, dilation)
+    (2, 64, 14, 14, 64, 3, 1, 1, 1),
+    (2, 64, 14, 14, 128, 1, 2, 0, 1),
+    (2, 256, 7, 7, 64, 1, 1, 0, 1),
+    (3, 32, 15, 13, 48, 3, 2, 1, 1),
+    (2, 16, 12, 11, 8, 5, 1, 4, 2),
+    (4, 128, 16, 16, 256, 3, 1, 1, 1),   # several k-tiles: split-K weight gradient
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("layout", ["channels_last", "contiguous"])
+@pytest.mark.parametrize("case", TC_CASES, ids=lambda c: "x".join(map(str, c[:5])))
+def test_conv2d_tensor_cores(case, layout, dtype):
+    """float16 / bfloat16 through the tensor cores: channels_last directly, NCHW through a transposed copy."""
+    N, C, H, W, K, k, s, p, d = case
+    x = rand(N, C, H, W, dtype=dtype, layout=layout)
+    w = rand(K, C, k, k, dtype=dtype)
+    b = rand(K, dtype=dtype)
+    got = run_fwd_bwd(lambda x, w, b: FC.conv2d(x, w, b, s, p, d), [x, w, b])
+    ref = run_fwd_bwd(lambda x, w, b: F.conv2d(x, w, b, s, p, d), [x, w, b])
+    for i, (a, r) in enumerate(zip(got, ref)):
+        close(a, r, dtype, f"conv2d {case} [{i}]")
+    assert got[0].is_contiguous(memory_format=torch.channels_last) == (layout == "channels_last")
+    x2 = rand(N, C, H, W, dtype=dtype, layout=layout)
+    assert torch.equal(run_fwd_bwd(lambda x, w, b: FC.conv2d(x, w, b, s, p, d), [x2, w, b])[2], got[2]), \
+        "weight gradient not deterministic"
+
+
+@pytest.mark.parametrize("case", TC_CASES[:2], ids=lambda c: "x".join(map(str, c[:5])))
+def test_conv2d_tf32_follows_torch_flags(case):
+    """float32 stays exact by default; with torch.backends.cudnn.allow_tf32 it runs on TF32 tensor cores: within
+    TF32's error of the float64 result, and not the exact float32 one (so the tensor-core path really ran)."""
+    N, C, H, W, K, k, s, p, d = case
+    x = rand(N, C, H, W, layout="channels_last")
+    w = rand(K, C, k, k)
+    exact = F.conv2d(x.double(), w.double(), None, s, p, d)
+    y32 = FC.conv2d(x, w, None, s, p, d)
+    close(y32, exact.float(), torch.float32, "float32 without TF32")
+    torch.backends.cudnn.allow_tf32 = True
+    y_tf32 = FC.conv2d(x, w, None, s, p, d)
+    gx, gw = torch.autograd.grad(FC.conv2d(x.requires_grad_(), w.requires_grad_(), None, s, p, d).sum(), [x, w])
+    torch.backends.cudnn.allow_tf32 = False
+    scale = exact.abs().max().item()
+    err = (y_tf32.double() - exact).abs().max().item()
+    assert 1e-6 * scale < err <= 5e-3 * scale, f"TF32 error {err:.3g} (scale {scale:.3g})"
+    gx_ref, gw_ref = torch.autograd.grad(F.conv2d(x.double(), w.double(), None, s, p, d).sum(), [x, w])
+    assert (gx.double() - gx_ref).abs().max() <= 5e-3 * gx_ref.abs().max()
+    assert (gw.double() - gw_ref).abs().max() <= 5e-3 * gw_ref.abs().max()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("case", [  # (N, C, H, W, kernel, stride, padding, dilation): MobileNet / EfficientNet
+    (2, 32, 28, 28, 3, 1, 1, 1), (2, 96, 28, 27, 3, 2, 1, 1), (1, 24, 14, 14, 5, 1, 4, 2), (2, 6, 11, 9, 7, 2, 3, 1)],
+    ids=lambda c: "x".join(map(str, c)))
+def test_depthwise_conv(case, dtype):
+    """The depthwise kernels (channels_last, groups == C == K): 16-byte channel vectors and single channels."""
+    N, C, H, W, k, s, p, d = case
+    x = rand(N, C, H, W, dtype=dtype, layout="channels_last")
+    w = rand(C, 1, k, k, dtype=dtype)
+    b = rand(C, dtype=dtype)
+    compare_three_ways(lambda x, w, b: FC.conv2d(x, w, b, s, p, d, C),
+                       lambda x, w, b: F.conv2d(x, w, b, s, p, d, C), [x, w, b], dtype, f"depthwise {case}")
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16], ids=str)
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])

@@ -156,6 +156,40 @@ __global__ void avg_pool_backward_kernel(PoolParams p, const T* __restrict__ gy,
   }
 }
 
+// Max-pool backward as a gather: input (n, c, h, w) adds gy at every output whose window holds (h, w) through a
+// tap (oh * sh - ph + i * dh == h) and whose index is h * W + w. No atomics (deterministic by construction), no
+// float workspace for half types, and each gx element is written once. Indices are checked as they are read (an
+// index outside the plane stops the kernel); a valid index outside its own window is not followed, as torch's
+// CUDA max-pool backward does the same gather.
+template <typename T>
+__global__ void max_pool_backward_gather_kernel(PoolParams p, const T* __restrict__ gy,
+                                                const int64_t* __restrict__ ind, T* __restrict__ gx, int64_t* bad,
+                                                int64_t total) {
+  using A = acc_t<T>;
+  const int64_t plane = p.H * p.W;
+  FASTCONV_GRID_STRIDE(e, total) {
+    const Coord4 q = decode(e, p.C, p.H, p.W, p.layout);
+    const int64_t self = q.h * p.W + q.w;
+    A acc = A(0);
+    for (int64_t i = 0; i < p.kh; ++i) {
+      const int64_t th = q.h + p.ph - i * p.dh;
+      if (th < 0) break;  // larger i only lowers th
+      if (th % p.sh != 0 || th / p.sh >= p.OH) continue;
+      const int64_t oh = th / p.sh;
+      for (int64_t j = 0; j < p.kw; ++j) {
+        const int64_t tw = q.w + p.pw - j * p.dw;
+        if (tw < 0) break;
+        if (tw % p.sw != 0 || tw / p.sw >= p.OW) continue;
+        const int64_t o = offset4(q.n, q.c, oh, tw / p.sw, p.C, p.OH, p.OW, p.layout);
+        const int64_t k = ind[o];
+        if (k == self) acc += to_acc(gy[o]);
+        else if ((k < 0 && k != kEmptyWindowIndex) || k >= plane) record_bad_index(bad, k);
+      }
+    }
+    gx[e] = from_acc<T>(acc);
+  }
+}
+
 template <typename T, typename D>
 void launch_scatter(const PoolParams& p, const T* gy, const int64_t* ind, D* dst, bool accumulate, bool deterministic,
                     int64_t* bad, cudaStream_t stream) {
@@ -209,6 +243,15 @@ void pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, b
 }
 
 template <typename T>
+void max_pool_backward(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, int64_t* bad,
+                       cudaStream_t stream) {
+  const int64_t total = p.N * p.C * p.H * p.W;
+  if (total == 0) return;
+  max_pool_backward_gather_kernel<T><<<grid_for(total), kThreads, 0, stream>>>(p, gy, ind, gx, bad, total);
+  FASTCONV_CHECK_LAUNCH("max_pool_backward");
+}
+
+template <typename T>
 void pool_gather(const PoolParams& p, const T* x, const int64_t* ind, T* y, int64_t* bad, cudaStream_t stream) {
   const int64_t total = p.N * p.C * p.OH * p.OW;
   if (total == 0) return;
@@ -238,6 +281,7 @@ void avg_pool_backward(const PoolParams& p, const T* gy, T* gx, cudaStream_t str
   template void pool_scatter<T>(const PoolParams&, const T*, const int64_t*, T*, bool, bool, void*, int64_t*, \
                                 cudaStream_t);                                                                \
   template void pool_gather<T>(const PoolParams&, const T*, const int64_t*, T*, int64_t*, cudaStream_t);      \
+  template void max_pool_backward<T>(const PoolParams&, const T*, const int64_t*, T*, int64_t*, cudaStream_t); \
   template void avg_pool_forward<T>(const PoolParams&, const T*, T*, cudaStream_t);                           \
   template void avg_pool_backward<T>(const PoolParams&, const T*, T*, cudaStream_t);
 FASTCONV_INSTANTIATE(float)

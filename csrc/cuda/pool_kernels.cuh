@@ -36,6 +36,13 @@ template <typename T>
 void pool_scatter(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, bool accumulate, bool deterministic,
                   void* workspace, int64_t* bad, cudaStream_t stream);
 
+// Max-pool backward with its window (p's kh..dw): gx (N, C, H, W) = the sum of gy over the outputs whose window
+// holds each input and whose index names it; a gather (deterministic, no atomics, no workspace). The
+// window-less op, whose indices may point anywhere in the plane, is pool_scatter.
+template <typename T>
+void max_pool_backward(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, int64_t* bad,
+                       cudaStream_t stream);
+
 // y (N, C, OH, OW) = x (N, C, H, W) gathered at ind.
 template <typename T>
 void pool_gather(const PoolParams& p, const T* x, const int64_t* ind, T* y, int64_t* bad, cudaStream_t stream);

@@ -1,7 +1,8 @@
 // Compares the CUDA kernels (csrc/cuda) with the CPU kernels (csrc/cpu) on random data: convolution
 // forward / grad-input / grad-weight / bias over padding modes, groups, strides, dilations, asymmetric
-// padding and a grad_output smaller than the formula's size; max / avg / adaptive pooling, the index scatter
-// (atomic and deterministic) and gather; float and double against the CPU, float16 / bfloat16 against the
+// padding and a grad_output smaller than the formula's size; the depthwise kernels; the tensor-core implicit GEMMs
+// (float16 / bfloat16 / TF32, both tile sizes, split-K determinism); max / avg / adaptive pooling, the index
+// scatter (atomic and deterministic), the max-pool backward gather and the gather; float and double against the CPU, float16 / bfloat16 against the
 // CPU's float32 on the same (rounded) inputs. Both layouts everywhere.
 // Without a CUDA device it prints a message and exits 0 (so ctest passes on GPU-less CI machines).
 #include <cuda_bf16.h>
@@ -9,6 +10,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -61,6 +65,8 @@ struct Dev {
 template <typename T> T from_float(float v);
 template <> __half from_float<__half>(float v) { return __float2half_rn(v); }
 template <> __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> float from_float<float>(float v) { return v; }
+float as_float(float v) { return v; }
 float as_float(__half v) { return __half2float(v); }
 float as_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 
@@ -116,9 +122,11 @@ void check_conv_exact_type(const ConvParams& p, double tol) {
   cpu::conv_backward_bias<T>(p, gy.data(), gb.data());
   Dev<T> dx(x), dw(w), db(b), dgy(gy), dy(ny), dgx(nx), dgw(nw), dgb(p.K);
   const cuda::ConvOptions opt;
+  const size_t wsb = cuda::conv_backward_weight_workspace<T>(p, opt);
+  Dev<unsigned char> ws(wsb);
   cuda::conv_forward<T>(p, dx.ptr, dw.ptr, db.ptr, dy.ptr, opt, nullptr);
   cuda::conv_backward_input<T>(p, dgy.ptr, dw.ptr, dgx.ptr, opt, nullptr);
-  cuda::conv_backward_weight<T>(p, dx.ptr, dgy.ptr, dgw.ptr, opt, nullptr);
+  cuda::conv_backward_weight<T>(p, dx.ptr, dgy.ptr, dgw.ptr, opt, nullptr, wsb ? ws.ptr : nullptr, wsb);
   cuda::conv_backward_bias<T>(p, dgy.ptr, dgb.ptr, nullptr);
   const std::string n = name(p);
   double e;
@@ -141,9 +149,11 @@ void check_conv_low_precision(const ConvParams& p, double tol) {
   cpu::conv_backward_weight_direct<float>(p, xf.data(), gyf.data(), gw.data());
   Dev<T> dx(x), dw(w), dgy(gy), dy(ny), dgx(nx), dgw(nw);
   const cuda::ConvOptions opt;
+  const size_t wsb = cuda::conv_backward_weight_workspace<T>(p, opt);
+  Dev<unsigned char> ws(wsb);
   cuda::conv_forward<T>(p, dx.ptr, dw.ptr, nullptr, dy.ptr, opt, nullptr);
   cuda::conv_backward_input<T>(p, dgy.ptr, dw.ptr, dgx.ptr, opt, nullptr);
-  cuda::conv_backward_weight<T>(p, dx.ptr, dgy.ptr, dgw.ptr, opt, nullptr);
+  cuda::conv_backward_weight<T>(p, dx.ptr, dgy.ptr, dgw.ptr, opt, nullptr, wsb ? ws.ptr : nullptr, wsb);
   const std::string n = name(p) + (sizeof(T) == 2 && std::is_same_v<T, __half> ? " fp16" : " bf16");
   double e;
   FC_CHECK((e = max_rel_error(to_float(dy.host()), y)) <= tol, "forward %s err %g", n.c_str(), e);
@@ -168,6 +178,12 @@ void conv_tests() {
         // tensor-core path (float16/bfloat16 NHWC): groups, reflect padding, partial M and N tiles
         conv(2, 32, 9, 7, 96, 3, 3, 2, 1, 1, 1, 1, 1, 2, PaddingMode::Reflect, l),
         conv(3, 24, 13, 11, 80, 2, 3, 1, 1, 0, 2, 1, 2, 1, PaddingMode::Zeros, l),
+        // depthwise kernels (NHWC): 16-byte channel vectors (C 16), one channel (C 6), 5x5 dilated, 7x7 run-time
+        // sized with asymmetric padding and a cropped grad_output
+        conv(2, 16, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16, PaddingMode::Zeros, l),
+        conv(2, 6, 11, 9, 6, 3, 3, 2, 1, 1, 1, 1, 1, 6, PaddingMode::Zeros, l),
+        conv(1, 24, 12, 13, 24, 5, 5, 1, 4, 4, 4, 4, 2, 24, PaddingMode::Zeros, l),
+        conv(2, 8, 15, 14, 8, 7, 7, 2, 3, 2, 1, 3, 1, 8, PaddingMode::Zeros, l, 1),
     };
     for (const auto& p : cases) {
       check_conv_exact_type<float>(p, 2e-5);
@@ -175,6 +191,97 @@ void conv_tests() {
       check_conv_low_precision<__half>(p, 4e-3);
       check_conv_low_precision<__nv_bfloat16>(p, 2e-2);
     }
+  }
+}
+
+// ---- tensor-core implicit GEMMs (tensor_core/): NHWC, (K, R, S, C) weight, fused bias, split-K weight gradient --
+
+// The tensor-core path on p against the CPU's float32 on the same (rounded) values; float runs as TF32. Requires the
+// path to take p (a device of compute capability 8.0+), checks every element is written (NaN-filled outputs) and
+// that two weight gradients are bit-identical (split-K's fixed-order reduction).
+template <typename T>
+void check_tensor_core(const ConvParams& p, double tol) {
+  cuda::ConvOptions opt;
+  opt.allow_tf32 = true;
+  const std::string n = name(p) + " " + (std::is_same_v<T, float> ? "tf32" : std::is_same_v<T, __half> ? "fp16" : "bf16") +
+                        " tiles " + std::getenv("FASTCONV_CUDA_TILES");
+  ConvParams q = p;
+  q.weight_rsc = true;
+  const bool fwd = cuda::conv_wants_weight_rsc<T>(p, false, opt), bwd = cuda::conv_wants_weight_rsc<T>(p, true, opt);
+  const size_t wsb = cuda::conv_backward_weight_workspace<T>(p, opt);
+  FC_CHECK(fwd && bwd && wsb > 0, "tensor-core path not taken: %s (fwd %d, bwd %d, ws %zu)", n.c_str(), fwd, bwd, wsb);
+  if (!(fwd && bwd && wsb > 0)) return;
+  const size_t nx = p.N * p.C * p.H * p.W, ny = p.N * p.K * p.OH * p.OW, nw = p.K * p.C * p.R * p.S;
+  const auto x = convert<T>(random_vector<float>(nx, 21)), w = convert<T>(random_vector<float>(nw, 22)),
+             b = convert<T>(random_vector<float>(p.K, 23)), gy = convert<T>(random_vector<float>(ny, 24));
+  const auto xf = to_float(x), wf = to_float(w), bf = to_float(b), gyf = to_float(gy);
+  std::vector<T> w_krsc(nw);  // (K, C, R, S) -> (K, R, S, C)
+  for (int64_t k = 0; k < p.K; ++k)
+    for (int64_t c = 0; c < p.C; ++c)
+      for (int64_t rs = 0; rs < p.R * p.S; ++rs) w_krsc[(k * p.R * p.S + rs) * p.C + c] = w[(k * p.C + c) * p.R * p.S + rs];
+  std::vector<float> y(ny), gx(nx), gw(nw);
+  cpu::conv_forward_direct<float>(p, xf.data(), wf.data(), bf.data(), y.data());
+  cpu::conv_backward_input_direct<float>(p, gyf.data(), wf.data(), gx.data());
+  cpu::conv_backward_weight_direct<float>(p, xf.data(), gyf.data(), gw.data());
+  Dev<T> dx(x), dw(w_krsc), db(b), dgy(gy), dy(ny), dgx(nx), dgw(nw), dgw2(nw);
+  Dev<unsigned char> ws(wsb);
+  cuda::conv_forward<T>(q, dx.ptr, dw.ptr, db.ptr, dy.ptr, opt, nullptr);
+  cuda::conv_backward_input<T>(q, dgy.ptr, dw.ptr, dgx.ptr, opt, nullptr);
+  cuda::conv_backward_weight<T>(p, dx.ptr, dgy.ptr, dgw.ptr, opt, nullptr, ws.ptr, wsb);
+  cuda::conv_backward_weight<T>(p, dx.ptr, dgy.ptr, dgw2.ptr, opt, nullptr, ws.ptr, wsb);
+  double e;
+  FC_CHECK((e = max_rel_error(to_float(dy.host()), y)) <= tol, "tc forward %s err %g", n.c_str(), e);
+  FC_CHECK((e = max_rel_error(to_float(dgx.host()), gx)) <= tol, "tc backward_input %s err %g", n.c_str(), e);
+  FC_CHECK((e = max_rel_error(to_float(dgw.host()), gw)) <= tol, "tc backward_weight %s err %g", n.c_str(), e);
+  const auto g1 = dgw.host(), g2 = dgw2.host();
+  FC_CHECK(std::memcmp(g1.data(), g2.data(), nw * sizeof(T)) == 0, "tc backward_weight %s not deterministic", n.c_str());
+}
+
+void tensor_core_tests() {
+  int dev = 0, major = 0;
+  ok(cudaGetDevice(&dev), "cudaGetDevice");
+  ok(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "attribute");
+  if (major < 8) {
+    std::printf("test_cuda_kernels: compute capability %d < 8: tensor-core tests skipped\n", major);
+    return;
+  }
+  const Layout l = Layout::NHWC;
+  const std::vector<ConvParams> cases = {
+      conv(2, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, PaddingMode::Zeros, l),    // ResNet 3x3
+      conv(2, 64, 14, 14, 128, 1, 1, 2, 0, 0, 0, 0, 1, 1, PaddingMode::Zeros, l),   // 1x1 stride 2 (downsample)
+      conv(3, 32, 15, 13, 48, 3, 3, 2, 1, 1, 1, 1, 1, 1, PaddingMode::Zeros, l),    // strided 3x3, partial tiles
+      conv(2, 16, 12, 11, 8, 5, 5, 1, 4, 4, 4, 4, 2, 1, PaddingMode::Zeros, l),     // dilation 2
+      conv(2, 24, 10, 9, 40, 3, 2, 1, 1, 0, 2, 1, 1, 1, PaddingMode::Zeros, l),     // asymmetric padding
+      conv(2, 32, 9, 8, 16, 2, 3, 3, 0, 0, 0, 0, 1, 1, PaddingMode::Zeros, l, 1),   // grad_output cropped
+      conv(4, 128, 16, 16, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1, PaddingMode::Zeros, l),  // several k-tiles, split-K
+  };
+  for (const auto& p : cases) {
+    check_tensor_core<__half>(p, 4e-3);
+    check_tensor_core<__nv_bfloat16>(p, 2e-2);
+    check_tensor_core<float>(p, 5e-3);
+  }
+}
+
+template <typename T>
+void max_pool_backward_gather_test(Layout l, double tol) {
+  for (int ceil_mode = 0; ceil_mode < 2; ++ceil_mode) {
+    PoolParams p;
+    p.N = 2, p.C = 5, p.H = 11, p.W = 10, p.kh = 3, p.kw = 3, p.sh = 2, p.sw = 1, p.ph = 1, p.pw = 1, p.dh = 2, p.dw = 1;
+    p.ceil_mode = ceil_mode;
+    p.layout = l;
+    set_pool_output_size(p);
+    const size_t nx = p.N * p.C * p.H * p.W, ny = p.N * p.C * p.OH * p.OW;
+    const auto x = random_vector<T>(nx, 31), gy = random_vector<T>(ny, 32);
+    std::vector<T> y(ny), gx(nx);
+    std::vector<int64_t> ind(ny);
+    cpu::max_pool_forward<T>(p, x.data(), y.data(), ind.data());
+    cpu::pool_scatter<T>(p, gy.data(), ind.data(), gx.data(), true);
+    Dev<T> dgy(gy), dgx(nx);
+    Dev<int64_t> dind(ind), bad(2);
+    ok(cudaMemset(bad.ptr, 0, 2 * sizeof(int64_t)), "memset");
+    cuda::max_pool_backward<T>(p, dgy.ptr, dind.ptr, dgx.ptr, bad.ptr, nullptr);
+    FC_CHECK(max_rel_error(dgx.host(), gx) <= tol, "max_pool_backward gather differs (ceil_mode %d)", ceil_mode);
+    FC_CHECK(bad.host()[0] == 0, "max_pool_backward: bad index reported for valid indices");
   }
 }
 
@@ -261,10 +368,17 @@ int main() {
     std::printf("test_cuda_kernels: no CUDA device, skipped\n");
     return 0;
   }
+  // The tensor-core tile size is read once per process: this run takes the 64 x 64 tiles unless
+  // FASTCONV_CUDA_TILES says otherwise (scripts/gpu_check.sh runs the binary again with FASTCONV_CUDA_TILES=big).
+  if (std::getenv("FASTCONV_CUDA_TILES") == nullptr) setenv("FASTCONV_CUDA_TILES", "small", 1);
+  std::printf("test_cuda_kernels: tensor-core tiles %s\n", std::getenv("FASTCONV_CUDA_TILES"));
   conv_tests();
+  tensor_core_tests();
   for (Layout l : {Layout::NCHW, Layout::NHWC}) {
     pool_tests_typed<float>(l, 2e-6);
     pool_tests_typed<double>(l, 1e-14);
+    max_pool_backward_gather_test<float>(l, 2e-6);
+    max_pool_backward_gather_test<double>(l, 1e-14);
   }
   return fastconv_test::report("test_cuda_kernels");
 }

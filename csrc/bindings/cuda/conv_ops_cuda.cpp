@@ -26,7 +26,38 @@ cuda::ConvOptions conv_options() {
   return o;
 }
 
-// Argument checks live in ../conv_args.cpp (shared with the CPU bindings); here: allocate and launch.
+// Argument checks live in ../conv_args.cpp (shared with the CPU bindings); here: choose the compute layout,
+// allocate and launch.
+
+// The tensor-core kernels (conv_dispatch.cu) compute in NHWC with a (K, R, S, C) weight. When they take the
+// problem in NHWC, the op runs there: an NCHW input is transposed in and its result transposed back (as cuDNN
+// does), since the tensor cores are far faster than the direct kernels that NCHW would run. Returns the memory
+// format to compute in and updates p (layout, weight_rsc); otherwise p and fmt stay.
+enum class Pass { Forward, BackwardInput, BackwardWeight };
+
+template <typename T>
+at::MemoryFormat compute_format(ConvParams& p, Pass pass, const cuda::ConvOptions& opt, at::MemoryFormat fmt) {
+  ConvParams q = p;
+  q.layout = Layout::NHWC;
+  const bool tensor_cores = pass == Pass::BackwardWeight
+                                ? cuda::conv_backward_weight_workspace<T>(q, opt) > 0 && q.groups == 1
+                                : cuda::conv_wants_weight_rsc<T>(q, pass == Pass::BackwardInput, opt);
+  if (!tensor_cores) return fmt;
+  q.weight_rsc = pass != Pass::BackwardWeight;
+  p = q;
+  return at::MemoryFormat::ChannelsLast;
+}
+
+// The tensor-core kernels load 16-byte vectors: a view whose storage offset breaks that alignment is copied.
+at::Tensor aligned16(const at::Tensor& t) {
+  if (!t.defined() || reinterpret_cast<uintptr_t>(t.const_data_ptr()) % 16 == 0) return t;
+  return t.clone(at::MemoryFormat::Preserve);
+}
+
+// The weight as the kernels read it: (K, R, S, C) for the tensor cores, else (K, C/groups, R, S).
+at::Tensor kernel_weight(const at::Tensor& weight, const ConvParams& p) {
+  return aligned16(p.weight_rsc ? weight.contiguous(at::MemoryFormat::ChannelsLast) : weight.contiguous());
+}
 
 at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                        at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
@@ -37,13 +68,16 @@ at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight, const 
   const c10::cuda::CUDAGuard guard(input.device());
   at::Tensor y = at::empty({p.N, p.K, p.OH, p.OW}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
-  const at::Tensor x = input.contiguous(fmt), w = weight.contiguous();
-  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   const auto opt = conv_options();
-  dispatch_floating(x.scalar_type(), op, [&]<typename T>() {
-    launch(op, [&] { cuda::conv_forward<T>(p, cptr<T>(x), cptr<T>(w), cptr_or_null<T>(b), mptr<T>(y), opt, current_stream()); });
+  dispatch_floating(input.scalar_type(), op, [&]<typename T>() {
+    ConvParams q = p;
+    const auto cfmt = compute_format<T>(q, Pass::Forward, opt, fmt);
+    if (cfmt != fmt) y = at::empty({p.N, p.K, p.OH, p.OW}, input.options().memory_format(cfmt));
+    const at::Tensor x = aligned16(input.contiguous(cfmt)), w = kernel_weight(weight, q);
+    const at::Tensor b = bias.has_value() ? aligned16(bias->contiguous()) : at::Tensor();
+    launch(op, [&] { cuda::conv_forward<T>(q, cptr<T>(x), cptr<T>(w), cptr_or_null<T>(b), mptr<T>(y), opt, current_stream()); });
   });
-  return y;
+  return y.contiguous(fmt);
 }
 
 at::Tensor conv2d_backward_input_cuda(const at::Tensor& grad_output, const at::Tensor& weight,
@@ -55,12 +89,15 @@ at::Tensor conv2d_backward_input_cuda(const at::Tensor& grad_output, const at::T
   const c10::cuda::CUDAGuard guard(grad_output.device());
   at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;
-  const at::Tensor gy = grad_output.contiguous(fmt), w = weight.contiguous();
   const auto opt = conv_options();
-  dispatch_floating(gy.scalar_type(), op, [&]<typename T>() {
-    launch(op, [&] { cuda::conv_backward_input<T>(p, cptr<T>(gy), cptr<T>(w), mptr<T>(gx), opt, current_stream()); });
+  dispatch_floating(grad_output.scalar_type(), op, [&]<typename T>() {
+    ConvParams q = p;
+    const auto cfmt = compute_format<T>(q, Pass::BackwardInput, opt, fmt);
+    if (cfmt != fmt) gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(cfmt));
+    const at::Tensor gy = aligned16(grad_output.contiguous(cfmt)), w = kernel_weight(weight, q);
+    launch(op, [&] { cuda::conv_backward_input<T>(q, cptr<T>(gy), cptr<T>(w), mptr<T>(gx), opt, current_stream()); });
   });
-  return gx;
+  return gx.contiguous(fmt);
 }
 
 at::Tensor conv2d_backward_weight_cuda(const at::Tensor& grad_output, const at::Tensor& input,
@@ -73,10 +110,19 @@ at::Tensor conv2d_backward_weight_cuda(const at::Tensor& grad_output, const at::
   at::Tensor gw = at::empty(weight_size, input.options());
   if (gw.numel() == 0) return gw;
   if (p.N == 0 || p.OH == 0 || p.OW == 0) return gw.zero_();
-  const at::Tensor x = input.contiguous(fmt), gy = grad_output.contiguous(fmt);
   const auto opt = conv_options();
-  dispatch_floating(x.scalar_type(), op, [&]<typename T>() {
-    launch(op, [&] { cuda::conv_backward_weight<T>(p, cptr<T>(x), cptr<T>(gy), mptr<T>(gw), opt, current_stream()); });
+  dispatch_floating(input.scalar_type(), op, [&]<typename T>() {
+    ConvParams q = p;
+    const auto cfmt = compute_format<T>(q, Pass::BackwardWeight, opt, fmt);
+    const at::Tensor x = aligned16(input.contiguous(cfmt)), gy = aligned16(grad_output.contiguous(cfmt));
+    // Split-K / per-chunk partials of the tensor-core and depthwise weight gradients (from torch's caching
+    // allocator: no cudaMalloc per call, and legal under CUDA-graph capture).
+    const size_t bytes = cuda::conv_backward_weight_workspace<T>(q, opt);
+    at::Tensor ws = bytes > 0 ? at::empty({static_cast<int64_t>(bytes)}, input.options().dtype(at::kByte)) : at::Tensor();
+    void* wsp = bytes > 0 ? ws.mutable_data_ptr() : nullptr;
+    launch(op, [&] {
+      cuda::conv_backward_weight<T>(q, cptr<T>(x), cptr<T>(gy), mptr<T>(gw), opt, current_stream(), wsp, bytes);
+    });
   });
   return gw;
 }
@@ -105,17 +151,20 @@ at::Tensor conv_transpose2d_cuda(const at::Tensor& input, const at::Tensor& weig
   const c10::cuda::CUDAGuard guard(input.device());
   at::Tensor y = at::empty({p.N, p.C, p.H, p.W}, input.options().memory_format(fmt));
   if (y.numel() == 0) return y;
-  const at::Tensor x = input.contiguous(fmt), w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   const auto opt = conv_options();
-  dispatch_floating(x.scalar_type(), op, [&]<typename T>() {
+  dispatch_floating(input.scalar_type(), op, [&]<typename T>() {
+    ConvParams q = p;
+    const auto cfmt = compute_format<T>(q, Pass::BackwardInput, opt, fmt);
+    if (cfmt != fmt) y = at::empty({p.N, p.C, p.H, p.W}, input.options().memory_format(cfmt));
+    const at::Tensor x = aligned16(input.contiguous(cfmt)), w = kernel_weight(weight, q);
     launch(op, [&] {
       const cudaStream_t stream = current_stream();
-      cuda::conv_backward_input<T>(p, cptr<T>(x), cptr<T>(w), mptr<T>(y), opt, stream);
-      if (b.defined()) cuda::bias_add<T>(p.N, p.C, p.H * p.W, p.layout, cptr<T>(b), mptr<T>(y), stream);
+      cuda::conv_backward_input<T>(q, cptr<T>(x), cptr<T>(w), mptr<T>(y), opt, stream);
+      if (b.defined()) cuda::bias_add<T>(q.N, q.C, q.H * q.W, q.layout, cptr<T>(b), mptr<T>(y), stream);
     });
   });
-  return y;
+  return y.contiguous(fmt);
 }
 
 }  // namespace

@@ -115,14 +115,34 @@ at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Ten
                             "max_pool2d_backward");
 }
 
-// The window is not needed by the CUDA scatter (the CPU uses it for a write-once NHWC kernel); checked
-// like on the CPU so both backends reject the same arguments.
+// With the window (what autograd calls): the gather over the windows holding each input (pool.cu): deterministic
+// without atomics or a float workspace. Checked like on the CPU so both backends reject the same arguments.
 at::Tensor max_pool2d_backward_window_cuda(const at::Tensor& grad_output, const at::Tensor& indices,
                                            at::IntArrayRef input_size, at::IntArrayRef kernel_size,
                                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
-  const PoolParams w = pool_window_params(kernel_size, stride, padding, dilation, "max_pool2d_backward");
-  check_window_grad_output(w, grad_output, input_size, "max_pool2d_backward");
-  return max_pool2d_backward_cuda(grad_output, indices, input_size);
+  const char* op = "max_pool2d_backward";
+  PoolParams p = pool_window_params(kernel_size, stride, padding, dilation, op);
+  check_window_grad_output(p, grad_output, input_size, op);
+  check_activation_cuda(grad_output, op, "grad_output");
+  check_indices(indices, grad_output, "grad_output", op);
+  check_list_size(input_size, 2, op, "input_size");
+  TORCH_CHECK_VALUE(input_size[0] >= 0 && input_size[1] >= 0, "fastconv.", op, ": input_size must be non-negative, got ",
+                    input_size);
+  p.N = grad_output.size(0), p.C = grad_output.size(1), p.OH = grad_output.size(2), p.OW = grad_output.size(3);
+  p.H = input_size[0], p.W = input_size[1];
+  const auto fmt = activation_format(grad_output, indices);
+  p.layout = to_layout(fmt);
+  const c10::cuda::CUDAGuard guard(grad_output.device());
+  at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
+  if (gx.numel() == 0) return gx;
+  const at::Tensor gy = grad_output.contiguous(fmt), ind = indices.contiguous(fmt);
+  dispatch_floating(gy.scalar_type(), op, [&]<typename T>() {
+    launch(op, [&] {
+      cuda::max_pool_backward<T>(p, cptr<T>(gy), ind.const_data_ptr<int64_t>(), mptr<T>(gx), nullptr,
+                                 current_stream());
+    });
+  });
+  return gx;
 }
 
 at::Tensor max_unpool2d_cuda(const at::Tensor& input, const at::Tensor& indices, at::IntArrayRef output_size) {
