@@ -237,9 +237,10 @@ def test_conv_transpose1d(dtype):
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("args", [  # (kernel, stride, padding, dilation, ceil_mode)
     (3, 2, 1, 1, False), ((3, 2), (2, 1), (1, 1), (1, 2), True), (2, 2, 0, 1, False)], ids=str)
-def test_max_pool2d(args, layout, dtype):
+@pytest.mark.parametrize("channels", [5, 16])  # 16 in channels_last: the 16-byte channel-vector kernels
+def test_max_pool2d(args, layout, dtype, channels):
     k, s, p, d, c = args
-    x = rand(2, 5, 11, 10, dtype=dtype, layout=layout)
+    x = rand(2, channels, 11, 10, dtype=dtype, layout=layout)
     y, i = FC.max_pool2d(x, k, s, p, d, c, return_indices=True)
     y_ref, i_ref = F.max_pool2d(x, k, s, p, d, c, return_indices=True)
     close(y, y_ref, dtype, "max_pool2d values")
@@ -261,9 +262,10 @@ def test_max_pool2d_nan_and_ties():
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("args", [  # (kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
     (3, 2, 1, False, True, None), ((3, 2), (2, 1), (1, 1), True, False, None), (2, 2, 0, True, True, 3)], ids=str)
-def test_avg_pool2d(args, layout, dtype):
+@pytest.mark.parametrize("channels", [5, 16])
+def test_avg_pool2d(args, layout, dtype, channels):
     k, s, p, c, cip, div = args
-    x = rand(2, 5, 11, 10, dtype=dtype, layout=layout)
+    x = rand(2, channels, 11, 10, dtype=dtype, layout=layout)
     compare_three_ways(lambda x: FC.avg_pool2d(x, k, s, p, c, cip, div), lambda x: F.avg_pool2d(x, k, s, p, c, cip, div),
                        [x], dtype, f"avg_pool2d {args}")
 

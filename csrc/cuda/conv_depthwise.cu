@@ -18,40 +18,53 @@ namespace {
 constexpr int kTileW = 4;          // outputs per thread along a row (forward) / inputs (input gradient)
 constexpr int kMaxTaps = 49;       // R * S up to 7x7 (weight gradient accumulators per thread)
 
+// A vector of V channels, widened to the accumulation type / rounded back.
 template <typename T, int V>
-struct alignas(sizeof(T) * V) Vec {
-  T v[V];
-};
-
-template <typename T, int V>
-__device__ __forceinline__ void load_vec(const T* p, acc_t<T> (&out)[V]) {
-  const Vec<T, V> q = *reinterpret_cast<const Vec<T, V>*>(p);
+__device__ __forceinline__ void load_acc(const T* p, acc_t<T> (&out)[V]) {
+  const Vec<T, V> q = load_vec<T, V>(p);
 #pragma unroll
   for (int v = 0; v < V; ++v) out[v] = to_acc(q.v[v]);
 }
 
 template <typename T, int V>
-__device__ __forceinline__ void store_vec(T* p, const acc_t<T> (&in)[V]) {
+__device__ __forceinline__ void store_acc(T* p, const acc_t<T> (&in)[V]) {
   Vec<T, V> q;
 #pragma unroll
   for (int v = 0; v < V; ++v) q.v[v] = from_acc<T>(in[v]);
-  *reinterpret_cast<Vec<T, V>*>(p) = q;
+  store_vec<T, V>(p, q);
 }
 
-// Forward: thread (n, oh, tile of kTileW outputs along ow, vector of V channels). KR / KS > 0: compile-time kernel
-// size (unrolled taps); 0: p.R / p.S at run time.
-template <typename T, int V, int KR, int KS>
-__global__ void depthwise_forward_kernel(ConvParams p, const T* __restrict__ x, const T* __restrict__ w,
-                                         const T* __restrict__ bias, T* __restrict__ y, int64_t total) {
+// Coordinate along one axis of the tensor read (source) for destination coordinate d and tap k, or -1 when the tap
+// reads nothing. Forward: the input row d * stride - pad + k * dil. Adjoint (input gradient): the output row o with
+// o * stride == d + pad - k * dil, when that divides.
+template <bool Adjoint>
+__device__ __forceinline__ int64_t tap_source(int64_t d, int64_t k, int64_t stride, int64_t pad, int64_t dil,
+                                              int64_t n_src) {
+  if (!Adjoint) {
+    const int64_t i = d * stride - pad + k * dil;
+    return i >= 0 && i < n_src ? i : -1;
+  }
+  const int64_t t = d + pad - k * dil;
+  return t >= 0 && t % stride == 0 && t / stride < n_src ? t / stride : -1;
+}
+
+// Forward (Adjoint false: y from x, plus the bias) and input gradient (Adjoint true: gx from gy, a gather over the
+// outputs whose window holds each input). Thread: (n, row, tile of kTileW destination columns, V channels).
+// KR / KS > 0: compile-time kernel size (unrolled taps); 0: p.R / p.S at run time.
+template <typename T, int V, int KR, int KS, bool Adjoint>
+__global__ void depthwise_gather_kernel(ConvParams p, const T* __restrict__ src, const T* __restrict__ w,
+                                        const T* __restrict__ bias, T* __restrict__ dst, int64_t total) {
   using A = acc_t<T>;
   const int R = KR > 0 ? KR : int(p.R), S = KS > 0 ? KS : int(p.S);
-  const int64_t CV = p.C / V, OWT = (p.OW + kTileW - 1) / kTileW;
+  const int64_t SH = Adjoint ? p.OH : p.H, SW = Adjoint ? p.OW : p.W;  // source and destination sizes
+  const int64_t DH = Adjoint ? p.H : p.OH, DW = Adjoint ? p.W : p.OW;
+  const int64_t CV = p.C / V, DWT = (DW + kTileW - 1) / kTileW;
   FASTCONV_GRID_STRIDE(i, total) {
     const int64_t c0 = (i % CV) * V;
     int64_t t = i / CV;
-    const int64_t ow0 = (t % OWT) * kTileW;
-    t /= OWT;
-    const int64_t oh = t % p.OH, n = t / p.OH;
+    const int64_t d0 = (t % DWT) * kTileW;
+    t /= DWT;
+    const int64_t dh = t % DH, n = t / DH;
     A acc[kTileW][V];
 #pragma unroll
     for (int v = 0; v < V; ++v) {
@@ -61,9 +74,9 @@ __global__ void depthwise_forward_kernel(ConvParams p, const T* __restrict__ x, 
     }
 #pragma unroll
     for (int r = 0; r < R; ++r) {
-      const int64_t ih = oh * p.stride_h - p.pad_t + r * p.dil_h;
-      if (ih < 0 || ih >= p.H) continue;
-      const T* xrow = x + ((n * p.H + ih) * p.W) * p.C + c0;
+      const int64_t sh = tap_source<Adjoint>(dh, r, p.stride_h, p.pad_t, p.dil_h, SH);
+      if (sh < 0) continue;
+      const T* row = src + ((n * SH + sh) * SW) * p.C + c0;
 #pragma unroll
       for (int s = 0; s < S; ++s) {
         A wv[V];
@@ -71,66 +84,19 @@ __global__ void depthwise_forward_kernel(ConvParams p, const T* __restrict__ x, 
         for (int v = 0; v < V; ++v) wv[v] = to_acc(w[(c0 + v) * R * S + r * S + s]);
 #pragma unroll
         for (int j = 0; j < kTileW; ++j) {
-          const int64_t iw = (ow0 + j) * p.stride_w - p.pad_l + s * p.dil_w;
-          if (ow0 + j >= p.OW || iw < 0 || iw >= p.W) continue;
-          A xv[V];
-          load_vec<T, V>(xrow + iw * p.C, xv);
+          const int64_t sw = tap_source<Adjoint>(d0 + j, s, p.stride_w, p.pad_l, p.dil_w, SW);
+          if (d0 + j >= DW || sw < 0) continue;
+          A sv[V];
+          load_acc<T, V>(row + sw * p.C, sv);
 #pragma unroll
-          for (int v = 0; v < V; ++v) acc[j][v] += xv[v] * wv[v];
+          for (int v = 0; v < V; ++v) acc[j][v] += sv[v] * wv[v];
         }
       }
     }
-    T* yp = y + ((n * p.OH + oh) * p.OW + ow0) * p.C + c0;
+    T* out = dst + ((n * DH + dh) * DW + d0) * p.C + c0;
 #pragma unroll
     for (int j = 0; j < kTileW; ++j)
-      if (ow0 + j < p.OW) store_vec<T, V>(yp + j * p.C, acc[j]);
-  }
-}
-
-// Input gradient as a gather: input (n, ih, iw) takes gy at every (oh, ow) whose window covers it through tap
-// (r, s), i.e. oh * stride = ih + pad - r * dil (when divisible). Thread: (n, ih, kTileW inputs along iw, V channels).
-template <typename T, int V, int KR, int KS>
-__global__ void depthwise_backward_input_kernel(ConvParams p, const T* __restrict__ gy, const T* __restrict__ w,
-                                                T* __restrict__ gx, int64_t total) {
-  using A = acc_t<T>;
-  const int R = KR > 0 ? KR : int(p.R), S = KS > 0 ? KS : int(p.S);
-  const int64_t CV = p.C / V, IWT = (p.W + kTileW - 1) / kTileW;
-  FASTCONV_GRID_STRIDE(i, total) {
-    const int64_t c0 = (i % CV) * V;
-    int64_t t = i / CV;
-    const int64_t iw0 = (t % IWT) * kTileW;
-    t /= IWT;
-    const int64_t ih = t % p.H, n = t / p.H;
-    A acc[kTileW][V];
-#pragma unroll
-    for (int j = 0; j < kTileW; ++j)
-#pragma unroll
-      for (int v = 0; v < V; ++v) acc[j][v] = A(0);
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const int64_t th = ih + p.pad_t - r * p.dil_h;
-      if (th < 0 || th % p.stride_h != 0 || th / p.stride_h >= p.OH) continue;
-      const T* grow = gy + ((n * p.OH + th / p.stride_h) * p.OW) * p.C + c0;
-#pragma unroll
-      for (int s = 0; s < S; ++s) {
-        A wv[V];
-#pragma unroll
-        for (int v = 0; v < V; ++v) wv[v] = to_acc(w[(c0 + v) * R * S + r * S + s]);
-#pragma unroll
-        for (int j = 0; j < kTileW; ++j) {
-          const int64_t tw = iw0 + j + p.pad_l - s * p.dil_w;
-          if (iw0 + j >= p.W || tw < 0 || tw % p.stride_w != 0 || tw / p.stride_w >= p.OW) continue;
-          A gv[V];
-          load_vec<T, V>(grow + (tw / p.stride_w) * p.C, gv);
-#pragma unroll
-          for (int v = 0; v < V; ++v) acc[j][v] += gv[v] * wv[v];
-        }
-      }
-    }
-    T* gp = gx + ((n * p.H + ih) * p.W + iw0) * p.C + c0;
-#pragma unroll
-    for (int j = 0; j < kTileW; ++j)
-      if (iw0 + j < p.W) store_vec<T, V>(gp + j * p.C, acc[j]);
+      if (d0 + j < DW) store_acc<T, V>(out + j * p.C, acc[j]);
   }
 }
 
@@ -195,16 +161,30 @@ int vector_width(const ConvParams& p, const void* a, const void* b) {
   return (p.C % V == 0 && aligned) ? V : 1;
 }
 
-// Launches KERNEL<T, V, KR, KS> with the kernel size as template arguments where it is 3x3 or 5x5.
-#define FASTCONV_DW_LAUNCH(KERNEL, V, ...)                                                                  \
-  do {                                                                                                      \
-    if (p.R == 3 && p.S == 3)                                                                               \
-      KERNEL<T, V, 3, 3><<<grid_for(total), kThreads, 0, stream>>>(__VA_ARGS__);                           \
-    else if (p.R == 5 && p.S == 5)                                                                          \
-      KERNEL<T, V, 5, 5><<<grid_for(total), kThreads, 0, stream>>>(__VA_ARGS__);                           \
-    else                                                                                                    \
-      KERNEL<T, V, 0, 0><<<grid_for(total), kThreads, 0, stream>>>(__VA_ARGS__);                           \
-  } while (0)
+// Launches depthwise_gather_kernel with the kernel size as template arguments where it is 3x3 or 5x5.
+template <typename T, int V, bool Adjoint>
+void launch_gather(const ConvParams& p, const T* src, const T* w, const T* bias, T* dst, int64_t total,
+                   cudaStream_t stream) {
+  const unsigned grid = grid_for(total);
+  if (p.R == 3 && p.S == 3)
+    depthwise_gather_kernel<T, V, 3, 3, Adjoint><<<grid, kThreads, 0, stream>>>(p, src, w, bias, dst, total);
+  else if (p.R == 5 && p.S == 5)
+    depthwise_gather_kernel<T, V, 5, 5, Adjoint><<<grid, kThreads, 0, stream>>>(p, src, w, bias, dst, total);
+  else
+    depthwise_gather_kernel<T, V, 0, 0, Adjoint><<<grid, kThreads, 0, stream>>>(p, src, w, bias, dst, total);
+}
+
+// Both gathers: 16-byte channel vectors where C and the two activation pointers allow, else one channel.
+template <typename T, bool Adjoint>
+void depthwise_gather(const ConvParams& p, const T* src, const T* w, const T* bias, T* dst, cudaStream_t stream) {
+  constexpr int VW = 16 / int(sizeof(T));
+  const int64_t DH = Adjoint ? p.H : p.OH, DW = Adjoint ? p.W : p.OW;
+  const int64_t pixels = p.N * DH * ((DW + kTileW - 1) / kTileW);
+  if (vector_width<T>(p, src, dst) == VW)
+    launch_gather<T, VW, Adjoint>(p, src, w, bias, dst, pixels * (p.C / VW), stream);
+  else
+    launch_gather<T, 1, Adjoint>(p, src, w, bias, dst, pixels * p.C, stream);
+}
 
 }  // namespace
 
@@ -216,29 +196,13 @@ bool depthwise_applies(const ConvParams& p) {
 
 template <typename T>
 void depthwise_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y, cudaStream_t stream) {
-  constexpr int VW = 16 / int(sizeof(T));
-  const int64_t OWT = (p.OW + kTileW - 1) / kTileW;
-  if (vector_width<T>(p, x, y) == VW) {
-    const int64_t total = p.N * p.OH * OWT * (p.C / VW);
-    FASTCONV_DW_LAUNCH(depthwise_forward_kernel, VW, p, x, w, bias, y, total);
-  } else {
-    const int64_t total = p.N * p.OH * OWT * p.C;
-    FASTCONV_DW_LAUNCH(depthwise_forward_kernel, 1, p, x, w, bias, y, total);
-  }
+  depthwise_gather<T, false>(p, x, w, bias, y, stream);
   FASTCONV_CHECK_LAUNCH("depthwise_forward");
 }
 
 template <typename T>
 void depthwise_backward_input(const ConvParams& p, const T* gy, const T* w, T* gx, cudaStream_t stream) {
-  constexpr int VW = 16 / int(sizeof(T));
-  const int64_t IWT = (p.W + kTileW - 1) / kTileW;
-  if (vector_width<T>(p, gy, gx) == VW) {
-    const int64_t total = p.N * p.H * IWT * (p.C / VW);
-    FASTCONV_DW_LAUNCH(depthwise_backward_input_kernel, VW, p, gy, w, gx, total);
-  } else {
-    const int64_t total = p.N * p.H * IWT * p.C;
-    FASTCONV_DW_LAUNCH(depthwise_backward_input_kernel, 1, p, gy, w, gx, total);
-  }
+  depthwise_gather<T, true>(p, gy, w, nullptr, gx, stream);
   FASTCONV_CHECK_LAUNCH("depthwise_backward_input");
 }
 

@@ -45,6 +45,21 @@ template <> __device__ __forceinline__ double from_acc<double>(double v) { retur
 template <> __device__ __forceinline__ __half from_acc<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
+// V consecutive elements moved as one aligned access (16 bytes for the channel-vector kernels); the caller
+// guarantees the alignment (C a multiple of V, 16-byte aligned base pointers).
+template <typename T, int V>
+struct alignas(sizeof(T) * V) Vec {
+  T v[V];
+};
+template <typename T, int V>
+__device__ __forceinline__ Vec<T, V> load_vec(const T* p) {
+  return *reinterpret_cast<const Vec<T, V>*>(p);
+}
+template <typename T, int V>
+__device__ __forceinline__ void store_vec(T* p, const Vec<T, V>& q) {
+  *reinterpret_cast<Vec<T, V>*>(p) = q;
+}
+
 // Blocks for a 1-thread-per-element launch over `total` elements, capped: kernels loop grid-stride, so
 // every element is covered with 64-bit indices whatever the cap.
 constexpr int kThreads = 256;

@@ -1,10 +1,12 @@
 // CUDA max / avg pooling, the index scatter (max pool backward, max unpool) and gather. One thread per
 // element of the side that is written, elements in memory order (NHWC: neighbouring threads take
-// neighbouring channels, so loads and stores coalesce). Every kernel but the atomic scatter is a gather.
+// neighbouring channels, so loads and stores coalesce); channels_last tensors whose channels fill 16-byte
+// vectors take pool_nhwc_vec.cu's kernels instead. Every kernel but the atomic scatter is a gather.
 #include <limits>
 
 #include "pool_index.cuh"
 #include "pool_kernels.cuh"
+#include "pool_nhwc_vec.cuh"
 
 namespace fastconv {
 namespace cuda {
@@ -127,15 +129,6 @@ __global__ void avg_pool_forward_kernel(PoolParams p, const T* __restrict__ x, T
   }
 }
 
-// Outputs o in [lo, hi] whose window [o*s - pad, o*s - pad + k) holds input coordinate i.
-__device__ __forceinline__ void windows_holding(int64_t i, int64_t k, int64_t s, int64_t pad, int64_t out,
-                                                int64_t& lo, int64_t& hi) {
-  const int64_t t = i + pad - k;  // o*s > t
-  lo = t < 0 ? 0 : t / s + 1;
-  hi = (i + pad) / s;
-  if (hi > out - 1) hi = out - 1;
-}
-
 template <typename T>
 __global__ void avg_pool_backward_kernel(PoolParams p, const T* __restrict__ gy, T* __restrict__ gx, int64_t total) {
   using A = acc_t<T>;
@@ -214,6 +207,7 @@ template <typename T>
 void max_pool_forward(const PoolParams& p, const T* x, T* y, int64_t* ind, cudaStream_t stream) {
   const int64_t total = p.N * p.C * p.OH * p.OW;
   if (total == 0) return;
+  if (pool_nhwc_vec_applies<T>(p, x, y)) return max_pool_forward_nhwc_vec<T>(p, x, y, ind, stream);
   max_pool_forward_kernel<T><<<grid_for(total), kThreads, 0, stream>>>(p, x, y, ind, total);
   FASTCONV_CHECK_LAUNCH("max_pool_forward");
 }
@@ -247,6 +241,7 @@ void max_pool_backward(const PoolParams& p, const T* gy, const int64_t* ind, T* 
                        cudaStream_t stream) {
   const int64_t total = p.N * p.C * p.H * p.W;
   if (total == 0) return;
+  if (pool_nhwc_vec_applies<T>(p, gy, gx)) return max_pool_backward_nhwc_vec<T>(p, gy, ind, gx, bad, stream);
   max_pool_backward_gather_kernel<T><<<grid_for(total), kThreads, 0, stream>>>(p, gy, ind, gx, bad, total);
   FASTCONV_CHECK_LAUNCH("max_pool_backward");
 }
@@ -263,6 +258,7 @@ template <typename T>
 void avg_pool_forward(const PoolParams& p, const T* x, T* y, cudaStream_t stream) {
   const int64_t total = p.N * p.C * p.OH * p.OW;
   if (total == 0) return;
+  if (pool_nhwc_vec_applies<T>(p, x, y)) return avg_pool_forward_nhwc_vec<T>(p, x, y, stream);
   avg_pool_forward_kernel<T><<<grid_for(total), kThreads, 0, stream>>>(p, x, y, total);
   FASTCONV_CHECK_LAUNCH("avg_pool_forward");
 }
@@ -271,6 +267,7 @@ template <typename T>
 void avg_pool_backward(const PoolParams& p, const T* gy, T* gx, cudaStream_t stream) {
   const int64_t total = p.N * p.C * p.H * p.W;
   if (total == 0) return;
+  if (pool_nhwc_vec_applies<T>(p, gy, gx)) return avg_pool_backward_nhwc_vec<T>(p, gy, gx, stream);
   avg_pool_backward_kernel<T><<<grid_for(total), kThreads, 0, stream>>>(p, gy, gx, total);
   FASTCONV_CHECK_LAUNCH("avg_pool_backward");
 }

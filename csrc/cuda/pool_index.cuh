@@ -40,6 +40,16 @@ __device__ __forceinline__ int64_t avg_divisor(const PoolParams& p, const AvgSpa
   return (h.end - h.begin) * (w.end - w.begin);
 }
 
+// Outputs o in [lo, hi] whose window [o*s - pad, o*s - pad + k) holds input coordinate i (average pooling's
+// backward gathers).
+__device__ __forceinline__ void windows_holding(int64_t i, int64_t k, int64_t s, int64_t pad, int64_t out,
+                                                int64_t& lo, int64_t& hi) {
+  const int64_t t = i + pad - k;  // o*s > t
+  lo = t < 0 ? 0 : t / s + 1;
+  hi = (i + pad) / s;
+  if (hi > out - 1) hi = out - 1;
+}
+
 // torch's max rule: v replaces the running max when v > max or v is NaN (NaN propagates, the last NaN
 // and the first of equal maxima win).
 template <typename A>

@@ -263,10 +263,10 @@ void tensor_core_tests() {
 }
 
 template <typename T>
-void max_pool_backward_gather_test(Layout l, double tol) {
+void max_pool_backward_gather_test(Layout l, double tol, int64_t C) {
   for (int ceil_mode = 0; ceil_mode < 2; ++ceil_mode) {
     PoolParams p;
-    p.N = 2, p.C = 5, p.H = 11, p.W = 10, p.kh = 3, p.kw = 3, p.sh = 2, p.sw = 1, p.ph = 1, p.pw = 1, p.dh = 2, p.dw = 1;
+    p.N = 2, p.C = C, p.H = 11, p.W = 10, p.kh = 3, p.kw = 3, p.sh = 2, p.sw = 1, p.ph = 1, p.pw = 1, p.dh = 2, p.dw = 1;
     p.ceil_mode = ceil_mode;
     p.layout = l;
     set_pool_output_size(p);
@@ -285,16 +285,18 @@ void max_pool_backward_gather_test(Layout l, double tol) {
   }
 }
 
+// C = 16 in NHWC runs the 16-byte channel-vector kernels (pool_nhwc_vec.cu), C = 5 the element kernels.
 template <typename T>
-void pool_tests_typed(Layout l, double tol) {
+void pool_tests_typed(Layout l, double tol, int64_t C) {
   PoolParams p;
-  p.N = 2, p.C = 5, p.H = 9, p.W = 8, p.kh = 3, p.kw = 2, p.sh = 2, p.sw = 1, p.ph = 1, p.pw = 1, p.dh = 1, p.dw = 2;
+  p.N = 2, p.C = C, p.H = 9, p.W = 8, p.kh = 3, p.kw = 2, p.sh = 2, p.sw = 1, p.ph = 1, p.pw = 1, p.dh = 1, p.dw = 2;
   p.ceil_mode = true;
   p.layout = l;
   set_pool_output_size(p);
   const size_t nx = p.N * p.C * p.H * p.W, ny = p.N * p.C * p.OH * p.OW;
   auto x = random_vector<T>(nx, 11);
   x[3] = x[4];  // a tie
+  x[C] = x[0];  // a tie in one channel (NHWC) / one row (NCHW)
   const auto gy = random_vector<T>(ny, 12);
   std::vector<T> y(ny), gx(nx), g2(ny), ya(ny), gxa(nx);
   std::vector<int64_t> ind(ny);
@@ -375,10 +377,12 @@ int main() {
   conv_tests();
   tensor_core_tests();
   for (Layout l : {Layout::NCHW, Layout::NHWC}) {
-    pool_tests_typed<float>(l, 2e-6);
-    pool_tests_typed<double>(l, 1e-14);
-    max_pool_backward_gather_test<float>(l, 2e-6);
-    max_pool_backward_gather_test<double>(l, 1e-14);
+    for (int64_t C : {5, 16}) {
+      pool_tests_typed<float>(l, 2e-6, C);
+      pool_tests_typed<double>(l, 1e-14, C);
+      max_pool_backward_gather_test<float>(l, 2e-6, C);
+      max_pool_backward_gather_test<double>(l, 1e-14, C);
+    }
   }
   return fastconv_test::report("test_cuda_kernels");
 }

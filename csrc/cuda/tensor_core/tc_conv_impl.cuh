@@ -116,15 +116,23 @@ inline DeviceFacts device_facts() {
 
 // Whether the code the runtime loads for this kernel on this device came from sm_80+ (CUTLASS compiles the SM80
 // mainloop out below it: a build for older archs alone would launch empty kernels). ptxVersion covers both
-// shipped SASS and PTX JIT-compiled for a newer GPU.
+// shipped SASS and PTX JIT-compiled for a newer GPU. Cached per device (0: not asked, 1: yes, 2: no).
 template <typename Kernel>
 bool code_loaded_sm80() {
-  cudaFuncAttributes a{};
-  if (cudaFuncGetAttributes(&a, cutlass::Kernel<Kernel>) != cudaSuccess) {
-    (void)cudaGetLastError();  // no image for this device: clear the error; the caller takes another path
-    return false;
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> known[kMaxDevices];
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return false;
+  if (known[dev].load() == 0) {
+    cudaFuncAttributes a{};
+    bool loaded = false;
+    if (cudaFuncGetAttributes(&a, cutlass::Kernel<Kernel>) == cudaSuccess)
+      loaded = a.ptxVersion >= 80;
+    else
+      (void)cudaGetLastError();  // no image for this device: clear the error; the caller takes another path
+    known[dev].store(loaded ? 1 : 2);
   }
-  return a.ptxVersion >= 80;
+  return known[dev].load() == 1;
 }
 
 // CUTLASS's problem description (int sizes: callers check the 2^31 limits first). Padding: CUTLASS reads only the
