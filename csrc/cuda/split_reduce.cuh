@@ -9,6 +9,9 @@ namespace fastconv {
 namespace cuda {
 
 // One thread per weight element in the partials' order: every slice's reads coalesce; the one write scatters.
+// Internal linkage (with its launcher): each including .cu file (the tensor-core and depthwise weight gradients)
+// has its own copy, so no kernel instantiation is shared between translation units.
+namespace {
 template <typename P, typename T>
 __global__ void split_reduce_kernel(const P* __restrict__ partial, T* __restrict__ out, int64_t K, int64_t RS,
                                     int64_t C, int slices) {
@@ -27,6 +30,7 @@ void split_reduce(const P* partial, T* out, int64_t K, int64_t RS, int64_t C, in
   split_reduce_kernel<P, T><<<grid_for(total), kThreads, 0, stream>>>(partial, out, K, RS, C, slices);
   FASTCONV_CHECK_LAUNCH("split-K reduction");
 }
+}  // namespace
 
 }  // namespace cuda
 }  // namespace fastconv
