@@ -119,10 +119,7 @@ void adaptive_max_pool_forward(const AdaptivePoolParams& p, const T* x, T* y, in
   template void adaptive_avg_pool_forward<T>(const AdaptivePoolParams&, const T*, T*, cudaStream_t);            \
   template void adaptive_avg_pool_backward<T>(const AdaptivePoolParams&, const T*, T*, cudaStream_t);           \
   template void adaptive_max_pool_forward<T>(const AdaptivePoolParams&, const T*, T*, int64_t*, cudaStream_t);
-FASTCONV_INSTANTIATE(float)
-FASTCONV_INSTANTIATE(double)
-FASTCONV_INSTANTIATE(__half)
-FASTCONV_INSTANTIATE(__nv_bfloat16)
+FASTCONV_CUDA_FOR_EACH_TYPE(FASTCONV_INSTANTIATE)
 #undef FASTCONV_INSTANTIATE
 
 }  // namespace cuda

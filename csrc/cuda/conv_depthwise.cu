@@ -153,14 +153,6 @@ __global__ void __launch_bounds__(kWgradWarps * 32)
   }
 }
 
-// Vector width: 16 bytes of channels where C and every pointer allow it, else one channel.
-template <typename T>
-int vector_width(const ConvParams& p, const void* a, const void* b) {
-  const int V = 16 / int(sizeof(T));
-  const bool aligned = reinterpret_cast<uintptr_t>(a) % 16 == 0 && reinterpret_cast<uintptr_t>(b) % 16 == 0;
-  return (p.C % V == 0 && aligned) ? V : 1;
-}
-
 // Launches depthwise_gather_kernel with the kernel size as template arguments where it is 3x3 or 5x5.
 template <typename T, int V, bool Adjoint>
 void launch_gather(const ConvParams& p, const T* src, const T* w, const T* bias, T* dst, int64_t total,
@@ -177,10 +169,10 @@ void launch_gather(const ConvParams& p, const T* src, const T* w, const T* bias,
 // Both gathers: 16-byte channel vectors where C and the two activation pointers allow, else one channel.
 template <typename T, bool Adjoint>
 void depthwise_gather(const ConvParams& p, const T* src, const T* w, const T* bias, T* dst, cudaStream_t stream) {
-  constexpr int VW = 16 / int(sizeof(T));
+  constexpr int VW = kVec16<T>;
   const int64_t DH = Adjoint ? p.H : p.OH, DW = Adjoint ? p.W : p.OW;
   const int64_t pixels = p.N * DH * ((DW + kTileW - 1) / kTileW);
-  if (vector_width<T>(p, src, dst) == VW)
+  if (p.C % VW == 0 && is_aligned16(src) && is_aligned16(dst))
     launch_gather<T, VW, Adjoint>(p, src, w, bias, dst, pixels * (p.C / VW), stream);
   else
     launch_gather<T, 1, Adjoint>(p, src, w, bias, dst, pixels * p.C, stream);
@@ -208,10 +200,8 @@ void depthwise_backward_input(const ConvParams& p, const T* gy, const T* w, T* g
 
 // Chunks of output pixels for the weight gradient: about four blocks per SM in all, each chunk at least 256
 // pixels, at most 1024 chunks (the partials stay a few MB).
-template <typename T>
-int64_t depthwise_weight_chunks(const ConvParams& p) {
-  int dev = 0, sms = 108;
-  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+static int64_t depthwise_weight_chunks(const ConvParams& p) {
+  const int sms = device_facts().sms > 0 ? device_facts().sms : 108;  // 108: an A100's, if the runtime cannot say
   const int64_t channel_blocks = (p.C + 31) / 32, pixels = p.N * p.OH * p.OW;
   int64_t chunks = (4 * int64_t(sms) + channel_blocks - 1) / channel_blocks;
   chunks = std::min<int64_t>(chunks, std::max<int64_t>(1, pixels / 256));
@@ -220,13 +210,13 @@ int64_t depthwise_weight_chunks(const ConvParams& p) {
 
 template <typename T>
 size_t depthwise_weight_workspace(const ConvParams& p) {
-  return size_t(depthwise_weight_chunks<T>(p)) * size_t(p.R * p.S * p.C) * sizeof(acc_t<T>);
+  return size_t(depthwise_weight_chunks(p)) * size_t(p.R * p.S * p.C) * sizeof(acc_t<T>);
 }
 
 template <typename T>
 void depthwise_backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw, void* workspace,
                                size_t workspace_bytes, cudaStream_t stream) {
-  const int64_t chunks = depthwise_weight_chunks<T>(p), pixels = p.N * p.OH * p.OW;
+  const int64_t chunks = depthwise_weight_chunks(p), pixels = p.N * p.OH * p.OW;
   if (workspace == nullptr || workspace_bytes < depthwise_weight_workspace<T>(p))
     throw CudaError("fastconv: depthwise weight gradient: workspace missing or too small");
   auto* partial = static_cast<acc_t<T>*>(workspace);
@@ -251,10 +241,7 @@ void depthwise_backward_weight(const ConvParams& p, const T* x, const T* gy, T* 
   template void depthwise_backward_input<T>(const ConvParams&, const T*, const T*, T*, cudaStream_t);           \
   template void depthwise_backward_weight<T>(const ConvParams&, const T*, const T*, T*, void*, size_t,          \
                                              cudaStream_t);
-FASTCONV_INSTANTIATE(float)
-FASTCONV_INSTANTIATE(double)
-FASTCONV_INSTANTIATE(__half)
-FASTCONV_INSTANTIATE(__nv_bfloat16)
+FASTCONV_CUDA_FOR_EACH_TYPE(FASTCONV_INSTANTIATE)
 #undef FASTCONV_INSTANTIATE
 
 }  // namespace cuda

@@ -223,10 +223,7 @@ void bias_add(int64_t N, int64_t C, int64_t hw, Layout layout, const T* bias, T*
   template void conv_backward_weight_direct<T>(const ConvParams&, const T*, const T*, T*, cudaStream_t);   \
   template void conv_backward_bias<T>(const ConvParams&, const T*, T*, cudaStream_t);                      \
   template void bias_add<T>(int64_t, int64_t, int64_t, Layout, const T*, T*, cudaStream_t);
-FASTCONV_INSTANTIATE(float)
-FASTCONV_INSTANTIATE(double)
-FASTCONV_INSTANTIATE(__half)
-FASTCONV_INSTANTIATE(__nv_bfloat16)
+FASTCONV_CUDA_FOR_EACH_TYPE(FASTCONV_INSTANTIATE)
 #undef FASTCONV_INSTANTIATE
 
 }  // namespace cuda

@@ -15,13 +15,13 @@ namespace fastconv {
 namespace cuda {
 
 template <typename T>
-bool conv_wants_weight_rsc(const ConvParams& p, bool backward_input, const ConvOptions& opt) {
-  return tc_conv_applies<T>(p, backward_input ? TcPass::BackwardInput : TcPass::Forward, opt);
+bool conv_uses_tensor_cores(const ConvParams& p, ConvPass pass, const ConvOptions& opt) {
+  return tc_conv_applies<T>(p, pass, opt);
 }
 
 template <typename T>
 size_t conv_backward_weight_workspace(const ConvParams& p, const ConvOptions& opt) {
-  if (tc_conv_applies<T>(p, TcPass::BackwardWeight, opt)) return tc_conv_workspace_bytes<T>(p, TcPass::BackwardWeight);
+  if (tc_conv_applies<T>(p, ConvPass::BackwardWeight, opt)) return tc_conv_workspace_bytes<T>(p, ConvPass::BackwardWeight);
   if (depthwise_applies<T>(p)) return depthwise_weight_workspace<T>(p);
   return 0;
 }
@@ -35,7 +35,7 @@ void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T*
                   cudaStream_t stream) {
   if (p.weight_rsc) {
     if constexpr (kHasTensorCorePath<T>) {
-      if (tc_conv_applies<T>(p, TcPass::Forward, opt)) return tc_conv_forward<T>(p, x, w, bias, y, stream);
+      if (tc_conv_applies<T>(p, ConvPass::Forward, opt)) return tc_conv_forward<T>(p, x, w, bias, y, stream);
     }
     throw CudaError("fastconv: conv_forward got a (K, R, S, C) weight for a problem the tensor cores do not take");
   }
@@ -49,7 +49,7 @@ void conv_backward_input(const ConvParams& p, const T* gy, const T* w, T* gx, co
                          cudaStream_t stream) {
   if (p.weight_rsc) {
     if constexpr (kHasTensorCorePath<T>) {
-      if (tc_conv_applies<T>(p, TcPass::BackwardInput, opt)) return tc_conv_backward_input<T>(p, gy, w, gx, stream);
+      if (tc_conv_applies<T>(p, ConvPass::BackwardInput, opt)) return tc_conv_backward_input<T>(p, gy, w, gx, stream);
     }
     throw CudaError("fastconv: conv_backward_input got a (K, R, S, C) weight for a problem the tensor cores do not take");
   }
@@ -63,7 +63,7 @@ void conv_backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw, c
   if constexpr (kHasTensorCorePath<T>) {
     // Only with the workspace the caller was told to allocate (none: the other kernels, same results up to
     // rounding; every path is deterministic).
-    if (workspace != nullptr && tc_conv_applies<T>(p, TcPass::BackwardWeight, opt))
+    if (workspace != nullptr && tc_conv_applies<T>(p, ConvPass::BackwardWeight, opt))
       return tc_conv_backward_weight<T>(p, x, gy, gw, workspace, workspace_bytes, stream);
   }
   if (workspace != nullptr && depthwise_applies<T>(p))
@@ -72,7 +72,7 @@ void conv_backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw, c
 }
 
 #define FASTCONV_INSTANTIATE(T)                                                                              \
-  template bool conv_wants_weight_rsc<T>(const ConvParams&, bool, const ConvOptions&);                       \
+  template bool conv_uses_tensor_cores<T>(const ConvParams&, ConvPass, const ConvOptions&);                  \
   template size_t conv_backward_weight_workspace<T>(const ConvParams&, const ConvOptions&);                 \
   template void conv_forward<T>(const ConvParams&, const T*, const T*, const T*, T*, const ConvOptions&,     \
                                 cudaStream_t);                                                               \
@@ -80,10 +80,7 @@ void conv_backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw, c
                                        cudaStream_t);                                                        \
   template void conv_backward_weight<T>(const ConvParams&, const T*, const T*, T*, const ConvOptions&,       \
                                         cudaStream_t, void*, size_t);
-FASTCONV_INSTANTIATE(float)
-FASTCONV_INSTANTIATE(double)
-FASTCONV_INSTANTIATE(__half)
-FASTCONV_INSTANTIATE(__nv_bfloat16)
+FASTCONV_CUDA_FOR_EACH_TYPE(FASTCONV_INSTANTIATE)
 #undef FASTCONV_INSTANTIATE
 
 }  // namespace cuda

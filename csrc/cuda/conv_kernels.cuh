@@ -23,17 +23,19 @@ struct ConvOptions {
 // (conv_depthwise.cu) for NHWC groups == C == K; the WMMA kernel for other float16 / bfloat16 NHWC forwards; the
 // direct kernels for everything else (float64, NCHW, padding modes).
 
-// Whether the forward (backward_input false) or the input gradient of p reads the weight as (K, R, S, C/groups)
-// (p.weight_rsc): the tensor-core path. The caller asks first and passes the weight that way.
+enum class ConvPass : int { Forward = 0, BackwardInput = 1, BackwardWeight = 2 };
+
+// Whether `pass` of p runs on the tensor cores (tensor_core/tc_conv.cuh). There the forward and the input gradient
+// read the weight as (K, R, S, C/groups) (p.weight_rsc): the caller asks first and passes the weight that way.
 template <typename T>
-bool conv_wants_weight_rsc(const ConvParams& p, bool backward_input, const ConvOptions& opt);
+bool conv_uses_tensor_cores(const ConvParams& p, ConvPass pass, const ConvOptions& opt);
 
 // Bytes of device workspace conv_backward_weight needs for p (16-byte aligned; 0: none).
 template <typename T>
 size_t conv_backward_weight_workspace(const ConvParams& p, const ConvOptions& opt);
 
 // y = conv(x, w) + bias; y has (N, K, OH, OW) in p.layout; w is (K, C/groups, R, S), or (K, R, S, C/groups) when
-// p.weight_rsc (only where conv_wants_weight_rsc said so).
+// p.weight_rsc (only where conv_uses_tensor_cores said so).
 template <typename T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y, const ConvOptions& opt,
                   cudaStream_t stream);

@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -29,6 +30,9 @@ inline void check_cuda(cudaError_t err, const char* what) {
 // Checks the launch just made (configuration errors; asynchronous faults surface at the next sync).
 #define FASTCONV_CHECK_LAUNCH(what) ::fastconv::cuda::check_cuda(cudaGetLastError(), what)
 
+// Expands M(T) for every element type the CUDA kernels take (their explicit instantiations).
+#define FASTCONV_CUDA_FOR_EACH_TYPE(M) M(float) M(double) M(__half) M(__nv_bfloat16)
+
 // Accumulation type: float for float/half/bfloat16, double for double.
 template <typename T> struct Acc { using type = float; };
 template <> struct Acc<double> { using type = double; };
@@ -44,6 +48,33 @@ template <> __device__ __forceinline__ float from_acc<float>(float v) { return v
 template <> __device__ __forceinline__ double from_acc<double>(double v) { return v; }
 template <> __device__ __forceinline__ __half from_acc<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Elements of T in one 16-byte vector (the width of the channel-vector and tensor-core loads).
+template <typename T>
+constexpr int kVec16 = 16 / int(sizeof(T));
+
+inline bool is_aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Compute capability major and SM count of the current device, cached per device (a race writes the same value;
+// {0, 0} when the runtime cannot say).
+struct DeviceFacts {
+  int major = 0, sms = 0;
+};
+inline DeviceFacts device_facts() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> major[kMaxDevices], sms[kMaxDevices];  // 0: not asked yet
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return {};
+  if (major[dev].load() == 0) {
+    int mj = 0, n = 0;
+    if (cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+      return {};
+    sms[dev].store(n);
+    major[dev].store(mj);
+  }
+  return {major[dev].load(), sms[dev].load()};
+}
 
 // V consecutive elements moved as one aligned access (16 bytes for the channel-vector kernels); the caller
 // guarantees the alignment (C a multiple of V, 16-byte aligned base pointers).

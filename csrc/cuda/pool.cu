@@ -164,21 +164,12 @@ __global__ void max_pool_backward_gather_kernel(PoolParams p, const T* __restric
     const Coord4 q = decode(e, p.C, p.H, p.W, p.layout);
     const int64_t self = q.h * p.W + q.w;
     A acc = A(0);
-    for (int64_t i = 0; i < p.kh; ++i) {
-      const int64_t th = q.h + p.ph - i * p.dh;
-      if (th < 0) break;  // larger i only lowers th
-      if (th % p.sh != 0 || th / p.sh >= p.OH) continue;
-      const int64_t oh = th / p.sh;
-      for (int64_t j = 0; j < p.kw; ++j) {
-        const int64_t tw = q.w + p.pw - j * p.dw;
-        if (tw < 0) break;
-        if (tw % p.sw != 0 || tw / p.sw >= p.OW) continue;
-        const int64_t o = offset4(q.n, q.c, oh, tw / p.sw, p.C, p.OH, p.OW, p.layout);
-        const int64_t k = ind[o];
-        if (k == self) acc += to_acc(gy[o]);
-        else if ((k < 0 && k != kEmptyWindowIndex) || k >= plane) record_bad_index(bad, k);
-      }
-    }
+    for_each_window_holding(p, q.h, q.w, [&](int64_t oh, int64_t ow) {
+      const int64_t o = offset4(q.n, q.c, oh, ow, p.C, p.OH, p.OW, p.layout);
+      const int64_t k = ind[o];
+      if (k == self) acc += to_acc(gy[o]);
+      else if ((k < 0 && k != kEmptyWindowIndex) || k >= plane) record_bad_index(bad, k);
+    });
     gx[e] = from_acc<T>(acc);
   }
 }
@@ -281,10 +272,7 @@ void avg_pool_backward(const PoolParams& p, const T* gy, T* gx, cudaStream_t str
   template void max_pool_backward<T>(const PoolParams&, const T*, const int64_t*, T*, int64_t*, cudaStream_t); \
   template void avg_pool_forward<T>(const PoolParams&, const T*, T*, cudaStream_t);                           \
   template void avg_pool_backward<T>(const PoolParams&, const T*, T*, cudaStream_t);
-FASTCONV_INSTANTIATE(float)
-FASTCONV_INSTANTIATE(double)
-FASTCONV_INSTANTIATE(__half)
-FASTCONV_INSTANTIATE(__nv_bfloat16)
+FASTCONV_CUDA_FOR_EACH_TYPE(FASTCONV_INSTANTIATE)
 #undef FASTCONV_INSTANTIATE
 
 }  // namespace cuda

@@ -50,6 +50,23 @@ __device__ __forceinline__ void windows_holding(int64_t i, int64_t k, int64_t s,
   if (hi > out - 1) hi = out - 1;
 }
 
+// Calls f(oh, ow) for every output whose max-pool window holds input (h, w) through a tap (oh * sh - ph + i * dh == h
+// for some tap i, and likewise along w): the windows the max-pool backward gathers from.
+template <typename F>
+__device__ __forceinline__ void for_each_window_holding(const PoolParams& p, int64_t h, int64_t w, F&& f) {
+  for (int64_t i = 0; i < p.kh; ++i) {
+    const int64_t th = h + p.ph - i * p.dh;
+    if (th < 0) break;  // larger i only lowers th
+    if (th % p.sh != 0 || th / p.sh >= p.OH) continue;
+    for (int64_t j = 0; j < p.kw; ++j) {
+      const int64_t tw = w + p.pw - j * p.dw;
+      if (tw < 0) break;
+      if (tw % p.sw != 0 || tw / p.sw >= p.OW) continue;
+      f(th / p.sh, tw / p.sw);
+    }
+  }
+}
+
 // torch's max rule: v replaces the running max when v > max or v is NaN (NaN propagates, the last NaN
 // and the first of equal maxima win).
 template <typename A>

@@ -136,30 +136,22 @@ __global__ void max_pool_backward_vec_kernel(PoolParams p, const T* __restrict__
     A acc[V];
 #pragma unroll
     for (int v = 0; v < V; ++v) acc[v] = A(0);
-    for (int64_t a = 0; a < p.kh; ++a) {
-      const int64_t th = q.h + p.ph - a * p.dh;
-      if (th < 0) break;
-      if (th % p.sh != 0 || th / p.sh >= p.OH) continue;
-      for (int64_t b = 0; b < p.kw; ++b) {
-        const int64_t tw = q.w + p.pw - b * p.dw;
-        if (tw < 0) break;
-        if (tw % p.sw != 0 || tw / p.sw >= p.OW) continue;
-        const int64_t o = ((q.n * p.OH + th / p.sh) * p.OW + tw / p.sw) * p.C + q.c0;
-        bool any = false;
-        int64_t k[V];
+    for_each_window_holding(p, q.h, q.w, [&](int64_t oh, int64_t ow) {
+      const int64_t o = ((q.n * p.OH + oh) * p.OW + ow) * p.C + q.c0;
+      bool any = false;
+      int64_t k[V];
 #pragma unroll
-        for (int v = 0; v < V; ++v) {
-          k[v] = ind[o + v];
-          any |= k[v] == self;
-          if ((k[v] < 0 && k[v] != kEmptyWindowIndex) || k[v] >= plane) record_bad_index(bad, k[v]);
-        }
-        if (!any) continue;  // the common case: this window's maximum is elsewhere for every channel
-        const Vec<T, V> g = load_vec<T, V>(gy + o);
-#pragma unroll
-        for (int v = 0; v < V; ++v)
-          if (k[v] == self) acc[v] += to_acc(g.v[v]);
+      for (int v = 0; v < V; ++v) {
+        k[v] = ind[o + v];
+        any |= k[v] == self;
+        if ((k[v] < 0 && k[v] != kEmptyWindowIndex) || k[v] >= plane) record_bad_index(bad, k[v]);
       }
-    }
+      if (!any) return;  // the common case: this window's maximum is elsewhere for every channel
+      const Vec<T, V> g = load_vec<T, V>(gy + o);
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        if (k[v] == self) acc[v] += to_acc(g.v[v]);
+    });
     Vec<T, V> out;
 #pragma unroll
     for (int v = 0; v < V; ++v) out.v[v] = from_acc<T>(acc[v]);
@@ -167,44 +159,39 @@ __global__ void max_pool_backward_vec_kernel(PoolParams p, const T* __restrict__
   }
 }
 
-template <typename T>
-constexpr int kV = 16 / int(sizeof(T));
-
-bool aligned16(const void* a) { return reinterpret_cast<uintptr_t>(a) % 16 == 0; }
-
 }  // namespace
 
 template <typename T>
 bool pool_nhwc_vec_applies(const PoolParams& p, const void* a, const void* b) {
-  return p.layout == Layout::NHWC && p.C % kV<T> == 0 && aligned16(a) && aligned16(b);
+  return p.layout == Layout::NHWC && p.C % kVec16<T> == 0 && is_aligned16(a) && is_aligned16(b);
 }
 
 template <typename T>
 void max_pool_forward_nhwc_vec(const PoolParams& p, const T* x, T* y, int64_t* ind, cudaStream_t stream) {
-  const int64_t total = p.N * p.OH * p.OW * (p.C / kV<T>);
-  max_pool_forward_vec_kernel<T, kV<T>><<<grid_for(total), kThreads, 0, stream>>>(p, x, y, ind, total);
+  const int64_t total = p.N * p.OH * p.OW * (p.C / kVec16<T>);
+  max_pool_forward_vec_kernel<T, kVec16<T>><<<grid_for(total), kThreads, 0, stream>>>(p, x, y, ind, total);
   FASTCONV_CHECK_LAUNCH("max_pool_forward (channel vectors)");
 }
 
 template <typename T>
 void avg_pool_forward_nhwc_vec(const PoolParams& p, const T* x, T* y, cudaStream_t stream) {
-  const int64_t total = p.N * p.OH * p.OW * (p.C / kV<T>);
-  avg_pool_forward_vec_kernel<T, kV<T>><<<grid_for(total), kThreads, 0, stream>>>(p, x, y, total);
+  const int64_t total = p.N * p.OH * p.OW * (p.C / kVec16<T>);
+  avg_pool_forward_vec_kernel<T, kVec16<T>><<<grid_for(total), kThreads, 0, stream>>>(p, x, y, total);
   FASTCONV_CHECK_LAUNCH("avg_pool_forward (channel vectors)");
 }
 
 template <typename T>
 void avg_pool_backward_nhwc_vec(const PoolParams& p, const T* gy, T* gx, cudaStream_t stream) {
-  const int64_t total = p.N * p.H * p.W * (p.C / kV<T>);
-  avg_pool_backward_vec_kernel<T, kV<T>><<<grid_for(total), kThreads, 0, stream>>>(p, gy, gx, total);
+  const int64_t total = p.N * p.H * p.W * (p.C / kVec16<T>);
+  avg_pool_backward_vec_kernel<T, kVec16<T>><<<grid_for(total), kThreads, 0, stream>>>(p, gy, gx, total);
   FASTCONV_CHECK_LAUNCH("avg_pool_backward (channel vectors)");
 }
 
 template <typename T>
 void max_pool_backward_nhwc_vec(const PoolParams& p, const T* gy, const int64_t* ind, T* gx, int64_t* bad,
                                 cudaStream_t stream) {
-  const int64_t total = p.N * p.H * p.W * (p.C / kV<T>);
-  max_pool_backward_vec_kernel<T, kV<T>><<<grid_for(total), kThreads, 0, stream>>>(p, gy, ind, gx, bad, total);
+  const int64_t total = p.N * p.H * p.W * (p.C / kVec16<T>);
+  max_pool_backward_vec_kernel<T, kVec16<T>><<<grid_for(total), kThreads, 0, stream>>>(p, gy, ind, gx, bad, total);
   FASTCONV_CHECK_LAUNCH("max_pool_backward (channel vectors)");
 }
 
@@ -215,10 +202,7 @@ void max_pool_backward_nhwc_vec(const PoolParams& p, const T* gy, const int64_t*
   template void avg_pool_backward_nhwc_vec<T>(const PoolParams&, const T*, T*, cudaStream_t);                   \
   template void max_pool_backward_nhwc_vec<T>(const PoolParams&, const T*, const int64_t*, T*, int64_t*,        \
                                               cudaStream_t);
-FASTCONV_INSTANTIATE(float)
-FASTCONV_INSTANTIATE(double)
-FASTCONV_INSTANTIATE(__half)
-FASTCONV_INSTANTIATE(__nv_bfloat16)
+FASTCONV_CUDA_FOR_EACH_TYPE(FASTCONV_INSTANTIATE)
 #undef FASTCONV_INSTANTIATE
 
 }  // namespace cuda

@@ -207,7 +207,8 @@ void check_tensor_core(const ConvParams& p, double tol) {
                         " tiles " + std::getenv("FASTCONV_CUDA_TILES");
   ConvParams q = p;
   q.weight_rsc = true;
-  const bool fwd = cuda::conv_wants_weight_rsc<T>(p, false, opt), bwd = cuda::conv_wants_weight_rsc<T>(p, true, opt);
+  const bool fwd = cuda::conv_uses_tensor_cores<T>(p, cuda::ConvPass::Forward, opt),
+             bwd = cuda::conv_uses_tensor_cores<T>(p, cuda::ConvPass::BackwardInput, opt);
   const size_t wsb = cuda::conv_backward_weight_workspace<T>(p, opt);
   FC_CHECK(fwd && bwd && wsb > 0, "tensor-core path not taken: %s (fwd %d, bwd %d, ws %zu)", n.c_str(), fwd, bwd, wsb);
   if (!(fwd && bwd && wsb > 0)) return;

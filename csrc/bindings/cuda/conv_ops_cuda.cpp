@@ -33,17 +33,14 @@ cuda::ConvOptions conv_options() {
 // problem in NHWC, the op runs there: an NCHW input is transposed in and its result transposed back (as cuDNN
 // does), since the tensor cores are far faster than the direct kernels that NCHW would run. Returns the memory
 // format to compute in and updates p (layout, weight_rsc); otherwise p and fmt stay.
-enum class Pass { Forward, BackwardInput, BackwardWeight };
+using cuda::ConvPass;
 
 template <typename T>
-at::MemoryFormat compute_format(ConvParams& p, Pass pass, const cuda::ConvOptions& opt, at::MemoryFormat fmt) {
+at::MemoryFormat compute_format(ConvParams& p, ConvPass pass, const cuda::ConvOptions& opt, at::MemoryFormat fmt) {
   ConvParams q = p;
   q.layout = Layout::NHWC;
-  const bool tensor_cores = pass == Pass::BackwardWeight
-                                ? cuda::conv_backward_weight_workspace<T>(q, opt) > 0 && q.groups == 1
-                                : cuda::conv_wants_weight_rsc<T>(q, pass == Pass::BackwardInput, opt);
-  if (!tensor_cores) return fmt;
-  q.weight_rsc = pass != Pass::BackwardWeight;
+  if (!cuda::conv_uses_tensor_cores<T>(q, pass, opt)) return fmt;
+  q.weight_rsc = pass != ConvPass::BackwardWeight;
   p = q;
   return at::MemoryFormat::ChannelsLast;
 }
@@ -71,7 +68,7 @@ at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight, const 
   const auto opt = conv_options();
   dispatch_floating(input.scalar_type(), op, [&]<typename T>() {
     ConvParams q = p;
-    const auto cfmt = compute_format<T>(q, Pass::Forward, opt, fmt);
+    const auto cfmt = compute_format<T>(q, ConvPass::Forward, opt, fmt);
     if (cfmt != fmt) y = at::empty({p.N, p.K, p.OH, p.OW}, input.options().memory_format(cfmt));
     const at::Tensor x = aligned16(input.contiguous(cfmt)), w = kernel_weight(weight, q);
     const at::Tensor b = bias.has_value() ? aligned16(bias->contiguous()) : at::Tensor();
@@ -92,7 +89,7 @@ at::Tensor conv2d_backward_input_cuda(const at::Tensor& grad_output, const at::T
   const auto opt = conv_options();
   dispatch_floating(grad_output.scalar_type(), op, [&]<typename T>() {
     ConvParams q = p;
-    const auto cfmt = compute_format<T>(q, Pass::BackwardInput, opt, fmt);
+    const auto cfmt = compute_format<T>(q, ConvPass::BackwardInput, opt, fmt);
     if (cfmt != fmt) gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(cfmt));
     const at::Tensor gy = aligned16(grad_output.contiguous(cfmt)), w = kernel_weight(weight, q);
     launch(op, [&] { cuda::conv_backward_input<T>(q, cptr<T>(gy), cptr<T>(w), mptr<T>(gx), opt, current_stream()); });
@@ -113,7 +110,7 @@ at::Tensor conv2d_backward_weight_cuda(const at::Tensor& grad_output, const at::
   const auto opt = conv_options();
   dispatch_floating(input.scalar_type(), op, [&]<typename T>() {
     ConvParams q = p;
-    const auto cfmt = compute_format<T>(q, Pass::BackwardWeight, opt, fmt);
+    const auto cfmt = compute_format<T>(q, ConvPass::BackwardWeight, opt, fmt);
     const at::Tensor x = aligned16(input.contiguous(cfmt)), gy = aligned16(grad_output.contiguous(cfmt));
     // Split-K / per-chunk partials of the tensor-core and depthwise weight gradients (from torch's caching
     // allocator: no cudaMalloc per call, and legal under CUDA-graph capture).
@@ -155,7 +152,7 @@ at::Tensor conv_transpose2d_cuda(const at::Tensor& input, const at::Tensor& weig
   const auto opt = conv_options();
   dispatch_floating(input.scalar_type(), op, [&]<typename T>() {
     ConvParams q = p;
-    const auto cfmt = compute_format<T>(q, Pass::BackwardInput, opt, fmt);
+    const auto cfmt = compute_format<T>(q, ConvPass::BackwardInput, opt, fmt);
     if (cfmt != fmt) y = at::empty({p.N, p.C, p.H, p.W}, input.options().memory_format(cfmt));
     const at::Tensor x = aligned16(input.contiguous(cfmt)), w = kernel_weight(weight, q);
     launch(op, [&] {

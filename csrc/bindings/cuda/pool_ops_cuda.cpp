@@ -77,20 +77,28 @@ at::Tensor max_pool2d_cuda(const at::Tensor& input, at::IntArrayRef kernel_size,
   return std::get<0>(max_pool2d_with_indices_cuda(input, kernel_size, stride, padding, dilation, ceil_mode));
 }
 
-// max_pool2d_backward (scatter-add) and max_unpool2d (scatter-assign): src (N, C, OH, OW) scattered by
-// indices into a (N, C, H, W) result.
-at::Tensor scatter_by_indices(const at::Tensor& src, const char* src_name, const at::Tensor& indices,
-                              at::IntArrayRef out_hw, const char* size_name, bool accumulate, const char* op) {
+// The ops that take a pooled-side src (N, C, OH, OW) with its indices and write an (N, C, H, W) result of spatial
+// size out_hw: checks the three, fills p's sizes and layout (its window fields are kept) and returns the layout.
+at::MemoryFormat plan_by_indices(const at::Tensor& src, const char* src_name, const at::Tensor& indices,
+                                 at::IntArrayRef out_hw, const char* size_name, const char* op, PoolParams& p) {
   check_activation_cuda(src, op, src_name);
   check_indices(indices, src, src_name, op);
   check_list_size(out_hw, 2, op, size_name);
   TORCH_CHECK_VALUE(out_hw[0] >= 0 && out_hw[1] >= 0, "fastconv.", op, ": ", size_name,
                     " must be non-negative, got ", out_hw);
-  PoolParams p;
   p.N = src.size(0), p.C = src.size(1), p.OH = src.size(2), p.OW = src.size(3);
   p.H = out_hw[0], p.W = out_hw[1];
   const auto fmt = activation_format(src, indices);
   p.layout = to_layout(fmt);
+  return fmt;
+}
+
+// max_pool2d_backward (scatter-add) and max_unpool2d (scatter-assign): src (N, C, OH, OW) scattered by
+// indices into a (N, C, H, W) result.
+at::Tensor scatter_by_indices(const at::Tensor& src, const char* src_name, const at::Tensor& indices,
+                              at::IntArrayRef out_hw, const char* size_name, bool accumulate, const char* op) {
+  PoolParams p;
+  const auto fmt = plan_by_indices(src, src_name, indices, out_hw, size_name, op, p);
   const c10::cuda::CUDAGuard guard(src.device());
   at::Tensor out = at::empty({p.N, p.C, p.H, p.W}, src.options().memory_format(fmt));
   // max_unpool2d into an empty plane checks no index, as torch's (see pool_ops.cpp)
@@ -123,15 +131,7 @@ at::Tensor max_pool2d_backward_window_cuda(const at::Tensor& grad_output, const 
   const char* op = "max_pool2d_backward";
   PoolParams p = pool_window_params(kernel_size, stride, padding, dilation, op);
   check_window_grad_output(p, grad_output, input_size, op);
-  check_activation_cuda(grad_output, op, "grad_output");
-  check_indices(indices, grad_output, "grad_output", op);
-  check_list_size(input_size, 2, op, "input_size");
-  TORCH_CHECK_VALUE(input_size[0] >= 0 && input_size[1] >= 0, "fastconv.", op, ": input_size must be non-negative, got ",
-                    input_size);
-  p.N = grad_output.size(0), p.C = grad_output.size(1), p.OH = grad_output.size(2), p.OW = grad_output.size(3);
-  p.H = input_size[0], p.W = input_size[1];
-  const auto fmt = activation_format(grad_output, indices);
-  p.layout = to_layout(fmt);
+  const auto fmt = plan_by_indices(grad_output, "grad_output", indices, input_size, "input_size", op, p);
   const c10::cuda::CUDAGuard guard(grad_output.device());
   at::Tensor gx = at::empty({p.N, p.C, p.H, p.W}, grad_output.options().memory_format(fmt));
   if (gx.numel() == 0) return gx;

@@ -21,18 +21,16 @@
 namespace fastconv {
 namespace cuda {
 
-enum class TcPass : int { Forward = 0, BackwardInput = 1, BackwardWeight = 2 };
-
 // Whether the tensor-core path runs `pass` of p for element type T (__half, __nv_bfloat16, float) on the
 // current device: p.layout NHWC, groups 1, zero padding, C and K multiples of 8 (float: 4), every tensor under
 // 2^31 bytes, TF32 allowed for float, a device of compute capability >= 8.0 running sm_80+ code, and CUTLASS's
 // own can_implement. When it runs, the forward and the input gradient read the weight as (K, R, S, C).
 template <typename T>
-bool tc_conv_applies(const ConvParams& p, TcPass pass, const ConvOptions& opt);
+bool tc_conv_applies(const ConvParams& p, ConvPass pass, const ConvOptions& opt);
 
 // Device workspace the weight gradient needs (its float split-K partials), in bytes; 0 for the other passes.
 template <typename T>
-size_t tc_conv_workspace_bytes(const ConvParams& p, TcPass pass);
+size_t tc_conv_workspace_bytes(const ConvParams& p, ConvPass pass);
 
 // y (NHWC) = conv(x (NHWC), w (K, R, S, C)) + bias (may be null).
 template <typename T>
@@ -43,7 +41,7 @@ template <typename T>
 void tc_conv_backward_input(const ConvParams& p, const T* gy, const T* w_krsc, T* gx, cudaStream_t stream);
 
 // gw (K, C, R, S contiguous) = adjoint of the forward in w; `workspace` holds tc_conv_workspace_bytes(p,
-// TcPass::BackwardWeight) bytes (16-byte aligned).
+// ConvPass::BackwardWeight) bytes (16-byte aligned).
 template <typename T>
 void tc_conv_backward_weight(const ConvParams& p, const T* x, const T* gy, T* gw, void* workspace,
                              size_t workspace_bytes, cudaStream_t stream);

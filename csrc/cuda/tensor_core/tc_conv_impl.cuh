@@ -47,8 +47,7 @@ template <> struct Elem<float> {
   static constexpr int kTileK = 32;
 };
 
-// Elements per 128-bit access: C and K must be multiples of it (the optimized iterators load whole vectors).
-template <typename T> constexpr int kVector = 16 / int(sizeof(T));
+// Elements per 128-bit access (kVec16): C and K must be multiples of it (the optimized iterators load whole vectors).
 
 // Block tiles. Big: 128 x 128 over 4 warps of 64 x 64, 3 stages (96 KB of shared memory for 16-bit types). Small:
 // 64 x 64 over 4 warps of 32 x 32, 4 stages: four times the blocks, for problems that would leave SMs idle.
@@ -62,7 +61,7 @@ template <typename T, bool Big> struct Tiles {
 using NHWC = cutlass::layout::TensorNHWC;
 template <typename T> using E = typename Elem<T>::type;
 // D = alpha * accumulator + beta * C, vectorised like the loads. The forward's bias is C with zero strides.
-template <typename T> using OutputOp = cutlass::epilogue::thread::LinearCombination<E<T>, kVector<T>, float, float>;
+template <typename T> using OutputOp = cutlass::epilogue::thread::LinearCombination<E<T>, kVec16<T>, float, float>;
 // The weight gradient writes float partials (one slice per split), reduced by split_reduce (../split_reduce.cuh).
 using PartialOp = cutlass::epilogue::thread::LinearCombination<float, 4, float, float>;
 
@@ -92,27 +91,13 @@ using WgradKernel = typename cutlass::conv::kernel::DefaultConv2dWgrad<
 
 template <typename Kernel> using Device = cutlass::conv::device::ImplicitGemmConvolution<Kernel>;
 
-// ---- host-side checks -------------------------------------------------------------------------------------------
-
-// Compute capability major and SM count of the current device, cached per device (a race writes the same value).
-struct DeviceFacts {
-  int major = 0, sms = 0;
-};
-inline DeviceFacts device_facts() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> major[kMaxDevices], sms[kMaxDevices];  // 0: not asked yet
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return {};
-  if (major[dev].load() == 0) {
-    int mj = 0, n = 0;
-    if (cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-      return {};
-    sms[dev].store(n);
-    major[dev].store(mj);
-  }
-  return {major[dev].load(), sms[dev].load()};
+// A read-only operand as CUTLASS's TensorRef takes it (non-const pointer to its element type; never written).
+template <typename T>
+E<T>* operand(const T* p) {
+  return const_cast<E<T>*>(reinterpret_cast<const E<T>*>(p));
 }
+
+// ---- host-side checks -------------------------------------------------------------------------------------------
 
 // Whether the code the runtime loads for this kernel on this device came from sm_80+ (CUTLASS compiles the SM80
 // mainloop out below it: a build for older archs alone would launch empty kernels). ptxVersion covers both
@@ -149,7 +134,7 @@ template <typename T>
 bool shape_fits(const ConvParams& p) {
   constexpr int64_t kLimit = (int64_t(1) << 31) / int64_t(sizeof(float));  // elements: float partials included
   if (p.layout != Layout::NHWC || p.groups != 1 || p.mode != PaddingMode::Zeros) return false;
-  if (p.C % kVector<T> != 0 || p.K % kVector<T> != 0) return false;
+  if (p.C % kVec16<T> != 0 || p.K % kVec16<T> != 0) return false;
   if (p.N <= 0 || p.OH <= 0 || p.OW <= 0 || p.H <= 0 || p.W <= 0) return false;
   if (p.pad_t < 0 || p.pad_l < 0) return false;
   return p.N * p.H * p.W * p.C < kLimit && p.N * p.OH * p.OW * p.K < kLimit && p.K * p.R * p.S * p.C < kLimit;
@@ -210,12 +195,11 @@ void fprop_run(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
   auto* yp = reinterpret_cast<E<T>*>(y);
   // Bias: the epilogue's source C read with zero strides, so every output pixel adds bias[k]; beta = 0 skips C.
   const cutlass::TensorRef<E<T>, NHWC> c_ref =
-      bias ? cutlass::TensorRef<E<T>, NHWC>(const_cast<E<T>*>(reinterpret_cast<const E<T>*>(bias)),
-                                            NHWC(NHWC::Stride(0)))
+      bias ? cutlass::TensorRef<E<T>, NHWC>(operand(bias), NHWC(NHWC::Stride(0)))
            : cutlass::TensorRef<E<T>, NHWC>(yp, NHWC::packed({ps.N, ps.P, ps.Q, ps.K}));
   typename Conv::Arguments args(
-      ps, {const_cast<E<T>*>(reinterpret_cast<const E<T>*>(x)), NHWC::packed({ps.N, ps.H, ps.W, ps.C})},
-      {const_cast<E<T>*>(reinterpret_cast<const E<T>*>(w)), NHWC::packed({ps.K, ps.R, ps.S, ps.C})}, c_ref,
+      ps, {operand(x), NHWC::packed({ps.N, ps.H, ps.W, ps.C})},
+      {operand(w), NHWC::packed({ps.K, ps.R, ps.S, ps.C})}, c_ref,
       {yp, NHWC::packed({ps.N, ps.P, ps.Q, ps.K})}, {1.0f, bias ? 1.0f : 0.0f});
   launch_conv<Conv>(args, nullptr, stream, "tensor-core conv forward");
 }
@@ -249,8 +233,8 @@ void dgrad_run(const ConvParams& p, const T* gy, const T* w, T* gx, cudaStream_t
   auto* gxp = reinterpret_cast<E<T>*>(gx);
   const auto gx_layout = NHWC::packed({ps.N, ps.H, ps.W, ps.C});
   typename Conv::Arguments args(
-      ps, {const_cast<E<T>*>(reinterpret_cast<const E<T>*>(gy)), NHWC::packed({ps.N, ps.P, ps.Q, ps.K})},
-      {const_cast<E<T>*>(reinterpret_cast<const E<T>*>(w)), NHWC::packed({ps.K, ps.R, ps.S, ps.C})},
+      ps, {operand(gy), NHWC::packed({ps.N, ps.P, ps.Q, ps.K})},
+      {operand(w), NHWC::packed({ps.K, ps.R, ps.S, ps.C})},
       {gxp, gx_layout}, {gxp, gx_layout}, {1.0f, 0.0f});
   launch_conv<Conv>(args, nullptr, stream, "tensor-core conv input gradient");
 }
@@ -299,14 +283,14 @@ void wgrad(const ConvParams& p, const T* x, const T* gy, T* gw, void* workspace,
   using Conv = Device<WgradKernel<T>>;
   const int splits = wgrad_splits(p, Elem<T>::kTileK);
   if (workspace == nullptr || workspace_bytes < wgrad_workspace_bytes<T>(p) ||
-      reinterpret_cast<uintptr_t>(workspace) % 16 != 0)
+      !is_aligned16(workspace))
     throw CudaError("fastconv: tensor-core weight gradient: workspace missing, too small or misaligned");
   const auto ps = problem_size(p, splits);
   auto* partial = static_cast<float*>(workspace);
   const auto w_layout = NHWC::packed({ps.K, ps.R, ps.S, ps.C});
   typename Conv::Arguments args(
-      ps, {const_cast<E<T>*>(reinterpret_cast<const E<T>*>(gy)), NHWC::packed({ps.N, ps.P, ps.Q, ps.K})},
-      {const_cast<E<T>*>(reinterpret_cast<const E<T>*>(x)), NHWC::packed({ps.N, ps.H, ps.W, ps.C})},
+      ps, {operand(gy), NHWC::packed({ps.N, ps.P, ps.Q, ps.K})},
+      {operand(x), NHWC::packed({ps.N, ps.H, ps.W, ps.C})},
       {partial, w_layout}, {partial, w_layout}, {1.0f, 0.0f},
       splits > 1 ? cutlass::conv::SplitKMode::kParallel : cutlass::conv::SplitKMode::kSerial);
   // Parallel split-K memsets its "workspace" (the partials themselves here) before the kernel overwrites them.
